@@ -1,0 +1,45 @@
+# Set-up and entry points: `make run` and `make test` each create the environment and
+# install whatever is missing first.
+#
+#   make run                      build everything the default config asks for
+#   make test                     the test suite
+#   make run TARGET=<file>        one artifact (and what it depends on)
+#   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX_URL ?=
+CORES ?= 8
+TARGET ?= all
+BIN := $(VENV)/bin
+
+# Recipes (and the jobs Snakemake starts) find the environment's python first.
+export PATH := $(abspath $(BIN)):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install run test lint report clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+run: install
+	snakemake --cores $(CORES) $(TARGET)
+
+test: install
+	pytest
+
+lint: install
+	snakemake --lint
+
+report: install
+	snakemake --report results/report.zip
+
+clean:
+	rm -rf results resources logs mlflow .snakemake

@@ -1,0 +1,22 @@
+# SURREAL + BodyNet, end to end. The rules live in workflow/rules/; the code they call is
+# the `pipeline` package in src/.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/body_model.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        body_model_outputs(),

@@ -1,0 +1,254 @@
+"""SMPL-format body models: reading, checking, writing and posing.
+
+A model file holds SMPL's arrays under SMPL's names (`v_template`, `f`, `J_regressor`,
+`weights`, `kintree_table`, `shapedirs`, `posedirs`), so `smplx.SMPL` loads the files
+this project writes and this module loads the files SMPL's authors distribute (`.pkl`,
+chumpy or not, and `.npz`). Posing uses smplx's `lbs`.
+
+Shapes: B batch, V vertices, F faces, J = 24 joints, S shape coefficients.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+import torch
+from smplx.lbs import lbs
+
+from pipeline.atomic import atomic_output
+from pipeline.errors import InputError
+from pipeline.body_model.skeleton import (
+    NUM_JOINTS,
+    NUM_POSE_BASIS,
+    NUM_POSE_PARAMS,
+    SMPL_PARENTS,
+    bodynet_part_labels,
+    kintree_table,
+    smpl_part_labels,
+)
+
+REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs")
+MIN_SHAPE_COEFFICIENTS = 10
+
+
+class BodyModelError(InputError):
+    """A body model file that is missing, unreadable or not in SMPL's format."""
+
+
+class _ChumpyStandIn:
+    """Takes the place of chumpy's classes so SMPL's original pickles load without chumpy."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args = args
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+    def to_array(self, key: str, path: Path) -> np.ndarray:
+        state = getattr(self, "state", None)
+        if isinstance(state, dict) and "x" in state:
+            return np.asarray(state["x"])
+        raise BodyModelError(
+            f"{path}: '{key}' is a derived chumpy expression; convert the file with chumpy "
+            "installed (np.array of each value) and try again"
+        )
+
+
+class _SmplUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if module.split(".")[0] == "chumpy":
+            return _ChumpyStandIn
+        return super().find_class(module, name)
+
+
+def read_model_file(path: str | Path) -> dict[str, object]:
+    """The raw arrays of a `.pkl` or `.npz` SMPL-format file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BodyModelError(f"{path}: body model file not found")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=True) as data:
+                raw = {key: data[key] for key in data.files}
+        else:
+            raw = _SmplUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except BodyModelError:
+        raise
+    except Exception as error:  # any unpickling or zip failure means a corrupt file
+        raise BodyModelError(f"{path}: not a readable SMPL model file ({error})") from error
+    if not isinstance(raw, dict):
+        raise BodyModelError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
+    return {
+        key: value.to_array(key, path) if isinstance(value, _ChumpyStandIn) else value
+        for key, value in raw.items()
+    }
+
+
+def _array(raw: dict, key: str, path: Path, ndim: int, dtype=np.float64) -> np.ndarray:
+    value = raw[key]
+    if scipy.sparse.issparse(value):
+        value = value.toarray()
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise BodyModelError(f"{path}: '{key}' is not numeric ({error})") from error
+    if array.ndim != ndim:
+        raise BodyModelError(f"{path}: '{key}' has shape {array.shape}, expected {ndim} axes")
+    if not np.all(np.isfinite(array)):
+        raise BodyModelError(f"{path}: '{key}' contains NaN or infinite values")
+    return array
+
+
+def check_model_arrays(raw: dict, path: str | Path) -> dict[str, np.ndarray]:
+    """SMPL's arrays, checked against each other, as float64/int64 numpy arrays."""
+    path = Path(path)
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    if missing:
+        raise BodyModelError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+    v_template = _array(raw, "v_template", path, 2)
+    num_vertices = v_template.shape[0]
+    if v_template.shape[1] != 3:
+        raise BodyModelError(f"{path}: 'v_template' has shape {v_template.shape}, expected (V, 3)")
+    faces = _array(raw, "f", path, 2, dtype=np.int64)
+    if faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= num_vertices:
+        raise BodyModelError(
+            f"{path}: 'f' must be (F, 3) vertex indices below {num_vertices}, "
+            f"got shape {faces.shape} with range [{faces.min()}, {faces.max()}]"
+        )
+    expected = {
+        "J_regressor": (NUM_JOINTS, num_vertices),
+        "weights": (num_vertices, NUM_JOINTS),
+    }
+    arrays = {"v_template": v_template, "f": faces}
+    for key, shape in expected.items():
+        arrays[key] = _array(raw, key, path, 2)
+        if arrays[key].shape != shape:
+            raise BodyModelError(f"{path}: '{key}' has shape {arrays[key].shape}, expected {shape}")
+    if not np.allclose(arrays["weights"].sum(axis=1), 1.0, atol=1e-3):
+        raise BodyModelError(f"{path}: rows of 'weights' must sum to 1")
+    tree = _array(raw, "kintree_table", path, 2, dtype=np.int64)
+    if tree.shape != (2, NUM_JOINTS) or not np.array_equal(tree[0, 1:], SMPL_PARENTS[1:]):
+        raise BodyModelError(f"{path}: 'kintree_table' is not SMPL's 24-joint tree")
+    shapedirs = _array(raw, "shapedirs", path, 3)
+    if shapedirs.shape[:2] != (num_vertices, 3) or shapedirs.shape[2] < MIN_SHAPE_COEFFICIENTS:
+        raise BodyModelError(
+            f"{path}: 'shapedirs' has shape {shapedirs.shape}, "
+            f"expected ({num_vertices}, 3, >= {MIN_SHAPE_COEFFICIENTS})"
+        )
+    arrays.update(kintree_table=tree, shapedirs=shapedirs)
+    if "posedirs" in raw:
+        arrays["posedirs"] = _array(raw, "posedirs", path, 3)
+        if arrays["posedirs"].shape != (num_vertices, 3, NUM_POSE_BASIS):
+            raise BodyModelError(
+                f"{path}: 'posedirs' has shape {arrays['posedirs'].shape}, "
+                f"expected ({num_vertices}, 3, {NUM_POSE_BASIS})"
+            )
+    else:
+        arrays["posedirs"] = np.zeros((num_vertices, 3, NUM_POSE_BASIS))
+    return arrays
+
+
+def write_model_file(path: str | Path, arrays: dict[str, object]) -> None:
+    """Write a model as SMPL does (a latin-1 compatible pickle), atomically."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as handle:
+            pickle.dump(arrays, handle, protocol=2)
+
+
+@dataclass
+class BodyOutput:
+    vertices: torch.Tensor  # (B, V, 3)
+    joints: torch.Tensor  # (B, J, 3)
+
+
+class BodyModel(torch.nn.Module):
+    """An SMPL-format body model posed with smplx's linear blend skinning."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], path: Path | None = None) -> None:
+        super().__init__()
+        self.path = path
+        num_vertices = arrays["v_template"].shape[0]
+        self.faces = arrays["f"]
+        self.smpl_parts = smpl_part_labels(arrays["weights"])
+        self.bodynet_parts = bodynet_part_labels(self.smpl_parts)
+        f64 = torch.float64
+        self.register_buffer("v_template", torch.as_tensor(arrays["v_template"], dtype=f64))
+        self.register_buffer("shapedirs", torch.as_tensor(arrays["shapedirs"], dtype=f64))
+        posedirs = arrays["posedirs"].reshape(num_vertices * 3, NUM_POSE_BASIS).T
+        self.register_buffer("posedirs", torch.as_tensor(posedirs, dtype=f64).contiguous())
+        self.register_buffer("j_regressor", torch.as_tensor(arrays["J_regressor"], dtype=f64))
+        self.register_buffer("lbs_weights", torch.as_tensor(arrays["weights"], dtype=f64))
+        self.register_buffer("parents", torch.as_tensor(SMPL_PARENTS, dtype=torch.long))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "BodyModel":
+        path = Path(path)
+        return cls(check_model_arrays(read_model_file(path), path), path=path)
+
+    @property
+    def num_betas(self) -> int:
+        return self.shapedirs.shape[-1]
+
+    @property
+    def num_vertices(self) -> int:
+        return self.v_template.shape[0]
+
+    def forward(
+        self,
+        betas: torch.Tensor,
+        pose: torch.Tensor,
+        transl: torch.Tensor | None = None,
+    ) -> BodyOutput:
+        """Pose the model: betas (B, <= S), pose (B, 72) axis-angle, transl (B, 3)."""
+        if pose.shape[-1] != NUM_POSE_PARAMS:
+            raise ValueError(f"pose must have {NUM_POSE_PARAMS} values, got {pose.shape[-1]}")
+        dtype = self.v_template.dtype
+        betas, pose = betas.to(dtype), pose.to(dtype).contiguous()
+        vertices, joints = lbs(
+            betas,
+            pose,
+            self.v_template,
+            self.shapedirs[..., : betas.shape[-1]],
+            self.posedirs,
+            self.j_regressor,
+            self.parents,
+            self.lbs_weights,
+        )
+        if transl is not None:
+            vertices = vertices + transl.to(dtype)[:, None]
+            joints = joints + transl.to(dtype)[:, None]
+        return BodyOutput(vertices=vertices, joints=joints)
+
+    def shaped(self, betas: torch.Tensor) -> torch.Tensor:
+        """Rest-pose vertices (B, V, 3) for shape coefficients (B, <= S)."""
+        directions = self.shapedirs[..., : betas.shape[-1]]
+        return self.v_template + torch.einsum("bs,vcs->bvc", betas.to(self.v_template.dtype), directions)
+
+
+def smpl_arrays(
+    v_template: np.ndarray,
+    faces: np.ndarray,
+    j_regressor: scipy.sparse.spmatrix,
+    weights: np.ndarray,
+    shapedirs: np.ndarray,
+    posedirs: np.ndarray,
+    extras: dict[str, object],
+) -> dict[str, object]:
+    """The dict an SMPL `.pkl` holds, with the kinematic tree filled in."""
+    return {
+        "v_template": v_template,
+        "f": faces.astype(np.uint32),
+        "J_regressor": scipy.sparse.csc_matrix(j_regressor),
+        "weights": weights,
+        "kintree_table": kintree_table(),
+        "shapedirs": shapedirs,
+        "posedirs": posedirs,
+        "bs_type": "lrotmin",
+        "bs_style": "lbs",
+        **extras,
+    }

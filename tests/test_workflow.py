@@ -1,0 +1,131 @@
+"""The Snakemake workflow: lint, config validation, and a tiny end-to-end run."""
+
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+from conftest import ROOT, snakemake, tiny_config, write_config
+from mlflow.tracking import MlflowClient
+
+from pipeline.body_model.model import write_model_file
+from toy_models import toy_arrays
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", "--configfile", str(ROOT / "config.yaml"))
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"seed": "abc"}, "On instance['seed']"),
+        ({"bogus": 1}, "'bogus' was unexpected"),
+        ({"body_model.anny.eval_poses": "8"}, "On instance['body_model']['anny']['eval_poses']"),
+        ({"body_model.source": "scan"}, "On instance['body_model']['source']"),
+        ({"body_model.anny.regressor_samples": 100}, "body_model.anny.regressor_samples: cannot exceed"),
+        ({"body_model.source": "smpl"}, "body_model.smpl_files.female: must name an SMPL model file"),
+    ],
+)
+def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
+    config = tiny_config()
+    for key, value in overrides.items():
+        section = config
+        *parents, last = key.split(".")
+        for parent in parents:
+            section = section[parent]
+        section[last] = value
+    path = write_config(tmp_path / "config.yaml", config)
+    result = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The default target on a tiny config, run once for the tests below."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = write_config(workdir / "tiny.yaml", tiny_config())
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    return workdir, config
+
+
+@pytest.mark.slow
+def test_default_target_builds_model_figure_and_summary(tiny_run):
+    workdir, _ = tiny_run
+    assert (workdir / "resources/body_models/anny/smpl_female.pkl").stat().st_size > 1e6
+    assert (workdir / "results/body_model/female/figure.png").stat().st_size > 10_000
+    summary = pd.read_csv(workdir / "results/body_model/summary.csv")
+    assert list(summary["model"]) == ["female"]
+    assert summary.loc[0, "shape_variance_explained"] >= 0.95
+    metrics = json.loads((workdir / "results/body_model/female/metrics.json").read_text())
+    assert metrics["posing_vertex_error_mm"] == pytest.approx(summary.loc[0, "posing_vertex_error_mm"], rel=1e-5)
+    for log in ("build_body_model/female.log", "plot_body_model/female.log"):
+        assert (workdir / "logs" / log).exists()
+    assert (workdir / "logs/benchmarks/build_body_model/female.tsv").exists()
+
+
+@pytest.mark.slow
+def test_every_job_logged_an_mlflow_run(tiny_run):
+    workdir, _ = tiny_run
+    uri = f"sqlite:///{workdir}/mlflow/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("bodynet")
+    runs = {run.data.tags["pipeline.rule"]: run for run in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"build_body_model", "plot_body_model", "summarize_body_models"}
+    build = runs["build_body_model"]
+    assert build.info.status == "FINISHED"
+    assert build.data.tags["pipeline.wildcard.gender"] == "female"
+    assert len(build.data.tags["pipeline.config_hash"]) == 16
+    assert build.data.params["shape_samples"] == "60"
+    assert build.data.metrics["shape_variance_explained"] >= 0.95
+    assert "posing_vertex_error_mm" in build.data.metrics
+    figure_artifacts = [a.path for a in client.list_artifacts(runs["plot_body_model"].info.run_id)]
+    assert figure_artifacts == ["figure.png"]
+
+
+@pytest.mark.slow
+def test_rerun_with_nothing_changed_does_nothing(tiny_run):
+    workdir, config = tiny_run
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_report_holds_the_body_model_figure(tiny_run):
+    workdir, config = tiny_run
+    snakemake(workdir, "--report", "report.zip", "--configfile", str(config))
+    with zipfile.ZipFile(workdir / "report.zip") as report:
+        names = report.namelist()
+        html = report.read("report/report.html").decode()
+    assert any(name.endswith("/figure.png") for name in names)
+    assert any(name.endswith("/summary.csv") for name in names)
+    assert "Body model" in html and "BodyNet's 14 body" in html
+
+
+@pytest.mark.slow
+def test_users_own_smpl_files_replace_the_built_model(tmp_path):
+    model = tmp_path / "SMPL_FEMALE.pkl"
+    write_model_file(model, toy_arrays())
+    config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model)})
+    path = write_config(tmp_path / "smpl.yaml", config)
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(path))
+    assert (tmp_path / "results/body_model/female/figure.png").exists()
+    assert not (tmp_path / "resources/body_models/anny").exists()
+    assert "build_body_model" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_malformed_smpl_file_fails_the_job_naming_it(tmp_path):
+    model = tmp_path / "SMPL_FEMALE.pkl"
+    arrays = toy_arrays()
+    del arrays["J_regressor"]
+    write_model_file(model, arrays)
+    config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model)})
+    path = write_config(tmp_path / "smpl.yaml", config)
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(path), check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs/plot_body_model/female.log").read_text()
+    assert f"error: {model}: missing key(s) 'J_regressor'" in log
+    assert not (tmp_path / "results/body_model/female/figure.png").exists()

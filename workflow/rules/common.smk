@@ -1,0 +1,94 @@
+# Helpers shared by the rules: paths, CLI options from config sections, and the
+# environment every job inherits (package path, MLflow store, config hash).
+
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+
+from pipeline.tracking import config_hash, default_tracking_uri, ensure_store  # noqa: E402
+
+GENDERS = config["body_model"]["genders"]
+
+TRACKING_URI = config["tracking"]["uri"] or default_tracking_uri()
+EXPERIMENT = config["tracking"]["experiment"]
+
+# Every job imports the package from this checkout in any environment (venv or --sdm conda),
+# logs into one MLflow store, and tags its run with the hash of the whole configuration.
+# These are the jobs' context, not their inputs, so they change no job's output and
+# trigger no rerun. (Braces are doubled twice: once for the f-string, once for the shell
+# command's own formatting.)
+shell.prefix(
+    f"export PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
+    f"MLFLOW_TRACKING_URI={shlex.quote(TRACKING_URI)} "
+    f"MLFLOW_EXPERIMENT_NAME={shlex.quote(EXPERIMENT)} "
+    f"PIPELINE_CONFIG_HASH={config_hash(config)}; "
+)
+
+
+def config_error(key, message):
+    raise WorkflowError(f"Invalid config: {key}: {message}")
+
+
+def check_config():
+    """Constraints between keys that the JSON schema cannot state."""
+    body = config["body_model"]
+    anny = body["anny"]
+    if anny["regressor_samples"] > anny["shape_samples"]:
+        config_error("body_model.anny.regressor_samples", "cannot exceed shape_samples")
+    if anny["num_betas"] >= anny["shape_samples"]:
+        config_error("body_model.anny.num_betas", "must be below shape_samples")
+    if anny["age_range"][0] >= anny["age_range"][1]:
+        config_error("body_model.anny.age_range", "must be [min, max] with min < max")
+    if body["source"] == "smpl":
+        for gender in GENDERS:
+            if not body["smpl_files"][gender]:
+                config_error(
+                    f"body_model.smpl_files.{gender}",
+                    "must name an SMPL model file when body_model.source is 'smpl'",
+                )
+
+
+check_config()
+
+
+def cli_options(section):
+    """A config section as command-line options: {'eval_poses': 8} -> '--eval-poses 8'."""
+    parts = []
+    for key, value in section.items():
+        values = value if isinstance(value, list) else [value]
+        parts.append(f"--{key.replace('_', '-')} " + " ".join(str(v) for v in values))
+    return " ".join(parts)
+
+
+def tracking(rule_name):
+    """Options that tag a job's MLflow run with its rule and wildcards."""
+
+    def options(wildcards):
+        pairs = " ".join(f"--wildcard {key}={value}" for key, value in wildcards.items())
+        return f"--rule {rule_name} {pairs}".rstrip()
+
+    return options
+
+
+def body_model_file(gender):
+    """The SMPL-format model every stage poses: built from anny, or the user's own file."""
+    if config["body_model"]["source"] == "smpl":
+        return config["body_model"]["smpl_files"][gender]
+    return f"resources/body_models/anny/smpl_{gender}.pkl"
+
+
+def body_model_outputs():
+    outputs = expand("results/body_model/{gender}/figure.png", gender=GENDERS)
+    if config["body_model"]["source"] == "anny":
+        outputs.append("results/body_model/summary.csv")
+    return outputs
+
+
+onstart:
+    # Create the MLflow store and experiment once, before jobs run in parallel.
+    ensure_store(TRACKING_URI, EXPERIMENT)
