@@ -14,9 +14,11 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/body_model.smk"
+include: "workflow/rules/synthesis.smk"
 
 
 rule all:
     default_target: True
     input:
         body_model_outputs(),
+        synthesis_outputs(),

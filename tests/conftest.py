@@ -21,10 +21,23 @@ TINY_ANNY = {
 }
 
 
+TINY_SYNTHESIS = {
+    "splits": ["train"],
+    "genders": ["female"],
+    "clip_length": 6,
+    "shapes": 2,
+    "outfits": 2,
+    "workers": 1,
+    "voxels": {"resolution": 16, "frames": "middle"},
+}
+
+
 def tiny_config(**overrides) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["body_model"]["genders"] = ["female"]
     config["body_model"]["anny"] = dict(TINY_ANNY)
+    config["synthesis"].update(TINY_SYNTHESIS)
+    config["synthesis"]["motions"].update({"train": ["kick"], "min_seconds": 0, "mirror": False})
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

@@ -61,7 +61,13 @@ def test_default_target_builds_model_figure_and_summary(tiny_run):
     assert summary.loc[0, "shape_variance_explained"] >= 0.95
     metrics = json.loads((workdir / "results/body_model/female/metrics.json").read_text())
     assert metrics["posing_vertex_error_mm"] == pytest.approx(summary.loc[0, "posing_vertex_error_mm"], rel=1e-5)
-    for log in ("build_body_model/female.log", "plot_body_model/female.log"):
+    manifest = pd.read_csv(workdir / "results/surreal/train_run0.csv")
+    assert len(manifest) >= 2 and set(manifest["gender"]) == {"female"}
+    assert (workdir / "results/synthesis/contact_sheet_train.png").stat().st_size > 10_000
+    for stem in manifest["stem"]:
+        sequence = stem.rsplit("_c", 1)[0]
+        assert (workdir / f"results/surreal/cmu/train/run0/{sequence}/{stem}_info.mat").exists()
+    for log in ("build_body_model/female.log", "plot_body_model/female.log", "render_clips/train_run0.log"):
         assert (workdir / "logs" / log).exists()
     assert (workdir / "logs/benchmarks/build_body_model/female.tsv").exists()
 
@@ -73,7 +79,10 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("bodynet")
     runs = {run.data.tags["pipeline.rule"]: run for run in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {"build_body_model", "plot_body_model", "summarize_body_models"}
+    assert set(runs) == {
+        "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
+        "collect_backgrounds", "render_clips", "plot_contact_sheet",
+    }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
     assert build.data.tags["pipeline.wildcard.gender"] == "female"

@@ -53,7 +53,24 @@ def check_config():
                 )
 
 
+    synthesis = config["synthesis"]
+    for split in synthesis["splits"]:
+        motions, backgrounds = synthesis["motions"], synthesis["backgrounds"]
+        if motions["source"] == "embedded" and not motions.get(split):
+            config_error(f"synthesis.motions.{split}", "must list the split's motions")
+        if motions["source"] == "file" and not motions["files"].get(split):
+            config_error(f"synthesis.motions.files.{split}", "must name a motion file when source is 'file'")
+        if backgrounds["source"] == "folder" and not backgrounds["folders"].get(split):
+            config_error(f"synthesis.backgrounds.folders.{split}", "must name a folder when source is 'folder'")
+    for gender in synthesis["genders"]:
+        if gender not in GENDERS:
+            config_error("synthesis.genders", f"{gender!r} is not among body_model.genders")
+
+
 check_config()
+
+SPLITS = config["synthesis"]["splits"]
+RUNS = config["synthesis"]["runs"]
 
 
 def cli_options(section):
@@ -80,6 +97,34 @@ def body_model_file(gender):
     if config["body_model"]["source"] == "smpl":
         return config["body_model"]["smpl_files"][gender]
     return f"resources/body_models/anny/smpl_{gender}.pkl"
+
+
+def motion_options(wildcards):
+    motions = config["synthesis"]["motions"]
+    if motions["source"] == "file":
+        return f"--source file --file {motions['files'][wildcards.split]}"
+    return "--source embedded --names " + " ".join(motions[wildcards.split])
+
+
+def background_options(wildcards):
+    backgrounds = config["synthesis"]["backgrounds"]
+    if backgrounds["source"] == "folder":
+        return f"--source folder --folder {backgrounds['folders'][wildcards.split]}"
+    return "--source package"
+
+
+def render_options():
+    synthesis = config["synthesis"]
+    options = {key: synthesis[key] for key in ("clip_length", "shapes", "outfits", "camera_distance", "passes")}
+    flags = " --lossless" if synthesis["lossless"] else ""
+    voxels = synthesis["voxels"]
+    return f"{cli_options(options)} --voxels {voxels['resolution']} --voxel-frames {voxels['frames']}{flags}"
+
+
+def synthesis_outputs():
+    return expand("results/surreal/{split}_run{run}.csv", split=SPLITS, run=RUNS) + expand(
+        "results/synthesis/contact_sheet_{split}.png", split=SPLITS
+    )
 
 
 def body_model_outputs():

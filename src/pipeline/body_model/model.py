@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 import torch
-from smplx.lbs import lbs
+from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
 
 from pipeline.atomic import atomic_output
 from pipeline.errors import InputError
@@ -184,6 +184,7 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("j_regressor", torch.as_tensor(arrays["J_regressor"], dtype=f64))
         self.register_buffer("lbs_weights", torch.as_tensor(arrays["weights"], dtype=f64))
         self.register_buffer("parents", torch.as_tensor(SMPL_PARENTS, dtype=torch.long))
+        self.has_pose_correctives = bool(np.any(arrays["posedirs"]))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BodyModel":
@@ -208,21 +209,31 @@ class BodyModel(torch.nn.Module):
         if pose.shape[-1] != NUM_POSE_PARAMS:
             raise ValueError(f"pose must have {NUM_POSE_PARAMS} values, got {pose.shape[-1]}")
         dtype = self.v_template.dtype
-        betas, pose = betas.to(dtype), pose.to(dtype).contiguous()
-        vertices, joints = lbs(
-            betas,
-            pose,
-            self.v_template,
-            self.shapedirs[..., : betas.shape[-1]],
-            self.posedirs,
-            self.j_regressor,
-            self.parents,
-            self.lbs_weights,
-        )
+        vertices, joints = self.lbs(betas.to(dtype), pose.to(dtype).contiguous())
         if transl is not None:
             vertices = vertices + transl.to(dtype)[:, None]
             joints = joints + transl.to(dtype)[:, None]
         return BodyOutput(vertices=vertices, joints=joints)
+
+    def lbs(self, betas: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SMPL's linear blend skinning, as smplx's `lbs`, but computing the shaped mesh once
+        when one shape (1, S) serves a batch of poses (B, 72), and skipping pose correctives
+        that are all zero (the anny-derived models have none)."""
+        batch = pose.shape[0]
+        v_shaped = self.v_template + blend_shapes(betas, self.shapedirs[..., : betas.shape[-1]])
+        joints = vertices2joints(self.j_regressor, v_shaped)
+        rotations = batch_rodrigues(pose.reshape(-1, 3)).reshape(batch, -1, 3, 3)
+        v_posed = v_shaped.expand(batch, -1, -1)
+        if self.has_pose_correctives:
+            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            features = (rotations[:, 1:] - eye).reshape(batch, -1)
+            v_posed = v_posed + (features @ self.posedirs).reshape(batch, -1, 3)
+        posed_joints, transforms = batch_rigid_transform(
+            rotations, joints.expand(batch, -1, -1), self.parents, dtype=pose.dtype
+        )
+        per_vertex = (self.lbs_weights @ transforms.reshape(batch, -1, 16)).reshape(batch, -1, 4, 4)
+        vertices = (per_vertex[..., :3, :3] @ v_posed[..., None])[..., 0] + per_vertex[..., :3, 3]
+        return vertices, posed_joints
 
     def shaped(self, betas: torch.Tensor) -> torch.Tensor:
         """Rest-pose vertices (B, V, 3) for shape coefficients (B, <= S)."""

@@ -1,0 +1,214 @@
+"""Synthesis stage: motions, backgrounds, and SURREAL-style clips with full ground truth.
+
+    python -m pipeline.synthesis motions --split train --names walk run --out train.npz
+    python -m pipeline.synthesis backgrounds --split train --out resources/backgrounds/train
+    python -m pipeline.synthesis render --split train --run 0 --motions train.npz \\
+        --backgrounds resources/backgrounds/train --model female=f.pkl --model male=m.pkl \\
+        --root results/surreal --manifest results/surreal/train_run0.csv
+    python -m pipeline.synthesis sheet --root results/surreal --split train --out sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+
+log = logging.getLogger("pipeline.synthesis")
+
+
+def motions(args: argparse.Namespace) -> None:
+    from pipeline.synthesis.motion import (
+        deepmimic_files,
+        load_deepmimic,
+        load_motions,
+        mirror,
+        resample,
+        save_motions,
+    )
+
+    params = {"split": args.split, "source": args.source, "names": args.names, "file": str(args.file),
+              "min_seconds": args.min_seconds, "mirror": args.mirror}
+    with stage_run("synthesis_motions", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        if args.source == "embedded":
+            files = {path.stem.removeprefix("humanoid3d_"): path for path in deepmimic_files()}
+            unknown = sorted(set(args.names or []) - set(files))
+            if unknown or not args.names:
+                raise InputError(f"--names: unknown or no motion(s) {unknown}; available: {sorted(files)}")
+            loaded = [load_deepmimic(files[name], min_seconds=args.min_seconds) for name in args.names]
+        else:
+            if args.file is None:
+                raise InputError("--source file needs --file")
+            loaded = [resample(motion, args.file_fps) for motion in load_motions(args.file, fps=args.file_fps)]
+            if args.names:
+                loaded = [motion for motion in loaded if motion.name in set(args.names)]
+        if args.mirror:
+            loaded += [mirror(motion) for motion in loaded]
+        save_motions(args.out, loaded)
+        frames = sum(len(motion) for motion in loaded)
+        run.log_metrics({"motions": len(loaded), "frames": frames, "seconds": frames / 30.0})
+        log.info("%d motions, %d frames at 30 fps", len(loaded), frames)
+
+
+def backgrounds(args: argparse.Namespace) -> None:
+    import shutil
+
+    from pipeline.atomic import atomic_output
+    from pipeline.synthesis.backgrounds import list_images, package_photos, read_rgb
+
+    sources = package_photos(args.split) if args.source == "package" else list_images(args.folder)
+    params = {"split": args.split, "source": args.source, "folder": str(args.folder)}
+    with stage_run("synthesis_backgrounds", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        with atomic_output(args.out) as tmp:
+            tmp.mkdir()
+            for path in sources:
+                read_rgb(path)  # fail here, naming the file, rather than mid-render
+                name = path.name if args.source == "package" else "_".join(path.relative_to(args.folder).parts)
+                shutil.copy2(path, tmp / name)
+        run.log_metrics({"images": len(sources)})
+        log.info("%d background photographs for %s", len(sources), args.split)
+
+
+def render(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from pipeline.atomic import atomic_output
+    from pipeline.body_model.model import BodyModel
+    from pipeline.synthesis.backgrounds import list_images
+    from pipeline.synthesis.generate import RenderJob, SynthesisSettings, render_job
+    from pipeline.synthesis.motion import load_motions
+
+    models = {}
+    for item in args.model:
+        gender, _, path = item.partition("=")
+        if gender not in ("female", "male") or not path:
+            raise InputError(f"--model expects female=PATH or male=PATH, got {item!r}")
+        models[gender] = BodyModel.from_file(path)
+    settings = SynthesisSettings(
+        seed=args.seed,
+        clip_length=args.clip_length,
+        shapes=args.shapes,
+        outfits=args.outfits,
+        cam_dist_mean=args.camera_distance[0],
+        cam_dist_std=args.camera_distance[1],
+        passes=tuple(args.passes),
+        lossless=args.lossless,
+    )
+    job = RenderJob(
+        split=args.split,
+        run=args.run,
+        motions=load_motions(args.motions),
+        backgrounds=list_images(args.backgrounds),
+        background_root=args.backgrounds.parent,
+        models=models,
+        settings=settings,
+        voxel_resolution=args.voxels,
+        voxel_which=args.voxel_frames,
+    )
+    params = {**vars(settings), "split": args.split, "run": args.run, "voxels": args.voxels,
+              "voxel_frames": args.voxel_frames, "motions": str(args.motions)}
+    with stage_run("synthesis_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        start = time.perf_counter()
+        rows = render_job(job, args.root, resume=not args.no_resume, workers=args.workers)
+        seconds = time.perf_counter() - start
+        table = pd.DataFrame(rows)
+        with atomic_output(args.manifest) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        frames = int(table["frames"].sum()) if len(table) else 0
+        run.log_metrics({"clips": len(table), "frames": frames, "seconds": seconds,
+                         "frames_per_second": frames / seconds if seconds else 0.0})
+        run.log_artifact(args.manifest)
+        log.info("%d clips, %d frames in %.1f s (%.1f frames/s)", len(table), frames, seconds,
+                 frames / max(seconds, 1e-9))
+
+
+def sheet(args: argparse.Namespace) -> None:
+    from pipeline.datasets.surreal import Clip, find_clips
+    from pipeline.synthesis.sheet import contact_sheet
+
+    clips = [Clip(path) for path in find_clips(args.root, args.split)]
+    if not clips:
+        raise InputError(f"{args.root}: no complete clip in split {args.split!r}")
+    step = max(1, len(clips) // args.clips)
+    chosen = clips[::step][: args.clips]
+    params = {"root": str(args.root), "split": args.split, "clips": [c.stem for c in chosen]}
+    with stage_run("synthesis_sheet", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        contact_sheet(chosen, args.out)
+        run.log_artifact(args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.synthesis", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("motions", help="retarget the embedded motion capture to SMPL poses")
+    p.add_argument("--split", required=True)
+    p.add_argument("--source", choices=["embedded", "file"], default="embedded",
+                   help="embedded: pybullet's DeepMimic clips; file: an SMPL motion npz")
+    p.add_argument("--names", nargs="+", help="motions to take (embedded: e.g. walk run)")
+    p.add_argument("--file", type=Path, help="with --source file: npz with pose_<name>, trans_<name>")
+    p.add_argument("--file-fps", type=float, default=None,
+                   help="frame rate of --file when it has no 'fps' key (SURREAL's smpl_data.npz: 120)")
+    p.add_argument("--min-seconds", type=float, default=4.0, help="repeat looping clips to this length")
+    p.add_argument("--mirror", action="store_true", help="add each motion's mirror image")
+    p.add_argument("--out", required=True, type=Path, help="motion file to write (.npz)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=motions)
+
+    p = commands.add_parser("backgrounds", help="collect a split's background photographs")
+    p.add_argument("--split", required=True)
+    p.add_argument("--source", choices=["package", "folder"], default="package",
+                   help="package: the embedded interior photographs; folder: --folder's images")
+    p.add_argument("--folder", type=Path, help="with --source folder: images to use (searched recursively)")
+    p.add_argument("--out", required=True, type=Path, help="folder to fill")
+    add_tracking_arguments(p)
+    p.set_defaults(func=backgrounds)
+
+    p = commands.add_parser("render", help="render a split's clips in SURREAL's layout")
+    p.add_argument("--split", required=True)
+    p.add_argument("--run", type=int, default=0, help="SURREAL's run: 0, 1, 2 overlap clips by 50, 70, 30 %%")
+    p.add_argument("--motions", required=True, type=Path)
+    p.add_argument("--backgrounds", required=True, type=Path, help="folder of photographs")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH",
+                   help="SMPL-format model per gender (female=..., male=...)")
+    p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
+    p.add_argument("--manifest", required=True, type=Path, help="CSV: one row per clip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip-length", type=int, default=100)
+    p.add_argument("--shapes", type=int, default=100, help="body shapes per gender in the split's bank")
+    p.add_argument("--outfits", type=int, default=100, help="outfits in the split's bank")
+    p.add_argument("--camera-distance", type=float, nargs=2, default=[8.0, 1.0], metavar=("MEAN", "STD"))
+    p.add_argument("--passes", nargs="*", default=["segm", "depth", "gtflow", "flow", "normal"],
+                   choices=["segm", "depth", "gtflow", "flow", "normal"])
+    p.add_argument("--lossless", action="store_true", help="also write PNG frames")
+    p.add_argument("--voxels", type=int, default=0, help="voxel resolution (0: no voxels)")
+    p.add_argument("--voxel-frames", choices=["all", "middle", "none"], default="all")
+    p.add_argument("--no-resume", action="store_true", help="render clips that already exist again")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    add_tracking_arguments(p)
+    p.set_defaults(func=render)
+
+    p = commands.add_parser("sheet", help="contact sheet: every pass for a few clips")
+    p.add_argument("--root", required=True, type=Path)
+    p.add_argument("--split", required=True)
+    p.add_argument("--clips", type=int, default=4)
+    p.add_argument("--out", required=True, type=Path)
+    add_tracking_arguments(p)
+    p.set_defaults(func=sheet)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except InputError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

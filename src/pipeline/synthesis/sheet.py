@@ -1,0 +1,60 @@
+"""A contact sheet of generated clips: every ground-truth pass for a few frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.atomic import atomic_output  # noqa: E402
+from pipeline.datasets.surreal import Clip  # noqa: E402
+from pipeline.figures import depth_to_rgb, flow_to_rgb, labels_to_rgb, normals_to_rgb  # noqa: E402
+
+COLUMNS = ("RGB + 2D joints", "segmentation (24 parts)", "depth", "forward flow", "normals", "voxels (front | side)")
+
+
+def _voxel_views(voxels: np.ndarray) -> np.ndarray:
+    """Front (max over z) and side (max over x) views of voxels (Z, Y, X), side by side."""
+    front = voxels.max(axis=0)
+    side = voxels.max(axis=2).T  # (Y, Z)
+    height = max(front.shape[0], side.shape[0])
+    pad = lambda a: np.pad(a, ((0, height - a.shape[0]), (0, 1)))  # noqa: E731
+    return np.concatenate([pad(front), pad(side)], axis=1)
+
+
+def contact_sheet(clips: list[Clip], out: str | Path) -> None:
+    """One row per clip (its middle frame), one column per pass."""
+    fig, axes = plt.subplots(len(clips), len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.1 * len(clips)),
+                             squeeze=False)
+    for row, clip in zip(axes, clips):
+        t = (clip.info.frames - 1) // 2
+        joints = clip.info.joints2d[t]
+        panels = [
+            clip.rgb(t),
+            labels_to_rgb(clip.segm(t).astype(int), 24),
+            depth_to_rgb(clip.depth(t)),
+            flow_to_rgb(clip.forward_flow(t)),
+            normals_to_rgb(clip.normal(t)),
+        ]
+        for ax, image in zip(row, panels):
+            ax.imshow(image)
+        row[0].scatter(joints[:, 0], joints[:, 1], s=4, c="red")
+        row[0].set_ylabel(f"{clip.stem}\nframe {t + 1}", fontsize=7)
+        if clip.file("_voxels.mat").exists():
+            try:
+                row[5].imshow(_voxel_views(clip.voxels(t)), cmap="gray")
+            except Exception:  # voxels only for some frames
+                pass
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax, title in zip(axes[0], COLUMNS):
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

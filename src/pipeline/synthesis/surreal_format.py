@@ -1,0 +1,133 @@
+"""SURREAL's released file layout and formats.
+
+    <root>/cmu/<split>/run<r>/<seq>/<seq>_c<clip:04d>.mp4          RGB video, 30 fps
+                                     <seq>_c<clip:04d>_info.mat      per-clip annotations
+                                     <seq>_c<clip:04d>_segm.mat      segm_<t>   uint8 (240, 320)
+                                     <seq>_c<clip:04d>_depth.mat     depth_<t>  float32 (240, 320)
+                                     <seq>_c<clip:04d>_gtflow.mat    gtflow_<t> float32 (240, 320, 2)
+                                     <seq>_c<clip:04d>_normal.mat    normal_<t> float32 (240, 320, 3)
+
+Frame variables are 1-based (`segm_1` is the first frame). `_info.mat` holds the fields of
+SURREAL's released files with their MATLAB classes and shapes: `sequence` (char),
+`clipNo` (double), `source` (char), `bg` and `cloth` (1×T cells), `gender` (T×1 uint8,
+0 = female, 1 = male), `light` (9×T single), `stride` (uint8), `camDist` (single),
+`camLoc` (3×1 single), `joints2D` (2×24×T single), `joints3D` (3×24×T single), `pose`
+(72×T single), `zrot` (T×1 single), `shape` (10×T single).
+
+Flow follows SURREAL's `gtflow` exactly: Blender's vector pass (R, G) at frame t, i.e. the
+pixel motion to the previous frame in raster units with y pointing up: (x[t-1] − x[t],
+−(y[t-1] − y[t])); the first frame is zero. Users of SURREAL negate the first channel to
+get the motion from the previous frame. This project adds, beside it, the forward flow it
+uses itself:
+
+                                     <seq>_c<clip:04d>_flow.mat      flow_<t>  float32 (240, 320, 2)
+
+with flow_t = (x[t+1] − x[t], y[t+1] − y[t]) in pixels (x right, y down) at frame t's pixels
+(zero on the last frame and off the body). Files added by this project, which SURREAL
+readers ignore: `_flow.mat`, `_voxels.mat` (see `pipeline.synthesis.voxels`) and, with
+lossless frames, `<seq>_c<clip:04d>_frames/` (PNG per frame).
+
+Depth is the distance along the optical axis in metres (Blender's Z pass), 1e10 off the
+body. Normals are world-frame unit vectors (Blender's Normal pass), 0 off the body.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from zlib_ng import zlib_ng
+
+SOURCE = "cmu"
+# zlib-ng writes standard deflate streams several times faster than zlib; past level 6
+# the body pixels' float32 values do not compress further
+COMPRESSION_LEVEL = 6
+MI_MATRIX, MI_COMPRESSED = 14, 15
+MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: pipeline.synthesis"
+FRAME_FILES = {"segm": "segm", "depth": "depth", "gtflow": "gtflow", "normal": "normal", "flow": "flow"}
+
+
+def clip_stem(sequence: str, clip: int) -> str:
+    return f"{sequence}_c{clip:04d}"
+
+
+def clip_directory(root: Path, split: str, run: int, sequence: str) -> Path:
+    return Path(root) / SOURCE / split / f"run{run}" / sequence
+
+
+def mat_bytes(variables: dict[str, object]) -> bytes:
+    """A compressed MATLAB v5 file whose bytes depend on the variables only.
+
+    scipy writes the elements; each is then deflated at `COMPRESSION_LEVEL` into a
+    miCOMPRESSED element, as MATLAB and scipy's own compressed files are laid out, and the
+    header's creation time is replaced by a fixed text.
+    """
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, variables, do_compression=False, oned_as="column")
+    data = buffer.getvalue()
+    parts = [MAT_HEADER.ljust(116, b" ") + data[116:128]]
+    position = 128
+    while position < len(data):
+        kind, size = struct.unpack_from("<II", data, position)
+        if kind != MI_MATRIX:
+            raise ValueError(f"unexpected MAT element type {kind}")
+        packed = zlib_ng.compress(data[position : position + 8 + size], COMPRESSION_LEVEL)
+        parts.append(struct.pack("<II", MI_COMPRESSED, len(packed)) + packed)
+        position += 8 + size
+    return b"".join(parts)
+
+
+def write_mat(path: Path, variables: dict[str, object]) -> None:
+    Path(path).write_bytes(mat_bytes(variables))
+
+
+def frame_variables(name: str, frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{name}_{index + 1}": frame for index, frame in enumerate(frames)}
+
+
+def cell(strings: list[str]) -> np.ndarray:
+    """A 1×N MATLAB cell array of char."""
+    out = np.empty((1, len(strings)), dtype=object)
+    out[0, :] = strings
+    return out
+
+
+def info_variables(
+    sequence: str,
+    clip: int,
+    backgrounds: list[str],
+    gender: int,
+    light: np.ndarray,
+    stride: int,
+    cam_dist: float,
+    cam_loc: np.ndarray,
+    joints2d: np.ndarray,
+    joints3d: np.ndarray,
+    pose: np.ndarray,
+    zrot: float,
+    cloths: list[str],
+    shape: np.ndarray,
+) -> dict[str, object]:
+    """`_info.mat`'s fields for a clip of T frames; joints are (T, 24, 2|3), pose (T, 72)."""
+    frames = len(pose)
+    f32 = np.float32
+    return {
+        "sequence": clip_stem(sequence, clip),
+        "clipNo": np.float64(clip),
+        "source": SOURCE,
+        "bg": cell(backgrounds),
+        "gender": np.full((frames, 1), gender, dtype=np.uint8),
+        "light": np.repeat(np.asarray(light, f32)[:, None], frames, axis=1),
+        "stride": np.uint8(stride),
+        "camDist": f32(cam_dist),
+        "camLoc": np.asarray(cam_loc, f32).reshape(3, 1),
+        "joints2D": np.ascontiguousarray(np.transpose(joints2d, (2, 1, 0)), dtype=f32),
+        "joints3D": np.ascontiguousarray(np.transpose(joints3d, (2, 1, 0)), dtype=f32),
+        "pose": np.ascontiguousarray(np.asarray(pose, f32).T),
+        "zrot": np.full((frames, 1), zrot, dtype=f32),
+        "cloth": cell(cloths),
+        "shape": np.repeat(np.asarray(shape, f32)[:, None], frames, axis=1),
+    }
