@@ -15,6 +15,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/body_model.smk"
 include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/sources.smk"
 
 
 rule all:

@@ -117,3 +117,14 @@ def built_female(tmp_path_factory, anny_rig):
     path = tmp_path_factory.mktemp("model") / "smpl_female.pkl"
     write_model_file(path, arrays)
     return path, arrays, metrics, settings
+
+
+@pytest.fixture(scope="session")
+def tiny_clips(tmp_path_factory, built_female):
+    """Six 8-frame clips of two motions, rendered with the tiny female model."""
+    from synthetic_clips import render_tiny
+
+    model_path = built_female[0]
+    root = tmp_path_factory.mktemp("surreal")
+    rows = render_tiny(root, model_path)
+    return root, rows, model_path

@@ -1,8 +1,6 @@
 """Synthetic clips: SURREAL's conventions, checked against independent arithmetic."""
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,11 +8,11 @@ import pytest
 import scipy.io
 from scipy.spatial.transform import Rotation
 
-from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import SMPL_JOINT_NAMES
 from pipeline.datasets.surreal import Clip, find_clips, silhouette_box
 from pipeline.synthesis import appearance, backgrounds, generate, motion
 from pipeline.synthesis.voxels import align_to_box
+from synthetic_clips import render_tiny, tiny_motions
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
@@ -30,37 +28,6 @@ def surreal_projection(points: np.ndarray, cam_loc: np.ndarray) -> np.ndarray:
     camera = points @ rotation.T + translation
     pixels = camera @ K.T
     return pixels[..., :2] / pixels[..., 2:]
-
-
-def tiny_motions() -> list[motion.Motion]:
-    files = {path.stem.removeprefix("humanoid3d_"): path for path in motion.deepmimic_files()}
-    walk = motion.load_deepmimic(files["walk"], min_seconds=1.0)
-    punch = motion.load_deepmimic(files["punch"])
-    return [replace(m, pose=m.pose[:16], trans=m.trans[:16]) for m in (walk, punch)]
-
-
-def render_tiny(root: Path, model_path: Path, lossless: bool = True, seed: int = 0) -> list[dict]:
-    settings = generate.SynthesisSettings(seed=seed, clip_length=8, shapes=3, outfits=3, lossless=lossless)
-    job = generate.RenderJob(
-        split="train",
-        run=0,
-        motions=tiny_motions(),
-        backgrounds=backgrounds.package_photos("train")[:2],
-        background_root=None,
-        models={"female": BodyModel.from_file(model_path)},
-        settings=settings,
-        voxel_resolution=32,
-        voxel_which="all",
-    )
-    return generate.render_job(job, root, progress=False)
-
-
-@pytest.fixture(scope="module")
-def tiny_clips(tmp_path_factory, built_female):
-    model_path = built_female[0]
-    root = tmp_path_factory.mktemp("surreal")
-    rows = render_tiny(root, model_path)
-    return root, rows, model_path
 
 
 # --- motion -----------------------------------------------------------------------------

