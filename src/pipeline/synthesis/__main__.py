@@ -56,20 +56,19 @@ def motions(args: argparse.Namespace) -> None:
 
 
 def backgrounds(args: argparse.Namespace) -> None:
-    import shutil
-
     from pipeline.atomic import atomic_output
-    from pipeline.synthesis.backgrounds import list_images, package_photos, read_rgb
+    from pipeline.synthesis.backgrounds import collect, list_images, package_photos
 
-    sources = package_photos(args.split) if args.source == "package" else list_images(args.folder)
+    if args.source == "package":
+        sources, names = package_photos(args.split), None
+    else:
+        sources = list_images(args.folder)
+        names = ["_".join(path.relative_to(args.folder).parts) for path in sources]
     params = {"split": args.split, "source": args.source, "folder": str(args.folder)}
     with stage_run("synthesis_backgrounds", params, args.rule, parse_wildcards(args.wildcard)) as run:
         with atomic_output(args.out) as tmp:
-            tmp.mkdir()
-            for path in sources:
-                read_rgb(path)  # fail here, naming the file, rather than mid-render
-                name = path.name if args.source == "package" else "_".join(path.relative_to(args.folder).parts)
-                shutil.copy2(path, tmp / name)
+            # at most twice the render's size: enough for any crop, quick to decode
+            collect(sources, tmp, 2 * max(args.width, args.height), names)
         run.log_metrics({"images": len(sources)})
         log.info("%d background photographs for %s", len(sources), args.split)
 
@@ -167,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="package: the embedded interior photographs; folder: --folder's images")
     p.add_argument("--folder", type=Path, help="with --source folder: images to use (searched recursively)")
     p.add_argument("--out", required=True, type=Path, help="folder to fill")
+    p.add_argument("--width", type=int, default=320, help="render width the photographs serve")
+    p.add_argument("--height", type=int, default=240, help="render height the photographs serve")
     add_tracking_arguments(p)
     p.set_defaults(func=backgrounds)
 

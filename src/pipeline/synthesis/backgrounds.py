@@ -55,6 +55,24 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def shrink(image: np.ndarray, longest: int) -> np.ndarray:
+    """The image scaled down (never up) so that its shorter side is at most `longest`."""
+    h, w = image.shape[:2]
+    scale = longest / min(h, w)
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def collect(sources: list[Path], out: Path, longest: int, names: list[str] | None = None) -> None:
+    """Check and copy photographs into `out` (a new folder), shrunk to `longest` pixels."""
+    out.mkdir()
+    for index, path in enumerate(sources):
+        image = shrink(read_rgb(path), longest)  # a bad file fails here, named, not mid-render
+        name = Path(names[index] if names else path.name).with_suffix(".jpg")
+        cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
 def crop_to(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A random crop of the image with the target's aspect ratio, resized to it."""
     h, w = image.shape[:2]

@@ -105,35 +105,6 @@ void main() {
 }
 """
 
-_BACKGROUND_VERTEX_SHADER = """
-#version 330
-in vec2 corner;
-out vec2 v_uv;
-void main() {
-    v_uv = vec2(corner.x, corner.y) * 0.5 + 0.5;
-    gl_Position = vec4(corner, 1.0, 1.0);  // on the far plane, behind every surface
-}
-"""
-
-_BACKGROUND_FRAGMENT_SHADER = """
-#version 330
-uniform sampler2D photo;
-in vec2 v_uv;
-layout(location = 0) out vec4 out_colour;
-layout(location = 1) out float out_depth;
-layout(location = 2) out uint out_part;
-layout(location = 3) out vec4 out_normal;
-layout(location = 4) out vec4 out_flow;
-void main() {
-    out_colour = vec4(texture(photo, v_uv).bgr, 0.0);
-    out_depth = %(background)s;
-    out_part = 0u;
-    out_normal = vec4(0.0);
-    out_flow = vec4(0.0);
-}
-""" % {"background": f"{BACKGROUND_DEPTH:.1f}"}
-
-
 @dataclass
 class Frame:
     """One rendered frame; arrays are (H, W, ...) with row 0 at the top of the image."""
@@ -186,10 +157,6 @@ class BodyRenderer:
             vertex_shader=_VERTEX_SHADER,
             fragment_shader=_FRAGMENT_SHADER % {"clothing": clothing_glsl, "lighting": lighting_glsl},
         )
-        self.background_program = self.ctx.program(
-            vertex_shader=_BACKGROUND_VERTEX_SHADER,
-            fragment_shader=_BACKGROUND_FRAGMENT_SHADER,
-        )
         size = (width, height)
         self.targets = [
             self.ctx.texture(size, 4, dtype="f1"),  # colour
@@ -212,10 +179,6 @@ class BodyRenderer:
         )
         self.part_texture = None
         self.set_parts(face_parts)
-        corners = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
-        self.background_vao = self.ctx.vertex_array(
-            self.background_program, [(self.ctx.buffer(corners.tobytes()), "2f", "corner")]
-        )
         self.photo = None
 
     def set_parts(self, face_parts: np.ndarray) -> None:
@@ -229,12 +192,10 @@ class BodyRenderer:
         self.part_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
     def set_background(self, photo: np.ndarray) -> None:
-        """An RGB uint8 photograph (H, W, 3), already cropped to the image's aspect ratio."""
-        photo = np.ascontiguousarray(photo, dtype="u1")
-        if self.photo is not None:
-            self.photo.release()
-        self.photo = self.ctx.texture((photo.shape[1], photo.shape[0]), 3, photo.tobytes())
-        self.photo.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        """An RGB uint8 photograph (H, W, 3) of the image's size, shown where the body is not."""
+        if photo.shape[:2] != (self.height, self.width):
+            raise ValueError(f"background is {photo.shape[:2]}, the image {(self.height, self.width)}")
+        self.photo = np.ascontiguousarray(photo[..., ::-1])  # BGR, as the colour target
 
     def set_static(self, rest_vertices: np.ndarray, uniforms: dict) -> None:
         """Per-clip state: the body at rest (for clothing patterns) and shader uniforms."""
@@ -273,30 +234,29 @@ class BodyRenderer:
             self.buffers[name].write(np.ascontiguousarray(values, dtype="f4").tobytes())
         self.fbo.use()
         self.fbo.clear(depth=1.0)
-        self.ctx.enable(moderngl.DEPTH_TEST)
-        self.ctx.depth_func = "<="
-        self.ctx.disable(moderngl.CULL_FACE)
-        self.photo.use(location=0)
-        self.background_program["photo"].value = 0
-        self.background_vao.render(moderngl.TRIANGLE_STRIP)
+        self.ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         # a closed surface: only its faces turned towards the camera can be seen
-        self.ctx.enable(moderngl.CULL_FACE)
         self.ctx.front_face = self.front_face
         self.part_texture.use(location=1)
         self.program["face_parts"].value = 1
         self.vao.render(moderngl.TRIANGLES)
         h, w = self.height, self.width
-        rgba = np.empty((h, w, 4), np.uint8)
+        bgr = np.empty((h, w, 3), np.uint8)
         depth = np.empty((h, w), np.float32)
         parts = np.empty((h, w), np.uint8)
         normals = np.empty((h, w, 4), np.float32)
         flow = np.empty((h, w, 4), np.float32)
         for attachment, (array, components, dtype) in enumerate(
-            ((rgba, 4, "f1"), (depth, 1, "f4"), (parts, 1, "u1"), (normals, 4, "f4"), (flow, 4, "f4"))
+            ((bgr, 3, "f1"), (depth, 1, "f4"), (parts, 1, "u1"), (normals, 4, "f4"), (flow, 4, "f4"))
         ):
             self.fbo.read_into(array, components=components, attachment=attachment, dtype=dtype)
+        # the photograph and the empty depth where no surface was drawn (cheaper on the CPU
+        # than a full-screen pass writing every target)
+        background = parts == 0
+        bgr = np.where(background[..., None], self.photo, bgr)
+        depth = np.where(background, np.float32(BACKGROUND_DEPTH), depth)
         return Frame(
-            bgr=rgba[..., :3],
+            bgr=bgr,
             depth=depth,
             parts=parts,
             normals=normals[..., :3],

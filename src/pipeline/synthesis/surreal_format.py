@@ -58,25 +58,52 @@ def clip_directory(root: Path, split: str, run: int, sequence: str) -> Path:
     return Path(root) / SOURCE / split / f"run{run}" / sequence
 
 
+# MATLAB v5 codes of the numeric arrays this project writes: numpy dtype → (class, data type)
+_NUMERIC = {"uint8": (9, 2), "int32": (12, 5), "uint32": (13, 6), "float32": (7, 7), "float64": (6, 9)}
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\x00" * (-len(data) % 8)
+
+
+def _numeric_element(name: str, array: np.ndarray) -> bytes:
+    """The uncompressed miMATRIX element of a real numeric array (2+ axes), as scipy writes it."""
+    mclass, mdtype = _NUMERIC[array.dtype.name]
+    dims = np.asarray(array.shape, dtype="<i4").tobytes()
+    label = name.encode("ascii")
+    data = np.asfortranarray(array).tobytes(order="F")
+    body = b"".join((
+        struct.pack("<IIII", 6, 8, mclass, 0),  # array flags (miUINT32)
+        struct.pack("<II", 5, len(dims)) + _padded(dims),  # dimensions (miINT32)
+        struct.pack("<II", 1, len(label)) + _padded(label) if len(label) > 4
+        else struct.pack("<HH", 1, len(label)) + label.ljust(4, b"\x00"),  # name (miINT8)
+        struct.pack("<II", mdtype, len(data)) + _padded(data),  # real part
+    ))  # fmt: skip
+    return struct.pack("<II", MI_MATRIX, len(body)) + body
+
+
+def _elements(variables: dict[str, object]):
+    """Each variable's uncompressed element: numeric arrays directly, the rest through scipy."""
+    for name, value in variables.items():
+        if isinstance(value, np.ndarray) and value.ndim >= 2 and value.dtype.name in _NUMERIC:
+            yield _numeric_element(name, value)
+            continue
+        buffer = io.BytesIO()
+        scipy.io.savemat(buffer, {name: value}, do_compression=False, oned_as="column")
+        yield buffer.getvalue()[128:]
+
+
 def mat_bytes(variables: dict[str, object]) -> bytes:
     """A compressed MATLAB v5 file whose bytes depend on the variables only.
 
-    scipy writes the elements; each is then deflated at `COMPRESSION_LEVEL` into a
-    miCOMPRESSED element, as MATLAB and scipy's own compressed files are laid out, and the
-    header's creation time is replaced by a fixed text.
+    Each variable's element is deflated into a miCOMPRESSED element, as MATLAB's and scipy's
+    own compressed files are laid out; the header holds a fixed text instead of a date.
     """
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, variables, do_compression=False, oned_as="column")
-    data = buffer.getvalue()
-    parts = [MAT_HEADER.ljust(116, b" ") + data[116:128]]
-    position = 128
-    while position < len(data):
-        kind, size = struct.unpack_from("<II", data, position)
-        if kind != MI_MATRIX:
-            raise ValueError(f"unexpected MAT element type {kind}")
-        packed = zlib_ng.compress(data[position : position + 8 + size], COMPRESSION_LEVEL)
+    header = MAT_HEADER.ljust(116, b" ") + b"\x00" * 8 + struct.pack("<H", 0x0100) + b"IM"
+    parts = [header]
+    for element in _elements(variables):
+        packed = zlib_ng.compress(element, COMPRESSION_LEVEL)
         parts.append(struct.pack("<II", MI_COMPRESSED, len(packed)) + packed)
-        position += 8 + size
     return b"".join(parts)
 
 
