@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/body_model.smk"
 include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/sources.smk"
+include: "workflow/rules/training.smk"
 
 
 rule all:
@@ -23,3 +24,4 @@ rule all:
     input:
         body_model_outputs(),
         synthesis_outputs(),
+        bodynet_outputs(),

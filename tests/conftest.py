@@ -22,7 +22,7 @@ TINY_ANNY = {
 
 
 TINY_SYNTHESIS = {
-    "splits": ["train"],
+    "splits": ["train", "test"],
     "genders": ["female"],
     "clip_length": 6,
     "shapes": 2,
@@ -32,12 +32,29 @@ TINY_SYNTHESIS = {
 }
 
 
+# BodyNet's whole schedule, a few iterations per stage.
+TINY_BODYNET = {
+    "input_size": 32,
+    "heatmap_size": 8,
+    "voxel_size": 16,
+    "hourglass": {"stacks": 1, "features": 8, "modules": 1, "depth": 3},
+    "batch_size": 2,
+    "end_to_end_batch_size": 2,
+    "iterations": {"pose2d": 4, "segm": 4, "pose3d": 4, "voxels": 4, "voxels_fv": 2, "voxels_fvsv": 2, "end_to_end": 2},
+    "eval_every": 2,
+    "eval_samples": 4,
+    "threads": 1,
+    "device": "cpu",
+}
+
+
 def tiny_config(**overrides) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["body_model"]["genders"] = ["female"]
     config["body_model"]["anny"] = dict(TINY_ANNY)
     config["synthesis"].update(TINY_SYNTHESIS)
-    config["synthesis"]["motions"].update({"train": ["kick"], "min_seconds": 0, "mirror": False})
+    config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "min_seconds": 0, "mirror": False})
+    config["bodynet"].update(TINY_BODYNET)
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

@@ -26,6 +26,10 @@ def test_lint_is_clean(tmp_path):
         ({"body_model.source": "scan"}, "On instance['body_model']['source']"),
         ({"body_model.anny.regressor_samples": 100}, "body_model.anny.regressor_samples: cannot exceed"),
         ({"body_model.source": "smpl"}, "body_model.smpl_files.female: must name an SMPL model file"),
+        ({"bodynet.input_size": 64}, "bodynet.input_size: must be 4 × bodynet.heatmap_size"),
+        ({"bodynet.samples.validation_split": "train"}, "bodynet.samples.validation_split: must differ"),
+        ({"bodynet.samples.validation_split": "val"}, "bodynet.samples.validation_split: 'val' is not among"),
+        ({"bodynet.device": "gpu"}, "On instance['bodynet']['device']"),
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
@@ -78,10 +82,11 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     uri = f"sqlite:///{workdir}/mlflow/mlflow.db"
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("bodynet")
-    runs = {run.data.tags["pipeline.rule"]: run for run in client.search_runs([experiment.experiment_id])}
+    all_runs = client.search_runs([experiment.experiment_id])
+    runs = {run.data.tags["pipeline.rule"]: run for run in all_runs}
     assert set(runs) == {
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
-        "collect_backgrounds", "render_clips", "plot_contact_sheet",
+        "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
     }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -92,6 +97,37 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert "posing_vertex_error_mm" in build.data.metrics
     figure_artifacts = [a.path for a in client.list_artifacts(runs["plot_body_model"].info.run_id)]
     assert figure_artifacts == ["figure.png"]
+    training = {r.data.tags["pipeline.wildcard.stage"]: r for r in all_runs if r.data.tags["pipeline.rule"] == "train_bodynet"}
+    assert len(training) == 10
+    final = training["end_to_end_fvsv"]
+    assert final.info.status == "FINISHED"
+    assert "results/bodynet/voxels_fvsv/model.pt" in final.data.params["init"]
+    assert {"val_voxel_iou", "val_pckh", "val_part_iou", "val_joint_error_mm", "loss_fv", "loss_sv"} <= set(final.data.metrics)
+    history = client.get_metric_history(final.info.run_id, "loss")
+    assert [m.step for m in history] == [1, 2]
+    assert {a.path for a in client.list_artifacts(final.info.run_id)} == {
+        "model.pt", "history.csv", "curves.png", "predictions.png"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_each_training_stage_starts_from_the_stages_before_it(tiny_run):
+    import torch
+
+    workdir, _ = tiny_run
+    held = {}
+    for stage in ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "end_to_end_fv_without_tasks"):
+        folder = workdir / "results/bodynet" / stage
+        assert sorted(p.name for p in folder.iterdir()) == ["curves.png", "history.csv", "model.pt", "predictions.png"]
+        held[stage] = torch.load(folder / "model.pt", weights_only=False)["state"]
+    assert set(held["segm"]) == {"segm"}
+    assert set(held["voxels"]) == {"pose2d", "segm", "pose3d", "voxels"}
+    # the voxel stage froze the 3D-pose network it took over; end to end trained everything
+    for key, value in held["pose3d"]["pose3d"].items():
+        assert torch.equal(value, held["voxels"]["pose3d"][key]), key
+    changed = [k for k, v in held["voxels_fv"]["pose2d"].items()
+               if v.is_floating_point() and not torch.equal(v, held["end_to_end_fv_without_tasks"]["pose2d"][k])]  # fmt: skip
+    assert changed
+    assert (workdir / "logs/benchmarks/train_bodynet/voxels.tsv").exists()
 
 
 @pytest.mark.slow
@@ -119,7 +155,7 @@ def test_users_own_smpl_files_replace_the_built_model(tmp_path):
     write_model_file(model, toy_arrays())
     config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model)})
     path = write_config(tmp_path / "smpl.yaml", config)
-    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(path))
+    result = snakemake(tmp_path, "results/body_model/female/figure.png", "--cores", "1", "--configfile", str(path))
     assert (tmp_path / "results/body_model/female/figure.png").exists()
     assert not (tmp_path / "resources/body_models/anny").exists()
     assert "build_body_model" not in result.stdout + result.stderr
@@ -133,7 +169,8 @@ def test_a_malformed_smpl_file_fails_the_job_naming_it(tmp_path):
     write_model_file(model, arrays)
     config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model)})
     path = write_config(tmp_path / "smpl.yaml", config)
-    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(path), check=False)
+    result = snakemake(tmp_path, "results/body_model/female/figure.png", "--cores", "1", "--configfile", str(path),
+                       check=False)  # fmt: skip
     assert result.returncode != 0
     log = (tmp_path / "logs/plot_body_model/female.log").read_text()
     assert f"error: {model}: missing key(s) 'J_regressor'" in log

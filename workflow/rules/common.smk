@@ -67,15 +67,49 @@ def check_config():
             config_error("synthesis.genders", f"{gender!r} is not among body_model.genders")
 
 
+    bodynet = config["bodynet"]
+    if bodynet["input_size"] != 4 * bodynet["heatmap_size"]:
+        config_error("bodynet.input_size", "must be 4 × bodynet.heatmap_size (the hourglass stem's stride)")
+    if bodynet["voxel_size"] % bodynet["heatmap_size"]:
+        config_error("bodynet.voxel_size", "must be a multiple of bodynet.heatmap_size")
+    if bodynet["heatmap_size"] % 2 ** bodynet["hourglass"]["depth"]:
+        config_error("bodynet.hourglass.depth", "halves heatmap_size that many times: it must divide evenly")
+    samples = bodynet["samples"]
+    for key in ("train_split", "validation_split"):
+        if samples[key] not in synthesis["splits"]:
+            config_error(f"bodynet.samples.{key}", f"{samples[key]!r} is not among synthesis.splits")
+    if samples["train_split"] == samples["validation_split"]:
+        config_error("bodynet.samples.validation_split", "must differ from train_split")
+
+
 check_config()
 
 SPLITS = config["synthesis"]["splits"]
+
+
+# BodyNet's schedule: each stage starts from the checkpoints of the stages named here, so
+# the DAG is the schedule.
+STAGE_INITS = {
+    "pose2d": [],
+    "segm": [],
+    "pose3d": ["pose2d", "segm"],
+    "voxels": ["pose3d"],
+    "voxels_fv": ["voxels"],
+    "voxels_fvsv": ["voxels"],
+    "end_to_end_fv": ["voxels_fv"],
+    "end_to_end_fvsv": ["voxels_fvsv"],
+    "end_to_end_fv_without_tasks": ["voxels_fv"],
+    "end_to_end_fvsv_without_tasks": ["voxels_fvsv"],
+}
 
 
 wildcard_constraints:
     split="train|val|test",
     run="[0-2]",
     gender="female|male|neutral",
+    stage="|".join(STAGE_INITS),
+    network="pose3d|voxels",
+    inputs="(rgb|pose2d|segm|pose3d)(\\+(rgb|pose2d|segm|pose3d))*",
 
 RUNS = config["synthesis"]["runs"]
 
@@ -146,6 +180,39 @@ def synthesis_outputs():
     return expand("results/surreal/{split}_run{run}.csv", split=SPLITS, run=RUNS) + expand(
         "results/synthesis/contact_sheet_{split}.png", split=SPLITS
     )
+
+
+
+def bodynet_samples(split_key):
+    return f"results/bodynet/samples/{config['bodynet']['samples'][split_key]}"
+
+
+def stage_inits(wildcards):
+    return [f"results/bodynet/{stage}/model.pt" for stage in STAGE_INITS[wildcards.stage]]
+
+
+def variant_inits(wildcards):
+    stages = ["pose2d", "segm"] if wildcards.network == "pose3d" else ["pose3d"]
+    return [f"results/bodynet/{stage}/model.pt" for stage in stages]
+
+
+def network_options():
+    bodynet = config["bodynet"]
+    training = {key: bodynet[key] for key in ("learning_rate", "eval_every", "eval_samples", "device")}
+    return f"{cli_options(bodynet['hourglass'])} {cli_options(training)}"
+
+
+def stage_length(stage):
+    """--iterations and --batch-size of a stage."""
+    bodynet = config["bodynet"]
+    end_to_end = stage.startswith("end_to_end")
+    iterations = bodynet["iterations"]["end_to_end" if end_to_end else stage]
+    batch = bodynet["end_to_end_batch_size" if end_to_end else "batch_size"]
+    return f"--iterations {iterations} --batch-size {batch}"
+
+
+def bodynet_outputs():
+    return expand("results/bodynet/{stage}/model.pt", stage=STAGE_INITS)
 
 
 def body_model_outputs():

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from pipeline.errors import InputError
+from pipeline.errors import run_command
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.body_model")
@@ -129,12 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=summarize)
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except InputError as error:  # a bad input file: one clear line, no traceback
-        sys.exit(f"error: {error}")
+    run_command(parser, argv)
 
 
 if __name__ == "__main__":

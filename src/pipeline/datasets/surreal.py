@@ -102,6 +102,7 @@ class Clip:
         self.info_path = Path(info_path)
         self.stem = self.info_path.name.removesuffix("_info.mat")
         self.folder = self.info_path.parent
+        self._video: np.ndarray | None = None
 
     @cached_property
     def info(self) -> ClipInfo:
@@ -125,20 +126,23 @@ class Clip:
         return data[key]
 
     def rgb(self, t: int) -> np.ndarray:
-        """Frame t as RGB uint8 (H, W, 3): from the lossless PNGs if present, else the mp4."""
+        """Frame t as RGB uint8 (H, W, 3): from the lossless PNGs if present, else the mp4
+        (decoded whole on first use and kept until `forget`)."""
         png = self.file("_frames") / f"{t + 1:04d}.png"
         if png.exists():
             image = cv2.imread(str(png), cv2.IMREAD_COLOR)
-        else:
-            capture = cv2.VideoCapture(str(self.file(".mp4")))
-            capture.set(cv2.CAP_PROP_POS_FRAMES, t)
-            ok, image = capture.read()
-            capture.release()
-            if not ok:
-                raise ClipError(f"{self.file('.mp4')}: cannot read frame {t + 1}")
-        if image is None:
-            raise ClipError(f"{png}: cannot read the image")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            if image is None:
+                raise ClipError(f"{png}: cannot read the image")
+            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if self._video is None:
+            self._video = self.video()
+        if t >= len(self._video):
+            raise ClipError(f"{self.file('.mp4')}: no frame {t + 1} (it has {len(self._video)})")
+        return self._video[t]
+
+    def forget(self) -> None:
+        """Drop the decoded video."""
+        self._video = None
 
     def video(self) -> np.ndarray:
         """All frames (T, H, W, 3) uint8, RGB."""
@@ -192,7 +196,9 @@ class SampleSizes:
 
     @property
     def sigma(self) -> float:
-        return GAUSSIAN_SIGMA * self.heatmap / 64
+        """BodyNet's Gaussian at 64-pixel heatmaps, scaled with the heatmaps but never below a
+        pixel (a narrower peak is a single pixel: nothing left to regress)."""
+        return max(GAUSSIAN_SIGMA * self.heatmap / 64, 1.0)
 
 
 def crop_box(joints2d: np.ndarray) -> tuple[np.ndarray, float]:
@@ -364,5 +370,7 @@ class BodyNetDataset:
         return len(self.index)
 
     def __getitem__(self, item: int) -> dict[str, np.ndarray]:
-        clip, t = self.index[item]
+        return self.sample_of(*self.index[item])
+
+    def sample_of(self, clip: Clip, t: int) -> dict[str, np.ndarray]:
         return bodynet_sample(clip, t, self.sizes, self.voxel_source)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, run_command
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.sources")
@@ -93,12 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=cmu)
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,170 @@
+"""BodyNet (Varol et al. 2018): 2D pose, 2D segmentation, 3D pose and voxels, each a stacked
+hourglass fed by the ones before it.
+
+    2D pose      RGB                                  → 16 joint heatmaps
+    segmentation RGB                                  → 15 classes (14 parts + background)
+    3D pose      RGB + 2D pose + segmentation          → 16 × 19-bin volumes
+    voxels       RGB + 2D pose + segmentation (2D),    → D×D×D occupancy logits
+                 3D pose reshaped to 304 channels
+
+Which inputs the 3D-pose and voxel networks take is configurable (the paper's Tables 4.8
+and 4.1 compare them). The voxel network has two branches, one for the 2D inputs (at input
+resolution, strided down to the heatmaps') and one for the 3D pose volumes; their features
+are concatenated, run through the hourglasses, and the last maps (channels = depth) are
+upsampled to the voxel resolution, passed through a ReLU and a 3×3 convolution.
+
+Shapes: B batch, S input size, s heatmap size, D voxel size, J = 16 joints, Z = 19 bins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.models.hourglass import Residual, StackedHourglass
+
+JOINTS = 16
+PART_CLASSES = 15  # 14 parts + background
+DEPTH_BINS = 19
+INPUTS = ("rgb", "pose2d", "segm", "pose3d")
+INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS}
+
+
+@dataclass
+class HourglassConfig:
+    stacks: int = 2
+    features: int = 256
+    modules: int = 1
+    depth: int = 4
+
+
+@dataclass
+class BodyNetConfig:
+    """Sizes and the inputs of the 3D-pose and voxel networks."""
+
+    input_size: int = 256
+    heatmap_size: int = 64
+    voxel_size: int = 128
+    hourglass: HourglassConfig = field(default_factory=HourglassConfig)
+    pose3d_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm")
+    voxel_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm", "pose3d")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hourglass, dict):
+            self.hourglass = HourglassConfig(**self.hourglass)
+        self.pose3d_inputs, self.voxel_inputs = tuple(self.pose3d_inputs), tuple(self.voxel_inputs)
+        for name, inputs, allowed in (("pose3d_inputs", self.pose3d_inputs, INPUTS[:3]), ("voxel_inputs", self.voxel_inputs, INPUTS)):
+            if not inputs or set(inputs) - set(allowed):
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {inputs}")
+        if self.input_size != 4 * self.heatmap_size:
+            raise ValueError("input_size must be 4 × heatmap_size (the hourglass stem's stride)")
+        if self.voxel_size % self.heatmap_size:
+            raise ValueError("voxel_size must be a multiple of heatmap_size")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _hourglass(config: BodyNetConfig, in_channels: int, out_channels: int, stem_stride: int = 4,
+               heatmaps: bool = False) -> StackedHourglass:
+    h = config.hourglass
+    return StackedHourglass(in_channels, out_channels, h.stacks, h.features, h.modules, h.depth, stem_stride, heatmaps)
+
+
+def _resize(maps: torch.Tensor, size: int) -> torch.Tensor:
+    if maps.shape[-1] == size:
+        return maps
+    return F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
+
+
+class Pose3DNet(nn.Module):
+    def __init__(self, config: BodyNetConfig) -> None:
+        super().__init__()
+        self.inputs = config.pose3d_inputs
+        self.input_size = config.input_size
+        channels = sum(INPUT_CHANNELS[name] for name in self.inputs)
+        self.net = _hourglass(config, channels, JOINTS * DEPTH_BINS, heatmaps=True)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Inputs (B, C, ·, ·) by name → per stack, volumes (B, J, Z, s, s)."""
+        x = torch.cat([_resize(features[name], self.input_size) for name in self.inputs], dim=1)
+        return [out.unflatten(1, (JOINTS, DEPTH_BINS)) for out in self.net(x)]
+
+
+class VoxelNet(nn.Module):
+    def __init__(self, config: BodyNetConfig) -> None:
+        super().__init__()
+        self.inputs = config.voxel_inputs
+        self.input_size, self.heatmap_size, self.voxel_size = config.input_size, config.heatmap_size, config.voxel_size
+        features = config.hourglass.features
+        self.inputs_2d = [name for name in self.inputs if name != "pose3d"]
+        branches = int(bool(self.inputs_2d)) + int("pose3d" in self.inputs)
+        width = max(features // branches, 1)
+        if self.inputs_2d:
+            channels = sum(INPUT_CHANNELS[name] for name in self.inputs_2d)
+            self.branch_2d = nn.Sequential(
+                nn.Conv2d(channels, width, 7, stride=2, padding=3), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                Residual(width, width), nn.MaxPool2d(2), Residual(width, width),
+            )  # fmt: skip
+        if "pose3d" in self.inputs:
+            self.branch_3d = nn.Sequential(
+                nn.Conv2d(INPUT_CHANNELS["pose3d"], width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                Residual(width, width),
+            )  # fmt: skip
+        self.net = _hourglass(config, width * branches, config.voxel_size, stem_stride=1)
+        self.refine = nn.Conv2d(config.voxel_size, config.voxel_size, 3, padding=1)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Inputs → per stack, voxel logits (B, D, D, D): axes (z towards the camera, y, x)."""
+        parts = []
+        if self.inputs_2d:
+            x = torch.cat([_resize(features[name], self.input_size) for name in self.inputs_2d], dim=1)
+            parts.append(self.branch_2d(x))
+        if "pose3d" in self.inputs:
+            parts.append(self.branch_3d(features["pose3d"].flatten(1, 2)))
+        outputs = self.net(torch.cat(parts, dim=1))
+        return [self.refine(F.relu(_resize(out, self.voxel_size))) for out in outputs]
+
+
+class BodyNet(nn.Module):
+    """The four subnetworks; `forward` runs them in order, each fed by the earlier ones."""
+
+    def __init__(self, config: BodyNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.pose2d = _hourglass(config, 3, JOINTS, heatmaps=True)
+        self.segm = _hourglass(config, 3, PART_CLASSES)
+        self.pose3d = Pose3DNet(config)
+        self.voxels = VoxelNet(config)
+
+    def needed(self, wanted: set[str]) -> set[str]:
+        """The subnetworks whose outputs `wanted` depends on, `wanted` included."""
+        need = set(wanted)
+        if "voxels" in need:
+            need |= set(self.config.voxel_inputs) - {"rgb"}
+        if "pose3d" in need:
+            need |= set(self.config.pose3d_inputs) - {"rgb"}
+        return need
+
+    def forward(self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",)) -> dict[str, list[torch.Tensor]]:
+        """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
+        (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
+        (B, D, D, D) logits. Each network takes its inputs' last-stack predictions."""
+        need = self.needed(set(wanted))
+        out: dict[str, list[torch.Tensor]] = {}
+        features = {"rgb": rgb}
+        if "pose2d" in need:
+            out["pose2d"] = self.pose2d(rgb)
+            features["pose2d"] = out["pose2d"][-1]
+        if "segm" in need:
+            out["segm"] = self.segm(rgb)
+            features["segm"] = F.softmax(out["segm"][-1], dim=1)
+        if "pose3d" in need:
+            out["pose3d"] = self.pose3d(features)
+            features["pose3d"] = out["pose3d"][-1]
+        if "voxels" in need:
+            out["voxels"] = self.voxels(features)
+        return out

@@ -1,0 +1,159 @@
+"""Training stage: prepare BodyNet samples from clips, train one stage of the schedule.
+
+    python -m pipeline.training prepare --root results/surreal --split train --out samples/train
+    python -m pipeline.training train --stage pose3d --train samples/train --val samples/test \\
+        --init pose2d/model.pt --init segm/model.pt --out pose3d/
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from pipeline.errors import InputError, run_command
+from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+from pipeline.training.stages import STAGES
+
+log = logging.getLogger("pipeline.training")
+
+
+def prepare(args: argparse.Namespace) -> None:
+    from pipeline.body_model.model import BodyModel
+    from pipeline.datasets.surreal import SampleSizes, VoxelSource
+    from pipeline.training.samples import prepare as prepare_samples
+
+    models = {}
+    for item in args.model:
+        gender, _, path = item.partition("=")
+        models[gender] = BodyModel.from_file(path)
+    sizes = SampleSizes(args.input_size, args.heatmap_size, args.voxel_size)
+    params = {"root": str(args.root), "split": args.split, "frames": args.frames, **asdict(sizes)}
+    with stage_run("training_samples", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        count = prepare_samples(args.root, args.split, sizes, args.frames,
+                                VoxelSource(models, args.voxel_size), args.out)  # fmt: skip
+        run.log_metrics({"samples": count})
+        log.info("%d samples of %s", count, args.split)
+
+
+def _signature(args: argparse.Namespace) -> str:
+    """What a checkpoint must share with this run to be resumed: the settings (all but the
+    length and the thread count) and the very input files (size and modification time)."""
+    settings = {k: str(v) for k, v in sorted(vars(args).items())
+                if k not in ("iterations", "threads", "func", "rule", "wildcard")}  # fmt: skip
+    for path in [args.train, args.val, *args.init]:
+        if not Path(path).exists():
+            raise InputError(f"{path}: no such file")
+        stat = Path(path).stat()
+        settings[f"file {path}"] = f"{stat.st_size} {stat.st_mtime_ns}"
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+
+
+def train(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import torch
+
+    from pipeline.atomic import atomic_output
+    from pipeline.models.bodynet import BodyNetConfig
+    from pipeline.training import figures
+    from pipeline.training.loop import TrainSettings, build_model, check_improved, load_checkpoint, save_model
+    from pipeline.training.loop import train as run_training
+    from pipeline.training.samples import SampleSet
+    from pipeline.training.stages import stage as make_stage
+
+    stage = make_stage(args.stage)
+    train_set, val_set = SampleSet.load(args.train), SampleSet.load(args.val)
+    sizes = train_set.sizes
+    config = BodyNetConfig(
+        input_size=sizes.input, heatmap_size=sizes.heatmap, voxel_size=sizes.voxels,
+        hourglass={"stacks": args.stacks, "features": args.features, "modules": args.modules, "depth": args.depth},
+        pose3d_inputs=tuple(args.pose3d_inputs), voxel_inputs=tuple(args.voxel_inputs),
+    )  # fmt: skip
+    settings = TrainSettings(
+        iterations=args.iterations, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        eval_every=args.eval_every, eval_samples=args.eval_samples, checkpoint_every=args.eval_every,
+        seed=args.seed, device=args.device,
+    )  # fmt: skip
+    torch.set_num_threads(args.threads) if args.threads else None
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.pt"
+    signature = _signature(args)
+    if checkpoint.exists() and load_checkpoint(checkpoint).get("signature") != signature:
+        log.warning("%s was made with other settings: starting afresh", checkpoint)
+        checkpoint.unlink()
+    params = {"stage": asdict(stage) | {"wanted": stage.wanted}, "model": config.as_dict(),
+              "train": asdict(settings), "init": [str(p) for p in args.init],
+              "train_samples": len(train_set), "val_samples": len(val_set)}  # fmt: skip
+    with stage_run("training", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        model = build_model(config, args.init, args.seed)
+        untrained = set(model.needed(set(stage.wanted))) - set(stage.trains) - model.trained
+        if untrained:
+            raise InputError(f"stage {stage.name} feeds on {', '.join(sorted(untrained))}, which no --init "
+                             "checkpoint holds")  # fmt: skip
+        validation = val_set.subset(settings.eval_samples, args.seed)
+        history, steps = run_training(model, stage, train_set, validation, settings, checkpoint, run, signature=signature)
+        final = out / "model.pt"
+        save_model(final, model, stage, settings.iterations, {"history": history})
+        with atomic_output(out / "history.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+        figures.curves(history, steps, f"{args.stage} ({', '.join(stage.trains)})", out / "curves.png")
+        figures.predictions(model, validation, stage.wanted, out / "predictions.png")
+        improvement = check_improved(history)
+        run.log_metrics({f"improvement_{k}": v for k, v in improvement.items()})
+        for name in ("model.pt", "history.csv", "curves.png", "predictions.png"):
+            run.log_artifact(out / name)
+        log.info("validation change from the untrained start: %s", improvement)
+    checkpoint.unlink()  # model.pt holds the result; the checkpoint only served to resume
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("prepare", help="BodyNet samples of a split's clips, in one file")
+    p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
+    p.add_argument("--split", required=True)
+    p.add_argument("--frames", choices=["all", "middle"], default="all")
+    p.add_argument("--input-size", type=int, default=256)
+    p.add_argument("--heatmap-size", type=int, default=64)
+    p.add_argument("--voxel-size", type=int, default=128)
+    p.add_argument("--model", action="append", default=[], metavar="GENDER=PATH",
+                   help="body models to voxelise clips that have no voxels (SURREAL's own)")
+    p.add_argument("--out", required=True, type=Path, help="folder for the samples' arrays")
+    add_tracking_arguments(p)
+    p.set_defaults(func=prepare)
+
+    p = commands.add_parser("train", help="train one stage of BodyNet's schedule")
+    p.add_argument("--stage", required=True, choices=STAGES)
+    p.add_argument("--train", required=True, type=Path, help="prepared training samples")
+    p.add_argument("--val", required=True, type=Path, help="prepared validation samples")
+    p.add_argument("--init", action="append", default=[], type=Path,
+                   help="checkpoint of an earlier stage to start from (repeatable; later wins)")
+    p.add_argument("--out", required=True, type=Path, help="folder for model.pt, history, figures")
+    p.add_argument("--stacks", type=int, default=2)
+    p.add_argument("--features", type=int, default=256)
+    p.add_argument("--modules", type=int, default=1)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--pose3d-inputs", nargs="+", default=["rgb", "pose2d", "segm"])
+    p.add_argument("--voxel-inputs", nargs="+", default=["rgb", "pose2d", "segm", "pose3d"])
+    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=6)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-samples", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=train)
+
+    run_command(parser, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Figures of a training stage: loss and validation curves, and a few predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from pipeline.atomic import atomic_output  # noqa: E402
+from pipeline.figures import labels_to_rgb  # noqa: E402
+from pipeline.training.samples import SampleSet, make_batch  # noqa: E402
+
+MEASURES = {"pckh": "PCKh@0.5", "part_iou": "part IoU", "joint_error_mm": "3D joint error (mm)", "voxel_iou": "voxel IoU"}
+
+
+def _save(fig, out: Path) -> None:
+    fig.tight_layout()
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Running mean over the last `window` values (fewer at the start)."""
+    total = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (total[1:] - total[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> None:
+    """Every iteration's losses (running mean) and the validation measures."""
+    measures = [m for m in MEASURES if m in history[-1]]
+    fig, axes = plt.subplots(1, 1 + len(measures), figsize=(4.2 * (1 + len(measures)), 3.2), squeeze=False)
+    axes = axes[0]
+    window = max(len(steps) // 50, 1)
+    iterations = [row["iteration"] for row in steps]
+    for name in sorted({k for row in steps for k in row if k.startswith("loss")}):
+        values = np.array([row[name] for row in steps])
+        axes[0].plot(iterations, _smooth(values, window), label=name.replace("loss_", ""), linewidth=1)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("iteration")
+    axes[0].set_title(f"training loss (running mean of {window})")
+    axes[0].legend(fontsize=7)
+    for ax, measure in zip(axes[1:], measures):
+        ax.plot([r["iteration"] for r in history], [r[measure] for r in history], marker="o")
+        ax.set_xlabel("iteration")
+        ax.set_title(f"validation {MEASURES[measure]}")
+    fig.suptitle(title)
+    _save(fig, out)
+
+
+@torch.no_grad()
+def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, count: int = 4) -> None:
+    """Input, 2D pose, segmentation and voxels (front and side views) next to the truth."""
+    model.eval()
+    indices = np.linspace(0, len(samples) - 1, count).astype(int)
+    batch = make_batch(samples, indices)
+    device = next(model.parameters()).device
+    outputs = {k: [o.float().cpu() for o in v] for k, v in model(batch["rgb"].to(device), wanted).items()}
+    panels = [("input", lambda i: batch["rgb"][i].permute(1, 2, 0).numpy())]
+    if "pose2d" in outputs:
+        panels += [("2D pose", lambda i: outputs["pose2d"][-1][i].amax(0).clamp(0, 1).numpy()),
+                   ("2D pose truth", lambda i: batch["heatmaps"][i].amax(0).numpy())]  # fmt: skip
+    if "segm" in outputs:
+        panels += [("segmentation", lambda i: labels_to_rgb(outputs["segm"][-1][i].argmax(0).numpy(), 14)),
+                   ("truth", lambda i: labels_to_rgb(batch["parts"][i].numpy(), 14))]  # fmt: skip
+    if "pose3d" in outputs:
+        panels += [("3D pose (max over depth)", lambda i: outputs["pose3d"][-1][i].amax((0, 1)).clamp(0, 1).numpy())]
+    if "voxels" in outputs:
+        probability = lambda i: torch.sigmoid(outputs["voxels"][-1][i])  # noqa: E731
+        panels += [("voxels front", lambda i: probability(i).amax(0).numpy()),
+                   ("voxels side", lambda i: probability(i).amax(2).T.numpy()),
+                   ("voxel truth front | side", lambda i: np.concatenate(
+                       [batch["voxels"][i].amax(0).numpy(), batch["voxels"][i].amax(2).T.numpy()], 1))]  # fmt: skip
+    fig, axes = plt.subplots(count, len(panels), figsize=(2.2 * len(panels), 2.2 * count), squeeze=False)
+    for row, index in enumerate(range(count)):
+        for col, (title, draw) in enumerate(panels):
+            axes[row, col].imshow(draw(index), cmap="gray", vmin=0, vmax=1)
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+            if row == 0:
+                axes[row, col].set_title(title, fontsize=8)
+    _save(fig, out)

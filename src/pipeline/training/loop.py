@@ -1,0 +1,234 @@
+"""Training one BodyNet stage: a plain loop, checkpointed, resumable, watched for NaNs.
+
+Every random draw (batch indices, augmentation) is seeded from the config's seed, the stage
+and the iteration, so an interrupted stage resumed from its checkpoint continues exactly
+as it would have, and a CPU run repeats bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.atomic import atomic_output
+from pipeline.errors import InputError
+from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.seeding import seeded_generator, torch_seed
+from pipeline.training import losses, metrics
+from pipeline.training.samples import SampleSet, make_batch
+from pipeline.training.stages import SUBNETWORKS, Stage
+
+log = logging.getLogger("pipeline.training")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+@dataclass
+class TrainSettings:
+    iterations: int = 1000
+    batch_size: int = 6
+    learning_rate: float = 1e-3
+    eval_every: int = 100
+    eval_samples: int = 64
+    checkpoint_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise InputError(f"{path}: not a readable checkpoint ({error})") from error
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state" not in checkpoint:
+        raise InputError(f"{path}: not a BodyNet checkpoint (no config/state)")
+    return checkpoint
+
+
+def build_model(config: BodyNetConfig, inits: list[Path], seed: int = 0) -> BodyNet:
+    """A BodyNet whose subnetworks come from the checkpoints of earlier stages (a later file
+    overrides an earlier one for the subnetworks it holds). `model.trained` names the
+    subnetworks so taken; the others start from a seeded random initialisation."""
+    torch.manual_seed(torch_seed(seed, "init"))
+    model = BodyNet(config)
+    model.trained = set()
+    for path in inits:
+        checkpoint = load_checkpoint(path)
+        for name, state in checkpoint["state"].items():
+            try:
+                getattr(model, name).load_state_dict(state)
+            except RuntimeError as error:
+                raise InputError(f"{path}: subnetwork {name!r} does not fit this configuration ({error})") from error
+            model.trained.add(name)
+    return model
+
+
+def save_model(path: Path, model: BodyNet, stage: Stage, iteration: int, extra: dict | None = None) -> None:
+    """Write the subnetworks trained so far (inherited or by this stage), atomically."""
+    held = [name for name in SUBNETWORKS if name in stage.trains or name in getattr(model, "trained", ())]
+    state = {name: getattr(model, name).state_dict() for name in held}
+    payload = {"config": model.config.as_dict(), "state": state, "stage": stage.name, "iteration": iteration}
+    with atomic_output(path) as tmp:
+        torch.save(payload | (extra or {}), tmp)
+
+
+@torch.no_grad()
+def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device: torch.device, batch_size: int = 16) -> dict[str, float]:
+    """Validation measures of the wanted subnetworks' last stack."""
+    model.eval()
+    focal = float(samples.arrays["focal"])
+    principal = torch.as_tensor(samples.arrays["principal"])
+    correct = visible = 0.0
+    intersection = union = None
+    errors, ious = [], []
+    for start in range(0, len(samples), batch_size):
+        batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))))  # measured on the CPU
+        outputs = model(batch["rgb"].to(device), wanted)
+        if "pose2d" in outputs:
+            c, v = metrics.pckh(outputs["pose2d"][-1].cpu(), batch)
+            correct, visible = correct + c, visible + v
+        if "segm" in outputs:
+            i, u = metrics.part_counts(outputs["segm"][-1].cpu(), batch["parts"])
+            intersection, union = (i, u) if intersection is None else (intersection + i, union + u)
+        if "pose3d" in outputs:
+            predicted = metrics.volume_joints_camera(outputs["pose3d"][-1].cpu().float(), batch, focal, principal)
+            errors.append(metrics.joint_error_mm(predicted, batch["joints_camera"]))
+        if "voxels" in outputs:
+            ious.append(metrics.voxel_iou(outputs["voxels"][-1].cpu(), batch["voxels"]))
+    result = {}
+    if visible:
+        result["pckh"] = correct / visible
+    if intersection is not None:
+        per_part = intersection[1:].double() / union[1:].clamp_min(1).double()
+        result["part_iou"] = float(per_part[union[1:] > 0].mean())
+    if errors:
+        result["joint_error_mm"] = float(torch.cat(errors).mean())
+    if ious:
+        result["voxel_iou"] = float(torch.cat(ious).mean())
+    return {name: result[name] for name in sorted(result)}
+
+
+def _set_trainable(model: BodyNet, stage: Stage) -> list[torch.nn.Parameter]:
+    parameters = []
+    for name in SUBNETWORKS:
+        module = getattr(model, name)
+        trainable = name in stage.trains
+        module.train(trainable)
+        module.requires_grad_(trainable)
+        if trainable:
+            parameters += list(module.parameters())
+    return parameters
+
+
+def train(
+    model: BodyNet,
+    stage: Stage,
+    train_set: SampleSet,
+    val_set: SampleSet,
+    settings: TrainSettings,
+    checkpoint: Path,
+    run=None,
+    progress: bool = True,
+    signature: str = "",
+) -> tuple[list[dict], list[dict]]:
+    """Train `stage` for `settings.iterations` (resuming from `checkpoint` if it exists);
+    returns the history (one row per evaluation, with the mean losses since the last one)
+    and every iteration's losses.
+    `signature` is stored in the checkpoint, for the caller to tell whether it may resume."""
+    from tqdm import tqdm
+
+    device = pick_device(settings.device)
+    amp = device.type == "cuda"
+    torch.manual_seed(torch_seed(settings.seed, "train", stage.name))
+    model.to(device)
+    parameters = _set_trainable(model, stage)
+    optimiser = torch.optim.RMSprop(parameters, lr=settings.learning_rate)
+    scaler = torch.amp.GradScaler(enabled=amp and not torch.cuda.is_bf16_supported())
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    history: list[dict] = []
+    steps: list[dict] = []
+    start = 0
+    if checkpoint.exists():
+        saved = load_checkpoint(checkpoint)
+        for name, state in saved["state"].items():
+            getattr(model, name).load_state_dict(state)
+        optimiser.load_state_dict(saved["optimiser"])
+        start, history, steps = saved["iteration"], saved["history"], saved["steps"]
+        log.info("%s: resuming at iteration %d from %s", stage.name, start, checkpoint)
+    else:
+        history.append({"iteration": 0, **evaluate(model, val_set, stage.wanted, device)})
+        _set_trainable(model, stage)
+        if run is not None:
+            run.log_metrics({f"val_{k}": v for k, v in history[-1].items() if k != "iteration"}, step=0)
+    sums: dict[str, float] = {}
+    count = 0
+    began = time.perf_counter()
+    bar = tqdm(range(start, settings.iterations), desc=stage.name, unit="it", initial=start,
+               total=settings.iterations, disable=not progress,
+               mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s  # fmt: skip
+    for iteration in bar:
+        rng = seeded_generator(settings.seed, "batch", stage.name, iteration)
+        indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
+        batch = make_batch(train_set, indices, rng, flip=stage.flip, jitter=True, device=device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+            outputs = model(batch["rgb"], stage.wanted)
+        terms = losses.terms(outputs, batch, list(stage.weights))
+        loss = sum(stage.weights[name] * value for name, value in terms.items())
+        if not torch.isfinite(loss):
+            kept = f"the last good checkpoint, {checkpoint}, stays" if checkpoint.exists() else "no checkpoint yet"
+            raise TrainingDiverged(
+                f"{stage.name}: the loss became {loss.item()} at iteration {iteration + 1} "
+                f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); {kept}"
+            )
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        count += 1
+        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
+        steps.append({"iteration": iteration + 1, **values})
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value
+        if run is not None:
+            run.log_metrics(values, step=iteration + 1)
+        bar.set_postfix(loss=f"{values['loss']:.4g}")
+        done = iteration + 1
+        if done % settings.eval_every == 0 or done == settings.iterations:
+            row = {"iteration": done, **{k: v / count for k, v in sums.items()},
+                   "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
+                   **evaluate(model, val_set, stage.wanted, device)}  # fmt: skip
+            history.append(row)
+            _set_trainable(model, stage)
+            if run is not None:
+                run.log_metrics({f"val_{k}": v for k, v in row.items() if k not in values and k != "iteration"}, step=done)
+            log.info("%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))
+            sums, count, began = {}, 0, time.perf_counter()
+        if done % settings.checkpoint_every == 0 or done == settings.iterations:
+            save_model(checkpoint, model, stage, done,
+                       {"optimiser": optimiser.state_dict(), "history": history, "steps": steps, "signature": signature})  # fmt: skip
+    return history, steps
+
+
+def check_improved(history: list[dict]) -> dict[str, float]:
+    """Change of each validation measure from the untrained start to the end (signed so
+    that positive is better)."""
+    first, last = history[0], history[-1]
+    better = {"pckh": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1}
+    return {name: sign * (last[name] - first[name]) for name, sign in better.items()
+            if name in first and name in last and math.isfinite(last[name])}  # fmt: skip

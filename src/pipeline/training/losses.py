@@ -1,0 +1,71 @@
+"""BodyNet's losses. Every subnetwork's loss sums over its stacks (intermediate supervision).
+
+Shapes: B batch, J joints, s heatmap size, D voxel size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+EPSILON = 1e-6
+
+# BodyNet's weights of the end-to-end loss (gulvarol/bodynet, model.lua): chosen so that
+# each term's gradients have similar magnitudes, normalised to sum to one.
+BODYNET_WEIGHTS = {"segm": 1e7, "pose2d": 1e3, "pose3d": 1e6, "voxels": 10.0, "fv": 1.0, "sv": 1.0}
+
+
+def normalised(weights: dict[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {name: value / total for name, value in weights.items()}
+
+
+def pose2d(predictions: list[torch.Tensor], heatmaps: torch.Tensor) -> torch.Tensor:
+    return sum(F.mse_loss(p.float(), heatmaps) for p in predictions)
+
+
+def segm(predictions: list[torch.Tensor], parts: torch.Tensor) -> torch.Tensor:
+    return sum(F.cross_entropy(p.float(), parts) for p in predictions)
+
+
+def pose3d(predictions: list[torch.Tensor], volumes: torch.Tensor) -> torch.Tensor:
+    return sum(F.mse_loss(p.float(), volumes) for p in predictions)
+
+
+def voxels(predictions: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    return sum(F.binary_cross_entropy_with_logits(p.float(), target) for p in predictions)
+
+
+def front_view(logits: torch.Tensor) -> torch.Tensor:
+    """(B, D, D, D) voxel logits (z, y, x) → (B, D, D) silhouette probabilities: max over z."""
+    return torch.sigmoid(logits.float()).amax(dim=1)
+
+
+def side_view(logits: torch.Tensor) -> torch.Tensor:
+    """(B, D, D, D) voxel logits (z, y, x) → (B, D, D) (z, y) probabilities: max over x."""
+    return torch.sigmoid(logits.float()).amax(dim=3)
+
+
+def _bce(probability: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy(probability.clamp(EPSILON, 1 - EPSILON), target)
+
+
+def fv(predictions: list[torch.Tensor], silhouette: torch.Tensor) -> torch.Tensor:
+    return sum(_bce(front_view(p), silhouette) for p in predictions)
+
+
+def sv(predictions: list[torch.Tensor], silhouette: torch.Tensor) -> torch.Tensor:
+    return sum(_bce(side_view(p), silhouette) for p in predictions)
+
+
+def terms(outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
+    """The named loss terms of a batch."""
+    compute = {
+        "pose2d": lambda: pose2d(outputs["pose2d"], batch["heatmaps"]),
+        "segm": lambda: segm(outputs["segm"], batch["parts"]),
+        "pose3d": lambda: pose3d(outputs["pose3d"], batch["volumes"]),
+        "voxels": lambda: voxels(outputs["voxels"], batch["voxels"]),
+        "fv": lambda: fv(outputs["voxels"], batch["silhouette_front"]),
+        "sv": lambda: sv(outputs["voxels"], batch["silhouette_side"]),
+    }
+    return {name: compute[name]() for name in names}

@@ -1,0 +1,107 @@
+"""BodyNet's evaluation measures, as the paper defines them.
+
+- PCKh@0.5: a joint is right when its heatmap's peak lies within half the head's size (the
+  distance between the head and the neck joints) of the truth.
+- Part IoU: intersection over union of each of the 14 parts over the whole set, averaged.
+- 3D joint error: mean distance (mm) over the 16 joints, both poses centred on the pelvis;
+  the volume's peak gives image position and depth bin, turned into metres with the known
+  focal length and root depth.
+- Voxel IoU: intersection over union of the voxels above 0.5 with the truth.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pipeline.datasets.surreal import DEPTH_BIN_SIZE
+
+PELVIS = 6  # MPII slot
+
+
+def peaks(maps: torch.Tensor) -> torch.Tensor:
+    """(B, J, h, w) → (B, J, 2) coordinates (x, y) of each map's maximum, refined to a
+    fraction of a pixel by the centroid of the positive values around it (3×3): at small
+    heatmaps a whole pixel is a large part of the PCKh threshold."""
+    count, joints, height, width = maps.shape
+    flat = maps.flatten(2).argmax(dim=2)
+    x, y = flat % width, flat // width
+    padded = torch.nn.functional.pad(maps.float(), (1, 1, 1, 1))
+    offsets = torch.arange(-1, 2)
+    rows = (y[..., None] + 1 + offsets).clamp(0, height + 1)  # (B, J, 3)
+    cols = (x[..., None] + 1 + offsets).clamp(0, width + 1)
+    batch = torch.arange(count)[:, None, None, None]
+    joint = torch.arange(joints)[None, :, None, None]
+    window = padded[batch, joint, rows[..., :, None], cols[..., None, :]].clamp_min(0)  # (B, J, 3, 3)
+    total = window.sum(dim=(-1, -2)).clamp_min(1e-12)
+    dx = (window.sum(dim=-2) * offsets).sum(-1) / total
+    dy = (window.sum(dim=-1) * offsets).sum(-1) / total
+    return torch.stack([x + dx, y + dy], dim=-1).to(torch.float32)
+
+
+def pckh(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], threshold: float = 0.5) -> tuple[float, int]:
+    """(correct joints, visible joints) of a batch."""
+    truth, size = batch["joints"], heatmaps.shape[-1]
+    visible = ((truth >= 0) & (truth <= size - 1)).all(-1)
+    distance = (peaks(heatmaps) - truth).norm(dim=-1)
+    correct = (distance <= threshold * batch["head_size"][:, None]) & visible
+    return float(correct.sum()), int(visible.sum())
+
+
+def part_counts(logits: torch.Tensor, parts: torch.Tensor, classes: int = 15) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class (intersection, union) pixel counts of a batch."""
+    predicted = logits.argmax(dim=1)
+    intersection = torch.stack([((predicted == c) & (parts == c)).sum() for c in range(classes)])
+    union = torch.stack([((predicted == c) | (parts == c)).sum() for c in range(classes)])
+    return intersection, union
+
+
+def volume_peaks(volumes: torch.Tensor) -> torch.Tensor:
+    """(B, J, Z, s, s) → (B, J, 3) (x, y, z-bin) of each volume's maximum, each refined by
+    the centroid of its neighbours as `peaks` does."""
+    count, joints, bins, size, _ = volumes.shape
+    flat = volumes.flatten(2).argmax(dim=2)
+    z = flat // (size * size)
+    x, y = flat % size, (flat % (size * size)) // size
+    padded = torch.nn.functional.pad(volumes.float(), (1, 1, 1, 1, 1, 1))
+    offsets = torch.arange(-1, 2)
+    batch = torch.arange(count)[:, None, None, None, None]
+    joint = torch.arange(joints)[None, :, None, None, None]
+    zs = (z[..., None] + 1 + offsets)[..., :, None, None]
+    ys = (y[..., None] + 1 + offsets)[..., None, :, None]
+    xs = (x[..., None] + 1 + offsets)[..., None, None, :]
+    window = padded[batch, joint, zs, ys, xs].clamp_min(0)  # (B, J, 3, 3, 3)
+    total = window.sum(dim=(-1, -2, -3)).clamp_min(1e-12)
+    dz = (window.sum(dim=(-1, -2)) * offsets).sum(-1) / total
+    dy = (window.sum(dim=(-1, -3)) * offsets).sum(-1) / total
+    dx = (window.sum(dim=(-2, -3)) * offsets).sum(-1) / total
+    return torch.stack([x + dx, y + dy, z + dz], dim=-1).to(torch.float32)
+
+
+def volume_joints_camera(volumes: torch.Tensor, batch: dict[str, torch.Tensor], focal: float,
+                         principal: torch.Tensor) -> torch.Tensor:
+    """(B, J, Z, s, s) volumes → (B, J, 3) camera-frame joints (metres) from their peaks:
+    image position through the crop, depth from the bin and the known root depth."""
+    bins, size = volumes.shape[2], volumes.shape[-1]
+    x, y, z_bin = volume_peaks(volumes).unbind(-1)
+    scale = size / batch["crop_side"]
+    centre = batch["crop_centre"]
+    u = (x - size / 2 + 0.5) / scale[:, None] + centre[:, None, 0] - 0.5
+    v = (y - size / 2 + 0.5) / scale[:, None] + centre[:, None, 1] - 0.5
+    depth = batch["root_depth"][:, None] - (z_bin - bins // 2) * DEPTH_BIN_SIZE
+    return torch.stack([(u - principal[0]) * depth / focal, (v - principal[1]) * depth / focal, depth], dim=-1)
+
+
+def joint_error_mm(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean distance (mm) between pelvis-centred joints (B, J, 3)."""
+    predicted = predicted - predicted[:, PELVIS : PELVIS + 1]
+    truth = truth - truth[:, PELVIS : PELVIS + 1]
+    return 1000 * (predicted - truth).norm(dim=-1).mean(dim=1)
+
+
+def voxel_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample IoU of the voxels above 0.5."""
+    predicted = torch.sigmoid(logits.float()) > 0.5
+    truth = target > 0.5
+    intersection = (predicted & truth).flatten(1).sum(1).float()
+    union = (predicted | truth).flatten(1).sum(1).float()
+    return intersection / union.clamp_min(1)

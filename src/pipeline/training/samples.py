@@ -1,0 +1,216 @@
+"""BodyNet's training samples, prepared once from the clips, memory-mapped, batched.
+
+Preparing reads every chosen frame of the clips through `pipeline.datasets.surreal` (the
+crop, segmentation, joints, depth bins and voxels exactly as BodyNet's loaders make them)
+and stores the compact parts: the RGB crop, the 14-part labels, the joints in heatmap
+pixels, their depth bins, the voxels (bit-packed), the silhouette, and what the evaluation
+needs to go back to metres and to SMPL (root depth, camera-frame joints, crop, pose, shape).
+Heatmaps and 3D volumes are drawn from the joints when a batch is made.
+
+Shapes: N samples, S input size, s heatmap size, D voxel size, J = 16 joints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_output
+from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.datasets.surreal import (
+    BodyNetDataset,
+    SampleSizes,
+    VoxelSource,
+    crop_box,
+    depth_bins,
+    find_clips,
+)
+from pipeline.errors import InputError
+from pipeline.synthesis import camera
+
+# BodyNet's left/right pairs: joints (MPII order) and parts (1-based, 0 = background)
+FLIP_JOINTS = np.array([5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10])
+FLIP_PARTS = np.array([0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11])
+HEAD, NECK = 9, 8  # MPII slots of SMPL's head and neck joints
+
+
+def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: VoxelSource | None, out: Path,
+            progress: bool = True) -> int:
+    """Write the samples of a split's clips to the folder `out`, one .npy file per array,
+    streamed to disk (memory stays flat at any scale); returns their number."""
+    dataset = BodyNetDataset(find_clips(root, split), sizes, frames=frames, voxel_source=voxels)
+    count = len(dataset)
+    if count == 0:
+        raise InputError(f"{root}: no usable frame in split {split!r}")
+    k = camera.intrinsics()
+    s, d = sizes.heatmap, sizes.voxels
+    layout = {
+        "rgb": ((sizes.input, sizes.input, 3), np.uint8), "parts": ((s, s), np.uint8),
+        "joints": ((16, 2), np.float32), "bins": ((16,), np.int8), "voxels": ((d, d, (d + 7) // 8), np.uint8),
+        "silhouette": ((d, d), np.uint8), "joints_camera": ((16, 3), np.float32), "root_depth": ((), np.float32),
+        "crop_centre": ((2,), np.float32), "crop_side": ((), np.float32), "pose": ((72,), np.float32),
+        "shape": ((10,), np.float32), "gender": ((), np.int8), "zrot": ((), np.float32),
+        "clip": ((), np.int32), "frame": ((), np.int32),
+    }  # fmt: skip
+    clips = {clip.stem: index for index, clip in enumerate(dataset.clips)}
+    with atomic_output(out) as tmp:
+        tmp.mkdir()
+        columns = {name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=(count, *shape))
+                   for name, (shape, dtype) in layout.items()}  # fmt: skip
+        previous = None
+        for row, (clip, t) in enumerate(tqdm(dataset.index, desc=f"{split} samples", unit="frame", disable=not progress)):
+            if previous is not None and previous is not clip:
+                previous.forget()  # one decoded video in memory at a time
+            previous = clip
+            sample = dataset.sample_of(clip, t)
+            if "voxels" not in sample:
+                raise InputError(f"{clip.info_path}: no voxels for frame {t + 1} (and no body model to make them)")
+            info = clip.info
+            centre, side = crop_box(info.joints2d[t])
+            rotation, translation = camera.extrinsics(info.cam_loc)
+            joints_camera = info.joints3d[t] @ rotation.T + translation
+            values = {
+                "rgb": (sample["rgb"].transpose(1, 2, 0) * 255).round(), "parts": sample["segmentation"],
+                "joints": sample["joints2d_crop"], "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
+                "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1), "silhouette": sample["silhouette_front"],
+                "joints_camera": joints_camera[BODYNET_JOINTS], "root_depth": joints_camera[0, 2],
+                "crop_centre": centre, "crop_side": side, "pose": info.pose[t], "shape": info.shape[t],
+                "gender": info.gender[t], "zrot": info.zrot[t], "clip": clips[clip.stem], "frame": t,
+            }  # fmt: skip
+            for name, value in values.items():
+                columns[name][row] = value
+        for column in columns.values():
+            column.flush()
+        del columns
+        constants = {"clip_names": np.array(list(clips)), "sizes": np.array([sizes.input, sizes.heatmap, sizes.voxels]),
+                     "focal": np.float32(k[0, 0]), "principal": k[:2, 2].astype(np.float32)}  # fmt: skip
+        for name, value in constants.items():
+            np.save(tmp / f"{name}.npy", value)
+    return count
+
+
+@dataclass
+class SampleSet:
+    """Prepared samples: the per-sample arrays memory-mapped from disk, the rest in memory."""
+
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SampleSet":
+        path = Path(path)
+        files = sorted(path.glob("*.npy")) if path.is_dir() else []
+        if not files:
+            raise InputError(f"{path}: not a folder of prepared samples (no .npy files)")
+        arrays = {}
+        for file in files:
+            try:
+                array = np.load(file, mmap_mode="r")
+                arrays[file.stem] = np.array(array) if array.nbytes < 1 << 20 else array  # small ones in memory
+            except Exception as error:
+                raise InputError(f"{file}: not a readable array ({error})") from error
+        missing = {"rgb", "parts", "joints", "bins", "voxels", "sizes", "focal", "principal"} - set(arrays)
+        if missing:
+            raise InputError(f"{path}: prepared samples lack {', '.join(sorted(missing))}")
+        lengths = {name: len(a) for name, a in arrays.items() if a.ndim and name not in ("sizes", "principal", "clip_names")}
+        if len(set(lengths.values())) != 1:
+            raise InputError(f"{path}: arrays of different lengths ({lengths}); prepare the samples again")
+        return cls(arrays)
+
+    def save(self, path: str | Path) -> None:
+        """Write the samples as `load` reads them."""
+        with atomic_output(path) as tmp:
+            tmp.mkdir()
+            for name, value in self.arrays.items():
+                np.save(tmp / f"{name}.npy", value)
+
+    def __len__(self) -> int:
+        return len(self.arrays["rgb"])
+
+    @property
+    def sizes(self) -> SampleSizes:
+        return SampleSizes(*map(int, self.arrays["sizes"]))
+
+    def subset(self, count: int, seed: int) -> "SampleSet":
+        """A fixed random subset, in memory (for validation during training)."""
+        chosen = np.arange(len(self))
+        if count < len(self):
+            chosen = np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))
+        per_sample = {k: v for k, v in self.arrays.items() if v.ndim and len(v) == len(self) and k != "clip_names"}
+        return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
+
+
+def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """(B, J, size, size) Gaussians of peak 1 at points (B, J, 2), zero beyond 3 pixels or off
+    the map (BodyNet's 7×7 kernel)."""
+    grid = torch.arange(size, dtype=points.dtype, device=points.device)
+    dx = grid[None, None, None, :] - points[..., 0, None, None]
+    dy = grid[None, None, :, None] - points[..., 1, None, None]
+    maps = torch.exp(-(dx**2 + dy**2) / (2 * sigma**2))
+    maps = maps * ((dx.abs() <= 3.5) & (dy.abs() <= 3.5))
+    inside = ((points >= -0.5) & (points <= size - 0.5)).all(-1)
+    return maps * inside[..., None, None]
+
+
+def joint_volumes(points: torch.Tensor, bins: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """(B, J, 19, size, size): each joint's Gaussian spread over its depth bin's neighbours."""
+    z = torch.arange(19, dtype=points.dtype, device=points.device)
+    offset = z[None, None, :] - bins[..., None].to(points.dtype)
+    weights = torch.exp(-(offset**2) / (2 * sigma**2)) * (offset.abs() <= 3)
+    return gaussian_maps(points, size, sigma)[:, :, None] * weights[..., None, None]
+
+
+def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator | None = None,
+               flip: bool = False, jitter: bool = False, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Tensors on `device` for the samples at `indices`: inputs and every target.
+
+    Augmentation (BodyNet's, when `rng` is given): each colour channel scaled by U(0.6, 1.4);
+    with `flip` (2D tasks only), a horizontal flip of image, labels and joints with left and
+    right exchanged.
+    """
+    a = samples.arrays
+    sizes = samples.sizes
+    sigma = sizes.sigma
+    rgb = a["rgb"][indices].astype(np.float32) / 255.0
+    parts = a["parts"][indices].astype(np.int64)
+    joints = a["joints"][indices].copy()
+    bins = a["bins"][indices].astype(np.int64)
+    if rng is not None and jitter:
+        rgb = np.clip(rgb * rng.uniform(0.6, 1.4, size=(len(indices), 1, 1, 3)), 0.0, 1.0).astype(np.float32)
+    if rng is not None and flip:
+        flipped = rng.random(len(indices)) < 0.5
+        rgb[flipped] = rgb[flipped, :, ::-1]
+        parts[flipped] = FLIP_PARTS[parts[flipped, :, ::-1]]
+        joints[flipped] = joints[flipped][:, FLIP_JOINTS]
+        joints[flipped, :, 0] = sizes.heatmap - 1 - joints[flipped, :, 0]
+        bins[flipped] = bins[flipped][:, FLIP_JOINTS]
+    voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=sizes.voxels)  # (B, z, y, x)
+    silhouette = a["silhouette"][indices]
+    if rng is not None and flip:
+        voxels[flipped] = voxels[flipped, :, :, ::-1]
+        silhouette[flipped] = silhouette[flipped, :, ::-1]
+    head = np.linalg.norm(a["joints"][indices][:, HEAD] - a["joints"][indices][:, NECK], axis=-1)
+    batch = {
+        "rgb": np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)),
+        "parts": parts,
+        "voxels": voxels,
+        "silhouette_front": silhouette,
+        "silhouette_side": voxels.max(axis=3),  # (z, y): max over x
+        "joints": joints,
+        "bins": bins,
+        "head_size": head.astype(np.float32),
+        "joints_camera": a["joints_camera"][indices],
+        "root_depth": a["root_depth"][indices],
+        "crop_centre": a["crop_centre"][indices],
+        "crop_side": a["crop_side"][indices],
+    }
+    batch = {name: torch.as_tensor(np.ascontiguousarray(value)).to(device, non_blocking=True) for name, value in batch.items()}
+    for name in ("voxels", "silhouette_front", "silhouette_side"):
+        batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer
+    # targets drawn where the network runs
+    batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sigma)
+    batch["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sigma)
+    return batch

@@ -1,0 +1,54 @@
+"""BodyNet's training schedule, one stage per trained artifact.
+
+    pose2d, segm        RGB → 2D pose / segmentation, from scratch
+    pose3d              3D pose, with the 2D networks frozen
+    voxels              voxels, with every earlier network frozen
+    voxels_fv(sv)       voxels continued with the front (and side) re-projection losses
+    end_to_end_fv(sv)   all four networks together, from the stage-wise ones, with the
+                        intermediate tasks' losses and BodyNet's weights
+    end_to_end_fv(sv)_without_tasks
+                        the same with only the voxel and re-projection losses (the paper's
+                        end-to-end training without intermediate supervision)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.training.losses import BODYNET_WEIGHTS, normalised
+
+SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    trains: tuple[str, ...]  # subnetworks updated
+    weights: dict[str, float]  # loss terms and their weights
+    flip: bool = False  # horizontal flips: only where no 3D target is learnt
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        outputs = {"fv": "voxels", "sv": "voxels"}
+        return tuple(dict.fromkeys(outputs.get(term, term) for term in self.weights))
+
+
+STAGES = ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "voxels_fvsv", "end_to_end_fv", "end_to_end_fvsv",
+          "end_to_end_fv_without_tasks", "end_to_end_fvsv_without_tasks")  # fmt: skip
+
+
+def stage(name: str) -> Stage:
+    """The stage called `name` (one of STAGES)."""
+    if name in ("pose2d", "segm"):
+        return Stage(name, (name,), {name: 1.0}, flip=True)
+    if name in ("pose3d", "voxels"):
+        return Stage(name, (name,), {name: 1.0})
+    if name in ("voxels_fv", "voxels_fvsv"):
+        terms = ("voxels", "fv", "sv") if name.endswith("sv") else ("voxels", "fv")
+        return Stage(name, ("voxels",), normalised({t: BODYNET_WEIGHTS[t] for t in terms}))
+    if name.startswith("end_to_end_") and name in STAGES:
+        projections = ("fv", "sv") if "fvsv" in name else ("fv",)
+        tasks = () if name.endswith("_without_tasks") else ("segm", "pose2d", "pose3d")
+        terms = tasks + ("voxels", *projections)
+        return Stage(name, SUBNETWORKS, normalised({t: BODYNET_WEIGHTS[t] for t in terms}))
+    raise ValueError(f"unknown stage {name!r}")

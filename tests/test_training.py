@@ -1,0 +1,274 @@
+"""BodyNet's networks, losses, measures and the staged training, on tiny settings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.datasets.surreal import SampleSizes, VoxelSource
+from pipeline.errors import InputError
+from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.models.hourglass import StackedHourglass
+from pipeline.training import losses, loop, metrics
+from pipeline.training.loop import TrainSettings, TrainingDiverged, build_model, check_improved, save_model
+from pipeline.training.samples import FLIP_JOINTS, SampleSet, make_batch, prepare
+from pipeline.training.stages import STAGES, stage
+
+SIZES = SampleSizes(input=64, heatmap=16, voxels=32)
+TINY_NET = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
+
+
+def tiny_config(**overrides) -> BodyNetConfig:
+    return BodyNetConfig(input_size=64, heatmap_size=16, voxel_size=32, hourglass=dict(TINY_NET), **overrides)
+
+
+@pytest.fixture(scope="module")
+def samples(tiny_clips, tmp_path_factory):
+    root, _, _ = tiny_clips
+    out = tmp_path_factory.mktemp("samples") / "train"
+    count = prepare(root, "train", SIZES, "all", VoxelSource(), out, progress=False)
+    assert count == len(SampleSet.load(out))
+    return SampleSet.load(out)
+
+
+def test_stacked_hourglass_returns_one_prediction_per_stack():
+    net = StackedHourglass(3, 5, stacks=2, features=8, depth=2)
+    outputs = net(torch.zeros(2, 3, 64, 64))
+    assert [tuple(o.shape) for o in outputs] == [(2, 5, 16, 16)] * 2
+
+
+def test_bodynet_outputs_and_what_each_network_feeds_on():
+    model = BodyNet(tiny_config())
+    out = model(torch.zeros(2, 3, 64, 64), ("voxels",))
+    assert out["pose2d"][-1].shape == (2, 16, 16, 16)
+    assert out["segm"][-1].shape == (2, 15, 16, 16)
+    assert out["pose3d"][-1].shape == (2, 16, 19, 16, 16)
+    assert out["voxels"][-1].shape == (2, 32, 32, 32)
+    only_segm = BodyNet(tiny_config(voxel_inputs=("segm",)))
+    assert only_segm.needed({"voxels"}) == {"voxels", "segm"}
+    assert set(only_segm(torch.zeros(2, 3, 64, 64))) == {"voxels", "segm"}
+    assert BodyNet(tiny_config(pose3d_inputs=("rgb",))).needed({"pose3d"}) == {"pose3d"}
+    with pytest.raises(ValueError, match="voxel_inputs"):
+        tiny_config(voxel_inputs=("depth",))
+
+
+def test_reprojections_are_maxima_over_depth_and_width():
+    logits = torch.full((1, 4, 4, 4), -20.0)
+    logits[0, 2, 1, 3] = 20.0  # z=2, y=1, x=3
+    front, side = losses.front_view(logits), losses.side_view(logits)
+    assert front[0, 1, 3] > 0.99 and front.sum() < 1.01  # (y, x)
+    assert side[0, 2, 1] > 0.99 and side.sum() < 1.01  # (z, y)
+
+
+def test_stage_losses_follow_bodynet():
+    weights = stage("end_to_end_fvsv").weights
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights["segm"] / weights["voxels"] == pytest.approx(1e6)
+    assert set(stage("end_to_end_fv_without_tasks").weights) == {"voxels", "fv"}
+    assert stage("end_to_end_fv_without_tasks").trains == ("pose2d", "segm", "pose3d", "voxels")
+    assert stage("voxels_fvsv").trains == ("voxels",)
+    assert stage("pose2d").flip and not stage("pose3d").flip
+    with pytest.raises(ValueError, match="unknown stage"):
+        stage("voxels_sv")
+
+
+def test_true_targets_score_perfectly(samples):
+    batch = make_batch(samples, np.arange(len(samples)))
+    truth = batch["joints"]
+    visible = ((truth >= 0) & (truth <= SIZES.heatmap - 1)).all(-1)
+    assert (metrics.peaks(batch["heatmaps"]) - truth).norm(dim=-1)[visible].mean() < 0.2  # pixels
+    correct, count = metrics.pckh(batch["heatmaps"], batch)
+    assert count == visible.sum() and correct / count > 0.9  # the rest: heads of a pixel or less
+    logits = torch.nn.functional.one_hot(batch["parts"], 15).permute(0, 3, 1, 2).float()
+    intersection, union = metrics.part_counts(logits, batch["parts"])
+    assert torch.equal(intersection, union)
+    assert metrics.voxel_iou(batch["voxels"] * 40 - 20, batch["voxels"]).min() == 1.0
+    focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
+    joints = metrics.volume_joints_camera(batch["volumes"], batch, focal, principal)
+    error = metrics.joint_error_mm(joints, batch["joints_camera"])
+    # only the quantisation of 16-pixel heatmaps and 45 mm depth bins remains
+    assert error.mean() < 50 and error.max() < 100
+    assert metrics.joint_error_mm(joints.roll(1, dims=0), batch["joints_camera"]).mean() > error.mean()
+
+
+def test_flip_exchanges_left_and_right(samples):
+    plain = make_batch(samples, np.arange(4))
+    flipped = make_batch(samples, np.arange(4), np.random.default_rng(0), flip=True)
+    mirrored = [i for i in range(4) if not torch.equal(flipped["rgb"][i], plain["rgb"][i])]
+    assert mirrored
+    i = mirrored[0]
+    assert torch.equal(flipped["rgb"][i], plain["rgb"][i].flip(-1))
+    assert torch.allclose(flipped["heatmaps"][i], plain["heatmaps"][i][FLIP_JOINTS].flip(-1))
+    assert not torch.equal(flipped["parts"][i], plain["parts"][i].flip(-1))  # labels swap sides too
+    assert torch.equal(flipped["parts"][i] > 0, plain["parts"][i].flip(-1) > 0)
+    assert torch.equal(flipped["voxels"][i], plain["voxels"][i].flip(-1))  # the body mirrored in x
+    assert torch.equal(flipped["silhouette_front"][i], plain["silhouette_front"][i].flip(-1))
+
+
+def settings(iterations, **overrides):
+    base = dict(iterations=iterations, batch_size=6, learning_rate=1e-3, eval_every=iterations, eval_samples=12,
+                checkpoint_every=iterations, seed=0, device="cpu")  # fmt: skip
+    return TrainSettings(**(base | overrides))
+
+
+def train_stage(name, samples, tmp_path, inits=(), iterations=60, config=None):
+    model = build_model(config or tiny_config(), list(inits))
+    out = tmp_path / name
+    out.mkdir()
+    history, _ = loop.train(model, stage(name), samples, samples.subset(12, 0), settings(iterations),
+                            out / "checkpoint.pt", progress=False)  # fmt: skip
+    save_model(out / "model.pt", model, stage(name), iterations)
+    return out / "model.pt", history
+
+
+@pytest.mark.slow
+def test_every_stage_improves_its_validation_measure(samples, tmp_path):
+    torch.set_num_threads(2)
+    pose2d, history = train_stage("pose2d", samples, tmp_path, iterations=400)
+    assert check_improved(history)["pckh"] > 0.2
+    segm, history = train_stage("segm", samples, tmp_path, iterations=100)
+    assert check_improved(history)["part_iou"] > 0.01
+    pose3d, history = train_stage("pose3d", samples, tmp_path, [pose2d, segm], iterations=300)
+    assert check_improved(history)["joint_error_mm"] > 200
+    assert history[0]["pckh"] == history[-1]["pckh"]  # the 2D networks stayed frozen
+    voxels, history = train_stage("voxels", samples, tmp_path, [pose3d])
+    assert check_improved(history)["voxel_iou"] > 0.08
+    assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]
+    for name, init in (("voxels_fvsv", voxels), ("end_to_end_fvsv", voxels), ("end_to_end_fv_without_tasks", voxels)):
+        _, history = train_stage(name, samples, tmp_path, [init], iterations=20)
+        assert np.isfinite([row["loss"] for row in history[1:]]).all()
+        assert history[-1]["voxel_iou"] > 0.08, name
+
+
+def test_checkpoints_hold_what_has_been_trained(samples, tmp_path):
+    pose2d, _ = train_stage("pose2d", samples, tmp_path, iterations=2)
+    assert set(torch.load(pose2d, weights_only=False)["state"]) == {"pose2d"}
+    segm, _ = train_stage("segm", samples, tmp_path, iterations=2)
+    pose3d, _ = train_stage("pose3d", samples, tmp_path, [pose2d, segm], iterations=2)
+    assert set(torch.load(pose3d, weights_only=False)["state"]) == {"pose2d", "segm", "pose3d"}
+    model = build_model(tiny_config(), [pose3d])
+    assert model.trained == {"pose2d", "segm", "pose3d"}
+    wider = BodyNetConfig(64, 16, 32, hourglass=TINY_NET | {"features": 8})
+    with pytest.raises(InputError, match="pose3d.pt|does not fit"):
+        build_model(wider, [pose3d])
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_stage_resumes_to_the_same_weights(samples, tmp_path, monkeypatch):
+    """Killed after its checkpoint at iteration 4, a rerun continues from there and ends
+    bit for bit where an uninterrupted run ends."""
+    torch.set_num_threads(1)
+    whole = build_model(tiny_config(), [])
+    loop.train(whole, stage("pose2d"), samples, samples.subset(6, 0), settings(8, eval_every=4, checkpoint_every=4),
+               tmp_path / "whole.pt", progress=False)  # fmt: skip
+
+    real_make_batch, calls = loop.make_batch, []
+
+    def dying_make_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:  # validation at 0, iterations 1-4, validation at 4, iteration 5
+            raise Interrupted
+        return real_make_batch(*args, **kwargs)
+
+    checkpoint = tmp_path / "resumed.pt"
+    monkeypatch.setattr(loop, "make_batch", dying_make_batch)
+    with pytest.raises(Interrupted):
+        loop.train(build_model(tiny_config(), []), stage("pose2d"), samples, samples.subset(6, 0),
+                   settings(8, eval_every=4, checkpoint_every=4), checkpoint, progress=False)  # fmt: skip
+    assert torch.load(checkpoint, weights_only=False)["iteration"] == 4
+    monkeypatch.setattr(loop, "make_batch", real_make_batch)
+    resumed = build_model(tiny_config(), [])
+    history, steps = loop.train(resumed, stage("pose2d"), samples, samples.subset(6, 0),
+                                settings(8, eval_every=4, checkpoint_every=4), checkpoint, progress=False)  # fmt: skip
+    assert [row["iteration"] for row in history] == [0, 4, 8]
+    assert [row["iteration"] for row in steps] == list(range(1, 9))
+    for a, b in zip(whole.pose2d.state_dict().values(), resumed.pose2d.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_nan_loss_stops_the_stage_and_keeps_the_last_checkpoint(samples, tmp_path, monkeypatch):
+    real_terms, calls = losses.terms, []
+
+    def poisoned_terms(*args, **kwargs):
+        calls.append(1)
+        terms = real_terms(*args, **kwargs)
+        return {k: v * float("nan") for k, v in terms.items()} if len(calls) > 3 else terms
+
+    monkeypatch.setattr(loop.losses, "terms", poisoned_terms)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(TrainingDiverged, match=r"nan at iteration 4.*checkpoint\.pt, stays"):
+        loop.train(build_model(tiny_config(), []), stage("segm"), samples, samples.subset(6, 0),
+                   settings(10, eval_every=2, checkpoint_every=2), checkpoint, progress=False)  # fmt: skip
+    saved = torch.load(checkpoint, weights_only=False)
+    assert saved["iteration"] == 2
+    assert all(torch.isfinite(p).all() for p in saved["state"]["segm"].values())
+
+
+def test_unreadable_samples_are_named(samples, tmp_path):
+    with pytest.raises(InputError, match="train: not a folder of prepared samples"):
+        SampleSet.load(tmp_path / "train")
+    samples.save(tmp_path / "train")
+    assert len(SampleSet.load(tmp_path / "train")) == len(samples)
+    (tmp_path / "train/parts.npy").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="parts.npy: not a readable array"):
+        SampleSet.load(tmp_path / "train")
+
+
+def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracking_env):
+    from pipeline.training.__main__ import main
+
+    data = tmp_path / "train"
+    samples.save(data)
+    common = ["--train", str(data), "--val", str(data), "--stacks", "1", "--features", "8", "--depth", "4",
+              "--iterations", "4", "--batch-size", "2", "--eval-every", "2", "--eval-samples", "4", "--device", "cpu"]  # fmt: skip
+    main(["train", "--stage", "pose2d", "--out", str(tmp_path / "pose2d"), *common])
+    files = sorted(p.name for p in (tmp_path / "pose2d").iterdir())
+    assert files == ["curves.png", "history.csv", "model.pt", "predictions.png"]  # no checkpoint left
+    history = pd.read_csv(tmp_path / "pose2d/history.csv")
+    assert list(history["iteration"]) == [0, 2, 4] and "pckh" in history
+    with pytest.raises(SystemExit, match="feeds on pose2d, segm"):
+        main(["train", "--stage", "pose3d", "--out", str(tmp_path / "pose3d"), *common])
+    with pytest.raises(SystemExit, match="missing.pt: no such file"):
+        main(["train", "--stage", "pose3d", "--init", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x"), *common])
+    assert set(STAGES) >= {"end_to_end_fvsv_without_tasks", "voxels_fv"}
+
+
+def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_path, tracking_env, monkeypatch, caplog):
+    from pipeline.training.__main__ import main
+
+    data = tmp_path / "train"
+    samples.save(data)
+    out = tmp_path / "pose2d"
+    command = ["train", "--stage", "pose2d", "--out", str(out), "--train", str(data), "--val", str(data),
+               "--stacks", "1", "--features", "8", "--iterations", "6", "--batch-size", "2", "--eval-every", "2",
+               "--eval-samples", "4", "--device", "cpu"]  # fmt: skip
+    real_make_batch, calls = loop.make_batch, []
+
+    def dying_make_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:  # validation at 0, iterations 1-2, validation at 2, iterations 3-(4)
+            raise Interrupted
+        return real_make_batch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "make_batch", dying_make_batch)
+    with pytest.raises(Interrupted):
+        main(command)
+    monkeypatch.setattr(loop, "make_batch", real_make_batch)
+    assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+    with caplog.at_level("INFO", logger="pipeline.training"):
+        main([*command[:-2], "--learning-rate", "0.01", "--device", "cpu"])
+    assert "made with other settings: starting afresh" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(loop, "make_batch", dying_make_batch)
+    calls.clear()
+    with pytest.raises(Interrupted):
+        main(command)
+    monkeypatch.setattr(loop, "make_batch", real_make_batch)
+    with caplog.at_level("INFO", logger="pipeline.training"):
+        main(command)
+    assert "pose2d: resuming at iteration 2" in caplog.text
+    assert not (out / "checkpoint.pt").exists()
+    assert list(pd.read_csv(out / "history.csv")["iteration"]) == [0, 2, 4, 6]

@@ -1,0 +1,100 @@
+rule prepare_bodynet_samples:
+    input:
+        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+    output:
+        directory("results/bodynet/samples/{split}"),
+    params:
+        frames=lambda wildcards: config["bodynet"]["samples"][
+            "train_frames" if wildcards.split == config["bodynet"]["samples"]["train_split"] else "validation_frames"
+        ],
+        sizes=cli_options({key: config["bodynet"][key] for key in ("input_size", "heatmap_size", "voxel_size")}),
+        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        tracking=tracking("prepare_bodynet_samples"),
+    log:
+        "logs/prepare_bodynet_samples/{split}.log",
+    benchmark:
+        "logs/benchmarks/prepare_bodynet_samples/{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training prepare --root results/surreal --split {wildcards.split} "
+        "--frames {params.frames} {params.sizes} {params.models} --out {output} {params.tracking} > {log} 2>&1"
+
+
+rule train_bodynet:
+    input:
+        train=bodynet_samples("train_split"),
+        validation=bodynet_samples("validation_split"),
+        inits=stage_inits,
+    output:
+        model="results/bodynet/{stage}/model.pt",
+        history="results/bodynet/{stage}/history.csv",
+        curves=report(
+            "results/bodynet/{stage}/curves.png",
+            caption="../report/training_curves.rst",
+            category="BodyNet training",
+            subcategory="{stage}",
+            labels={"stage": "{stage}", "figure": "curves"},
+        ),
+        predictions=report(
+            "results/bodynet/{stage}/predictions.png",
+            caption="../report/training_predictions.rst",
+            category="BodyNet training",
+            subcategory="{stage}",
+            labels={"stage": "{stage}", "figure": "predictions"},
+        ),
+    params:
+        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        length=lambda wildcards: stage_length(wildcards.stage),
+        options=network_options(),
+        seed=config["seed"],
+        tracking=tracking("train_bodynet"),
+    threads: config["bodynet"]["threads"]
+    resources:
+        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+    log:
+        "logs/train_bodynet/{stage}.log",
+    benchmark:
+        "logs/benchmarks/train_bodynet/{stage}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training train --stage {wildcards.stage} --train {input.train} "
+        "--val {input.validation} {params.inits} --out results/bodynet/{wildcards.stage} {params.length} "
+        "{params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
+
+
+# The 3D-pose and voxel networks fed other inputs than BodyNet's (the paper's Tables 4.8
+# and 4.1), e.g. results/bodynet/inputs/voxels/segm+pose3d/model.pt.
+rule train_input_variant:
+    input:
+        train=bodynet_samples("train_split"),
+        validation=bodynet_samples("validation_split"),
+        inits=variant_inits,
+    output:
+        model="results/bodynet/inputs/{network}/{inputs}/model.pt",
+        history="results/bodynet/inputs/{network}/{inputs}/history.csv",
+        curves="results/bodynet/inputs/{network}/{inputs}/curves.png",
+        predictions="results/bodynet/inputs/{network}/{inputs}/predictions.png",
+    params:
+        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
+        + wildcards.inputs.replace("+", " "),
+        length=lambda wildcards: stage_length(wildcards.network),
+        options=network_options(),
+        seed=config["seed"],
+        tracking=tracking("train_input_variant"),
+    threads: config["bodynet"]["threads"]
+    resources:
+        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+    log:
+        "logs/train_input_variant/{network}_{inputs}.log",
+    benchmark:
+        "logs/benchmarks/train_input_variant/{network}_{inputs}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training train --stage {wildcards.network} {params.inputs} --train {input.train} "
+        "--val {input.validation} {params.inits} --out results/bodynet/inputs/{wildcards.network}/{wildcards.inputs} "
+        "{params.length} {params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
