@@ -35,7 +35,7 @@ class FitSettings:
     learning_rate: float = 0.03
     pose_prior: float = 1e-3  # per squared radian, keeps limbs plausible
     shape_prior: float = 1e-3  # per squared β
-    max_vertices: int = 1500  # vertices used for the correspondences (a fixed, even subset)
+    max_vertices: int = 800  # vertices used for the correspondences (a fixed, even subset)
 
 
 @dataclass
@@ -64,7 +64,7 @@ def surface_points(probabilities: np.ndarray, spacing: float = 1.0, threshold: f
 
 
 def pad_points(point_sets: list[np.ndarray], weight_sets: list[np.ndarray],
-               max_points: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+               max_points: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack per-image point sets into (B, N, 3) with zero weights on the padding; a set
     larger than `max_points` keeps an even subset of them."""
     keep = [np.linspace(0, len(p) - 1, min(len(p), max_points)).astype(int) for p in point_sets]
