@@ -9,7 +9,8 @@ pose θ, shape β and translation t minimise
 (the two-way confidence-weighted nearest-neighbour distances between the isosurface and
 the model's vertices v, plus λ_J = 5 times the distance between the model's 16 joints and
 the predicted ones Ĵ), with the correspondences recomputed at every iteration. The pose
-starts from a fit to the predicted joints alone, the shape at zero. Everything is batched
+starts from a fit to the predicted joints alone (the body first turned and placed onto
+the torso's joints), the shape at zero. Everything is batched
 over images and runs on whichever device the tensors are on.
 
 Shapes: B images, N surface points (padded; `weights` 0 on padding), V vertices, J = 16.
@@ -26,6 +27,7 @@ from skimage import measure
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 
 JOINT_WEIGHT = 5.0  # BodyNet's λ
+TORSO = [2, 3, 6, 7, 8, 12, 13]  # hips, pelvis, thorax, neck, shoulders (BodyNet's order)
 
 
 @dataclass
@@ -106,6 +108,27 @@ def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.T
     return points_term + vertices_term
 
 
+def orient_to_joints(model, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Global rotation (B, 3, axis-angle) and translation (B, 3) that best place the rest
+    body's torso joints on the given ones (B, 16, 3): Kabsch, rotations only (no mirror)."""
+    from scipy.spatial.transform import Rotation
+
+    with torch.no_grad():
+        rest = model(torch.zeros(1, model.num_betas), torch.zeros(1, 72)).joints[0].double().numpy()
+    root = rest[0]
+    source = rest[BODYNET_JOINTS][TORSO]
+    orient, transl = [], []
+    for target in joints.detach().double().cpu().numpy()[:, TORSO]:
+        s, t = source - source.mean(0), target - target.mean(0)
+        u, _, vt = np.linalg.svd(s.T @ t)
+        d = np.sign(np.linalg.det(vt.T @ u.T))
+        rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+        orient.append(Rotation.from_matrix(rotation).as_rotvec())
+        transl.append(target.mean(0) - rotation @ (source.mean(0) - root) - root)
+    as_tensor = lambda a: torch.as_tensor(np.array(a), dtype=joints.dtype, device=joints.device)  # noqa: E731
+    return as_tensor(orient), as_tensor(transl)
+
+
 def fit_to_voxels(
     model,
     points: torch.Tensor,
@@ -122,9 +145,9 @@ def fit_to_voxels(
     points, weights, joints = points.to(dtype), weights.to(dtype), joints.to(dtype)
     pose = (init_pose.clone() if init_pose is not None else torch.zeros(batch, 72, device=device)).to(dtype)
     betas = torch.zeros(batch, model.num_betas, device=device, dtype=dtype)
-    transl = (joints.mean(dim=1) - 0.0).to(dtype)
+    orient, transl = orient_to_joints(model, joints)
     if init_pose is None:
-        pose[:, 0] = np.pi  # SMPL's y points up; the camera's down: turn the body over
+        pose[:, :3] = orient
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()
     pose.requires_grad_(True)
     betas.requires_grad_(True)

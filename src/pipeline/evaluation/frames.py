@@ -1,0 +1,56 @@
+"""From BodyNet's crops back to the camera: where predicted voxels and the true body lie
+in metres, and the mirror that SURREAL's camera puts between them and a body model.
+
+BodyNet's voxel grid covers the person's crop: D voxels across the crop's side, isotropic,
+the body centred in depth. With the focal length and the root's depth known (as the paper
+assumes), a voxel is (side / D) · depth / focal metres wide, and its centre's pixel places
+it in the camera's frame. SURREAL's camera reflects the world (its rotation has determinant
+−1), so bodies seen through it are mirror images: a body model is fitted to the points with
+x negated, and its result negated back.
+
+Shapes: N points, V vertices, J = 16 joints (BodyNet's order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.synthesis import camera
+
+PELVIS = 6  # BodyNet's (MPII's) slot of the root
+MIRROR = np.diag([-1.0, 1.0, 1.0])  # camera frame ↔ a frame where bodies have their true handedness
+
+
+def voxels_to_camera(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float,
+                     root_depth: float, focal: float, principal: np.ndarray) -> np.ndarray:
+    """(N, 3) voxel coordinates (x, y, z: z counted towards the camera, voxel centres at
+    integers) → camera-frame metres, the grid's depth centre at the root's depth."""
+    points = np.asarray(points, dtype=np.float64)
+    scale = resolution / crop_side  # voxels per image pixel
+    u = (points[:, 0] - resolution / 2 + 0.5) / scale + crop_centre[0] - 0.5
+    v = (points[:, 1] - resolution / 2 + 0.5) / scale + crop_centre[1] - 0.5
+    metres_per_voxel = root_depth / (focal * scale)
+    depth = root_depth - (points[:, 2] - (resolution - 1) / 2) * metres_per_voxel
+    return np.stack([(u - principal[0]) * root_depth / focal, (v - principal[1]) * root_depth / focal, depth], axis=1)
+
+
+def true_body_camera(model, pose: np.ndarray, shape: np.ndarray, zrot: float,
+                     joints_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The annotated body in the camera's frame: vertices (V, 3) and BodyNet's 16 joints,
+    placed so that its root lands on the annotated root (`joints_camera`, (16, 3))."""
+    with torch.no_grad():
+        out = model(torch.as_tensor(shape[None, : model.num_betas]), torch.as_tensor(pose[None]))
+    to_camera = camera.WORLD_TO_CAMERA @ camera.body_to_world(zrot)
+    vertices = out.vertices[0].double().numpy() @ to_camera.T
+    joints = out.joints[0].double().numpy()[BODYNET_JOINTS] @ to_camera.T
+    offset = joints_camera[PELVIS] - joints[PELVIS]
+    return vertices + offset, joints + offset
+
+
+def mirror(points: np.ndarray | torch.Tensor):
+    """Negate x (its own inverse): camera frame ↔ true handedness."""
+    if isinstance(points, torch.Tensor):
+        return points * torch.tensor([-1.0, 1.0, 1.0], dtype=points.dtype, device=points.device)
+    return np.asarray(points) @ MIRROR
