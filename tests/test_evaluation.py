@@ -96,3 +96,35 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
     # measured when written: 48 mm on average at 32³ voxels (the joints alone: 78 mm)
     assert fitted.mean() < 0.85 * joints_only.mean()
     assert fitted.mean() < 70
+
+
+@pytest.mark.slow
+def test_a_network_is_evaluated_image_by_image(test_samples, built_female):
+    import copy
+
+    from pipeline.body_model.model import BodyModel
+    from pipeline.evaluation.network import evaluate_network
+    from pipeline.fitting.voxel_fit import FitSettings
+    from pipeline.models.bodynet import BodyNet, BodyNetConfig
+
+    torch.manual_seed(0)
+    network = BodyNet(BodyNetConfig(64, 16, 32, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 4}))
+    model = copy.deepcopy(BodyModel.from_file(built_female[0])).float()
+    table = evaluate_network(network, test_samples, {"female": model, "male": model},
+                             FitSettings(joint_steps=5, steps=5), batch_size=4, progress=False)  # fmt: skip
+    assert len(table) == len(test_samples) and table["image"].tolist() == list(range(len(test_samples)))
+    for column in ("voxel_iou", "pckh", "silhouette_iou", "silhouette_f1", "silhouette_accuracy"):
+        assert table[column].between(0, 1).all(), column
+    assert (table["surface_error_mm"] > 0).all() and np.isfinite(table["surface_error_mm"]).all()
+    assert (table["joint_error_mm"] > 0).all() and (table["shape_deviation_mm"] > 0).all()
+    assert set(table["gender"]) == {"female"}
+
+
+def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
+    from pipeline.evaluation.__main__ import main
+
+    with pytest.raises(SystemExit, match="--body-model expects female=PATH or male=PATH"):
+        main(["network", "--model", "m.pt", "--samples", "s", "--body-model", "child=x.pkl", "--out", "o.csv"])
+    with pytest.raises(SystemExit, match="x.pkl"):
+        main(["network", "--model", "m.pt", "--samples", "s", "--body-model", f"female={tmp_path / 'x.pkl'}",
+              "--out", "o.csv"])  # fmt: skip

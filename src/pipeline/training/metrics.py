@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from pipeline.datasets.surreal import DEPTH_BIN_SIZE
@@ -38,12 +39,18 @@ def peaks(maps: torch.Tensor) -> torch.Tensor:
     return torch.stack([x + dx, y + dy], dim=-1).to(torch.float32)
 
 
-def pckh(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], threshold: float = 0.5) -> tuple[float, int]:
-    """(correct joints, visible joints) of a batch."""
+def pckh_per_image(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(correct joints, visible joints) of each image (B,), (B,)."""
     truth, size = batch["joints"], heatmaps.shape[-1]
     visible = ((truth >= 0) & (truth <= size - 1)).all(-1)
     distance = (peaks(heatmaps) - truth).norm(dim=-1)
     correct = (distance <= threshold * batch["head_size"][:, None]) & visible
+    return correct.sum(1).numpy(), visible.sum(1).numpy()
+
+
+def pckh(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], threshold: float = 0.5) -> tuple[float, int]:
+    """(correct joints, visible joints) of a batch."""
+    correct, visible = pckh_per_image(heatmaps, batch, threshold)
     return float(correct.sum()), int(visible.sum())
 
 
