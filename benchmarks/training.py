@@ -27,7 +27,7 @@ import yaml
 
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.training import losses
-from pipeline.training.loop import _set_trainable, pick_device
+from pipeline.training.loop import set_trainable, mixed_precision, pick_device
 from pipeline.training.stages import stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,10 +98,9 @@ class Utilisation:
 
 def training_speed(model: BodyNet, name: str, batch_size: int, steps: int, device: torch.device) -> dict:
     current = stage(name)
-    parameters = _set_trainable(model, current)
+    parameters = set_trainable(model, current)
     optimiser = torch.optim.RMSprop(parameters, lr=1e-3)
-    amp = device.type == "cuda"
-    dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    amp, dtype = mixed_precision(device)
     scaler = torch.amp.GradScaler(enabled=amp and dtype == torch.float16)
     batch = random_batch(model.config, batch_size, device)
 
@@ -133,8 +132,7 @@ def inference_speed(model: BodyNet, name: str, batch_size: int, repeats: int, de
     model.eval()
     wanted = ("voxels",) if name == "end_to_end_fvsv" else (name,)
     rgb = torch.rand(batch_size, 3, model.config.input_size, model.config.input_size, device=device)
-    amp = device.type == "cuda"
-    dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    amp, dtype = mixed_precision(device)
     with torch.autocast(device.type, dtype=dtype, enabled=amp):
         model(rgb, wanted)
         synchronise(device)

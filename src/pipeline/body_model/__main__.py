@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.errors import run_command
+from pipeline.cli import run_command
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.body_model")

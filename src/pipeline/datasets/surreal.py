@@ -303,8 +303,11 @@ class VoxelSource:
         return voxelize(vertices, model.faces.astype(np.int64), self.resolution)
 
 
-def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSource | None = None) -> dict[str, np.ndarray]:
-    """One BodyNet training sample of frame t of a clip (numpy arrays, channels first)."""
+def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSource | None = None,
+                   dense_targets: bool = True) -> dict[str, np.ndarray]:
+    """One BodyNet training sample of frame t of a clip (numpy arrays, channels first).
+    Without `dense_targets` the joint heatmaps and 3D volumes (drawable from the joints,
+    and the bulk of a sample) are left out."""
     info = clip.info
     joints2d = info.joints2d[t]
     centre, side = crop_box(joints2d)
@@ -319,10 +322,7 @@ def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSo
     silhouette = warp((segm > 0).astype(np.uint8), to_voxels, sizes.voxels, nearest=True)
     sample = {
         "rgb": rgb.transpose(2, 0, 1).astype(np.float32) / 255.0,
-        "heatmaps": gaussian_heatmaps(heatmap_points, sizes.heatmap, sizes.sigma),
         "segmentation": warp(parts, to_heatmap, sizes.heatmap, nearest=True).astype(np.int64),
-        "joints3d_volume": joint_volumes(heatmap_points, depth_bins(info.joints3d[t])[BODYNET_JOINTS],
-                                         sizes.heatmap, sizes.sigma),
         "silhouette_front": silhouette.astype(np.float32),
         "joints2d_crop": heatmap_points.astype(np.float32),
         "joints3d": (info.joints3d[t][BODYNET_JOINTS] - info.joints3d[t][0]).astype(np.float32),
@@ -330,6 +330,10 @@ def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSo
         "shape": info.shape[t].astype(np.float32),
         "gender": np.int64(info.gender[t]),
     }
+    if dense_targets:
+        sample["heatmaps"] = gaussian_heatmaps(heatmap_points, sizes.heatmap, sizes.sigma)
+        bins = depth_bins(info.joints3d[t])[BODYNET_JOINTS]
+        sample["joints3d_volume"] = joint_volumes(heatmap_points, bins, sizes.heatmap, sizes.sigma)
     box = silhouette_box(silhouette)
     voxels = voxel_source(clip, t) if voxel_source is not None else None
     if voxels is not None and box is not None:
@@ -372,5 +376,5 @@ class BodyNetDataset:
     def __getitem__(self, item: int) -> dict[str, np.ndarray]:
         return self.sample_of(*self.index[item])
 
-    def sample_of(self, clip: Clip, t: int) -> dict[str, np.ndarray]:
-        return bodynet_sample(clip, t, self.sizes, self.voxel_source)
+    def sample_of(self, clip: Clip, t: int, dense_targets: bool = True) -> dict[str, np.ndarray]:
+        return bodynet_sample(clip, t, self.sizes, self.voxel_source, dense_targets)

@@ -13,7 +13,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.errors import InputError, run_command
+from pipeline.cli import add_device_arguments, run_command
+from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.evaluation")
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
     p.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
     p.add_argument("--max-vertices", type=int, default=800, help="vertices used for correspondences")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    add_device_arguments(p)
     add_tracking_arguments(p)
     p.set_defaults(func=network)
     run_command(parser, argv)

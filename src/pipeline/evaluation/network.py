@@ -25,12 +25,13 @@ from pipeline.training.samples import SampleSet, make_batch
 GENDERS = {0: "female", 1: "male"}
 
 
-def fit_batch(predictions: dict, batch: dict, indices: np.ndarray, samples: SampleSet, models: dict,
-              settings: FitSettings, focal: float, principal: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Surface error (mm) of the fit and the true shape's deviation (mm), per image."""
+def fit_batch(voxel_logits: torch.Tensor, joints: np.ndarray, indices: np.ndarray, samples: SampleSet,
+              models: dict, settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Surface error (mm) of the body fitted to predicted voxels (B, D, D, D) and camera-frame
+    joints (B, 16, 3), and the true shape's deviation (mm), per image."""
     a = samples.arrays
-    probabilities = torch.sigmoid(predictions["voxels"][-1].float()).numpy()
-    joints = metrics.volume_joints_camera(predictions["pose3d"][-1].float(), batch, focal, principal).numpy()
+    focal = float(a["focal"])
+    probabilities = torch.sigmoid(voxel_logits.float()).numpy()
     resolution = probabilities.shape[-1]
     surface, deviation = np.full(len(indices), np.nan), np.full(len(indices), np.nan)
     for gender_code, gender in GENDERS.items():
@@ -78,7 +79,7 @@ def evaluate_network(network, samples: SampleSet, models: dict, settings: FitSet
         front = (losses.front_view(predictions["voxels"][-1]) > 0.5).numpy()
         silhouettes = silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5)
         with torch.enable_grad():
-            surface, deviation = fit_batch(predictions, batch, indices, samples, models, settings, focal, principal)
+            surface, deviation = fit_batch(predictions["voxels"][-1], joints.numpy(), indices, samples, models, settings)
         correct, visible = metrics.pckh_per_image(predictions["pose2d"][-1].float(), batch)
         for k, i in enumerate(indices):
             rows.append({

@@ -15,7 +15,8 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.errors import InputError, run_command
+from pipeline.cli import run_command
+from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.synthesis")

@@ -14,7 +14,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.errors import InputError, run_command
+from pipeline.cli import add_device_arguments, run_command
+from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 from pipeline.training.stages import STAGES
 
@@ -59,7 +60,7 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.training import figures
-    from pipeline.training.loop import TrainSettings, build_model, check_improved, load_checkpoint, save_model
+    from pipeline.training.loop import TrainSettings, build_model, check_improved, save_model
     from pipeline.training.loop import train as run_training
     from pipeline.training.samples import SampleSet
     from pipeline.training.stages import stage as make_stage
@@ -82,9 +83,6 @@ def train(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
     signature = _signature(args)
-    if checkpoint.exists() and load_checkpoint(checkpoint).get("signature") != signature:
-        log.warning("%s was made with other settings: starting afresh", checkpoint)
-        checkpoint.unlink()
     params = {"stage": asdict(stage) | {"wanted": stage.wanted}, "model": config.as_dict(),
               "train": asdict(settings), "init": [str(p) for p in args.init],
               "train_samples": len(train_set), "val_samples": len(val_set)}  # fmt: skip
@@ -147,8 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-samples", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    add_device_arguments(p)
     add_tracking_arguments(p)
     p.set_defaults(func=train)
 

@@ -50,6 +50,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def mixed_precision(device: torch.device) -> tuple[bool, torch.dtype]:
+    """Whether to autocast on `device`, and to what: bfloat16 where the GPU has it, else
+    float16 (with a gradient scaler); never on the CPU."""
+    enabled = device.type == "cuda"
+    return enabled, torch.bfloat16 if enabled and torch.cuda.is_bf16_supported() else torch.float16
+
+
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -124,7 +131,7 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
     return {name: result[name] for name in sorted(result)}
 
 
-def _set_trainable(model: BodyNet, stage: Stage) -> list[torch.nn.Parameter]:
+def set_trainable(model: BodyNet, stage: Stage) -> list[torch.nn.Parameter]:
     parameters = []
     for name in SUBNETWORKS:
         module = getattr(model, name)
@@ -150,22 +157,25 @@ def train(
     """Train `stage` for `settings.iterations` (resuming from `checkpoint` if it exists);
     returns the history (one row per evaluation, with the mean losses since the last one)
     and every iteration's losses.
-    `signature` is stored in the checkpoint, for the caller to tell whether it may resume."""
+    A checkpoint resumes only if it was written with the same `signature` (what the caller
+    says must not change between an interrupted run and its continuation)."""
     from tqdm import tqdm
 
     device = pick_device(settings.device)
-    amp = device.type == "cuda"
+    amp, amp_dtype = mixed_precision(device)
     torch.manual_seed(torch_seed(settings.seed, "train", stage.name))
     model.to(device)
-    parameters = _set_trainable(model, stage)
+    parameters = set_trainable(model, stage)
     optimiser = torch.optim.RMSprop(parameters, lr=settings.learning_rate)
-    scaler = torch.amp.GradScaler(enabled=amp and not torch.cuda.is_bf16_supported())
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(enabled=amp and amp_dtype == torch.float16)
     history: list[dict] = []
     steps: list[dict] = []
     start = 0
-    if checkpoint.exists():
-        saved = load_checkpoint(checkpoint)
+    saved = load_checkpoint(checkpoint) if checkpoint.exists() else None
+    if saved is not None and saved.get("signature") != signature:
+        log.warning("%s was made with other settings: starting afresh", checkpoint)
+        saved = None
+    if saved is not None:
         for name, state in saved["state"].items():
             getattr(model, name).load_state_dict(state)
         optimiser.load_state_dict(saved["optimiser"])
@@ -173,7 +183,7 @@ def train(
         log.info("%s: resuming at iteration %d from %s", stage.name, start, checkpoint)
     else:
         history.append({"iteration": 0, **evaluate(model, val_set, stage.wanted, device)})
-        _set_trainable(model, stage)
+        set_trainable(model, stage)
         if run is not None:
             run.log_metrics({f"val_{k}": v for k, v in history[-1].items() if k != "iteration"}, step=0)
     sums: dict[str, float] = {}
@@ -214,7 +224,7 @@ def train(
                    "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
                    **evaluate(model, val_set, stage.wanted, device)}  # fmt: skip
             history.append(row)
-            _set_trainable(model, stage)
+            set_trainable(model, stage)
             if run is not None:
                 run.log_metrics({f"val_{k}": v for k, v in row.items() if k not in values and k != "iteration"}, step=done)
             log.info("%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))

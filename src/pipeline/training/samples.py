@@ -66,7 +66,7 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
             if previous is not None and previous is not clip:
                 previous.forget()  # one decoded video in memory at a time
             previous = clip
-            sample = dataset.sample_of(clip, t)
+            sample = dataset.sample_of(clip, t, dense_targets=False)  # drawn again per batch
             if "voxels" not in sample:
                 raise InputError(f"{clip.info_path}: no voxels for frame {t + 1} (and no body model to make them)")
             info = clip.info

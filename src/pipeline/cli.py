@@ -1,0 +1,26 @@
+"""What the stages' command lines share."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.errors import InputError
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--device` and `--threads`, for commands that run networks."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command (`func`), logging to stderr; a bad
+    input ends it with one clear line naming the file or key, not a traceback."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except InputError as error:
+        sys.exit(f"error: {error}")
