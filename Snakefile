@@ -17,6 +17,7 @@ include: "workflow/rules/body_model.smk"
 include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/sources.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
         body_model_outputs(),
         synthesis_outputs(),
         bodynet_outputs(),
+        evaluation_outputs(),

@@ -40,12 +40,16 @@ TINY_BODYNET = {
     "hourglass": {"stacks": 1, "features": 8, "modules": 1, "depth": 3},
     "batch_size": 2,
     "end_to_end_batch_size": 2,
-    "iterations": {"pose2d": 4, "segm": 4, "pose3d": 4, "voxels": 4, "voxels_fv": 2, "voxels_fvsv": 2, "end_to_end": 2},
+    "iterations": {"pose2d": 4, "segm": 4, "pose3d": 4, "voxels": 4, "voxels_fv": 2, "voxels_fvsv": 2, "end_to_end": 2,
+                   "shape_regression": 2, "input_variants": 2},
     "eval_every": 2,
     "eval_samples": 4,
     "threads": 1,
     "device": "cpu",
 }
+
+
+TINY_EVALUATION = {"batch_size": 4, "examples": 2, "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200}}
 
 
 def tiny_config(**overrides) -> dict:
@@ -55,6 +59,7 @@ def tiny_config(**overrides) -> dict:
     config["synthesis"].update(TINY_SYNTHESIS)
     config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "min_seconds": 0, "mirror": False})
     config["bodynet"].update(TINY_BODYNET)
+    config["evaluation"].update(TINY_EVALUATION)
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

@@ -134,6 +134,9 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     voxels, history = train_stage("voxels", samples, tmp_path, [pose3d])
     assert check_improved(history)["voxel_iou"] > 0.08
     assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]
+    _, history = train_stage("shape_regression", samples, tmp_path, [pose3d], iterations=100)
+    assert check_improved(history)["beta_error"] > 0
+    assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]  # the rest stayed frozen
     for name, init in (("voxels_fvsv", voxels), ("end_to_end_fvsv", voxels), ("end_to_end_fv_without_tasks", voxels)):
         _, history = train_stage(name, samples, tmp_path, [init], iterations=20)
         assert np.isfinite([row["loss"] for row in history[1:]]).all()

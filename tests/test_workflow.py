@@ -87,6 +87,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert set(runs) == {
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
+        "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation",
     }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -98,7 +99,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     figure_artifacts = [a.path for a in client.list_artifacts(runs["plot_body_model"].info.run_id)]
     assert figure_artifacts == ["figure.png"]
     training = {r.data.tags["pipeline.wildcard.stage"]: r for r in all_runs if r.data.tags["pipeline.rule"] == "train_bodynet"}
-    assert len(training) == 10
+    assert len(training) == 11
     final = training["end_to_end_fvsv"]
     assert final.info.status == "FINISHED"
     assert "results/bodynet/voxels_fvsv/model.pt" in final.data.params["init"]
@@ -107,6 +108,34 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert [m.step for m in history] == [1, 2]
     assert {a.path for a in client.list_artifacts(final.info.run_id)} == {
         "model.pt", "history.csv", "curves.png", "predictions.png"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(tiny_run):
+    from pipeline.evaluation.tables import TABLES
+
+    workdir, _ = tiny_run
+    for name, spec in TABLES.items():
+        table = pd.read_csv(workdir / f"results/{name}.csv")
+        assert table["key"].tolist() == [row.key for row in spec.rows]
+        assert table[list(spec.columns)].notna().all().all(), name
+        assert (workdir / f"results/evaluation/{name}.png").stat().st_size > 10_000
+    table = pd.read_csv(workdir / "results/bodynet_table.csv")
+    assert table.loc[table["key"] == "end_to_end_fvsv", "paper_surface_error_mm"].item() == 65.8
+    assert (table["surface_error_mm"] > 0).all() and table["voxel_iou"].between(0, 100).all()
+    assert (workdir / "results/evaluation/smplify/sheet.png").stat().st_size > 10_000
+    summary = json.loads((workdir / "results/evaluation/end_to_end_fvsv/summary.json").read_text())
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
+    evaluation = client.get_run(summary["evaluation_run_id"])
+    trained = client.get_run(evaluation.data.tags["pipeline.evaluated_run_id"])
+    assert trained.data.tags["pipeline.wildcard.stage"] == "end_to_end_fvsv"
+    assert evaluation.data.metrics["surface_error_mm"] == pytest.approx(summary["measures"]["surface_error_mm"])
+    tables = [r for r in client.search_runs([evaluation.info.experiment_id])
+              if r.data.tags["pipeline.rule"] == "tabulate_evaluation"]  # fmt: skip
+    main = next(r for r in tables if r.data.tags["pipeline.wildcard.table"] == "bodynet_table")
+    assert main.data.tags["pipeline.row.end_to_end_fvsv.evaluation_run_id"] == summary["evaluation_run_id"]
+    assert main.data.metrics["end_to_end_fvsv.surface_error_mm"] == pytest.approx(
+        table.loc[table["key"] == "end_to_end_fvsv", "surface_error_mm"].item(), rel=1e-3)
 
 
 @pytest.mark.slow

@@ -1,8 +1,22 @@
-"""Colour codings of the ground-truth passes, for figures."""
+"""Colour codings of the ground-truth passes, and writing a figure, for every stage's figures."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from pipeline.atomic import atomic_output
+
+
+def save_figure(fig, out: str | Path, dpi: int = 100) -> None:
+    """Lay out, write atomically, close."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from pipeline.evaluation.tables import TABLES  # noqa: E402
 from pipeline.tracking import config_hash, default_tracking_uri, ensure_store  # noqa: E402
 
 GENDERS = config["body_model"]["genders"]
@@ -100,6 +101,7 @@ STAGE_INITS = {
     "end_to_end_fvsv": ["voxels_fvsv"],
     "end_to_end_fv_without_tasks": ["voxels_fv"],
     "end_to_end_fvsv_without_tasks": ["voxels_fvsv"],
+    "shape_regression": ["pose3d"],
 }
 
 
@@ -191,6 +193,10 @@ def stage_inits(wildcards):
     return [f"results/bodynet/{stage}/model.pt" for stage in STAGE_INITS[wildcards.stage]]
 
 
+def stage_model(stage):
+    return f"results/bodynet/{stage}/model.pt"
+
+
 def variant_inits(wildcards):
     stages = ["pose2d", "segm"] if wildcards.network == "pose3d" else ["pose3d"]
     return [f"results/bodynet/{stage}/model.pt" for stage in stages]
@@ -202,17 +208,49 @@ def network_options():
     return f"{cli_options(bodynet['hourglass'])} {cli_options(training)}"
 
 
-def stage_length(stage):
-    """--iterations and --batch-size of a stage."""
+def stage_length(stage, variant=False):
+    """--iterations and --batch-size of a stage (or of an input variant of its network)."""
     bodynet = config["bodynet"]
     end_to_end = stage.startswith("end_to_end")
     iterations = bodynet["iterations"]["end_to_end" if end_to_end else stage]
+    if variant and bodynet["iterations"]["input_variants"]:
+        iterations = bodynet["iterations"]["input_variants"]
     batch = bodynet["end_to_end_batch_size" if end_to_end else "batch_size"]
     return f"--iterations {iterations} --batch-size {batch}"
 
 
 def bodynet_outputs():
     return expand("results/bodynet/{stage}/model.pt", stage=STAGE_INITS)
+
+
+# BodyNet's own inputs of the 3D-pose and voxel networks: with input_variants null, the
+# tables' rows of these inputs are the stages themselves.
+BODYNET_INPUTS = {"pose3d": "rgb+pose2d+segm", "voxels": "rgb+pose2d+segm+pose3d"}
+
+
+def evaluation_folder(evaluation):
+    """results/evaluation/<evaluation>, or the stage's own when a variant is the stage."""
+    for network, inputs in BODYNET_INPUTS.items():
+        if evaluation == f"inputs/{network}/{inputs}" and not config["bodynet"]["iterations"]["input_variants"]:
+            return f"results/evaluation/{network}"
+    return f"results/evaluation/{evaluation}"
+
+
+def evaluated_model(wildcards):
+    """The checkpoint an evaluation measures: SMPLify++ works on the 3D-pose stage's networks."""
+    evaluation = wildcards.evaluation
+    if evaluation.startswith("inputs/"):
+        return f"results/bodynet/{evaluation}/model.pt"
+    return stage_model("pose3d" if evaluation == "smplify" else evaluation)
+
+
+def table_summaries(wildcards):
+    """{row: summary.json} of a table's rows."""
+    return {row.key: f"{evaluation_folder(row.evaluation)}/summary.json" for row in TABLES[wildcards.table].rows}
+
+
+def evaluation_outputs():
+    return expand("results/{table}.csv", table=TABLES)
 
 
 def body_model_outputs():

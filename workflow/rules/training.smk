@@ -28,7 +28,7 @@ rule train_bodynet:
         validation=bodynet_samples("validation_split"),
         inits=stage_inits,
     output:
-        model="results/bodynet/{stage}/model.pt",
+        model=stage_model("{stage}"),
         history="results/bodynet/{stage}/history.csv",
         curves=report(
             "results/bodynet/{stage}/curves.png",
@@ -81,7 +81,7 @@ rule train_input_variant:
         inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
         inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
         + wildcards.inputs.replace("+", " "),
-        length=lambda wildcards: stage_length(wildcards.network),
+        length=lambda wildcards: stage_length(wildcards.network, variant=True),
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_input_variant"),

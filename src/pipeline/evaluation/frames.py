@@ -23,15 +23,26 @@ PELVIS = 6  # BodyNet's (MPII's) slot of the root
 MIRROR = np.diag([-1.0, 1.0, 1.0])  # camera frame ↔ a frame where bodies have their true handedness
 
 
+def crop_to_image(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float) -> np.ndarray:
+    """(N, 2) pixel coordinates in a crop `resolution` pixels wide (pixel centres at
+    integers) → the full image's pixel coordinates."""
+    scale = resolution / crop_side  # crop pixels per image pixel
+    return (np.asarray(points, dtype=np.float64) - resolution / 2 + 0.5) / scale + np.asarray(crop_centre) - 0.5
+
+
+def image_to_crop(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float) -> np.ndarray:
+    """The inverse of `crop_to_image`."""
+    scale = resolution / crop_side
+    return (np.asarray(points, dtype=np.float64) - np.asarray(crop_centre) + 0.5) * scale + resolution / 2 - 0.5
+
+
 def voxels_to_camera(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float,
                      root_depth: float, focal: float, principal: np.ndarray) -> np.ndarray:
     """(N, 3) voxel coordinates (x, y, z: z counted towards the camera, voxel centres at
     integers) → camera-frame metres, the grid's depth centre at the root's depth."""
     points = np.asarray(points, dtype=np.float64)
-    scale = resolution / crop_side  # voxels per image pixel
-    u = (points[:, 0] - resolution / 2 + 0.5) / scale + crop_centre[0] - 0.5
-    v = (points[:, 1] - resolution / 2 + 0.5) / scale + crop_centre[1] - 0.5
-    metres_per_voxel = root_depth / (focal * scale)
+    u, v = crop_to_image(points[:, :2], resolution, crop_centre, crop_side).T
+    metres_per_voxel = root_depth * crop_side / (focal * resolution)
     depth = root_depth - (points[:, 2] - (resolution - 1) / 2) * metres_per_voxel
     return np.stack([(u - principal[0]) * root_depth / focal, (v - principal[1]) * root_depth / focal, depth], axis=1)
 

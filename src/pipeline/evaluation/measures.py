@@ -59,3 +59,31 @@ def silhouette_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.
         "f1": np.where(total > 0, 2 * both / np.maximum(total, 1), 1.0),
         "accuracy": (predicted == truth).mean(axes),
     }
+
+
+SUBSETS = {"s20": 0.2, "s10": 0.1}
+PER_SUBSET = ("surface_error_mm", "voxel_iou")  # measured on s20/s10 as well
+
+
+def summarise(images, part_intersection: np.ndarray | None = None, part_union: np.ndarray | None = None) -> dict[str, float]:
+    """The test set's figures from per-image measures (a DataFrame as
+    `pipeline.evaluation.network` writes it): means, PCKh over all joints, part IoU over
+    all pixels (the mean over the 14 parts present), and surface error and voxel IoU on
+    s20/s10 too."""
+    summary: dict[str, float] = {"images": float(len(images))}
+    for name in ("voxel_iou", "surface_error_mm", "joint_error_mm", "silhouette_iou", "silhouette_f1",
+                 "silhouette_accuracy"):  # fmt: skip
+        if name in images:
+            summary[name] = float(images[name].mean())
+    if "pckh_correct" in images:
+        summary["pckh"] = float(images["pckh_correct"].sum() / max(images["pckh_visible"].sum(), 1))
+    if part_intersection is not None:
+        union = np.asarray(part_union[1:], np.float64)
+        summary["part_iou"] = float((np.asarray(part_intersection[1:]) / np.maximum(union, 1))[union > 0].mean())
+    if "shape_deviation_mm" in images and images["shape_deviation_mm"].notna().all():
+        for subset, fraction in SUBSETS.items():
+            mask = extreme_shapes(images["shape_deviation_mm"].to_numpy(), fraction)
+            for name in PER_SUBSET:
+                if name in images:
+                    summary[f"{name}_{subset}"] = float(images[name][mask].mean())
+    return summary

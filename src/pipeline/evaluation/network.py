@@ -1,95 +1,228 @@
-"""One trained BodyNet evaluated image by image, as the paper measures it.
+"""A trained BodyNet evaluated image by image, as the paper measures it, by one of four
+methods:
 
-For each test image: voxel IoU, 3D joint error (root-centred, mm), PCKh@0.5, the front
-view's silhouette IoU/F1/accuracy against the true silhouette, and the body model fitted to
-the predicted voxels and 3D joints (`pipeline.fitting.voxel_fit`, through
-`pipeline.evaluation.frames`) with its surface error against the annotated body; plus each
-image's true-shape deviation from the mean shape, from which s20/s10 are chosen.
+    voxels            the body model fitted to the predicted voxels and 3D joints (Eq. 4.6)
+    smplify           SMPLify++ on the predicted silhouette, 2D joints and 3D joints
+    shape_regression  the regressed shape, posed by the predicted 3D joints
+    tasks             no body: the intermediate tasks only (PCKh, part IoU, 3D joints)
 
-Shapes: B images, D voxel size.
+Per image: PCKh@0.5, 3D joint error (root-centred, mm), and for the body methods the
+surface error (mm) of the fitted body against the annotated one, the voxel IoU and the
+front silhouette's IoU/F1/accuracy (of the network's voxels for `voxels`, of the fitted
+body voxelised as the ground truth is for the baselines), and the true shape's deviation
+from the mean shape (which picks s20/s10). Part intersections and unions are summed over
+the images (the paper's part IoU is over the whole test set).
+
+Shapes: B images, D voxel size, s heatmap size, J = 16 joints.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipeline.evaluation.frames import mirror, true_body_camera, voxels_to_camera
+from pipeline.evaluation.frames import crop_to_image, image_to_crop, mirror, true_body_camera, voxels_to_camera
 from pipeline.evaluation.measures import shape_deviation_mm, silhouette_scores, surface_error_mm
-from pipeline.fitting.voxel_fit import FitSettings, fit_to_voxels, pad_points, surface_points
-from pipeline.training import losses, metrics
+from pipeline.fitting.body_fit import FitSettings, fit_body
+from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
+from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
+from pipeline.synthesis.voxels import align_to_box, voxelize
+from pipeline.training import metrics
 from pipeline.training.samples import SampleSet, make_batch
 
 GENDERS = {0: "female", 1: "male"}
+METHODS = ("voxels", "smplify", "shape_regression", "tasks")
+NEEDS = {"voxels": {"voxels", "pose3d"}, "smplify": {"pose2d", "segm", "pose3d"},
+         "shape_regression": {"shape", "pose3d"}, "tasks": set()}  # fmt: skip
 
 
-def fit_batch(voxel_logits: torch.Tensor, joints: np.ndarray, indices: np.ndarray, samples: SampleSet,
-              models: dict, settings: FitSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Surface error (mm) of the body fitted to predicted voxels (B, D, D, D) and camera-frame
-    joints (B, 16, 3), and the true shape's deviation (mm), per image."""
+@dataclass
+class Evaluation:
+    images: pd.DataFrame  # one row per image
+    part_intersection: np.ndarray | None = None  # (15,) pixels per class, over all images
+    part_union: np.ndarray | None = None
+    examples: list[dict] = field(default_factory=list)  # what the qualitative sheet shows
+
+
+def method_for_stage(stage: str) -> str:
+    """The evaluation a checkpoint of `stage` gets by default."""
+    if stage == "shape_regression":
+        return "shape_regression"
+    return "voxels" if stage.startswith(("voxels", "end_to_end")) else "tasks"
+
+
+def body_voxels(vertices: np.ndarray, faces: np.ndarray, resolution: int, crop_centre: np.ndarray,
+                crop_side: float, focal: float, principal: np.ndarray) -> np.ndarray:
+    """A camera-frame mesh (V, 3) voxelised as BodyNet's labels are (binvox-like, then
+    placed under its silhouette's box in the crop's voxel grid): (D, D, D) bool."""
+    pixels = vertices[:, :2] / vertices[:, 2:3] * focal + principal
+    grid = image_to_crop(pixels, resolution, crop_centre, crop_side)
+    low, high = np.ceil(grid.min(0)).astype(int), np.floor(grid.max(0)).astype(int)  # pixels whose centre it covers
+    box = (int(low[0]), int(low[1]), int(high[0]), int(high[1]))
+    return align_to_box(voxelize(vertices, faces, resolution), box, resolution)
+
+
+class _Fitter:
+    """The body fit of one method for a batch's images of one gender."""
+
+    def __init__(self, method: str, samples: SampleSet, settings: FitSettings | None) -> None:
+        self.method, self.a = method, samples.arrays
+        self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
+        default = FitSettings(joint_weight=JOINT_3D_WEIGHT) if method == "smplify" else FitSettings()
+        self.settings = settings or default
+        if method == "smplify" and settings is not None:
+            self.settings = FitSettings(**{**settings.__dict__, "joint_weight": JOINT_3D_WEIGHT})
+
+    def __call__(self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor) -> torch.Tensor:
+        """Fitted vertices (b, V, 3) in the camera frame for images `chosen` of the batch."""
+        a, target = self.a, mirror(joints[chosen])
+        if self.method == "voxels":
+            probabilities = torch.sigmoid(outputs["voxels"][chosen].float()).numpy()
+            resolution = probabilities.shape[-1]
+            point_sets, weight_sets = [], []
+            for k, p in zip(chosen, probabilities):
+                i = indices[k]
+                points, weights = surface_points(p)
+                points = voxels_to_camera(points, resolution, a["crop_centre"][i], float(a["crop_side"][i]),
+                                          float(a["root_depth"][i]), self.focal, self.principal)  # fmt: skip
+                point_sets.append(mirror(points))
+                weight_sets.append(weights)
+            points, weights = pad_points(point_sets, weight_sets)
+            fit = fit_to_voxels(model, points, weights, target, self.settings)
+        elif self.method == "smplify":
+            segm = torch.softmax(outputs["segm"][chosen].float(), dim=1).numpy()
+            heat = metrics.peaks(outputs["pose2d"][chosen].float()).numpy()
+            size = segm.shape[-1]
+            contours, weights, joints2d = [], [], []
+            for k, probabilities, peaks in zip(chosen, segm, heat):
+                i = indices[k]
+                to_image = lambda p: crop_to_image(p, size, a["crop_centre"][i], float(a["crop_side"][i]))  # noqa: E731
+                contour = normalised(to_image(contour_points(1.0 - probabilities[0])), self.focal, self.principal)
+                contours.append(np.pad(contour, ((0, 0), (0, 1))) @ np.diag([-1.0, 1.0, 0.0]))  # mirrored
+                weights.append(np.ones(len(contour), np.float32))
+                joints2d.append(normalised(to_image(peaks), self.focal, self.principal) * [-1.0, 1.0])
+            contour, contour_weights = pad_points(contours, weights)
+            depth = torch.as_tensor(a["root_depth"][indices[chosen]])
+            fit = fit_smplify(model, contour[..., :2], contour_weights, torch.as_tensor(np.stack(joints2d)), target,
+                              depth, self.settings)  # fmt: skip
+        else:
+            betas = outputs["shape"][chosen].float()[:, : model.num_betas]
+            fit = fit_body(model, target, None, self.settings, betas=betas)
+        return mirror(fit.vertices)
+
+
+@torch.no_grad()
+def evaluate_network(network, samples: SampleSet, models: dict, method: str, settings: FitSettings | None = None,
+                     batch_size: int = 8, examples: int = 0, progress: bool = True) -> Evaluation:
+    """Measure `network` (a BodyNet; `network.trained` names its trained subnetworks) on
+    every image of `samples`; keep what the qualitative sheet needs for the first
+    `examples` images."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+    trained = set(getattr(network, "trained", {"pose2d", "segm", "pose3d", "voxels", "shape"}))
+    missing = NEEDS[method] - trained
+    if missing:
+        raise ValueError(f"method {method!r} needs a trained {', '.join(sorted(missing))}")
+    wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d"}) & trained))
+    network.eval()
+    device = next(network.parameters()).device
     a = samples.arrays
-    focal = float(a["focal"])
-    probabilities = torch.sigmoid(voxel_logits.float()).numpy()
-    resolution = probabilities.shape[-1]
-    surface, deviation = np.full(len(indices), np.nan), np.full(len(indices), np.nan)
+    focal, principal = float(a["focal"]), torch.as_tensor(a["principal"])
+    fitter = _Fitter(method, samples, settings) if method != "tasks" else None
+    result = Evaluation(pd.DataFrame())
+    rows = []
+    for start in tqdm(range(0, len(samples), batch_size), desc="images", unit="batch", disable=not progress):
+        indices = np.arange(start, min(start + batch_size, len(samples)))
+        batch = make_batch(samples, indices)
+        outputs = {k: v[-1].cpu() for k, v in network(batch["rgb"].to(device), wanted).items()}
+        measures: dict[str, np.ndarray] = {}
+        joints = None
+        if "pose2d" in outputs:
+            correct, visible = metrics.pckh_per_image(outputs["pose2d"].float(), batch)
+            measures["pckh"] = correct / np.maximum(visible, 1)
+            measures["pckh_correct"], measures["pckh_visible"] = correct, visible
+        if "segm" in outputs:
+            i, u = (c.numpy() for c in metrics.part_counts(outputs["segm"].float(), batch["parts"]))
+            result.part_intersection = i if result.part_intersection is None else result.part_intersection + i
+            result.part_union = u if result.part_union is None else result.part_union + u
+        if "pose3d" in outputs:
+            joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
+            measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
+        if fitter is not None:
+            voxels, fitted_sets = _fit_batch(fitter, models, indices, outputs, joints, samples, measures)
+            true_voxels = batch["voxels"] > 0.5
+            measures["voxel_iou"] = _iou(voxels, true_voxels)
+            front = voxels.any(axis=1)
+            for name, value in silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5).items():
+                measures[f"silhouette_{name}"] = value
+            for k in range(len(indices)):
+                if start + k < examples:
+                    result.examples.append(_example(samples, indices[k], voxels[k], fitted_sets[k], models))
+        for k, i in enumerate(indices):
+            rows.append({"image": int(i), "clip": str(a["clip_names"][a["clip"][i]]), "frame": int(a["frame"][i]),
+                         "gender": GENDERS[int(a["gender"][i])], **{n: float(v[k]) for n, v in measures.items()}})  # fmt: skip
+    result.images = pd.DataFrame(rows)
+    return result
+
+
+def _iou(predicted: np.ndarray, truth: torch.Tensor) -> np.ndarray:
+    truth = truth.numpy()
+    axes = tuple(range(1, truth.ndim))
+    both, either = (predicted & truth).sum(axes), (predicted | truth).sum(axes)
+    return np.where(either > 0, both / np.maximum(either, 1), 1.0)
+
+
+def _fit_batch(fitter: _Fitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
+               samples: SampleSet, measures: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Fit each gender's images; fills surface error and shape deviation into `measures`,
+    returns the voxels the measures compare ((B, D, D, D) bool) and the fitted vertices."""
+    a = samples.arrays
+    count, resolution = len(indices), samples.sizes.voxels
+    surface, deviation = np.full(count, np.nan), np.full(count, np.nan)
+    fitted_sets: list[np.ndarray] = [np.zeros((0, 3))] * count
+    if fitter.method == "voxels":
+        voxels = torch.sigmoid(outputs["voxels"].float()).numpy() > 0.5
+    else:
+        voxels = np.zeros((count, resolution, resolution, resolution), dtype=bool)
     for gender_code, gender in GENDERS.items():
         chosen = [k for k, i in enumerate(indices) if int(a["gender"][i]) == gender_code]
         if not chosen:
             continue
         model = models[gender]
-        point_sets, weight_sets, truths = [], [], []
-        for k in chosen:
-            i = indices[k]
-            points, weights = surface_points(probabilities[k])
-            camera_points = voxels_to_camera(points, resolution, a["crop_centre"][i], float(a["crop_side"][i]),
-                                             float(a["root_depth"][i]), focal, a["principal"])  # fmt: skip
-            point_sets.append(mirror(camera_points))
-            weight_sets.append(weights)
-            truths.append(true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]),
-                                           a["joints_camera"][i].astype(np.float64))[0])  # fmt: skip
-        points, weights = pad_points(point_sets, weight_sets)
-        target = torch.as_tensor(mirror(joints[chosen]), dtype=torch.float32)
-        fitted = mirror(fit_to_voxels(model, points, weights, target, settings).vertices)
-        truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
-        surface[chosen] = surface_error_mm(fitted, truth).numpy()
+        with torch.enable_grad():
+            fitted = fitter(model, chosen, indices, outputs, joints)
+        truths = [true_body_camera(model, a["pose"][indices[k]], a["shape"][indices[k]], float(a["zrot"][indices[k]]),
+                                   a["joints_camera"][indices[k]].astype(np.float64))[0] for k in chosen]  # fmt: skip
+        surface[chosen] = surface_error_mm(fitted, torch.as_tensor(np.stack(truths), dtype=torch.float32)).numpy()
         pose = torch.as_tensor(a["pose"][indices[chosen]], dtype=torch.float32)
         betas = torch.as_tensor(a["shape"][indices[chosen], : model.num_betas], dtype=torch.float32)
         deviation[chosen] = shape_deviation_mm(model, pose, betas).numpy()
-    return surface, deviation
+        for row, k in enumerate(chosen):
+            fitted_sets[k] = fitted[row].double().numpy()
+            if fitter.method != "voxels":
+                i = indices[k]
+                voxels[k] = body_voxels(fitted_sets[k], model.faces.astype(np.int64), resolution, a["crop_centre"][i],
+                                        float(a["crop_side"][i]), fitter.focal, fitter.principal)  # fmt: skip
+    measures["surface_error_mm"], measures["shape_deviation_mm"] = surface, deviation
+    return voxels, fitted_sets
 
 
-@torch.no_grad()
-def evaluate_network(network, samples: SampleSet, models: dict, settings: FitSettings | None = None,
-                     batch_size: int = 8, progress: bool = True) -> pd.DataFrame:
-    """One row per image of `samples` (a BodyNet whose voxel network is trained)."""
-    settings = settings or FitSettings()
-    network.eval()
-    device = next(network.parameters()).device
-    focal = float(samples.arrays["focal"])
-    principal = torch.as_tensor(samples.arrays["principal"])
-    rows = []
-    starts = range(0, len(samples), batch_size)
-    for start in tqdm(starts, desc="images", unit="batch", disable=not progress):
-        indices = np.arange(start, min(start + batch_size, len(samples)))
-        batch = make_batch(samples, indices)
-        predictions = {k: [o.cpu() for o in v] for k, v in network(batch["rgb"].to(device), ("voxels", "pose3d", "pose2d")).items()}
-        joints = metrics.volume_joints_camera(predictions["pose3d"][-1].float(), batch, focal, principal)
-        front = (losses.front_view(predictions["voxels"][-1]) > 0.5).numpy()
-        silhouettes = silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5)
-        with torch.enable_grad():
-            surface, deviation = fit_batch(predictions["voxels"][-1], joints.numpy(), indices, samples, models, settings)
-        correct, visible = metrics.pckh_per_image(predictions["pose2d"][-1].float(), batch)
-        for k, i in enumerate(indices):
-            rows.append({
-                "image": int(i), "clip": str(samples.arrays["clip_names"][samples.arrays["clip"][i]]),
-                "frame": int(samples.arrays["frame"][i]), "gender": GENDERS[int(samples.arrays["gender"][i])],
-                "voxel_iou": float(metrics.voxel_iou(predictions["voxels"][-1][k : k + 1], batch["voxels"][k : k + 1])),
-                "surface_error_mm": surface[k],
-                "joint_error_mm": float(metrics.joint_error_mm(joints[k : k + 1], batch["joints_camera"][k : k + 1])),
-                "pckh": correct[k] / max(visible[k], 1),
-                "silhouette_iou": silhouettes["iou"][k], "silhouette_f1": silhouettes["f1"][k],
-                "silhouette_accuracy": silhouettes["accuracy"][k], "shape_deviation_mm": deviation[k],
-            })  # fmt: skip
-    return pd.DataFrame(rows)
+def _example(samples: SampleSet, i: int, voxels: np.ndarray, fitted: np.ndarray, models: dict) -> dict:
+    """An image's crop, the voxels measured, and the fitted and true bodies in crop pixels."""
+    a = samples.arrays
+    model = models[GENDERS[int(a["gender"][i])]]
+    truth = true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i].astype(np.float64))[0]
+    size = samples.sizes.input
+    focal, principal = float(a["focal"]), np.asarray(a["principal"], np.float64)
+
+    def to_crop(vertices: np.ndarray) -> np.ndarray:
+        pixels = vertices[:, :2] / vertices[:, 2:3] * focal + principal
+        return image_to_crop(pixels, size, a["crop_centre"][i], float(a["crop_side"][i]))
+
+    true_voxels = np.unpackbits(a["voxels"][i], axis=-1, count=samples.sizes.voxels).astype(bool)
+    return {"rgb": np.asarray(a["rgb"][i]), "voxels": voxels, "true_voxels": true_voxels,
+            "fitted": to_crop(fitted), "truth": to_crop(truth), "faces": model.faces}  # fmt: skip

@@ -10,45 +10,19 @@ pose θ, shape β and translation t minimise
 the model's vertices v, plus λ_J = 5 times the distance between the model's 16 joints and
 the predicted ones Ĵ), with the correspondences recomputed at every iteration. The pose
 starts from a fit to the predicted joints alone (the body first turned and placed onto
-the torso's joints), the shape at zero. Everything is batched
-over images and runs on whichever device the tensors are on.
+the torso's joints), the shape at zero (`pipeline.fitting.body_fit`). Everything is
+batched over images and runs on whichever device the tensors are on.
 
 Shapes: B images, N surface points (padded; `weights` 0 on padding), V vertices, J = 16.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from skimage import measure
 
-from pipeline.body_model.skeleton import BODYNET_JOINTS
-
-JOINT_WEIGHT = 5.0  # BodyNet's λ
-TORSO = [2, 3, 6, 7, 8, 12, 13]  # hips, pelvis, thorax, neck, shoulders (BodyNet's order)
-
-
-@dataclass
-class FitSettings:
-    joint_steps: int = 40  # initialisation: the predicted joints alone
-    steps: int = 60  # the full objective
-    learning_rate: float = 0.03
-    pose_prior: float = 1e-3  # per squared radian, keeps limbs plausible
-    shape_prior: float = 1e-3  # per squared β
-    max_vertices: int = 800  # vertices used for the correspondences (a fixed, even subset)
-
-
-@dataclass
-class FitResult:
-    pose: torch.Tensor  # (B, 72)
-    betas: torch.Tensor  # (B, S)
-    transl: torch.Tensor  # (B, 3)
-    vertices: torch.Tensor  # (B, V, 3)
-    joints: torch.Tensor  # (B, 16, 3), BodyNet's order
-    loss: torch.Tensor  # (B,) the objective at the end
-
+from pipeline.fitting.body_fit import FitResult, FitSettings, fit_body
 
 def surface_points(probabilities: np.ndarray, spacing: float = 1.0, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """(D, D, D) probabilities indexed (z, y, x) → isosurface points (N, 3) as (x, y, z)
@@ -84,9 +58,10 @@ def pad_points(point_sets: list[np.ndarray], weight_sets: list[np.ndarray],
 @torch.no_grad()
 def nearest(a: torch.Tensor, b: torch.Tensor, b_valid: torch.Tensor) -> torch.Tensor:
     """For each of a (B, P, 3), the index of the nearest valid of b (B, Q, 3): (B, P)."""
-    # ‖a‖² − 2a·b + ‖b‖², one batched matrix product (several times faster than cdist)
-    distance = torch.baddbmm(b.square().sum(-1)[:, None, :], a, b.transpose(1, 2), alpha=-2)
-    return distance.masked_fill(~b_valid[:, None, :], float("inf")).argmin(dim=2)
+    # ‖a‖² − 2a·b + ‖b‖², one batched matrix product (several times faster than cdist); the
+    # invalid points of b are pushed out of reach through ‖b‖² rather than by masking the matrix
+    far = b.square().sum(-1).masked_fill(~b_valid, float("inf"))
+    return torch.baddbmm(far[:, None, :], a, b.transpose(1, 2), alpha=-2).argmin(dim=2)
 
 
 def _gather(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -108,77 +83,11 @@ def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.T
     return points_term + vertices_term
 
 
-def orient_to_joints(model, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Global rotation (B, 3, axis-angle) and translation (B, 3) that best place the rest
-    body's torso joints on the given ones (B, 16, 3): Kabsch, rotations only (no mirror)."""
-    from scipy.spatial.transform import Rotation
-
-    with torch.no_grad():
-        rest = model(torch.zeros(1, model.num_betas), torch.zeros(1, 72)).joints[0].double().numpy()
-    root = rest[0]
-    source = rest[BODYNET_JOINTS][TORSO]
-    orient, transl = [], []
-    for target in joints.detach().double().cpu().numpy()[:, TORSO]:
-        s, t = source - source.mean(0), target - target.mean(0)
-        u, _, vt = np.linalg.svd(s.T @ t)
-        d = np.sign(np.linalg.det(vt.T @ u.T))
-        rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-        orient.append(Rotation.from_matrix(rotation).as_rotvec())
-        transl.append(target.mean(0) - rotation @ (source.mean(0) - root) - root)
-    as_tensor = lambda a: torch.as_tensor(np.array(a), dtype=joints.dtype, device=joints.device)  # noqa: E731
-    return as_tensor(orient), as_tensor(transl)
-
-
-def fit_to_voxels(
-    model,
-    points: torch.Tensor,
-    weights: torch.Tensor,
-    joints: torch.Tensor,
-    settings: FitSettings | None = None,
-    init_pose: torch.Tensor | None = None,
-) -> FitResult:
+def fit_to_voxels(model, points: torch.Tensor, weights: torch.Tensor, joints: torch.Tensor,
+                  settings: FitSettings | None = None) -> FitResult:
     """Fit `model` (a BodyModel) to surface points (B, N, 3) with confidences (B, N) and
     predicted joints (B, 16, 3), all in the same metric frame (camera axes)."""
     settings = settings or FitSettings()
-    batch, device = points.shape[0], points.device
-    dtype = torch.float32
-    points, weights, joints = points.to(dtype), weights.to(dtype), joints.to(dtype)
-    pose = (init_pose.clone() if init_pose is not None else torch.zeros(batch, 72, device=device)).to(dtype)
-    betas = torch.zeros(batch, model.num_betas, device=device, dtype=dtype)
-    orient, transl = orient_to_joints(model, joints)
-    if init_pose is None:
-        pose[:, :3] = orient
+    points, weights = points.float(), weights.float()
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()
-    pose.requires_grad_(True)
-    betas.requires_grad_(True)
-    transl.requires_grad_(True)
-
-    def posed():
-        output = model(betas, pose, transl)
-        return output.vertices.to(dtype), output.joints[:, BODYNET_JOINTS].to(dtype)
-
-    def priors() -> torch.Tensor:
-        return settings.pose_prior * pose[:, 3:].square().sum(1) + settings.shape_prior * betas.square().sum(1)
-
-    # 1. the predicted joints alone: global rotation, translation and pose
-    optimiser = torch.optim.Adam([pose, transl], lr=settings.learning_rate)
-    for _ in range(settings.joint_steps):
-        _, model_joints = posed()
-        loss = JOINT_WEIGHT * (model_joints - joints).square().sum(-1).mean(-1) + priors()
-        optimiser.zero_grad()
-        loss.sum().backward()
-        optimiser.step()
-    # 2. BodyNet's objective: surface both ways, joints, priors
-    optimiser = torch.optim.Adam([pose, betas, transl], lr=settings.learning_rate)
-    for _ in range(settings.steps):
-        vertices, model_joints = posed()
-        loss = (surface_terms(vertices[:, subset], points, weights)
-                + JOINT_WEIGHT * (model_joints - joints).square().sum(-1).mean(-1) + priors())  # fmt: skip
-        optimiser.zero_grad()
-        loss.sum().backward()
-        optimiser.step()
-    with torch.no_grad():
-        vertices, model_joints = posed()
-        loss = (surface_terms(vertices[:, subset], points, weights)
-                + JOINT_WEIGHT * (model_joints - joints).square().sum(-1).mean(-1) + priors())  # fmt: skip
-    return FitResult(pose.detach(), betas.detach(), transl.detach(), vertices.detach(), model_joints.detach(), loss)
+    return fit_body(model, joints, lambda vertices, _: surface_terms(vertices[:, subset], points, weights), settings)

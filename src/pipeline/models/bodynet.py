@@ -6,6 +6,8 @@ hourglass fed by the ones before it.
     3D pose      RGB + 2D pose + segmentation          → 16 × 19-bin volumes
     voxels       RGB + 2D pose + segmentation (2D),    → D×D×D occupancy logits
                  3D pose reshaped to 304 channels
+    shape        the voxel network's inputs            → 10 shape coefficients (the
+                                                         paper's regression baseline)
 
 Which inputs the 3D-pose and voxel networks take is configurable (the paper's Tables 4.8
 and 4.1 compare them). The voxel network has two branches, one for the 2D inputs (at input
@@ -29,6 +31,7 @@ from pipeline.models.hourglass import Residual, StackedHourglass
 JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
 DEPTH_BINS = 19
+BETAS = 10
 INPUTS = ("rgb", "pose2d", "segm", "pose3d")
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS}
 
@@ -94,39 +97,79 @@ class Pose3DNet(nn.Module):
         return [out.unflatten(1, (JOINTS, DEPTH_BINS)) for out in self.net(x)]
 
 
-class VoxelNet(nn.Module):
-    def __init__(self, config: BodyNetConfig) -> None:
+class _InputBranches(nn.Module):
+    """The voxel network's front: the 2D inputs (at input resolution, strided down to the
+    heatmaps') and the 3D pose volumes (as 304 channels), each through its own branch;
+    their features are concatenated at heatmap resolution (B, `channels`, s, s)."""
+
+    def __init__(self, config: BodyNetConfig, inputs: tuple[str, ...]) -> None:
         super().__init__()
-        self.inputs = config.voxel_inputs
-        self.input_size, self.heatmap_size, self.voxel_size = config.input_size, config.heatmap_size, config.voxel_size
-        features = config.hourglass.features
-        self.inputs_2d = [name for name in self.inputs if name != "pose3d"]
-        branches = int(bool(self.inputs_2d)) + int("pose3d" in self.inputs)
-        width = max(features // branches, 1)
+        self.input_size = config.input_size
+        self.inputs_2d = [name for name in inputs if name != "pose3d"]
+        self.use_3d = "pose3d" in inputs
+        branches = int(bool(self.inputs_2d)) + int(self.use_3d)
+        width = max(config.hourglass.features // branches, 1)
+        self.channels = width * branches
         if self.inputs_2d:
             channels = sum(INPUT_CHANNELS[name] for name in self.inputs_2d)
             self.branch_2d = nn.Sequential(
                 nn.Conv2d(channels, width, 7, stride=2, padding=3), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
                 Residual(width, width), nn.MaxPool2d(2), Residual(width, width),
             )  # fmt: skip
-        if "pose3d" in self.inputs:
+        if self.use_3d:
             self.branch_3d = nn.Sequential(
                 nn.Conv2d(INPUT_CHANNELS["pose3d"], width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
                 Residual(width, width),
             )  # fmt: skip
-        self.net = _hourglass(config, width * branches, config.voxel_size, stem_stride=1)
-        self.refine = nn.Conv2d(config.voxel_size, config.voxel_size, 3, padding=1)
 
-    def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Inputs → per stack, voxel logits (B, D, D, D): axes (z towards the camera, y, x)."""
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
         if self.inputs_2d:
             x = torch.cat([_resize(features[name], self.input_size) for name in self.inputs_2d], dim=1)
             parts.append(self.branch_2d(x))
-        if "pose3d" in self.inputs:
+        if self.use_3d:
             parts.append(self.branch_3d(features["pose3d"].flatten(1, 2)))
-        outputs = self.net(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+
+class VoxelNet(nn.Module):
+    def __init__(self, config: BodyNetConfig) -> None:
+        super().__init__()
+        self.inputs = config.voxel_inputs
+        self.voxel_size = config.voxel_size
+        self.front = _InputBranches(config, self.inputs)
+        self.net = _hourglass(config, self.front.channels, config.voxel_size, stem_stride=1)
+        self.refine = nn.Conv2d(config.voxel_size, config.voxel_size, 3, padding=1)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Inputs → per stack, voxel logits (B, D, D, D): axes (z towards the camera, y, x)."""
+        outputs = self.net(self.front(features))
         return [self.refine(F.relu(_resize(out, self.voxel_size))) for out in outputs]
+
+
+class ShapeNet(nn.Module):
+    """BodyNet's shape-regression baseline: the voxel network's inputs, an encoder of
+    residual modules halving the maps down to 4 × 4, then 2048 → 1024 → 512 → S shape
+    coefficients."""
+
+    def __init__(self, config: BodyNetConfig, betas: int = BETAS) -> None:
+        super().__init__()
+        self.front = _InputBranches(config, config.voxel_inputs)
+        width = self.front.channels
+        layers: list[nn.Module] = []
+        size = config.heatmap_size
+        while size > 4:
+            layers += [Residual(width, width), nn.MaxPool2d(2)]
+            size //= 2
+        self.encoder = nn.Sequential(*layers, Residual(width, width), nn.Flatten())
+        self.head = nn.Sequential(
+            nn.Linear(width * size * size, 2048), nn.ReLU(inplace=True), nn.Linear(2048, 1024), nn.ReLU(inplace=True),
+            nn.Linear(1024, 512), nn.ReLU(inplace=True), nn.Linear(512, betas),
+        )  # fmt: skip
+
+    def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Inputs → [(B, S) shape coefficients]."""
+        return [self.head(self.encoder(self.front(features)))]
 
 
 class BodyNet(nn.Module):
@@ -139,11 +182,12 @@ class BodyNet(nn.Module):
         self.segm = _hourglass(config, 3, PART_CLASSES)
         self.pose3d = Pose3DNet(config)
         self.voxels = VoxelNet(config)
+        self.shape = ShapeNet(config)
 
     def needed(self, wanted: set[str]) -> set[str]:
         """The subnetworks whose outputs `wanted` depends on, `wanted` included."""
         need = set(wanted)
-        if "voxels" in need:
+        if need & {"voxels", "shape"}:
             need |= set(self.config.voxel_inputs) - {"rgb"}
         if "pose3d" in need:
             need |= set(self.config.pose3d_inputs) - {"rgb"}
@@ -152,7 +196,7 @@ class BodyNet(nn.Module):
     def forward(self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",)) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
         (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
-        (B, D, D, D) logits. Each network takes its inputs' last-stack predictions."""
+        (B, D, D, D) logits, 'shape' (B, 10). Each network takes its inputs' last-stack predictions."""
         need = self.needed(set(wanted))
         out: dict[str, list[torch.Tensor]] = {}
         features = {"rgb": rgb}
@@ -167,4 +211,6 @@ class BodyNet(nn.Module):
             features["pose3d"] = out["pose3d"][-1]
         if "voxels" in need:
             out["voxels"] = self.voxels(features)
+        if "shape" in need:
+            out["shape"] = self.shape(features)
         return out

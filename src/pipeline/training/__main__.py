@@ -95,7 +95,7 @@ def train(args: argparse.Namespace) -> None:
         validation = val_set.subset(settings.eval_samples, args.seed)
         history, steps = run_training(model, stage, train_set, validation, settings, checkpoint, run, signature=signature)
         final = out / "model.pt"
-        save_model(final, model, stage, settings.iterations, {"history": history})
+        save_model(final, model, stage, settings.iterations, {"history": history, "run_id": run.run_id})
         with atomic_output(out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         figures.curves(history, steps, f"{args.stage} ({', '.join(stage.trains)})", out / "curves.png")

@@ -11,18 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pipeline.atomic import atomic_output  # noqa: E402
-from pipeline.figures import labels_to_rgb  # noqa: E402
+from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
 from pipeline.training.samples import SampleSet, make_batch  # noqa: E402
 
-MEASURES = {"pckh": "PCKh@0.5", "part_iou": "part IoU", "joint_error_mm": "3D joint error (mm)", "voxel_iou": "voxel IoU"}
-
-
-def _save(fig, out: Path) -> None:
-    fig.tight_layout()
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+MEASURES = {"pckh": "PCKh@0.5", "part_iou": "part IoU", "joint_error_mm": "3D joint error (mm)", "voxel_iou": "voxel IoU", "beta_error": "shape error (‖Δβ‖)"}
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -51,7 +43,7 @@ def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> Non
         ax.set_xlabel("iteration")
         ax.set_title(f"validation {MEASURES[measure]}")
     fig.suptitle(title)
-    _save(fig, out)
+    save_figure(fig, out)
 
 
 @torch.no_grad()
@@ -85,4 +77,4 @@ def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, c
             axes[row, col].set_yticks([])
             if row == 0:
                 axes[row, col].set_title(title, fontsize=8)
-    _save(fig, out)
+    save_figure(fig, out)

@@ -103,7 +103,7 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
     principal = torch.as_tensor(samples.arrays["principal"])
     correct = visible = 0.0
     intersection = union = None
-    errors, ious = [], []
+    errors, ious, beta_errors = [], [], []
     for start in range(0, len(samples), batch_size):
         batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))))  # measured on the CPU
         outputs = model(batch["rgb"].to(device), wanted)
@@ -118,6 +118,8 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
             errors.append(metrics.joint_error_mm(predicted, batch["joints_camera"]))
         if "voxels" in outputs:
             ious.append(metrics.voxel_iou(outputs["voxels"][-1].cpu(), batch["voxels"]))
+        if "shape" in outputs:
+            beta_errors.append((outputs["shape"][-1].cpu().float() - batch["betas"]).norm(dim=1))
     result = {}
     if visible:
         result["pckh"] = correct / visible
@@ -128,6 +130,8 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
         result["joint_error_mm"] = float(torch.cat(errors).mean())
     if ious:
         result["voxel_iou"] = float(torch.cat(ious).mean())
+    if beta_errors:
+        result["beta_error"] = float(torch.cat(beta_errors).mean())
     return {name: result[name] for name in sorted(result)}
 
 
@@ -239,6 +243,6 @@ def check_improved(history: list[dict]) -> dict[str, float]:
     """Change of each validation measure from the untrained start to the end (signed so
     that positive is better)."""
     first, last = history[0], history[-1]
-    better = {"pckh": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1}
+    better = {"pckh": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1, "beta_error": -1}
     return {name: sign * (last[name] - first[name]) for name, sign in better.items()
             if name in first and name in last and math.isfinite(last[name])}  # fmt: skip

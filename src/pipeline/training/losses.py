@@ -58,6 +58,10 @@ def sv(predictions: list[torch.Tensor], silhouette: torch.Tensor) -> torch.Tenso
     return sum(_bce(side_view(p), silhouette) for p in predictions)
 
 
+def shape(predictions: list[torch.Tensor], betas: torch.Tensor) -> torch.Tensor:
+    return sum(F.mse_loss(p.float(), betas) for p in predictions)
+
+
 def terms(outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
     """The named loss terms of a batch."""
     compute = {
@@ -67,5 +71,6 @@ def terms(outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor]
         "voxels": lambda: voxels(outputs["voxels"], batch["voxels"]),
         "fv": lambda: fv(outputs["voxels"], batch["silhouette_front"]),
         "sv": lambda: sv(outputs["voxels"], batch["silhouette_side"]),
+        "shape": lambda: shape(outputs["shape"], batch["betas"]),
     }
     return {name: compute[name]() for name in names}

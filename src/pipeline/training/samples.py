@@ -30,6 +30,7 @@ from pipeline.datasets.surreal import (
     find_clips,
 )
 from pipeline.errors import InputError
+from pipeline.models.bodynet import BETAS
 from pipeline.synthesis import camera
 
 # BodyNet's left/right pairs: joints (MPII order) and parts (1-based, 0 = background)
@@ -206,6 +207,7 @@ def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator
         "root_depth": a["root_depth"][indices],
         "crop_centre": a["crop_centre"][indices],
         "crop_side": a["crop_side"][indices],
+        "betas": a["shape"][indices][:, :BETAS],
     }
     batch = {name: torch.as_tensor(np.ascontiguousarray(value)).to(device, non_blocking=True) for name, value in batch.items()}
     for name in ("voxels", "silhouette_front", "silhouette_side"):

@@ -9,6 +9,8 @@
     end_to_end_fv(sv)_without_tasks
                         the same with only the voxel and re-projection losses (the paper's
                         end-to-end training without intermediate supervision)
+    shape_regression    the paper's baseline: shape coefficients regressed from the voxel
+                        network's inputs (L2), every earlier network frozen
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 from pipeline.training.losses import BODYNET_WEIGHTS, normalised
 
-SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels")
+SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape")
+END_TO_END = ("pose2d", "segm", "pose3d", "voxels")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Stage:
 
 
 STAGES = ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "voxels_fvsv", "end_to_end_fv", "end_to_end_fvsv",
-          "end_to_end_fv_without_tasks", "end_to_end_fvsv_without_tasks")  # fmt: skip
+          "end_to_end_fv_without_tasks", "end_to_end_fvsv_without_tasks", "shape_regression")  # fmt: skip
 
 
 def stage(name: str) -> Stage:
@@ -50,5 +53,7 @@ def stage(name: str) -> Stage:
         projections = ("fv", "sv") if "fvsv" in name else ("fv",)
         tasks = () if name.endswith("_without_tasks") else ("segm", "pose2d", "pose3d")
         terms = tasks + ("voxels", *projections)
-        return Stage(name, SUBNETWORKS, normalised({t: BODYNET_WEIGHTS[t] for t in terms}))
+        return Stage(name, END_TO_END, normalised({t: BODYNET_WEIGHTS[t] for t in terms}))
+    if name == "shape_regression":
+        return Stage(name, ("shape",), {"shape": 1.0})
     raise ValueError(f"unknown stage {name!r}")

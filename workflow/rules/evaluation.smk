@@ -1,0 +1,105 @@
+# Every trained network measured on the test images: with a body fitted (BodyNet's fit to
+# the voxels, or a baseline) or on its intermediate tasks alone; then the paper's tables.
+BODY_EVALUATIONS = "|".join(
+    [stage for stage in STAGE_INITS if stage.startswith(("voxels", "end_to_end"))]
+    + ["shape_regression", "smplify", "inputs/voxels/[a-z0-9+]+"]
+)
+
+
+rule evaluate_body_fit:
+    input:
+        model=evaluated_model,
+        samples=bodynet_samples("validation_split"),
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+    output:
+        images="results/evaluation/{evaluation}/images.csv",
+        summary="results/evaluation/{evaluation}/summary.json",
+        sheet=report(
+            "results/evaluation/{evaluation}/sheet.png",
+            caption="../report/evaluation_sheet.rst",
+            category="2. BodyNet evaluation",
+            subcategory="qualitative",
+            labels={"evaluation": "{evaluation}"},
+        ),
+    wildcard_constraints:
+        evaluation=BODY_EVALUATIONS,
+    params:
+        method=lambda wildcards: "--method smplify" if wildcards.evaluation == "smplify" else "",
+        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
+        fit=cli_options(
+            {"joint_steps": config["evaluation"]["fit"]["joint_steps"], "fit_steps": config["evaluation"]["fit"]["steps"],
+             "max_vertices": config["evaluation"]["fit"]["max_vertices"]}
+        ),
+        device=config["bodynet"]["device"],
+        tracking=tracking("evaluate_body_fit"),
+    threads: config["evaluation"]["threads"]
+    log:
+        "logs/evaluate_body_fit/{evaluation}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_body_fit/{evaluation}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation network --model {input.model} {params.method} --samples {input.samples} "
+        "{params.models} --out results/evaluation/{wildcards.evaluation} {params.options} {params.fit} "
+        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+
+
+rule evaluate_tasks:
+    input:
+        model=evaluated_model,
+        samples=bodynet_samples("validation_split"),
+    output:
+        images="results/evaluation/{evaluation}/images.csv",
+        summary="results/evaluation/{evaluation}/summary.json",
+    wildcard_constraints:
+        evaluation="pose2d|segm|pose3d|inputs/pose3d/[a-z0-9+]+",
+    params:
+        batch=config["evaluation"]["batch_size"],
+        device=config["bodynet"]["device"],
+        tracking=tracking("evaluate_tasks"),
+    threads: config["evaluation"]["threads"]
+    log:
+        "logs/evaluate_tasks/{evaluation}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_tasks/{evaluation}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation network --model {input.model} --method tasks --samples {input.samples} "
+        "--out results/evaluation/{wildcards.evaluation} --batch-size {params.batch} --device {params.device} "
+        "--threads {threads} {params.tracking} > {log} 2>&1"
+
+
+rule tabulate_evaluation:
+    input:
+        unpack(table_summaries),
+    output:
+        table=report(
+            "results/{table}.csv",
+            caption="../report/evaluation_table.rst",
+            category="1. BodyNet tables",
+            labels={"table": "{table}", "figure": "table"},
+        ),
+        figure=report(
+            "results/evaluation/{table}.png",
+            caption="../report/evaluation_bars.rst",
+            category="1. BodyNet tables",
+            labels={"table": "{table}", "figure": "bars"},
+        ),
+        orderings="results/evaluation/{table}_orderings.csv",
+    wildcard_constraints:
+        table="|".join(TABLES),
+    params:
+        summaries=lambda wildcards, input: " ".join(f"--summary {key}={path}" for key, path in input.items()),
+        tracking=tracking("tabulate_evaluation"),
+    log:
+        "logs/tabulate_evaluation/{table}.log",
+    benchmark:
+        "logs/benchmarks/tabulate_evaluation/{table}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation table --table {wildcards.table} {params.summaries} --out {output.table} "
+        "--figure {output.figure} --orderings {output.orderings} {params.tracking} > {log} 2>&1"
