@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_URL ?=
-CORES ?= 8
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
 TARGET ?= all
 BIN := $(VENV)/bin
 

@@ -167,7 +167,7 @@ def test_rerun_with_nothing_changed_does_nothing(tiny_run):
 
 
 @pytest.mark.slow
-def test_report_holds_the_body_model_figure(tiny_run):
+def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run):
     workdir, config = tiny_run
     snakemake(workdir, "--report", "report.zip", "--configfile", str(config))
     with zipfile.ZipFile(workdir / "report.zip") as report:
@@ -176,6 +176,10 @@ def test_report_holds_the_body_model_figure(tiny_run):
     assert any(name.endswith("/figure.png") for name in names)
     assert any(name.endswith("/summary.csv") for name in names)
     assert "Body model" in html and "BodyNet's 14 body" in html
+    # it opens with the tables, linked, and holds their bars and the qualitative sheets
+    assert "The tables first" in html and "showResultInfo('results/bodynet_table.csv')" in html
+    assert any(name.endswith("/bodynet_table.png") for name in names)
+    assert any(name.endswith("/sheet.png") for name in names)
 
 
 @pytest.mark.slow
