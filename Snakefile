@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/body_model.smk"
 include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/sources.smk"
+include: "workflow/rules/flow.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 
@@ -30,3 +31,4 @@ rule all:
         synthesis_outputs(),
         bodynet_outputs(),
         evaluation_outputs(),
+        "results/flow_table.csv",

@@ -60,6 +60,7 @@ def tiny_config(**overrides) -> dict:
     config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "min_seconds": 0, "mirror": False})
     config["bodynet"].update(TINY_BODYNET)
     config["evaluation"].update(TINY_EVALUATION)
+    config["flow"]["clips"] = 1
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

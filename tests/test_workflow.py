@@ -5,6 +5,7 @@ import zipfile
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, snakemake, tiny_config, write_config
 from mlflow.tracking import MlflowClient
 
@@ -30,6 +31,8 @@ def test_lint_is_clean(tmp_path):
         ({"bodynet.samples.validation_split": "train"}, "bodynet.samples.validation_split: must differ"),
         ({"bodynet.samples.validation_split": "val"}, "bodynet.samples.validation_split: 'val' is not among"),
         ({"bodynet.device": "gpu"}, "On instance['bodynet']['device']"),
+        ({"flow.methods": ["brox"]}, "On instance['flow']['methods'][0]"),
+        ({"evaluation.fit.steps": -1}, "On instance['evaluation']['fit']['steps']"),
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
@@ -87,7 +90,8 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert set(runs) == {
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
-        "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation",
+        "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation", "extract_flow",
+        "tabulate_flow",
     }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -136,6 +140,18 @@ def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(t
     assert main.data.tags["pipeline.row.end_to_end_fvsv.evaluation_run_id"] == summary["evaluation_run_id"]
     assert main.data.metrics["end_to_end_fvsv.surface_error_mm"] == pytest.approx(
         table.loc[table["key"] == "end_to_end_fvsv", "surface_error_mm"].item(), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_flow_table_scores_every_method_against_the_rendered_flow(tiny_run):
+    workdir, config = tiny_run
+    methods = yaml.safe_load(config.read_text())["flow"]["methods"]
+    table = pd.read_csv(workdir / "results/flow_table.csv").set_index("method")
+    assert list(table.index) == methods
+    assert table.loc["rendered", "epe"] == 0 and (table.drop("rendered")["epe_body"] > 0).all()
+    assert table["default"].sum() <= 1
+    assert (workdir / "results/flow/flow_colours.png").stat().st_size > 10_000
+    assert (workdir / "results/flow/test/tvl1").is_dir()
 
 
 @pytest.mark.slow

@@ -107,6 +107,7 @@ STAGE_INITS = {
 
 wildcard_constraints:
     split="train|val|test",
+    method="rendered|farneback|dis_ultrafast|dis_fast|dis_medium|tvl1",
     run="[0-2]",
     gender="female|male|neutral",
     stage="|".join(STAGE_INITS),

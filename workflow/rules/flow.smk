@@ -1,0 +1,59 @@
+# Dense optical flow of the synthetic clips by each method, scored against the renderer's
+# true flow as it is written; then one table of the methods and a colour-wheel figure.
+
+
+rule extract_flow:
+    input:
+        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+    output:
+        flows=directory("results/flow/{split}/{method}"),
+        scores="results/flow/{split}/{method}.json",
+    params:
+        clips=config["flow"]["clips"],
+        quality=config["flow"]["jpeg_quality"],
+        tracking=tracking("extract_flow"),
+    log:
+        "logs/extract_flow/{split}_{method}.log",
+    benchmark:
+        "logs/benchmarks/extract_flow/{split}_{method}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.flow extract --root results/surreal --split {wildcards.split} --method {wildcards.method} "
+        "--clips {params.clips} --quality {params.quality} --out {output.flows} --scores {output.scores} "
+        "{params.tracking} > {log} 2>&1"
+
+
+rule tabulate_flow:
+    input:
+        scores=expand("results/flow/{split}/{method}.json", split=config["flow"]["split"], method=config["flow"]["methods"]),
+        flows=expand("results/flow/{split}/{method}", split=config["flow"]["split"], method=config["flow"]["methods"]),
+    output:
+        table=report(
+            "results/flow_table.csv",
+            caption="../report/flow_table.rst",
+            category="3. Optical flow",
+            labels={"figure": "table"},
+        ),
+        figure=report(
+            "results/flow/flow_colours.png",
+            caption="../report/flow_colours.rst",
+            category="3. Optical flow",
+            labels={"figure": "colour wheel"},
+        ),
+    params:
+        scores=lambda wildcards, input: " ".join(
+            f"--score {method}={path}" for method, path in zip(config["flow"]["methods"], input.scores)
+        ),
+        split=config["flow"]["split"],
+        min_fps=config["flow"]["min_fps"],
+        tracking=tracking("tabulate_flow"),
+    log:
+        "logs/tabulate_flow/tabulate_flow.log",
+    benchmark:
+        "logs/benchmarks/tabulate_flow/tabulate_flow.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.flow table {params.scores} --root results/surreal --split {params.split} "
+        "--min-fps {params.min_fps} --out {output.table} --figure {output.figure} {params.tracking} > {log} 2>&1"
