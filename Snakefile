@@ -22,6 +22,7 @@ include: "workflow/rules/sources.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/motion.smk"
 
 
 rule all:

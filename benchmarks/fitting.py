@@ -26,9 +26,8 @@ import torch
 import yaml
 
 from pipeline.body_model.model import BodyModel
-from pipeline.evaluation.network import _Fitter, _fit_batch
+from pipeline.evaluation.network import BodyFitter, fit_batch
 from pipeline.fitting.body_fit import FitSettings
-from pipeline.training import metrics
 from pipeline.training.samples import SampleSet, make_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,7 @@ def oracle_outputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def measure(method: str, samples: SampleSet, models: dict, settings: FitSettings, batch_size: int, images: int) -> dict:
-    fitter = _Fitter(method, samples, settings)
+    fitter = BodyFitter(method, samples, settings)
     surface, elapsed = [], 0.0
     for start in range(0, images, batch_size):
         indices = np.arange(start, min(start + batch_size, images))
@@ -57,7 +56,7 @@ def measure(method: str, samples: SampleSet, models: dict, settings: FitSettings
         joints = batch["joints_camera"].float()
         measures: dict = {}
         began = time.perf_counter()
-        _fit_batch(fitter, models, indices, oracle_outputs(batch), joints, samples, measures)
+        fit_batch(fitter, models, indices, oracle_outputs(batch), joints, samples, measures)
         elapsed += time.perf_counter() - began
         surface.append(measures["surface_error_mm"])
     return {"seconds_per_image": elapsed / images, "surface_error_mm": float(np.concatenate(surface).mean())}

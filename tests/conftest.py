@@ -1,3 +1,4 @@
+import copy
 import os
 import shutil
 import subprocess
@@ -55,12 +56,13 @@ TINY_EVALUATION = {"batch_size": 4, "examples": 2, "fit": {"joint_steps": 4, "st
 def tiny_config(**overrides) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["body_model"]["genders"] = ["female"]
-    config["body_model"]["anny"] = dict(TINY_ANNY)
-    config["synthesis"].update(TINY_SYNTHESIS)
+    config["body_model"]["anny"] = copy.deepcopy(TINY_ANNY)  # callers may change what they get
+    config["synthesis"].update(copy.deepcopy(TINY_SYNTHESIS))
     config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "min_seconds": 0, "mirror": False})
-    config["bodynet"].update(TINY_BODYNET)
-    config["evaluation"].update(TINY_EVALUATION)
+    config["bodynet"].update(copy.deepcopy(TINY_BODYNET))
+    config["evaluation"].update(copy.deepcopy(TINY_EVALUATION))
     config["flow"]["clips"] = 1
+    config["flow"]["as_input"]["iterations"] = 2
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

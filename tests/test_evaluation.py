@@ -119,7 +119,7 @@ def test_smplify_on_the_true_silhouette_and_joints_beats_the_joints_alone(test_s
     for i in range(len(test_samples)):
         centre, side = a["crop_centre"][i], float(a["crop_side"][i])
         contour = normalised(crop_to_image(contour_points(a["silhouette"][i]), sizes.voxels, centre, side), focal, principal)
-        contours.append(np.pad(contour * flip, ((0, 0), (0, 1))))
+        contours.append(contour * flip)
         weights.append(np.ones(len(contour)))
         joints2d.append(normalised(crop_to_image(a["joints"][i], sizes.heatmap, centre, side), focal, principal) * flip)
         joints.append(mirror(a["joints_camera"][i]))
@@ -129,7 +129,7 @@ def test_smplify_on_the_true_silhouette_and_joints_beats_the_joints_alone(test_s
     joints = torch.as_tensor(np.stack(joints), dtype=torch.float32)
     truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
     depth = torch.as_tensor(a["root_depth"])
-    fitted = fit_smplify(model, contour[..., :2], contour_weights, torch.as_tensor(np.stack(joints2d)), joints, depth)
+    fitted = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), joints, depth)
     joints_only = fit_body(model, joints, None, FitSettings(joint_weight=JOINT_3D_WEIGHT))
     assert surface_error_mm(mirror(fitted.vertices), truth).mean() < surface_error_mm(mirror(joints_only.vertices), truth).mean()
     assert fitted.betas.abs().sum() > 0 and joints_only.betas.abs().sum() == 0

@@ -119,3 +119,19 @@ def test_table_command_picks_the_default_and_names_bad_score_files(tiny_clips, t
     with pytest.raises(SystemExit, match="bad.json: lacks"):
         main(["table", "--score", f"x={tmp_path / 'bad.json'}", "--root", str(root), "--split", "train",
               "--out", str(tmp_path / "t.csv"), "--figure", str(tmp_path / "f.png")])  # fmt: skip
+
+
+def test_a_flow_source_reads_rendered_or_stored_flow_and_gives_zero_after_the_last_frame(tiny_clips, tmp_path):
+    from pipeline.datasets.surreal import Clip, find_clips
+    from pipeline.flow.extract import extract
+    from pipeline.flow.storage import FlowSource
+
+    root, _, _ = tiny_clips
+    path = find_clips(root, "train")[0]
+    extract([path], "dis_ultrafast", tmp_path, progress=False)
+    clip = Clip(path)
+    stored = storage.read_flow(tmp_path, clip.stem)
+    source = FlowSource(tmp_path)
+    assert np.array_equal(source(clip, 1), stored[1])
+    assert not source(clip, len(stored)).any()  # the last frame has no next one
+    assert np.array_equal(FlowSource("rendered")(clip, 0), clip.forward_flow(0))

@@ -275,3 +275,39 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
     assert "pose2d: resuming at iteration 2" in caplog.text
     assert not (out / "checkpoint.pt").exists()
     assert list(pd.read_csv(out / "history.csv")["iteration"]) == [0, 2, 4, 6]
+
+
+def test_samples_carry_the_cropped_flow_and_a_3d_pose_network_can_read_it(tiny_clips, tmp_path):
+    from pipeline.datasets.surreal import Clip, crop_box, find_clips
+    from pipeline.flow.storage import FlowSource
+    from pipeline.training.samples import flow_channels, inputs
+
+    root, _, _ = tiny_clips
+    out = tmp_path / "flow_samples"
+    prepare(root, "train", SIZES, "middle", VoxelSource(), out, progress=False, flow=FlowSource("rendered"))
+    with_flow = SampleSet.load(out)
+    flow = with_flow.arrays["flow"]
+    assert flow.shape == (len(with_flow), 64, 64, 2) and np.abs(flow).max() > 0.1
+    # the crop scales the vectors: the body's mean flow in the crop, back in image pixels,
+    # matches the image's mean flow on the body
+    clip = Clip(find_clips(root, "train")[int(with_flow.arrays["clip"][0])])
+    t = int(with_flow.arrays["frame"][0])
+    _, side = crop_box(clip.info.joints2d[t])
+    image_flow = clip.forward_flow(t)
+    body = clip.segm(t) > 0
+    crop_moving = np.linalg.norm(flow[0].astype(np.float32), axis=-1) > 1e-3
+    assert np.abs(flow[0][crop_moving].astype(np.float32).mean(0) * side / 64 - image_flow[body].mean(0)).max() < 0.3
+    batch = make_batch(with_flow, np.arange(4), np.random.default_rng(0), flip=True)
+    assert batch["flow"].shape == (4, 3, 64, 64)
+    assert torch.allclose(batch["flow"][:, 2], batch["flow"][:, :2].norm(dim=1), atol=1e-5)
+    unflipped = torch.as_tensor(flow_channels(flow[:4], 64))
+    for k in range(4):  # each image either as it was or mirrored with u negated
+        mirrored = unflipped[k].flip(-1) * torch.tensor([-1.0, 1.0, 1.0])[:, None, None]
+        assert torch.allclose(batch["flow"][k], unflipped[k]) or torch.allclose(batch["flow"][k], mirrored)
+    config = BodyNetConfig(64, 16, 32, hourglass=TINY_NET, pose3d_inputs=("flow", "pose2d"))
+    model = BodyNet(config)
+    assert model.needed({"pose3d"}) == {"pose3d", "pose2d"}
+    out = model(**inputs(batch), wanted=("pose3d",))
+    assert out["pose3d"][-1].shape == (4, 16, 19, 16, 16)
+    with pytest.raises(ValueError, match="reads flow"):
+        model(batch["rgb"], wanted=("pose3d",))

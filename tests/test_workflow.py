@@ -91,7 +91,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
         "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation", "extract_flow",
-        "tabulate_flow",
+        "tabulate_flow", "extract_input_flow", "prepare_flow_samples", "train_motion_input", "evaluate_motion_input",
     }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"

@@ -190,6 +190,27 @@ def bodynet_samples(split_key):
     return f"results/bodynet/samples/{config['bodynet']['samples'][split_key]}"
 
 
+def sample_frames(split):
+    """all | middle: the frames a split's samples are made of."""
+    samples = config["bodynet"]["samples"]
+    return samples["train_frames" if split == samples["train_split"] else "validation_frames"]
+
+
+def sample_sizes():
+    return cli_options({key: config["bodynet"][key] for key in ("input_size", "heatmap_size", "voxel_size")})
+
+
+def flow_samples(source, split_key):
+    return f"results/bodynet/samples_flow/{source}/{config['bodynet']['samples'][split_key]}"
+
+
+def input_flow(wildcards):
+    """The stored flow a flow-sample set reads: none for the rendered flow (in the clips)."""
+    if wildcards.source == "rendered":
+        return []
+    return f"results/flow/inputs/{wildcards.split}/{config['flow']['as_input']['estimated']}"
+
+
 def stage_inits(wildcards):
     return [f"results/bodynet/{stage}/model.pt" for stage in STAGE_INITS[wildcards.stage]]
 

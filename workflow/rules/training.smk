@@ -5,10 +5,8 @@ rule prepare_bodynet_samples:
     output:
         directory("results/bodynet/samples/{split}"),
     params:
-        frames=lambda wildcards: config["bodynet"]["samples"][
-            "train_frames" if wildcards.split == config["bodynet"]["samples"]["train_split"] else "validation_frames"
-        ],
-        sizes=cli_options({key: config["bodynet"][key] for key in ("input_size", "heatmap_size", "voxel_size")}),
+        frames=lambda wildcards: sample_frames(wildcards.split),
+        sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         tracking=tracking("prepare_bodynet_samples"),
     log:

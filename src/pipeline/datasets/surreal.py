@@ -103,6 +103,7 @@ class Clip:
         self.stem = self.info_path.name.removesuffix("_info.mat")
         self.folder = self.info_path.parent
         self._video: np.ndarray | None = None
+        self._passes: dict[str, dict] = {}  # whole `.mat` files read so far, by pass
 
     @cached_property
     def info(self) -> ClipInfo:
@@ -112,15 +113,18 @@ class Clip:
         return self.folder / f"{self.stem}{suffix}"
 
     def frame_variable(self, name: str, t: int) -> np.ndarray:
-        """`<name>_<t+1>` of `<stem>_<name>.mat` (t is 0-based)."""
+        """`<name>_<t+1>` of `<stem>_<name>.mat` (t is 0-based). The file is read whole on
+        first use and kept until `forget` (reading one variable costs a scan of the file)."""
         path = self.file(f"_{name}.mat")
         key = f"{name}_{t + 1}"
-        try:
-            data = scipy.io.loadmat(path, variable_names=[key])
-        except FileNotFoundError:
-            raise ClipError(f"{path}: not found") from None
-        except Exception as error:
-            raise ClipError(f"{path}: not a readable MATLAB file ({error})") from error
+        if name not in self._passes:
+            try:
+                self._passes[name] = scipy.io.loadmat(path)
+            except FileNotFoundError:
+                raise ClipError(f"{path}: not found") from None
+            except Exception as error:
+                raise ClipError(f"{path}: not a readable MATLAB file ({error})") from error
+        data = self._passes[name]
         if key not in data:
             raise ClipError(f"{path}: no variable {key}")
         return data[key]
@@ -141,8 +145,8 @@ class Clip:
         return self._video[t]
 
     def forget(self) -> None:
-        """Drop the decoded video."""
-        self._video = None
+        """Drop the decoded video and the passes read."""
+        self._video, self._passes = None, {}
 
     def video(self) -> np.ndarray:
         """All frames (T, H, W, 3) uint8, RGB."""

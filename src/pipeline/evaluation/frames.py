@@ -36,6 +36,12 @@ def image_to_crop(points: np.ndarray, resolution: int, crop_centre: np.ndarray, 
     return (np.asarray(points, dtype=np.float64) - np.asarray(crop_centre) + 0.5) * scale + resolution / 2 - 0.5
 
 
+def camera_to_image(points: np.ndarray, focal: float, principal: np.ndarray) -> np.ndarray:
+    """(N, 3) camera-frame points → (N, 2) image pixels (pinhole)."""
+    points = np.asarray(points, dtype=np.float64)
+    return points[:, :2] / points[:, 2:3] * focal + np.asarray(principal, dtype=np.float64)
+
+
 def voxels_to_camera(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float,
                      root_depth: float, focal: float, principal: np.ndarray) -> np.ndarray:
     """(N, 3) voxel coordinates (x, y, z: z counted towards the camera, voxel centres at

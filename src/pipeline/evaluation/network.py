@@ -18,21 +18,28 @@ Shapes: B images, D voxel size, s heatmap size, J = 16 joints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from pipeline.evaluation.frames import crop_to_image, image_to_crop, mirror, true_body_camera, voxels_to_camera
+from pipeline.evaluation.frames import (
+    camera_to_image,
+    crop_to_image,
+    image_to_crop,
+    mirror,
+    true_body_camera,
+    voxels_to_camera,
+)
 from pipeline.evaluation.measures import shape_deviation_mm, silhouette_scores, surface_error_mm
 from pipeline.fitting.body_fit import FitSettings, fit_body
 from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 from pipeline.synthesis.voxels import align_to_box, voxelize
 from pipeline.training import metrics
-from pipeline.training.samples import SampleSet, make_batch
+from pipeline.training.samples import SampleSet, inputs, make_batch
 
 GENDERS = {0: "female", 1: "male"}
 METHODS = ("voxels", "smplify", "shape_regression", "tasks")
@@ -59,23 +66,20 @@ def body_voxels(vertices: np.ndarray, faces: np.ndarray, resolution: int, crop_c
                 crop_side: float, focal: float, principal: np.ndarray) -> np.ndarray:
     """A camera-frame mesh (V, 3) voxelised as BodyNet's labels are (binvox-like, then
     placed under its silhouette's box in the crop's voxel grid): (D, D, D) bool."""
-    pixels = vertices[:, :2] / vertices[:, 2:3] * focal + principal
-    grid = image_to_crop(pixels, resolution, crop_centre, crop_side)
+    grid = image_to_crop(camera_to_image(vertices, focal, principal), resolution, crop_centre, crop_side)
     low, high = np.ceil(grid.min(0)).astype(int), np.floor(grid.max(0)).astype(int)  # pixels whose centre it covers
     box = (int(low[0]), int(low[1]), int(high[0]), int(high[1]))
     return align_to_box(voxelize(vertices, faces, resolution), box, resolution)
 
 
-class _Fitter:
+class BodyFitter:
     """The body fit of one method for a batch's images of one gender."""
 
     def __init__(self, method: str, samples: SampleSet, settings: FitSettings | None) -> None:
         self.method, self.a = method, samples.arrays
         self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
-        default = FitSettings(joint_weight=JOINT_3D_WEIGHT) if method == "smplify" else FitSettings()
-        self.settings = settings or default
-        if method == "smplify" and settings is not None:
-            self.settings = FitSettings(**{**settings.__dict__, "joint_weight": JOINT_3D_WEIGHT})
+        settings = settings or FitSettings()
+        self.settings = replace(settings, joint_weight=JOINT_3D_WEIGHT) if method == "smplify" else settings
 
     def __call__(self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor) -> torch.Tensor:
         """Fitted vertices (b, V, 3) in the camera frame for images `chosen` of the batch."""
@@ -102,12 +106,12 @@ class _Fitter:
                 i = indices[k]
                 to_image = lambda p: crop_to_image(p, size, a["crop_centre"][i], float(a["crop_side"][i]))  # noqa: E731
                 contour = normalised(to_image(contour_points(1.0 - probabilities[0])), self.focal, self.principal)
-                contours.append(np.pad(contour, ((0, 0), (0, 1))) @ np.diag([-1.0, 1.0, 0.0]))  # mirrored
+                contours.append(contour * [-1.0, 1.0])  # mirrored
                 weights.append(np.ones(len(contour), np.float32))
                 joints2d.append(normalised(to_image(peaks), self.focal, self.principal) * [-1.0, 1.0])
             contour, contour_weights = pad_points(contours, weights)
             depth = torch.as_tensor(a["root_depth"][indices[chosen]])
-            fit = fit_smplify(model, contour[..., :2], contour_weights, torch.as_tensor(np.stack(joints2d)), target,
+            fit = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), target,
                               depth, self.settings)  # fmt: skip
         else:
             betas = outputs["shape"][chosen].float()[:, : model.num_betas]
@@ -132,13 +136,13 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
     device = next(network.parameters()).device
     a = samples.arrays
     focal, principal = float(a["focal"]), torch.as_tensor(a["principal"])
-    fitter = _Fitter(method, samples, settings) if method != "tasks" else None
+    fitter = BodyFitter(method, samples, settings) if method != "tasks" else None
     result = Evaluation(pd.DataFrame())
     rows = []
     for start in tqdm(range(0, len(samples), batch_size), desc="images", unit="batch", disable=not progress):
         indices = np.arange(start, min(start + batch_size, len(samples)))
         batch = make_batch(samples, indices)
-        outputs = {k: v[-1].cpu() for k, v in network(batch["rgb"].to(device), wanted).items()}
+        outputs = {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
         measures: dict[str, np.ndarray] = {}
         joints = None
         if "pose2d" in outputs:
@@ -153,7 +157,7 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
             joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
         if fitter is not None:
-            voxels, fitted_sets = _fit_batch(fitter, models, indices, outputs, joints, samples, measures)
+            voxels, fitted_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures)
             true_voxels = batch["voxels"] > 0.5
             measures["voxel_iou"] = _iou(voxels, true_voxels)
             front = voxels.any(axis=1)
@@ -176,7 +180,7 @@ def _iou(predicted: np.ndarray, truth: torch.Tensor) -> np.ndarray:
     return np.where(either > 0, both / np.maximum(either, 1), 1.0)
 
 
-def _fit_batch(fitter: _Fitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
+def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
                samples: SampleSet, measures: dict) -> tuple[np.ndarray, list[np.ndarray]]:
     """Fit each gender's images; fills surface error and shape deviation into `measures`,
     returns the voxels the measures compare ((B, D, D, D) bool) and the fitted vertices."""
@@ -220,8 +224,7 @@ def _example(samples: SampleSet, i: int, voxels: np.ndarray, fitted: np.ndarray,
     focal, principal = float(a["focal"]), np.asarray(a["principal"], np.float64)
 
     def to_crop(vertices: np.ndarray) -> np.ndarray:
-        pixels = vertices[:, :2] / vertices[:, 2:3] * focal + principal
-        return image_to_crop(pixels, size, a["crop_centre"][i], float(a["crop_side"][i]))
+        return image_to_crop(camera_to_image(vertices, focal, principal), size, a["crop_centre"][i], float(a["crop_side"][i]))
 
     true_voxels = np.unpackbits(a["voxels"][i], axis=-1, count=samples.sizes.voxels).astype(bool)
     return {"rgb": np.asarray(a["rgb"][i]), "voxels": voxels, "true_voxels": true_voxels,

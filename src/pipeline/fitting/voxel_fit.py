@@ -41,13 +41,13 @@ def surface_points(probabilities: np.ndarray, spacing: float = 1.0, threshold: f
 
 def pad_points(point_sets: list[np.ndarray], weight_sets: list[np.ndarray],
                max_points: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack per-image point sets into (B, N, 3) with zero weights on the padding; a set
-    larger than `max_points` keeps an even subset of them."""
+    """Stack per-image point sets (N, C) into (B, N, C) with zero weights on the padding; a
+    set larger than `max_points` keeps an even subset of them."""
     keep = [np.linspace(0, len(p) - 1, min(len(p), max_points)).astype(int) for p in point_sets]
     point_sets = [p[k] for p, k in zip(point_sets, keep)]
     weight_sets = [w[k] for w, k in zip(weight_sets, keep)]
     count = max(max(len(p) for p in point_sets), 1)
-    points = torch.zeros(len(point_sets), count, 3)
+    points = torch.zeros(len(point_sets), count, point_sets[0].shape[1])
     weights = torch.zeros(len(point_sets), count)
     for i, (p, w) in enumerate(zip(point_sets, weight_sets)):
         points[i, : len(p)] = torch.as_tensor(p)

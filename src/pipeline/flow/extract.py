@@ -45,6 +45,7 @@ def extract(clips: list[Path], method: str, out: Path, quality: int = 95, progre
         storage.write_lossless(out, clip.stem, flow)
         storage.write_ltc(out, clip.stem, flow, quality)
         body = np.stack([clip.segm(t) > 0 for t in range(pairs)])
+        clip.forget()
         sums.append(score.flow_error_sums(flow, truth, body))
         ltc_sums.append(score.flow_error_sums(storage.read_flow(out, clip.stem, "ltc"), truth, body))
     result = score.summarise(sums)

@@ -88,3 +88,22 @@ def resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
 def subtract_mean(flow: np.ndarray) -> np.ndarray:
     """Each frame's mean flow removed (camera motion, as LTC's preprocessing)."""
     return flow - flow.mean(axis=(-3, -2), keepdims=True)
+
+
+class FlowSource:
+    """A frame's forward flow for sample preparation: the clips' rendered flow
+    (`rendered`), or the flow a method stored losslessly in a folder. The last frame of a
+    clip, which has no next frame, gets zero flow (as the rendered flow has)."""
+
+    def __init__(self, source: str | Path) -> None:
+        self.source = str(source)
+        self._stem, self._flows = None, None
+
+    def __call__(self, clip, t: int) -> np.ndarray:
+        if self.source == "rendered":
+            return clip.forward_flow(t).astype(np.float32)
+        if self._stem != clip.stem:
+            self._stem, self._flows = clip.stem, read_flow(self.source, clip.stem)
+        if t < len(self._flows):
+            return self._flows[t]
+        return np.zeros_like(self._flows[0])

@@ -4,6 +4,7 @@ hourglass fed by the ones before it.
     2D pose      RGB                                  → 16 joint heatmaps
     segmentation RGB                                  → 15 classes (14 parts + background)
     3D pose      RGB + 2D pose + segmentation          → 16 × 19-bin volumes
+                 (or any of them, and optical flow)
     voxels       RGB + 2D pose + segmentation (2D),    → D×D×D occupancy logits
                  3D pose reshaped to 304 channels
     shape        the voxel network's inputs            → 10 shape coefficients (the
@@ -32,8 +33,9 @@ JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
 DEPTH_BINS = 19
 BETAS = 10
-INPUTS = ("rgb", "pose2d", "segm", "pose3d")
-INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS}
+INPUTS = ("rgb", "pose2d", "segm", "pose3d", "flow")
+INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
+IMAGES = ("rgb", "flow")  # inputs read from the sample itself, not predicted
 
 
 @dataclass
@@ -59,7 +61,9 @@ class BodyNetConfig:
         if isinstance(self.hourglass, dict):
             self.hourglass = HourglassConfig(**self.hourglass)
         self.pose3d_inputs, self.voxel_inputs = tuple(self.pose3d_inputs), tuple(self.voxel_inputs)
-        for name, inputs, allowed in (("pose3d_inputs", self.pose3d_inputs, INPUTS[:3]), ("voxel_inputs", self.voxel_inputs, INPUTS)):
+        pose3d_allowed = ("rgb", "pose2d", "segm", "flow")
+        for name, inputs, allowed in (("pose3d_inputs", self.pose3d_inputs, pose3d_allowed),
+                                      ("voxel_inputs", self.voxel_inputs, INPUTS[:4])):  # fmt: skip
             if not inputs or set(inputs) - set(allowed):
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {inputs}")
         if self.input_size != 4 * self.heatmap_size:
@@ -188,18 +192,24 @@ class BodyNet(nn.Module):
         """The subnetworks whose outputs `wanted` depends on, `wanted` included."""
         need = set(wanted)
         if need & {"voxels", "shape"}:
-            need |= set(self.config.voxel_inputs) - {"rgb"}
+            need |= set(self.config.voxel_inputs) - set(IMAGES)
         if "pose3d" in need:
-            need |= set(self.config.pose3d_inputs) - {"rgb"}
+            need |= set(self.config.pose3d_inputs) - set(IMAGES)
         return need
 
-    def forward(self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",)) -> dict[str, list[torch.Tensor]]:
+    def forward(self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",),
+                flow: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
         (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
-        (B, D, D, D) logits, 'shape' (B, 10). Each network takes its inputs' last-stack predictions."""
+        (B, D, D, D) logits, 'shape' (B, 10). `flow` (B, 3, S, S): the motion channels, for a
+        3D-pose network that reads them. Each network takes its inputs' last-stack predictions."""
         need = self.needed(set(wanted))
         out: dict[str, list[torch.Tensor]] = {}
         features = {"rgb": rgb}
+        if flow is not None:
+            features["flow"] = flow
+        elif "pose3d" in need and "flow" in self.config.pose3d_inputs:
+            raise ValueError("this 3D-pose network reads flow: pass `flow`")
         if "pose2d" in need:
             out["pose2d"] = self.pose2d(rgb)
             features["pose2d"] = out["pose2d"][-1]

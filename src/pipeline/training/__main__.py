@@ -25,6 +25,7 @@ log = logging.getLogger("pipeline.training")
 def prepare(args: argparse.Namespace) -> None:
     from pipeline.body_model.model import BodyModel
     from pipeline.datasets.surreal import SampleSizes, VoxelSource
+    from pipeline.flow.storage import FlowSource
     from pipeline.training.samples import prepare as prepare_samples
 
     models = {}
@@ -32,10 +33,11 @@ def prepare(args: argparse.Namespace) -> None:
         gender, _, path = item.partition("=")
         models[gender] = BodyModel.from_file(path)
     sizes = SampleSizes(args.input_size, args.heatmap_size, args.voxel_size)
-    params = {"root": str(args.root), "split": args.split, "frames": args.frames, **asdict(sizes)}
+    params = {"root": str(args.root), "split": args.split, "frames": args.frames, "flow": args.flow, **asdict(sizes)}
     with stage_run("training_samples", params, args.rule, parse_wildcards(args.wildcard)) as run:
         count = prepare_samples(args.root, args.split, sizes, args.frames,
-                                VoxelSource(models, args.voxel_size), args.out)  # fmt: skip
+                                VoxelSource(models, args.voxel_size), args.out,
+                                flow=FlowSource(args.flow) if args.flow else None)  # fmt: skip
         run.log_metrics({"samples": count})
         log.info("%d samples of %s", count, args.split)
 
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--voxel-size", type=int, default=128)
     p.add_argument("--model", action="append", default=[], metavar="GENDER=PATH",
                    help="body models to voxelise clips that have no voxels (SURREAL's own)")
+    p.add_argument("--flow", help="add each sample's forward flow: 'rendered' (the clips' own) or a folder "
+                   "of flow stored by `python -m pipeline.flow extract`")
     p.add_argument("--out", required=True, type=Path, help="folder for the samples' arrays")
     add_tracking_arguments(p)
     p.set_defaults(func=prepare)

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
-from pipeline.training.samples import SampleSet, make_batch  # noqa: E402
+from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 
 MEASURES = {"pckh": "PCKh@0.5", "part_iou": "part IoU", "joint_error_mm": "3D joint error (mm)", "voxel_iou": "voxel IoU", "beta_error": "shape error (‖Δβ‖)"}
 
@@ -53,7 +53,7 @@ def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, c
     indices = np.linspace(0, len(samples) - 1, count).astype(int)
     batch = make_batch(samples, indices)
     device = next(model.parameters()).device
-    outputs = {k: [o.float().cpu() for o in v] for k, v in model(batch["rgb"].to(device), wanted).items()}
+    outputs = {k: [o.float().cpu() for o in v] for k, v in model(**inputs(batch, device), wanted=wanted).items()}
     panels = [("input", lambda i: batch["rgb"][i].permute(1, 2, 0).numpy())]
     if "pose2d" in outputs:
         panels += [("2D pose", lambda i: outputs["pose2d"][-1][i].amax(0).clamp(0, 1).numpy()),

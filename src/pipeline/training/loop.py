@@ -22,7 +22,7 @@ from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training import losses, metrics
-from pipeline.training.samples import SampleSet, make_batch
+from pipeline.training.samples import SampleSet, inputs, make_batch
 from pipeline.training.stages import SUBNETWORKS, Stage
 
 log = logging.getLogger("pipeline.training")
@@ -106,7 +106,7 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
     errors, ious, beta_errors = [], [], []
     for start in range(0, len(samples), batch_size):
         batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))))  # measured on the CPU
-        outputs = model(batch["rgb"].to(device), wanted)
+        outputs = model(**inputs(batch, device), wanted=wanted)
         if "pose2d" in outputs:
             c, v = metrics.pckh(outputs["pose2d"][-1].cpu(), batch)
             correct, visible = correct + c, visible + v
@@ -201,7 +201,7 @@ def train(
         indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
         batch = make_batch(train_set, indices, rng, flip=stage.flip, jitter=True, device=device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            outputs = model(batch["rgb"], stage.wanted)
+            outputs = model(**inputs(batch, device), wanted=stage.wanted)
         terms = losses.terms(outputs, batch, list(stage.weights))
         loss = sum(stage.weights[name] * value for name, value in terms.items())
         if not torch.isfinite(loss):

@@ -26,8 +26,10 @@ from pipeline.datasets.surreal import (
     SampleSizes,
     VoxelSource,
     crop_box,
+    crop_transform,
     depth_bins,
     find_clips,
+    warp,
 )
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BETAS
@@ -40,9 +42,11 @@ HEAD, NECK = 9, 8  # MPII slots of SMPL's head and neck joints
 
 
 def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: VoxelSource | None, out: Path,
-            progress: bool = True) -> int:
+            progress: bool = True, flow=None) -> int:
     """Write the samples of a split's clips to the folder `out`, one .npy file per array,
-    streamed to disk (memory stays flat at any scale); returns their number."""
+    streamed to disk (memory stays flat at any scale); returns their number. With `flow`
+    (a `pipeline.flow.storage.FlowSource`), each sample's forward flow too, cropped as the
+    image is and in the crop's pixels."""
     dataset = BodyNetDataset(find_clips(root, split), sizes, frames=frames, voxel_source=voxels)
     count = len(dataset)
     if count == 0:
@@ -57,6 +61,8 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
         "shape": ((10,), np.float32), "gender": ((), np.int8), "zrot": ((), np.float32),
         "clip": ((), np.int32), "frame": ((), np.int32),
     }  # fmt: skip
+    if flow is not None:
+        layout["flow"] = ((sizes.input, sizes.input, 2), np.float16)
     clips = {clip.stem: index for index, clip in enumerate(dataset.clips)}
     with atomic_output(out) as tmp:
         tmp.mkdir()
@@ -82,6 +88,8 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
                 "crop_centre": centre, "crop_side": side, "pose": info.pose[t], "shape": info.shape[t],
                 "gender": info.gender[t], "zrot": info.zrot[t], "clip": clips[clip.stem], "frame": t,
             }  # fmt: skip
+            if flow is not None:
+                values["flow"] = crop_flow(flow(clip, t), centre, side, sizes.input)
             for name, value in values.items():
                 columns[name][row] = value
         for column in columns.values():
@@ -144,6 +152,30 @@ class SampleSet:
         return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
 
 
+FLOW_DIVISOR = 20.0  # seed 001's flow scaling, at 256-pixel crops
+
+
+def crop_flow(flow: np.ndarray, centre: np.ndarray, side: float, size: int) -> np.ndarray:
+    """A frame's flow (H, W, 2), image pixels → the crop's (size, size, 2), vectors scaled
+    with the crop."""
+    transform = crop_transform(centre, side, size)
+    return warp(flow.astype(np.float32), transform, size, nearest=False) * np.float32(size / side)
+
+
+def flow_channels(flow: np.ndarray, input_size: int) -> np.ndarray:
+    """(B, S, S, 2) crop flow → (B, 3, S, S): u, v and the length, divided by 20 at 256-pixel
+    crops (seed 001's scaling)."""
+    scaled = flow.astype(np.float32) / (FLOW_DIVISOR * input_size / 256)
+    magnitude = np.linalg.norm(scaled, axis=-1, keepdims=True)
+    return np.concatenate([scaled, magnitude], axis=-1).transpose(0, 3, 1, 2)
+
+
+def inputs(batch: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """What a BodyNet reads of a batch (keyword arguments): the image, and the flow where
+    the samples hold it."""
+    return {name: batch[name].to(device) for name in ("rgb", "flow") if name in batch}
+
+
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     """(B, J, size, size) Gaussians of peak 1 at points (B, J, 2), zero beyond 3 pixels or off
     the map (BodyNet's 7×7 kernel)."""
@@ -194,6 +226,9 @@ def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator
         voxels[flipped] = voxels[flipped, :, :, ::-1]
         silhouette[flipped] = silhouette[flipped, :, ::-1]
     head = np.linalg.norm(a["joints"][indices][:, HEAD] - a["joints"][indices][:, NECK], axis=-1)
+    flow = a["flow"][indices].astype(np.float32) if "flow" in a else None
+    if flow is not None and rng is not None and flip:
+        flow[flipped] = flow[flipped, :, ::-1] * np.float32([-1.0, 1.0])
     batch = {
         "rgb": np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)),
         "parts": parts,
@@ -209,6 +244,8 @@ def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator
         "crop_side": a["crop_side"][indices],
         "betas": a["shape"][indices][:, :BETAS],
     }
+    if flow is not None:
+        batch["flow"] = flow_channels(flow, sizes.input)
     batch = {name: torch.as_tensor(np.ascontiguousarray(value)).to(device, non_blocking=True) for name, value in batch.items()}
     for name in ("voxels", "silhouette_front", "silhouette_side"):
         batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer

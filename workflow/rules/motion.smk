@@ -1,0 +1,113 @@
+# Flow as an input (seed 001's motion ablation): the 3D-pose network fed RGB, flow and 2D
+# keypoints, with the rendered flow or the flow a method estimates, trained on the train
+# split and measured on the test split. Its table is `motion_inputs` (evaluation.smk).
+
+
+rule extract_input_flow:
+    input:
+        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+    output:
+        flows=directory("results/flow/inputs/{split}/{method}"),
+        scores="results/flow/inputs/{split}/{method}.json",
+    params:
+        quality=config["flow"]["jpeg_quality"],
+        tracking=tracking("extract_input_flow"),
+    log:
+        "logs/extract_input_flow/{split}_{method}.log",
+    benchmark:
+        "logs/benchmarks/extract_input_flow/{split}_{method}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.flow extract --root results/surreal --split {wildcards.split} --method {wildcards.method} "
+        "--clips 0 --quality {params.quality} --out {output.flows} --scores {output.scores} {params.tracking} > {log} 2>&1"
+
+
+rule prepare_flow_samples:
+    input:
+        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        flows=input_flow,
+    output:
+        directory("results/bodynet/samples_flow/{source}/{split}"),
+    wildcard_constraints:
+        source="rendered|estimated",
+    params:
+        flow=lambda wildcards, input: input.flows if input.flows else "rendered",
+        frames=lambda wildcards: sample_frames(wildcards.split),
+        sizes=sample_sizes(),
+        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        tracking=tracking("prepare_flow_samples"),
+    log:
+        "logs/prepare_flow_samples/{source}_{split}.log",
+    benchmark:
+        "logs/benchmarks/prepare_flow_samples/{source}_{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training prepare --root results/surreal --split {wildcards.split} --frames {params.frames} "
+        "{params.sizes} {params.models} --flow {params.flow} --out {output} {params.tracking} > {log} 2>&1"
+
+
+rule train_motion_input:
+    input:
+        train=lambda wildcards: flow_samples(wildcards.source, "train_split"),
+        validation=lambda wildcards: flow_samples(wildcards.source, "validation_split"),
+        inits=[stage_model("pose2d"), stage_model("segm")],
+    output:
+        model="results/motion/{source}/{inputs}/model.pt",
+        history="results/motion/{source}/{inputs}/history.csv",
+        curves="results/motion/{source}/{inputs}/curves.png",
+        predictions="results/motion/{source}/{inputs}/predictions.png",
+    wildcard_constraints:
+        source="rendered|estimated",
+        inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
+    params:
+        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inputs=lambda wildcards: f"--pose3d-inputs {wildcards.inputs.replace('+', ' ')}",
+        iterations=config["flow"]["as_input"]["iterations"],
+        batch=config["bodynet"]["batch_size"],
+        options=network_options(),
+        seed=config["seed"],
+        tracking=tracking("train_motion_input"),
+    threads: config["bodynet"]["threads"]
+    resources:
+        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+    log:
+        "logs/train_motion_input/{source}_{inputs}.log",
+    benchmark:
+        "logs/benchmarks/train_motion_input/{source}_{inputs}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training train --stage pose3d {params.inputs} --train {input.train} --val {input.validation} "
+        "{params.inits} --out results/motion/{wildcards.source}/{wildcards.inputs} --iterations {params.iterations} "
+        "--batch-size {params.batch} {params.options} --seed {params.seed} --threads {threads} {params.tracking} "
+        "> {log} 2>&1"
+
+
+rule evaluate_motion_input:
+    input:
+        model="results/motion/{source}/{inputs}/model.pt",
+        samples=lambda wildcards: flow_samples(wildcards.source, "validation_split"),
+    output:
+        images="results/evaluation/motion/{source}/{inputs}/images.csv",
+        summary="results/evaluation/motion/{source}/{inputs}/summary.json",
+    wildcard_constraints:
+        source="rendered|estimated",
+        inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
+    params:
+        batch=config["evaluation"]["batch_size"],
+        device=config["bodynet"]["device"],
+        tracking=tracking("evaluate_motion_input"),
+    threads: config["evaluation"]["threads"]
+    log:
+        "logs/evaluate_motion_input/{source}_{inputs}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_motion_input/{source}_{inputs}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation network --model {input.model} --method tasks --samples {input.samples} "
+        "--out results/evaluation/motion/{wildcards.source}/{wildcards.inputs} --batch-size {params.batch} "
+        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
