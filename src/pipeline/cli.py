@@ -9,6 +9,14 @@ import sys
 from pipeline.errors import InputError
 
 
+def command_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """An entry point's parser (its module docstring as the description, layout kept) and
+    the subparsers its commands are added to."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    return parser, parser.add_subparsers(dest="command", required=True)
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """`--device` and `--threads`, for commands that run networks."""
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.cli import run_command
+from pipeline.cli import command_parser, run_command
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.body_model")
@@ -96,9 +96,7 @@ def summarize(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.body_model", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = command_parser("python -m pipeline.body_model", __doc__)
 
     p = commands.add_parser("build", help="build an SMPL-format model from anny")
     p.add_argument("--gender", required=True, choices=["female", "male", "neutral"])

@@ -21,7 +21,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, run_command
+from pipeline.cli import add_device_arguments, command_parser, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -147,9 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.evaluation.network import METHODS
     from pipeline.evaluation.tables import TABLES
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = command_parser("python -m pipeline.evaluation", __doc__)
     p = commands.add_parser("network", help="per-image measures of a trained BodyNet, with the body model fitted")
     p.add_argument("--model", required=True, type=Path, help="checkpoint of a stage (model.pt)")
     p.add_argument("--samples", required=True, type=Path, help="prepared test samples")

@@ -45,6 +45,16 @@ def shape_deviation_mm(model, pose: torch.Tensor, betas: torch.Tensor) -> torch.
     return surface_error_mm(mean, true)
 
 
+def mask_iou(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(B, ...) booleans (silhouettes, voxels) → per image IoU (1 where both are empty)."""
+    predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
+    if predicted.shape != truth.shape:
+        raise ValueError(f"masks of different shapes: {predicted.shape} and {truth.shape}")
+    axes = tuple(range(1, predicted.ndim))
+    both, either = (predicted & truth).sum(axes).astype(np.float64), (predicted | truth).sum(axes)
+    return np.where(either > 0, both / np.maximum(either, 1), 1.0)
+
+
 def silhouette_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
     """(B, H, W) booleans → per image IoU, F1 and pixel accuracy."""
     predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
@@ -52,10 +62,9 @@ def silhouette_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.
         raise ValueError(f"silhouettes of different shapes: {predicted.shape} and {truth.shape}")
     axes = tuple(range(1, predicted.ndim))
     both = (predicted & truth).sum(axes).astype(np.float64)
-    either = (predicted | truth).sum(axes)
     total = predicted.sum(axes) + truth.sum(axes)
     return {
-        "iou": np.where(either > 0, both / np.maximum(either, 1), 1.0),
+        "iou": mask_iou(predicted, truth),
         "f1": np.where(total > 0, 2 * both / np.maximum(total, 1), 1.0),
         "accuracy": (predicted == truth).mean(axes),
     }

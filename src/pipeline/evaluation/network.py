@@ -33,7 +33,7 @@ from pipeline.evaluation.frames import (
     true_body_camera,
     voxels_to_camera,
 )
-from pipeline.evaluation.measures import shape_deviation_mm, silhouette_scores, surface_error_mm
+from pipeline.evaluation.measures import mask_iou, shape_deviation_mm, silhouette_scores, surface_error_mm
 from pipeline.fitting.body_fit import FitSettings, fit_body
 from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
@@ -157,15 +157,16 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
             joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
         if fitter is not None:
-            voxels, fitted_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures)
-            true_voxels = batch["voxels"] > 0.5
-            measures["voxel_iou"] = _iou(voxels, true_voxels)
+            voxels, fitted_sets, true_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures)
+            true_voxels = batch["voxels"].numpy() > 0.5
+            measures["voxel_iou"] = mask_iou(voxels, true_voxels)
             front = voxels.any(axis=1)
             for name, value in silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5).items():
                 measures[f"silhouette_{name}"] = value
             for k in range(len(indices)):
                 if start + k < examples:
-                    result.examples.append(_example(samples, indices[k], voxels[k], fitted_sets[k], models))
+                    result.examples.append(_example(samples, indices[k], voxels[k], true_voxels[k], fitted_sets[k],
+                                                    true_sets[k]))  # fmt: skip
         for k, i in enumerate(indices):
             rows.append({"image": int(i), "clip": str(a["clip_names"][a["clip"][i]]), "frame": int(a["frame"][i]),
                          "gender": GENDERS[int(a["gender"][i])], **{n: float(v[k]) for n, v in measures.items()}})  # fmt: skip
@@ -173,21 +174,16 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
     return result
 
 
-def _iou(predicted: np.ndarray, truth: torch.Tensor) -> np.ndarray:
-    truth = truth.numpy()
-    axes = tuple(range(1, truth.ndim))
-    both, either = (predicted & truth).sum(axes), (predicted | truth).sum(axes)
-    return np.where(either > 0, both / np.maximum(either, 1), 1.0)
-
-
 def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
-               samples: SampleSet, measures: dict) -> tuple[np.ndarray, list[np.ndarray]]:
+               samples: SampleSet, measures: dict) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Fit each gender's images; fills surface error and shape deviation into `measures`,
-    returns the voxels the measures compare ((B, D, D, D) bool) and the fitted vertices."""
+    returns the voxels the measures compare ((B, D, D, D) bool) and the fitted and true
+    vertices in the camera frame."""
     a = samples.arrays
     count, resolution = len(indices), samples.sizes.voxels
     surface, deviation = np.full(count, np.nan), np.full(count, np.nan)
     fitted_sets: list[np.ndarray] = [np.zeros((0, 3))] * count
+    true_sets: list[np.ndarray] = [np.zeros((0, 3))] * count
     if fitter.method == "voxels":
         voxels = torch.sigmoid(outputs["voxels"].float()).numpy() > 0.5
     else:
@@ -206,26 +202,25 @@ def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: di
         betas = torch.as_tensor(a["shape"][indices[chosen], : model.num_betas], dtype=torch.float32)
         deviation[chosen] = shape_deviation_mm(model, pose, betas).numpy()
         for row, k in enumerate(chosen):
-            fitted_sets[k] = fitted[row].double().numpy()
+            fitted_sets[k], true_sets[k] = fitted[row].double().numpy(), truths[row]
             if fitter.method != "voxels":
                 i = indices[k]
                 voxels[k] = body_voxels(fitted_sets[k], model.faces.astype(np.int64), resolution, a["crop_centre"][i],
                                         float(a["crop_side"][i]), fitter.focal, fitter.principal)  # fmt: skip
     measures["surface_error_mm"], measures["shape_deviation_mm"] = surface, deviation
-    return voxels, fitted_sets
+    return voxels, fitted_sets, true_sets
 
 
-def _example(samples: SampleSet, i: int, voxels: np.ndarray, fitted: np.ndarray, models: dict) -> dict:
-    """An image's crop, the voxels measured, and the fitted and true bodies in crop pixels."""
+def _example(samples: SampleSet, i: int, voxels: np.ndarray, true_voxels: np.ndarray, fitted: np.ndarray,
+             truth: np.ndarray) -> dict:
+    """An image's crop, the voxels measured and the true ones, and the fitted and true
+    bodies in crop pixels."""
     a = samples.arrays
-    model = models[GENDERS[int(a["gender"][i])]]
-    truth = true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i].astype(np.float64))[0]
     size = samples.sizes.input
     focal, principal = float(a["focal"]), np.asarray(a["principal"], np.float64)
 
     def to_crop(vertices: np.ndarray) -> np.ndarray:
         return image_to_crop(camera_to_image(vertices, focal, principal), size, a["crop_centre"][i], float(a["crop_side"][i]))
 
-    true_voxels = np.unpackbits(a["voxels"][i], axis=-1, count=samples.sizes.voxels).astype(bool)
     return {"rgb": np.asarray(a["rgb"][i]), "voxels": voxels, "true_voxels": true_voxels,
-            "fitted": to_crop(fitted), "truth": to_crop(truth), "faces": model.faces}  # fmt: skip
+            "fitted": to_crop(fitted), "truth": to_crop(truth)}  # fmt: skip

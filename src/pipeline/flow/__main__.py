@@ -14,7 +14,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.cli import run_command
+from pipeline.cli import command_parser, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.flow.extract import RENDERED
     from pipeline.flow.methods import METHODS
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.flow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = command_parser("python -m pipeline.flow", __doc__)
     p = commands.add_parser("extract", help="flow of a split's clips by one method, both formats, scored")
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--split", required=True)

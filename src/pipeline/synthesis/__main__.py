@@ -15,7 +15,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.cli import run_command
+from pipeline.cli import command_parser, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -142,9 +142,7 @@ def sheet(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.synthesis", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = command_parser("python -m pipeline.synthesis", __doc__)
 
     p = commands.add_parser("motions", help="retarget the embedded motion capture to SMPL poses")
     p.add_argument("--split", required=True)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, run_command
+from pipeline.cli import add_device_arguments, command_parser, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 from pipeline.training.stages import STAGES
@@ -111,9 +111,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = command_parser("python -m pipeline.training", __doc__)
 
     p = commands.add_parser("prepare", help="BodyNet samples of a split's clips, in one file")
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
