@@ -23,6 +23,7 @@ include: "workflow/rules/flow.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/motion.smk"
+include: "workflow/rules/sparsity.smk"
 
 
 rule all:
@@ -33,3 +34,4 @@ rule all:
         bodynet_outputs(),
         evaluation_outputs(),
         "results/flow_table.csv",
+        "results/sparsity_table.csv",

@@ -23,7 +23,7 @@ TINY_ANNY = {
 
 
 TINY_SYNTHESIS = {
-    "splits": ["train", "test"],
+    "splits": ["train", "test", "shifted"],
     "genders": ["female"],
     "clip_length": 6,
     "shapes": 2,
@@ -50,6 +50,15 @@ TINY_BODYNET = {
 }
 
 
+TINY_SPARSITY = {
+    "activation_samples": 8,
+    "latency_batch": 2,
+    "stages": ["pose2d", "end_to_end_fvsv"],
+    "study": {"stage": "pose2d", "iterations": 2, "optimisers": {"adam": 1e-3, "sgd": 1e-2}, "decays": ["l2", "decoupled"],
+              "strengths": [1e-3]},
+}
+
+
 TINY_EVALUATION = {"batch_size": 4, "examples": 2, "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200}}
 
 
@@ -58,9 +67,11 @@ def tiny_config(**overrides) -> dict:
     config["body_model"]["genders"] = ["female"]
     config["body_model"]["anny"] = copy.deepcopy(TINY_ANNY)  # callers may change what they get
     config["synthesis"].update(copy.deepcopy(TINY_SYNTHESIS))
-    config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "min_seconds": 0, "mirror": False})
+    config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "shifted": ["spin"], "min_seconds": 0,
+                                          "mirror": False})
     config["bodynet"].update(copy.deepcopy(TINY_BODYNET))
     config["evaluation"].update(copy.deepcopy(TINY_EVALUATION))
+    config["sparsity"].update(copy.deepcopy(TINY_SPARSITY))
     config["flow"]["clips"] = 1
     config["flow"]["as_input"]["iterations"] = 2
     for key, value in overrides.items():

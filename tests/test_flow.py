@@ -135,3 +135,6 @@ def test_a_flow_source_reads_rendered_or_stored_flow_and_gives_zero_after_the_la
     assert np.array_equal(source(clip, 1), stored[1])
     assert not source(clip, len(stored)).any()  # the last frame has no next one
     assert np.array_equal(FlowSource("rendered")(clip, 0), clip.forward_flow(0))
+    centred = FlowSource(tmp_path, mean_subtracted=True)(clip, 1)
+    assert np.allclose(centred.mean(axis=(0, 1)), 0.0, atol=1e-4)
+    assert np.allclose(centred, stored[1] - stored[1].mean(axis=(0, 1)), atol=1e-5)

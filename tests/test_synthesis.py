@@ -10,6 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from pipeline.body_model.skeleton import SMPL_JOINT_NAMES
 from pipeline.datasets.surreal import Clip, find_clips, silhouette_box
+from pipeline.errors import InputError
 from pipeline.synthesis import appearance, backgrounds, generate, motion
 from pipeline.synthesis.voxels import align_to_box
 from synthetic_clips import render_tiny, tiny_motions
@@ -87,6 +88,20 @@ def test_light_follows_surreals_sampling():
     assert lights[:, 0].min() >= 0.5 and lights[:, 0].max() <= 1.4  # ambient 0.5 + 0.9 U
     assert lights[:, 1].min() >= -0.7 and lights[:, 1].max() <= 0.0  # light from above
     assert np.abs(lights[:, 2:]).max() <= 0.7
+
+
+def test_a_split_may_draw_its_light_from_other_ranges():
+    rng = np.random.default_rng(0)
+    dim = appearance.LightRange(ambient=(0.1, 0.3), from_above=(0.8, 1.2), others=0.2)
+    lights = np.array([appearance.sample_light(rng, dim) for _ in range(2000)])
+    assert lights[:, 0].min() >= 0.1 and lights[:, 0].max() <= 0.3
+    assert lights[:, 1].min() >= -1.2 and lights[:, 1].max() <= -0.8
+    assert np.abs(lights[:, 2:]).max() <= 0.2
+    # SURREAL's ranges are the default and draw what they always drew
+    same = appearance.sample_light(np.random.default_rng(1), appearance.LightRange())
+    assert np.array_equal(same, appearance.sample_light(np.random.default_rng(1)))
+    with pytest.raises(InputError, match=r"light ambient range must be \[low, high\]"):
+        appearance.LightRange(ambient=(0.9, 0.1))
 
 
 def test_splits_share_no_outfit_no_shape_no_background():

@@ -3,6 +3,7 @@
 import json
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -32,6 +33,8 @@ def test_lint_is_clean(tmp_path):
         ({"bodynet.samples.validation_split": "val"}, "bodynet.samples.validation_split: 'val' is not among"),
         ({"bodynet.device": "gpu"}, "On instance['bodynet']['device']"),
         ({"flow.methods": ["brox"]}, "On instance['flow']['methods'][0]"),
+        ({"flow.as_input.test_split": "val"}, "flow.as_input.test_split: 'val' is not among synthesis.splits"),
+        ({"synthesis.light.shifted.ambient": [0.9, 0.1]}, "synthesis.light.shifted.ambient: must be [low, high]"),
         ({"evaluation.fit.steps": -1}, "On instance['evaluation']['fit']['steps']"),
     ],
 )
@@ -92,6 +95,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
         "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation", "extract_flow",
         "tabulate_flow", "extract_input_flow", "prepare_flow_samples", "train_motion_input", "evaluate_motion_input",
+        "train_sparsity_study", "analyse_sparsity", "tabulate_sparsity",
     }  # fmt: skip
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -152,6 +156,53 @@ def test_flow_table_scores_every_method_against_the_rendered_flow(tiny_run):
     assert table["default"].sum() <= 1
     assert (workdir / "results/flow/flow_colours.png").stat().st_size > 10_000
     assert (workdir / "results/flow/test/tvl1").is_dir()
+
+
+@pytest.mark.slow
+def test_the_motion_ablation_is_measured_on_the_shifted_domain(tiny_run):
+    from pipeline.datasets.surreal import Clip, find_clips
+
+    workdir, config = tiny_run
+    light = yaml.safe_load(config.read_text())["synthesis"]["light"]
+    brightness = {}
+    for split in ("test", "shifted"):
+        clips = [Clip(path) for path in find_clips(workdir / "results/surreal", split)]
+        ambient = np.array([clip.info.light[0, 0] for clip in clips])
+        assert (light[split]["ambient"][0] <= ambient).all() and (ambient <= light[split]["ambient"][1]).all()
+        brightness[split] = np.mean([clip.rgb(0)[clip.segm(0) > 0].mean() for clip in clips])
+    assert brightness["shifted"] < 0.8 * brightness["test"]  # the same motions, people lit dimmer
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("bodynet").experiment_id],
+                              "tags.`pipeline.rule` = 'evaluate_motion_input'")  # fmt: skip
+    assert runs and all(run.data.params["samples"].endswith("shifted") for run in runs)
+
+
+@pytest.mark.slow
+def test_the_sparsity_table_covers_the_study_and_the_stages_and_links_their_runs(tiny_run):
+    workdir, config = tiny_run
+    table = pd.read_csv(workdir / "results/sparsity_table.csv")
+    study = table[table["key"].str.startswith("study/")]
+    assert sorted(study["key"]) == sorted(f"study/{name}" for name in (
+        "adam_none", "adam_l2_0.001", "adam_decoupled_0.001", "sgd_none", "sgd_l2_0.001", "sgd_decoupled_0.001"))
+    assert set(study["optimiser"]) == {"adam", "sgd"} and set(study["decay"]) == {"none", "l2", "decoupled"}
+    stages = table[table["key"].str.startswith("bodynet/")]
+    assert sorted(zip(stages["key"], stages["network"])) == [("bodynet/end_to_end_fvsv", n) for n in
+                                                            ("pose2d", "pose3d", "segm", "voxels")] + [
+                                                            ("bodynet/pose2d", "pose2d")]  # fmt: skip
+    assert (table["speedup"] > 0).all() and (table["output_change"] < 1e-2).all()
+    assert table["layers_pruned_percent"].str.split().map(len).min() > 10
+    assert (workdir / "results/sparsity/layers.png").stat().st_size > 10_000
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
+    experiment = client.get_experiment_by_name("bodynet").experiment_id
+    trained = {r.data.tags["pipeline.wildcard.stage"]: r.info.run_id for r in
+               client.search_runs([experiment], "tags.`pipeline.rule` = 'train_bodynet'")}  # fmt: skip
+    analysis = client.search_runs([experiment], "tags.`pipeline.wildcard.name` = 'end_to_end_fvsv'")[0]
+    assert analysis.data.tags["pipeline.analysed_run_id"] == trained["end_to_end_fvsv"]
+    assert "voxels.removed_percent" in analysis.data.metrics
+    pruned = tiny_config(**{"evaluation.pruned": True})
+    path = write_config(workdir / "pruned.yaml", pruned)
+    dry = snakemake(workdir, "-n", "-p", "results/evaluation/end_to_end_fvsv/summary.json", "--configfile", str(path))
+    assert "--model results/sparsity/analyses/bodynet/end_to_end_fvsv/pruned.pt" in dry.stdout
 
 
 @pytest.mark.slow

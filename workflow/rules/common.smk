@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths, CLI options from config sections, and the
 # environment every job inherits (package path, MLflow store, config hash).
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -63,6 +64,12 @@ def check_config():
             config_error(f"synthesis.motions.files.{split}", "must name a motion file when source is 'file'")
         if backgrounds["source"] == "folder" and not backgrounds["folders"].get(split):
             config_error(f"synthesis.backgrounds.folders.{split}", "must name a folder when source is 'folder'")
+        if split not in synthesis["light"]:
+            config_error(f"synthesis.light.{split}", "must give the split's light ranges")
+        for key in ("ambient", "from_above"):
+            low, high = synthesis["light"][split][key]
+            if low > high:
+                config_error(f"synthesis.light.{split}.{key}", "must be [low, high] with low ≤ high")
     for gender in synthesis["genders"]:
         if gender not in GENDERS:
             config_error("synthesis.genders", f"{gender!r} is not among body_model.genders")
@@ -81,6 +88,9 @@ def check_config():
             config_error(f"bodynet.samples.{key}", f"{samples[key]!r} is not among synthesis.splits")
     if samples["train_split"] == samples["validation_split"]:
         config_error("bodynet.samples.validation_split", "must differ from train_split")
+    for key, split in (("flow.split", config["flow"]["split"]), ("flow.as_input.test_split", config["flow"]["as_input"]["test_split"])):
+        if split not in synthesis["splits"]:
+            config_error(key, f"{split!r} is not among synthesis.splits")
 
 
 check_config()
@@ -106,7 +116,7 @@ STAGE_INITS = {
 
 
 wildcard_constraints:
-    split="train|val|test",
+    split="train|val|test|shifted",
     method="rendered|farneback|dis_ultrafast|dis_fast|dis_medium|tvl1",
     run="[0-2]",
     gender="female|male|neutral",
@@ -171,12 +181,13 @@ def background_options(wildcards):
     return "--source package"
 
 
-def render_options():
+def render_options(wildcards):
     synthesis = config["synthesis"]
     options = {key: synthesis[key] for key in ("clip_length", "shapes", "outfits", "camera_distance", "passes")}
+    light = {f"light_{key}": value for key, value in synthesis["light"][wildcards.split].items()}
     flags = " --lossless" if synthesis["lossless"] else ""
     voxels = synthesis["voxels"]
-    return f"{cli_options(options)} --voxels {voxels['resolution']} --voxel-frames {voxels['frames']}{flags}"
+    return f"{cli_options(options | light)} --voxels {voxels['resolution']} --voxel-frames {voxels['frames']}{flags}"
 
 
 def synthesis_outputs():
@@ -200,8 +211,11 @@ def sample_sizes():
     return cli_options({key: config["bodynet"][key] for key in ("input_size", "heatmap_size", "voxel_size")})
 
 
-def flow_samples(source, split_key):
-    return f"results/bodynet/samples_flow/{source}/{config['bodynet']['samples'][split_key]}"
+def flow_samples(source, split):
+    """Samples carrying flow from `source` (rendered | estimated) of a split, or of the
+    split a bodynet.samples key names."""
+    split = config["bodynet"]["samples"].get(split, split)
+    return f"results/bodynet/samples_flow/{source}/{split}"
 
 
 def input_flow(wildcards):
@@ -224,10 +238,47 @@ def variant_inits(wildcards):
     return [f"results/bodynet/{stage}/model.pt" for stage in stages]
 
 
-def network_options():
+def network_options(study=False):
+    """The networks' sizes and the training settings every stage shares (the optimiser
+    study brings its own learning rates)."""
     bodynet = config["bodynet"]
-    training = {key: bodynet[key] for key in ("learning_rate", "eval_every", "eval_samples", "device")}
-    return f"{cli_options(bodynet['hourglass'])} {cli_options(training)}"
+    keys = ("eval_every", "eval_samples", "device") if study else ("learning_rate", "eval_every", "eval_samples", "device")
+    return f"{cli_options(bodynet['hourglass'])} {cli_options({key: bodynet[key] for key in keys})}"
+
+
+def study_settings():
+    """{name: training options} of the optimiser study: each optimiser without weight decay,
+    then with each kind of decay at each strength."""
+    study = config["sparsity"]["study"]
+    settings = {}
+    for optimiser, learning_rate in study["optimisers"].items():
+        settings[f"{optimiser}_none"] = {"optimiser": optimiser, "learning_rate": learning_rate}
+        for decay in study["decays"]:
+            for strength in study["strengths"]:
+                settings[f"{optimiser}_{decay}_{strength:g}"] = {
+                    "optimiser": optimiser, "learning_rate": learning_rate, "decay": decay, "weight_decay": strength
+                }
+    return settings
+
+
+STUDY_SETTINGS = study_settings()
+
+
+def analysed_model(wildcards):
+    if wildcards.kind == "study":
+        return f"results/sparsity/study/{wildcards.name}/model.pt"
+    return stage_model(wildcards.name)
+
+
+def pruned_model(stage):
+    return f"results/sparsity/analyses/bodynet/{stage}/pruned.pt"
+
+
+def sparsity_analyses(wildcards):
+    """{row key: analysis.json} of the sparsity table's rows."""
+    folder = "results/sparsity/analyses"
+    analyses = {f"bodynet/{stage}": f"{folder}/bodynet/{stage}/analysis.json" for stage in config["sparsity"]["stages"]}
+    return analyses | {f"study/{name}": f"{folder}/study/{name}/analysis.json" for name in STUDY_SETTINGS}
 
 
 def stage_length(stage, variant=False):
@@ -259,11 +310,13 @@ def evaluation_folder(evaluation):
 
 
 def evaluated_model(wildcards):
-    """The checkpoint an evaluation measures: SMPLify++ works on the 3D-pose stage's networks."""
+    """The checkpoint an evaluation measures: SMPLify++ works on the 3D-pose stage's networks;
+    with evaluation.pruned, a stage's network is the one without its inactive filters."""
     evaluation = wildcards.evaluation
     if evaluation.startswith("inputs/"):
         return f"results/bodynet/{evaluation}/model.pt"
-    return stage_model("pose3d" if evaluation == "smplify" else evaluation)
+    stage = "pose3d" if evaluation == "smplify" else evaluation
+    return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)
 
 
 def table_summaries(wildcards):

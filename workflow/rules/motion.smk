@@ -1,6 +1,7 @@
 # Flow as an input (seed 001's motion ablation): the 3D-pose network fed RGB, flow and 2D
 # keypoints, with the rendered flow or the flow a method estimates, trained on the train
-# split and measured on the test split. Its table is `motion_inputs` (evaluation.smk).
+# split and measured on flow.as_input.test_split (the shifted domain by default). Its table
+# is `motion_inputs` (evaluation.smk).
 
 
 rule extract_input_flow:
@@ -34,6 +35,7 @@ rule prepare_flow_samples:
         source="rendered|estimated",
     params:
         flow=lambda wildcards, input: input.flows if input.flows else "rendered",
+        subtract_mean="--flow-subtract-mean" if config["flow"]["as_input"]["subtract_mean"] else "",
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
@@ -46,7 +48,8 @@ rule prepare_flow_samples:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training prepare --root results/surreal --split {wildcards.split} --frames {params.frames} "
-        "{params.sizes} {params.models} --flow {params.flow} --out {output} {params.tracking} > {log} 2>&1"
+        "{params.sizes} {params.models} --flow {params.flow} {params.subtract_mean} --out {output} {params.tracking} "
+        "> {log} 2>&1"
 
 
 rule train_motion_input:
@@ -89,7 +92,7 @@ rule train_motion_input:
 rule evaluate_motion_input:
     input:
         model="results/motion/{source}/{inputs}/model.pt",
-        samples=lambda wildcards: flow_samples(wildcards.source, "validation_split"),
+        samples=lambda wildcards: flow_samples(wildcards.source, config["flow"]["as_input"]["test_split"]),
     output:
         images="results/evaluation/motion/{source}/{inputs}/images.csv",
         summary="results/evaluation/motion/{source}/{inputs}/summary.json",

@@ -46,7 +46,7 @@ rule render_clips:
         root=lambda wildcards, output: Path(output.clips).parents[2],
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         seed=config["seed"],
-        options=render_options(),
+        options=render_options,
         tracking=tracking("render_clips"),
     threads: config["synthesis"]["workers"]
     log:

@@ -92,14 +92,20 @@ def subtract_mean(flow: np.ndarray) -> np.ndarray:
 
 class FlowSource:
     """A frame's forward flow for sample preparation: the clips' rendered flow
-    (`rendered`), or the flow a method stored losslessly in a folder. The last frame of a
-    clip, which has no next frame, gets zero flow (as the rendered flow has)."""
+    (`rendered`), or the flow a method stored losslessly in a folder, with each frame's mean
+    flow removed when `mean_subtracted`. The last frame of a clip, which has no next frame,
+    gets zero flow (as the rendered flow has)."""
 
-    def __init__(self, source: str | Path) -> None:
+    def __init__(self, source: str | Path, mean_subtracted: bool = False) -> None:
         self.source = str(source)
+        self.mean_subtracted = mean_subtracted
         self._stem, self._flows = None, None
 
     def __call__(self, clip, t: int) -> np.ndarray:
+        flow = self._frame(clip, t)
+        return subtract_mean(flow) if self.mean_subtracted else flow
+
+    def _frame(self, clip, t: int) -> np.ndarray:
         if self.source == "rendered":
             return clip.forward_flow(t).astype(np.float32)
         if self._stem != clip.stem:

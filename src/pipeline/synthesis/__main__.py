@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.cli import command_parser, run_command
@@ -79,6 +80,7 @@ def render(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
     from pipeline.body_model.model import BodyModel
     from pipeline.synthesis.backgrounds import list_images
+    from pipeline.synthesis.appearance import LightRange
     from pipeline.synthesis.generate import RenderJob, SynthesisSettings, render_job
     from pipeline.synthesis.motion import load_motions
 
@@ -97,6 +99,7 @@ def render(args: argparse.Namespace) -> None:
         cam_dist_std=args.camera_distance[1],
         passes=tuple(args.passes),
         lossless=args.lossless,
+        light=LightRange(tuple(args.light_ambient), tuple(args.light_from_above), args.light_others),
     )
     job = RenderJob(
         split=args.split,
@@ -109,7 +112,7 @@ def render(args: argparse.Namespace) -> None:
         voxel_resolution=args.voxels,
         voxel_which=args.voxel_frames,
     )
-    params = {**vars(settings), "split": args.split, "run": args.run, "voxels": args.voxels,
+    params = {**asdict(settings), "split": args.split, "run": args.run, "voxels": args.voxels,
               "voxel_frames": args.voxel_frames, "motions": str(args.motions)}
     with stage_run("synthesis_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
         start = time.perf_counter()
@@ -186,6 +189,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--passes", nargs="*", default=["segm", "depth", "gtflow", "flow", "normal"],
                    choices=["segm", "depth", "gtflow", "flow", "normal"])
     p.add_argument("--lossless", action="store_true", help="also write PNG frames")
+    p.add_argument("--light-ambient", type=float, nargs=2, default=[0.5, 1.4], metavar=("LOW", "HIGH"),
+                   help="range of the ambient light coefficient sh[0] (SURREAL's: 0.5 1.4)")
+    p.add_argument("--light-from-above", type=float, nargs=2, default=[0.0, 0.7], metavar=("LOW", "HIGH"),
+                   help="range of the light from above, −sh[1] (SURREAL's: 0 0.7)")
+    p.add_argument("--light-others", type=float, default=0.7,
+                   help="the other seven coefficients ~ U(−x, x) (SURREAL's: 0.7)")
     p.add_argument("--voxels", type=int, default=0, help="voxel resolution (0: no voxels)")
     p.add_argument("--voxel-frames", choices=["all", "middle", "none"], default="all")
     p.add_argument("--no-resume", action="store_true", help="render clips that already exist again")

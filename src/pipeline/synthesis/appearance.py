@@ -11,7 +11,8 @@ outfits drawn from the split's own random stream, so train and test never share 
 Light is SURREAL's: 9 spherical-harmonic coefficients per clip, sh = 0.7 (2 U − 1) with
 sh[0] = 0.5 + 0.9 U (ambient) and sh[1] = −0.7 U (light from above, y being down), shading
 the albedo through the irradiance formula of SURREAL's `sh.osl` with the world normal; the
-result is emitted, without shadows, as SURREAL's Emission shader does.
+result is emitted, without shadows, as SURREAL's Emission shader does. A split may draw its
+light from other ranges (`LightRange`): a domain the training light never covered.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pipeline.body_model.skeleton import SMPL_JOINT_NAMES
+from pipeline.errors import InputError
 
 J = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
 PATTERNS = ("plain", "stripes_across", "stripes_along", "checks", "heather", "dots")
@@ -190,9 +192,26 @@ def outfit_uniforms(outfit: Outfit, landmarks: dict[str, float]) -> dict[str, ob
     return {**values, **landmarks}
 
 
-def sample_light(rng: np.random.Generator) -> np.ndarray:
-    """SURREAL's 9 spherical-harmonic coefficients for a clip."""
-    sh = 0.7 * (2.0 * rng.uniform(size=9) - 1.0)
-    sh[0] = 0.5 + 0.9 * rng.uniform()
-    sh[1] = -0.7 * rng.uniform()
+@dataclass(frozen=True)
+class LightRange:
+    """Where a split's light coefficients are drawn from; the defaults are SURREAL's."""
+
+    ambient: tuple[float, float] = (0.5, 1.4)  # sh[0]
+    from_above: tuple[float, float] = (0.0, 0.7)  # −sh[1]
+    others: float = 0.7  # the other seven ~ U(−others, others)
+
+    def __post_init__(self) -> None:
+        for name in ("ambient", "from_above"):
+            low, high = getattr(self, name)
+            if not 0.0 <= low <= high:
+                raise InputError(f"light {name} range must be [low, high] with 0 ≤ low ≤ high, got {[low, high]}")
+        if self.others < 0.0:
+            raise InputError(f"light others must be ≥ 0, got {self.others}")
+
+
+def sample_light(rng: np.random.Generator, light: LightRange = LightRange()) -> np.ndarray:
+    """A clip's 9 spherical-harmonic coefficients (9,), drawn as SURREAL draws them."""
+    sh = light.others * (2.0 * rng.uniform(size=9) - 1.0)
+    sh[0] = light.ambient[0] + (light.ambient[1] - light.ambient[0]) * rng.uniform()
+    sh[1] = -(light.from_above[0] + (light.from_above[1] - light.from_above[0]) * rng.uniform())
     return sh

@@ -5,8 +5,9 @@ A sequence (one motion) is cut into clips of `clip_length` frames overlapping by
 overlap (SURREAL's runs 0, 1, 2 overlap by 50, 70 and 30 %). Per clip, as in SURREAL:
 gender (even odds), a body shape from the split's shape bank, an outfit from the split's
 bank, a background photograph from the split's list, 9 spherical-harmonic light
-coefficients, the camera distance ~ N(8 m, 1 m) and the body's rotation about the vertical
-`zrot` ~ U(0, 2π). The camera looks at the pelvis of the first frame and stays still.
+coefficients from the split's ranges, the camera distance ~ N(8 m, 1 m) and the body's
+rotation about the vertical `zrot` ~ U(0, 2π). The camera looks at the pelvis of the first
+frame and stays still.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class SynthesisSettings:
     lossless: bool = False  # PNG frames beside the mp4
     width: int = camera.WIDTH
     height: int = camera.HEIGHT
+    light: appearance.LightRange = appearance.LightRange()
 
 
 @dataclass
@@ -108,7 +110,7 @@ def plan_clips(
                     shape_index=int(rng.integers(settings.shapes)),
                     outfit_index=int(rng.integers(settings.outfits)),
                     background_index=int(rng.integers(num_backgrounds)),
-                    light=appearance.sample_light(rng),
+                    light=appearance.sample_light(rng, settings.light),
                     cam_dist=float(rng.normal(settings.cam_dist_mean, settings.cam_dist_std)),
                     zrot=float(rng.uniform(0.0, 2.0 * math.pi)),
                     crop_seed=int(rng.integers(2**31)),

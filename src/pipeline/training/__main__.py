@@ -33,11 +33,12 @@ def prepare(args: argparse.Namespace) -> None:
         gender, _, path = item.partition("=")
         models[gender] = BodyModel.from_file(path)
     sizes = SampleSizes(args.input_size, args.heatmap_size, args.voxel_size)
-    params = {"root": str(args.root), "split": args.split, "frames": args.frames, "flow": args.flow, **asdict(sizes)}
+    params = {"root": str(args.root), "split": args.split, "frames": args.frames, "flow": args.flow,
+              "flow_subtract_mean": args.flow_subtract_mean, **asdict(sizes)}
     with stage_run("training_samples", params, args.rule, parse_wildcards(args.wildcard)) as run:
         count = prepare_samples(args.root, args.split, sizes, args.frames,
                                 VoxelSource(models, args.voxel_size), args.out,
-                                flow=FlowSource(args.flow) if args.flow else None)  # fmt: skip
+                                flow=FlowSource(args.flow, args.flow_subtract_mean) if args.flow else None)  # fmt: skip
         run.log_metrics({"samples": count})
         log.info("%d samples of %s", count, args.split)
 
@@ -78,7 +79,8 @@ def train(args: argparse.Namespace) -> None:
     settings = TrainSettings(
         iterations=args.iterations, batch_size=args.batch_size, learning_rate=args.learning_rate,
         eval_every=args.eval_every, eval_samples=args.eval_samples, checkpoint_every=args.eval_every,
-        seed=args.seed, device=args.device,
+        seed=args.seed, device=args.device, optimiser=args.optimiser, weight_decay=args.weight_decay,
+        decay=args.decay,
     )  # fmt: skip
     torch.set_num_threads(args.threads) if args.threads else None
     out = args.out
@@ -97,7 +99,8 @@ def train(args: argparse.Namespace) -> None:
         validation = val_set.subset(settings.eval_samples, args.seed)
         history, steps = run_training(model, stage, train_set, validation, settings, checkpoint, run, signature=signature)
         final = out / "model.pt"
-        save_model(final, model, stage, settings.iterations, {"history": history, "run_id": run.run_id})
+        save_model(final, model, stage, settings.iterations,
+                   {"history": history, "run_id": run.run_id, "train": asdict(settings)})  # fmt: skip
         with atomic_output(out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         figures.curves(history, steps, f"{args.stage} ({', '.join(stage.trains)})", out / "curves.png")
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="body models to voxelise clips that have no voxels (SURREAL's own)")
     p.add_argument("--flow", help="add each sample's forward flow: 'rendered' (the clips' own) or a folder "
                    "of flow stored by `python -m pipeline.flow extract`")
+    p.add_argument("--flow-subtract-mean", action="store_true", help="remove each frame's mean flow")
     p.add_argument("--out", required=True, type=Path, help="folder for the samples' arrays")
     add_tracking_arguments(p)
     p.set_defaults(func=prepare)
@@ -144,6 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--optimiser", choices=["rmsprop", "adam", "sgd"], default="rmsprop",
+                   help="RMSprop is BodyNet's; SGD with momentum 0.9")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="strength λ of the weight decay")
+    p.add_argument("--decay", choices=["l2", "decoupled"], default="l2",
+                   help="l2: λθ added to the gradient; decoupled: θ ← θ − lr·λ·θ after each step")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-samples", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)

@@ -21,6 +21,7 @@ from pipeline.atomic import atomic_output
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.seeding import seeded_generator, torch_seed
+from pipeline.sparsity.prune import fit_to_state
 from pipeline.training import losses, metrics
 from pipeline.training.samples import SampleSet, inputs, make_batch
 from pipeline.training.stages import SUBNETWORKS, Stage
@@ -42,6 +43,36 @@ class TrainSettings:
     checkpoint_every: int = 100
     seed: int = 0
     device: str = "auto"
+    optimiser: str = "rmsprop"  # BodyNet's; adam and sgd (momentum) for the sparsity study
+    momentum: float = 0.9  # sgd's
+    weight_decay: float = 0.0
+    decay: str = "l2"  # l2: λθ added to the gradient; decoupled: θ ← θ − lr·λ·θ each step
+
+
+OPTIMISERS = ("rmsprop", "adam", "sgd")
+DECAYS = ("l2", "decoupled")
+
+
+def make_optimiser(parameters: list[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.Optimizer:
+    """The stage's optimiser; with L2 the decay goes through the optimiser (an adaptive one
+    rescales it with the gradient), decoupled decay is applied by `decay_weights` instead."""
+    if settings.optimiser not in OPTIMISERS:
+        raise InputError(f"optimiser must be one of {', '.join(OPTIMISERS)}, got {settings.optimiser!r}")
+    if settings.decay not in DECAYS:
+        raise InputError(f"weight decay must be one of {', '.join(DECAYS)}, got {settings.decay!r}")
+    l2 = settings.weight_decay if settings.decay == "l2" else 0.0
+    if settings.optimiser == "adam":
+        return torch.optim.Adam(parameters, lr=settings.learning_rate, weight_decay=l2)
+    if settings.optimiser == "sgd":
+        return torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=settings.momentum, weight_decay=l2)
+    return torch.optim.RMSprop(parameters, lr=settings.learning_rate, weight_decay=l2)
+
+
+@torch.no_grad()
+def decay_weights(parameters: list[torch.nn.Parameter], settings: TrainSettings) -> None:
+    """Decoupled weight decay (Loshchilov & Hutter, as torch's AdamW): θ ← θ (1 − lr·λ)."""
+    if settings.decay == "decoupled" and settings.weight_decay:
+        torch._foreach_mul_(parameters, 1.0 - settings.learning_rate * settings.weight_decay)
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,6 +109,8 @@ def build_model(config: BodyNetConfig, inits: list[Path], seed: int = 0) -> Body
     for path in inits:
         checkpoint = load_checkpoint(path)
         for name, state in checkpoint["state"].items():
+            if checkpoint.get("pruned"):  # filters removed: narrow the layers to the state's
+                fit_to_state(getattr(model, name), state)
             try:
                 getattr(model, name).load_state_dict(state)
             except RuntimeError as error:
@@ -170,7 +203,7 @@ def train(
     torch.manual_seed(torch_seed(settings.seed, "train", stage.name))
     model.to(device)
     parameters = set_trainable(model, stage)
-    optimiser = torch.optim.RMSprop(parameters, lr=settings.learning_rate)
+    optimiser = make_optimiser(parameters, settings)
     scaler = torch.amp.GradScaler(enabled=amp and amp_dtype == torch.float16)
     history: list[dict] = []
     steps: list[dict] = []
@@ -212,6 +245,7 @@ def train(
             )
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        decay_weights(parameters, settings)
         scaler.step(optimiser)
         scaler.update()
         count += 1
