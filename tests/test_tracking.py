@@ -77,3 +77,15 @@ def test_parallel_jobs_on_a_new_store_lose_nothing(tmp_path):
     assert len(runs) == 12
     assert all(run.info.status == "FINISHED" for run in runs)
     assert all(len(client.get_metric_history(run.info.run_id, "value")) == 20 for run in runs)
+
+
+def test_a_commands_code_is_the_modules_it_can_import():
+    from pipeline.tracking import PACKAGE_ROOT, code_version, module_sources
+
+    flow = {str(path.relative_to(PACKAGE_ROOT)) for path in module_sources("pipeline.flow.__main__")}
+    assert {"flow/__main__.py", "flow/score.py", "flow/methods.py", "tracking.py", "__init__.py"} <= flow
+    assert "synthesis/renderer.py" not in flow and "training/loop.py" not in flow
+    training = {str(path.relative_to(PACKAGE_ROOT)) for path in module_sources("pipeline.training.__main__")}
+    assert "flow/storage.py" in training  # imported inside a function
+    assert len(code_version("pipeline.flow.__main__")) == 16
+    assert code_version("pipeline.flow.__main__") != code_version("pipeline.training.__main__")

@@ -98,6 +98,60 @@ def git_state() -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of a `pipeline` module or package, or None."""
+    parts = name.split(".")[1:]
+    candidate = PACKAGE_ROOT.joinpath(*parts)
+    if candidate.with_suffix(".py").is_file():
+        return candidate.with_suffix(".py")
+    if (candidate / "__init__.py").is_file():
+        return candidate / "__init__.py"
+    return None
+
+
+def module_sources(entry: str) -> list[Path]:
+    """Every `pipeline` source file that running module `entry` can import (imports inside
+    functions included), with the packages' `__init__.py` on the way: its code."""
+    import ast
+
+    seen: set[Path] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        parents = [".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)]
+        for module in [name, *parents]:
+            path = _module_file(module)
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    todo += [alias.name for alias in node.names if alias.name.startswith("pipeline")]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
+                    todo += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return sorted(seen)
+
+
+@cache
+def code_version(entry: str) -> str:
+    """A hash of the code module `entry` runs (`module_sources`): it changes exactly when
+    that code does."""
+    digest = hashlib.sha256()
+    for path in module_sources(entry):
+        digest.update(str(path.relative_to(PACKAGE_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _entry_module() -> str | None:
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name if spec is not None and spec.name.startswith("pipeline.") else None
+
+
 def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
     flat = {}
     for key, value in values.items():
@@ -160,6 +214,7 @@ def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[st
         "pipeline.wildcards": json.dumps(wildcards, sort_keys=True),
         "pipeline.config_hash": os.environ.get(CONFIG_HASH_VARIABLE, "unknown"),
         "pipeline.git_dirty": str(dirty).lower(),
+        "pipeline.code_version": code_version(entry) if (entry := _entry_module()) else "unknown",
         "mlflow.source.git.commit": commit,
         "mlflow.source.name": f"pipeline.{stage}",
     }

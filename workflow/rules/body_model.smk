@@ -6,6 +6,7 @@ rule build_body_model:
         seed=config["seed"],
         options=cli_options(config["body_model"]["anny"]),
         tracking=tracking("build_body_model"),
+        code=code_version("body_model"),
     log:
         "logs/build_body_model/{gender}.log",
     benchmark:
@@ -23,6 +24,7 @@ rule plot_body_model:
         model=lambda wildcards: body_model_file(wildcards.gender),
     params:
         tracking=tracking("plot_body_model"),
+        code=code_version("body_model"),
     output:
         report(
             "results/body_model/{gender}/figure.png",
@@ -52,6 +54,7 @@ rule summarize_body_models:
         ),
     params:
         tracking=tracking("summarize_body_models"),
+        code=code_version("body_model"),
     log:
         "logs/summarize_body_models/summary.log",
     benchmark:

@@ -12,7 +12,9 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from pipeline.evaluation.tables import TABLES  # noqa: E402
-from pipeline.tracking import config_hash, default_tracking_uri, ensure_store  # noqa: E402
+from pipeline.tracking import (  # noqa: E402
+    code_version as module_code_version, config_hash, default_tracking_uri, ensure_store,
+)
 
 GENDERS = config["body_model"]["genders"]
 
@@ -134,6 +136,12 @@ def cli_options(section):
         values = value if isinstance(value, list) else [value]
         parts.append(f"--{key.replace('_', '-')} " + " ".join(str(v) for v in values))
     return " ".join(parts)
+
+
+def code_version(entry):
+    """A hash of the code `python -m pipeline.<entry>` runs: as a rule's param, a change to
+    that code reruns the rule (and only the rules whose code it is)."""
+    return module_code_version(f"pipeline.{entry}.__main__")
 
 
 def tracking(rule_name):

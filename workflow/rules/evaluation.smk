@@ -33,6 +33,7 @@ rule evaluate_body_fit:
         ),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_body_fit"),
+        code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     log:
         "logs/evaluate_body_fit/{evaluation}.log",
@@ -59,6 +60,7 @@ rule evaluate_tasks:
         batch=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_tasks"),
+        code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     log:
         "logs/evaluate_tasks/{evaluation}.log",
@@ -94,6 +96,7 @@ rule tabulate_evaluation:
     params:
         summaries=lambda wildcards, input: " ".join(f"--summary {key}={path}" for key, path in input.items()),
         tracking=tracking("tabulate_evaluation"),
+        code=code_version("evaluation"),
     log:
         "logs/tabulate_evaluation/{table}.log",
     benchmark:

@@ -12,6 +12,7 @@ rule extract_flow:
         clips=config["flow"]["clips"],
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_flow"),
+        code=code_version("flow"),
     log:
         "logs/extract_flow/{split}_{method}.log",
     benchmark:
@@ -48,6 +49,7 @@ rule tabulate_flow:
         split=config["flow"]["split"],
         min_fps=config["flow"]["min_fps"],
         tracking=tracking("tabulate_flow"),
+        code=code_version("flow"),
     log:
         "logs/tabulate_flow/tabulate_flow.log",
     benchmark:

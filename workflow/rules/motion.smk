@@ -13,6 +13,7 @@ rule extract_input_flow:
     params:
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_input_flow"),
+        code=code_version("flow"),
     log:
         "logs/extract_input_flow/{split}_{method}.log",
     benchmark:
@@ -40,6 +41,7 @@ rule prepare_flow_samples:
         sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         tracking=tracking("prepare_flow_samples"),
+        code=code_version("training"),
     log:
         "logs/prepare_flow_samples/{source}_{split}.log",
     benchmark:
@@ -73,6 +75,7 @@ rule train_motion_input:
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_motion_input"),
+        code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
         gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
@@ -103,6 +106,7 @@ rule evaluate_motion_input:
         batch=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_motion_input"),
+        code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     log:
         "logs/evaluate_motion_input/{source}_{inputs}.log",

@@ -7,6 +7,7 @@ rule download_cmu_mocap:
     params:
         source=lambda wildcards: download_options(config["sources"]["cmu_mocap"]),
         tracking=tracking("download_cmu_mocap"),
+        code=code_version("sources"),
     log:
         "logs/download_cmu_mocap/download.log",
     benchmark:
@@ -23,6 +24,7 @@ rule download_backgrounds:
     params:
         source=lambda wildcards: download_options(config["sources"]["backgrounds"]),
         tracking=tracking("download_backgrounds"),
+        code=code_version("sources"),
     log:
         "logs/download_backgrounds/download.log",
     benchmark:
@@ -39,6 +41,7 @@ rule download_surreal:
     params:
         url=surreal_url,
         tracking=tracking("download_surreal"),
+        code=code_version("sources"),
     log:
         "logs/download_surreal/{file}.log",
     benchmark:
@@ -57,6 +60,7 @@ rule extract_cmu_mocap:
         directory("resources/cmu_mocap"),
     params:
         tracking=tracking("extract_cmu_mocap"),
+        code=code_version("sources"),
     log:
         "logs/extract_cmu_mocap/extract.log",
     benchmark:
@@ -74,6 +78,7 @@ rule extract_backgrounds:
         directory("resources/places365"),
     params:
         tracking=tracking("extract_backgrounds"),
+        code=code_version("sources"),
     log:
         "logs/extract_backgrounds/extract.log",
     benchmark:
@@ -92,6 +97,7 @@ rule convert_cmu_motions:
     params:
         subjects=" ".join(config["sources"]["cmu_mocap"]["test_subjects"]),
         tracking=tracking("convert_cmu_motions"),
+        code=code_version("sources"),
     log:
         "logs/convert_cmu_motions/{split}.log",
     benchmark:

@@ -24,6 +24,7 @@ rule train_sparsity_study:
         options=network_options(study=True),
         seed=config["seed"],
         tracking=tracking("train_sparsity_study"),
+        code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
         gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
@@ -56,6 +57,7 @@ rule analyse_sparsity:
                                                       "latency_batch")}
         ),
         tracking=tracking("analyse_sparsity"),
+        code=code_version("sparsity"),
     threads: config["bodynet"]["threads"]
     log:
         "logs/analyse_sparsity/{kind}_{name}.log",
@@ -88,6 +90,7 @@ rule tabulate_sparsity:
     params:
         analyses=lambda wildcards, input: " ".join(f"--analysis {key}={path}" for key, path in input.items()),
         tracking=tracking("tabulate_sparsity"),
+        code=code_version("sparsity"),
     log:
         "logs/tabulate_sparsity/sparsity_table.log",
     benchmark:

@@ -6,6 +6,7 @@ rule prepare_motions:
         min_seconds=config["synthesis"]["motions"]["min_seconds"],
         mirror="--mirror" if config["synthesis"]["motions"]["mirror"] else "",
         tracking=tracking("prepare_motions"),
+        code=code_version("synthesis"),
     log:
         "logs/prepare_motions/{split}.log",
     benchmark:
@@ -23,6 +24,7 @@ rule collect_backgrounds:
     params:
         source=background_options,
         tracking=tracking("collect_backgrounds"),
+        code=code_version("synthesis"),
     log:
         "logs/collect_backgrounds/{split}.log",
     benchmark:
@@ -48,6 +50,7 @@ rule render_clips:
         seed=config["seed"],
         options=render_options,
         tracking=tracking("render_clips"),
+        code=code_version("synthesis"),
     threads: config["synthesis"]["workers"]
     log:
         "logs/render_clips/{split}_run{run}.log",
@@ -75,6 +78,7 @@ rule plot_contact_sheet:
     params:
         root=lambda wildcards, input: Path(input[0]).parents[2],
         tracking=tracking("plot_contact_sheet"),
+        code=code_version("synthesis"),
     log:
         "logs/plot_contact_sheet/{split}.log",
     benchmark:

@@ -9,6 +9,7 @@ rule prepare_bodynet_samples:
         sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         tracking=tracking("prepare_bodynet_samples"),
+        code=code_version("training"),
     log:
         "logs/prepare_bodynet_samples/{split}.log",
     benchmark:
@@ -48,6 +49,7 @@ rule train_bodynet:
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_bodynet"),
+        code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
         gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
@@ -83,6 +85,7 @@ rule train_input_variant:
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_input_variant"),
+        code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
         gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
