@@ -96,7 +96,7 @@ def test_a_constant_filter_read_by_a_3x3_convolution_stays_a_silent_one_goes():
     group.norm.weight.data[:2] = 0.0
     group.norm.bias.data[:2] = torch.tensor([0.8, -0.8])  # outputs ReLU(0.8) everywhere; zero everywhere
     gone = remove_filters(group, np.arange(group.filters) < 2, np.zeros(group.filters, bool))
-    assert gone == 1 and float(group.norm.bias[0]) == pytest.approx(0.8)  # zero padding would not see 0.8
+    assert gone == 1 and group.norm.bias[0].item() == pytest.approx(0.8)  # zero padding would not see 0.8
 
 
 def test_at_least_one_filter_stays():

@@ -20,7 +20,7 @@ def layer_plot(profile: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> N
     study = profile["key"].str.startswith("study/")
     panels = [("optimiser study", profile[study]), ("BodyNet's networks", profile[~study])]
     panels = [(title, part) for title, part in panels if not part.empty]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(9.5 * len(panels), 4.8), squeeze=False)
     for ax, (title, part) in zip(axes[0], panels):
         for (key, network), lines in part.groupby(["key", "network"], sort=False):
             row = table[(table["key"] == key) & (table["network"] == network)].iloc[0]
@@ -32,5 +32,5 @@ def layer_plot(profile: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> N
         ax.set_ylabel("filters removed (%)")
         ax.set_ylim(-3, 103)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     save_figure(fig, out)
