@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.models.bodynet import INPUT_CHANNELS, BodyNetConfig
+from pipeline.models.bodynet import DEPTH_BINS, INPUT_CHANNELS, JOINTS, BodyNetConfig
 from pipeline.sparsity import cost
 from pipeline.sparsity.prune import fold_batchnorm
 from pipeline.training.loop import build_model, load_checkpoint
@@ -37,7 +37,7 @@ def random_inputs(config: BodyNetConfig, network: str, batch: int) -> tuple:
     features = {"rgb": image, "flow": torch.randn(batch, 3, config.input_size, config.input_size),
                 "pose2d": torch.rand(batch, INPUT_CHANNELS["pose2d"], s, s),
                 "segm": torch.rand(batch, INPUT_CHANNELS["segm"], s, s),
-                "pose3d": torch.rand(batch, 16, 19, s, s)}  # fmt: skip
+                "pose3d": torch.rand(batch, JOINTS, DEPTH_BINS, s, s)}  # fmt: skip
     return (features,)
 
 

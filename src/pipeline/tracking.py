@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,11 +113,23 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+@cache
+def _imported(path: Path) -> tuple[str, ...]:
+    """The `pipeline` modules a source file names in its imports (inside functions too)."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names if alias.name.startswith("pipeline")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return tuple(names)
+
+
 def module_sources(entry: str) -> list[Path]:
     """Every `pipeline` source file that running module `entry` can import (imports inside
     functions included), with the packages' `__init__.py` on the way: its code."""
-    import ast
-
     seen: set[Path] = set()
     todo = [entry]
     while todo:
@@ -124,14 +137,9 @@ def module_sources(entry: str) -> list[Path]:
         parents = [".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)]
         for module in [name, *parents]:
             path = _module_file(module)
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if isinstance(node, ast.Import):
-                    todo += [alias.name for alias in node.names if alias.name.startswith("pipeline")]
-                elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
-                    todo += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo += _imported(path)
     return sorted(seen)
 
 
@@ -146,8 +154,6 @@ def code_version(entry: str) -> str:
 
 
 def _entry_module() -> str | None:
-    import sys
-
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     return spec.name if spec is not None and spec.name.startswith("pipeline.") else None
 

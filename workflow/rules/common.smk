@@ -220,9 +220,7 @@ def sample_sizes():
 
 
 def flow_samples(source, split):
-    """Samples carrying flow from `source` (rendered | estimated) of a split, or of the
-    split a bodynet.samples key names."""
-    split = config["bodynet"]["samples"].get(split, split)
+    """Samples of a split carrying flow from `source` (rendered | estimated)."""
     return f"results/bodynet/samples_flow/{source}/{split}"
 
 

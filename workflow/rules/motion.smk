@@ -56,8 +56,8 @@ rule prepare_flow_samples:
 
 rule train_motion_input:
     input:
-        train=lambda wildcards: flow_samples(wildcards.source, "train_split"),
-        validation=lambda wildcards: flow_samples(wildcards.source, "validation_split"),
+        train=lambda wildcards: flow_samples(wildcards.source, config["bodynet"]["samples"]["train_split"]),
+        validation=lambda wildcards: flow_samples(wildcards.source, config["bodynet"]["samples"]["validation_split"]),
         inits=[stage_model("pose2d"), stage_model("segm")],
     output:
         model="results/motion/{source}/{inputs}/model.pt",

@@ -23,9 +23,9 @@ from pipeline.sparsity.prune import fold_batchnorm, remove_filters
 from pipeline.training.loop import evaluate
 from pipeline.training.samples import SampleSet, inputs, make_batch
 
-# Each subnetwork's own validation measure, and whether higher is better.
-MEASURES = {"pose2d": ("pckh", True), "segm": ("part_iou", True), "pose3d": ("joint_error_mm", False),
-            "voxels": ("voxel_iou", True), "shape": ("beta_error", False)}  # fmt: skip
+# Each subnetwork's own validation measure.
+MEASURES = {"pose2d": "pckh", "segm": "part_iou", "pose3d": "joint_error_mm", "voxels": "voxel_iou",
+            "shape": "beta_error"}  # fmt: skip
 
 
 @dataclass
@@ -125,7 +125,7 @@ def analyse(model: nn.Module, held: list[str], train_set: SampleSet, val_set: Sa
         fold_batchnorm(folded_before)
         fold_batchnorm(folded_after)
         latency = cost.latencies_ms([before, folded_before, folded_after], arguments[name], settings.latency_repeats)
-        measure, _ = MEASURES[name]
+        measure = MEASURES[name]
         scale = outputs_before[name].abs().max().clamp_min(1e-12)
         network_rows.append({
             "network": name,
