@@ -5,6 +5,9 @@
 #   make test                     the test suite
 #   make run TARGET=<file>        one artifact (and what it depends on)
 #   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
+#   make trace FILE=results/bodynet_table.csv   where an artifact came from
+#   make dvc.yaml                 rewrite dvc.yaml from the Snakefile (after changing either)
+#   make pull                     fetch the artifacts of dvc.lock from the DVC remote
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +21,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run test lint report clean
+.PHONY: install run test lint report clean trace pull dvc.yaml
 
 install: $(VENV)/.installed
 
@@ -40,6 +43,19 @@ lint: install
 
 report: install
 	snakemake --report results/report.zip
+
+trace: install
+	python workflow/scripts/trace_artifact.py $(FILE)
+
+dvc.yaml: install
+	python workflow/scripts/export_dvc.py
+
+# A checkout gives every file the time of the checkout, and Snakemake compares times: once
+# DVC confirms each pulled artifact matches its stage, mark them current for Snakemake too.
+pull: install
+	dvc pull
+	dvc status --quiet || (dvc status; echo "pulled artifacts differ from their stages: not marking them current"; exit 1)
+	snakemake --touch --cores 1 $(TARGET)
 
 clean:
 	rm -rf results resources logs mlflow .snakemake

@@ -26,6 +26,9 @@ include: "workflow/rules/motion.smk"
 include: "workflow/rules/sparsity.smk"
 
 
+check_cluster_rules()
+
+
 rule all:
     default_target: True
     input:

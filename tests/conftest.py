@@ -1,4 +1,5 @@
 import copy
+import hashlib
 import os
 import shutil
 import subprocess
@@ -110,6 +111,12 @@ def snakemake(workdir: Path, *args: str, check: bool = True):
     )  # fmt: skip
 
 
+def file_hashes(root: Path, patterns) -> dict[str, str]:
+    """{path under root: sha256} of the files matching the glob patterns."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for pattern in patterns for path in sorted(root.glob(pattern)) if path.is_file()}  # fmt: skip
+
+
 def copy_project(destination: Path) -> Path:
     """A copy of the files the workflow and DVC read, as a fresh git repository."""
     for name in ("Snakefile", "config.yaml", "dvc.yaml", ".dvcignore", "pyproject.toml"):
@@ -119,6 +126,15 @@ def copy_project(destination: Path) -> Path:
             "__pycache__", "tmp", "cache"))
     run(["git", "init", "-q"], cwd=destination)
     return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The default target on a tiny config, run once for every test that reads it."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = write_config(workdir / "tiny.yaml", tiny_config())
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    return workdir, config
 
 
 @pytest.fixture(scope="session")

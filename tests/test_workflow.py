@@ -1,6 +1,5 @@
 """The Snakemake workflow: lint, config validation, and a tiny end-to-end run."""
 
-import hashlib
 import json
 import re
 import sys
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_project, run, snakemake, tiny_config, write_config
+from conftest import ROOT, copy_project, file_hashes, run, snakemake, tiny_config, write_config
 from mlflow.tracking import MlflowClient
 
 from pipeline.body_model.model import write_model_file
@@ -39,6 +38,8 @@ def test_lint_is_clean(tmp_path):
         ({"flow.as_input.test_split": "val"}, "flow.as_input.test_split: 'val' is not among synthesis.splits"),
         ({"synthesis.light.shifted.ambient": [0.9, 0.1]}, "synthesis.light.shifted.ambient: must be [low, high]"),
         ({"evaluation.fit.steps": -1}, "On instance['evaluation']['fit']['steps']"),
+        ({"cluster.rules.train_bodynet": {"gpus": 1}}, "On instance['cluster']['rules']['train_bodynet']"),
+        ({"cluster.rules.train_everything": {"gpu": True}}, "cluster.rules.train_everything: is not a rule"),
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
@@ -53,15 +54,6 @@ def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
     result = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The default target on a tiny config, run once for the tests below."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    config = write_config(workdir / "tiny.yaml", tiny_config())
-    snakemake(workdir, "--cores", "2", "--configfile", str(config))
-    return workdir, config
 
 
 @pytest.mark.slow
@@ -277,11 +269,6 @@ def test_a_code_change_reruns_exactly_the_rules_that_run_that_code(tiny_run, tmp
     jobs = dry_run()
     assert {"extract_flow", "extract_input_flow", "tabulate_flow"} <= set(jobs)
     assert not {"render_clips", "train_bodynet", "evaluate_body_fit", "build_body_model", "analyse_sparsity"} & set(jobs)
-
-
-def file_hashes(root, patterns: tuple[str, ...]) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for pattern in patterns for path in sorted(root.glob(pattern)) if path.is_file()}  # fmt: skip
 
 
 @pytest.mark.slow

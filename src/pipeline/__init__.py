@@ -1,0 +1,1 @@
+"""SURREAL + BodyNet, end to end: synthetic humans to 3D body shape. One subpackage per stage."""

@@ -1,5 +1,6 @@
 """Artifacts appear whole or not at all: write to a temporary name, then rename."""
 
+import glob
 import json
 import os
 import shutil
@@ -20,15 +21,36 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporaries of `path` whose writers died (a process killed mid-write)."""
+    prefix = f".{path.stem}.tmp-"
+    for stale in path.parent.glob(glob.escape(prefix) + "*" + glob.escape(path.suffix)):
+        pid = stale.name[len(prefix) : len(stale.name) - len(path.suffix)]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(stale)
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces `path` in one rename.
 
     Works for files and directories. If the block raises (or the process dies), `path` is
-    left as it was and the temporary is removed (or, after a kill, left hidden).
+    left as it was and the temporary is removed (or, after a kill, left hidden until the
+    next write of `path` clears it).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = temporary_name(path)
     _remove(tmp)
     try:

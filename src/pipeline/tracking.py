@@ -83,23 +83,22 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
 @cache
 def git_state() -> tuple[str, bool]:
-    """(commit, dirty) of the working directory's repository, ('unknown', False) outside one."""
+    """(commit, dirty) of the repository holding this package's code, wherever the job runs;
+    ('unknown', False) for an installed copy outside a repository."""
+    git = ["git", "-C", str(PACKAGE_ROOT)]
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
     return commit, bool(status.strip())
-
-
-PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 def _module_file(name: str) -> Path | None:

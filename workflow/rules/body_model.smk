@@ -7,6 +7,8 @@ rule build_body_model:
         options=cli_options(config["body_model"]["anny"]),
         tracking=tracking("build_body_model"),
         code=code_version("body_model"),
+    resources:
+        **cluster_resources("build_body_model"),
     log:
         "logs/build_body_model/{gender}.log",
     benchmark:
@@ -32,6 +34,8 @@ rule plot_body_model:
             category="Body model",
             labels={"gender": "{gender}"},
         ),
+    resources:
+        **cluster_resources("plot_body_model"),
     log:
         "logs/plot_body_model/{gender}.log",
     benchmark:
@@ -55,6 +59,8 @@ rule summarize_body_models:
     params:
         tracking=tracking("summarize_body_models"),
         code=code_version("body_model"),
+    resources:
+        **cluster_resources("summarize_body_models"),
     log:
         "logs/summarize_body_models/summary.log",
     benchmark:

@@ -35,6 +35,8 @@ rule evaluate_body_fit:
         tracking=tracking("evaluate_body_fit"),
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("evaluate_body_fit"),
     log:
         "logs/evaluate_body_fit/{evaluation}.log",
     benchmark:
@@ -62,6 +64,8 @@ rule evaluate_tasks:
         tracking=tracking("evaluate_tasks"),
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("evaluate_tasks"),
     log:
         "logs/evaluate_tasks/{evaluation}.log",
     benchmark:
@@ -97,6 +101,8 @@ rule tabulate_evaluation:
         summaries=lambda wildcards, input: " ".join(f"--summary {key}={path}" for key, path in input.items()),
         tracking=tracking("tabulate_evaluation"),
         code=code_version("evaluation"),
+    resources:
+        **cluster_resources("tabulate_evaluation"),
     log:
         "logs/tabulate_evaluation/{table}.log",
     benchmark:

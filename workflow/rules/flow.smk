@@ -13,6 +13,8 @@ rule extract_flow:
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_flow"),
         code=code_version("flow"),
+    resources:
+        **cluster_resources("extract_flow"),
     log:
         "logs/extract_flow/{split}_{method}.log",
     benchmark:
@@ -50,6 +52,8 @@ rule tabulate_flow:
         min_fps=config["flow"]["min_fps"],
         tracking=tracking("tabulate_flow"),
         code=code_version("flow"),
+    resources:
+        **cluster_resources("tabulate_flow"),
     log:
         "logs/tabulate_flow/tabulate_flow.log",
     benchmark:

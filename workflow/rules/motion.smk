@@ -14,6 +14,8 @@ rule extract_input_flow:
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_input_flow"),
         code=code_version("flow"),
+    resources:
+        **cluster_resources("extract_input_flow"),
     log:
         "logs/extract_input_flow/{split}_{method}.log",
     benchmark:
@@ -42,6 +44,8 @@ rule prepare_flow_samples:
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         tracking=tracking("prepare_flow_samples"),
         code=code_version("training"),
+    resources:
+        **cluster_resources("prepare_flow_samples"),
     log:
         "logs/prepare_flow_samples/{source}_{split}.log",
     benchmark:
@@ -78,7 +82,7 @@ rule train_motion_input:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+        **cluster_resources("train_motion_input"),
     log:
         "logs/train_motion_input/{source}_{inputs}.log",
     benchmark:
@@ -108,6 +112,8 @@ rule evaluate_motion_input:
         tracking=tracking("evaluate_motion_input"),
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("evaluate_motion_input"),
     log:
         "logs/evaluate_motion_input/{source}_{inputs}.log",
     benchmark:

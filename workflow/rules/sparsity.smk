@@ -27,7 +27,7 @@ rule train_sparsity_study:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+        **cluster_resources("train_sparsity_study"),
     log:
         "logs/train_sparsity_study/{setting}.log",
     benchmark:
@@ -59,6 +59,8 @@ rule analyse_sparsity:
         tracking=tracking("analyse_sparsity"),
         code=code_version("sparsity"),
     threads: config["bodynet"]["threads"]
+    resources:
+        **cluster_resources("analyse_sparsity"),
     log:
         "logs/analyse_sparsity/{kind}_{name}.log",
     benchmark:
@@ -91,6 +93,8 @@ rule tabulate_sparsity:
         analyses=lambda wildcards, input: " ".join(f"--analysis {key}={path}" for key, path in input.items()),
         tracking=tracking("tabulate_sparsity"),
         code=code_version("sparsity"),
+    resources:
+        **cluster_resources("tabulate_sparsity"),
     log:
         "logs/tabulate_sparsity/sparsity_table.log",
     benchmark:

@@ -7,6 +7,8 @@ rule prepare_motions:
         mirror="--mirror" if config["synthesis"]["motions"]["mirror"] else "",
         tracking=tracking("prepare_motions"),
         code=code_version("synthesis"),
+    resources:
+        **cluster_resources("prepare_motions"),
     log:
         "logs/prepare_motions/{split}.log",
     benchmark:
@@ -25,6 +27,8 @@ rule collect_backgrounds:
         source=background_options,
         tracking=tracking("collect_backgrounds"),
         code=code_version("synthesis"),
+    resources:
+        **cluster_resources("collect_backgrounds"),
     log:
         "logs/collect_backgrounds/{split}.log",
     benchmark:
@@ -52,6 +56,8 @@ rule render_clips:
         tracking=tracking("render_clips"),
         code=code_version("synthesis"),
     threads: config["synthesis"]["workers"]
+    resources:
+        **cluster_resources("render_clips"),
     log:
         "logs/render_clips/{split}_run{run}.log",
     benchmark:
@@ -79,6 +85,8 @@ rule plot_contact_sheet:
         root=lambda wildcards, input: Path(input[0]).parents[2],
         tracking=tracking("plot_contact_sheet"),
         code=code_version("synthesis"),
+    resources:
+        **cluster_resources("plot_contact_sheet"),
     log:
         "logs/plot_contact_sheet/{split}.log",
     benchmark:

@@ -10,6 +10,8 @@ rule prepare_bodynet_samples:
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         tracking=tracking("prepare_bodynet_samples"),
         code=code_version("training"),
+    resources:
+        **cluster_resources("prepare_bodynet_samples"),
     log:
         "logs/prepare_bodynet_samples/{split}.log",
     benchmark:
@@ -52,7 +54,7 @@ rule train_bodynet:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+        **cluster_resources("train_bodynet"),
     log:
         "logs/train_bodynet/{stage}.log",
     benchmark:
@@ -88,7 +90,7 @@ rule train_input_variant:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        gpu=lambda wildcards: int(config["bodynet"]["device"] != "cpu"),
+        **cluster_resources("train_input_variant"),
     log:
         "logs/train_input_variant/{network}_{inputs}.log",
     benchmark:

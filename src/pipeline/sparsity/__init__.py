@@ -1,0 +1,1 @@
+"""Inactive filters of trained networks: found, pruned for real, measured and tabulated."""

@@ -1,0 +1,1 @@
+"""Synthetic humans: motions, backgrounds, rendered clips with their ground truth."""

@@ -1,0 +1,1 @@
+"""Training BodyNet's networks: samples, losses, the loop, checkpoints."""

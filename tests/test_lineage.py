@@ -1,0 +1,167 @@
+"""Artifact lineage: dvc.yaml from the Snakefile, DVC's repro/push/pull, and the trace of
+where an artifact came from."""
+
+import hashlib
+import json
+import re
+import shutil
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT, copy_project, file_hashes, run, snakemake, write_config
+from mlflow.tracking import MlflowClient
+
+
+
+def script(name: str, *args: str, cwd=ROOT, check: bool = True):
+    return run([sys.executable, str(cwd / "workflow/scripts" / name), *args], cwd=cwd, check=check)
+
+
+def test_dvc_yaml_is_what_the_snakefile_gives():
+    result = script("export_dvc.py", "--check", check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    dry = snakemake(ROOT, "-n", "-p", "--forceall", "results/body_model/female/metrics.json")
+    printed = (dry.stdout + dry.stderr).splitlines()
+    command = next(line[line.index("python -m"):] for line in printed if "python -m pipeline.body_model build" in line)
+    build = stages["build_body_model-female"]
+    assert build["cmd"] == f"mkdir -p logs/build_body_model && {command}"
+    assert build["params"] == [{"config.yaml": ["body_model.anny", "seed"]}]
+    assert "src/pipeline/body_model" in build["deps"] and "src/pipeline/tracking.py" in build["deps"]
+    assert not any(dep.startswith("src/pipeline/flow") for dep in build["deps"])
+    render = stages["render_clips-train_run0"]
+    assert "resources/body_models/anny/smpl_female.pkl" in render["deps"]
+    assert render["outs"][:2] == ["results/surreal/cmu/train/run0", "results/surreal/train_run0.csv"]
+    assert "bodynet" not in render["params"][0]["config.yaml"]
+    table = stages["tabulate_evaluation-bodynet_table"]
+    assert "results/evaluation/end_to_end_fvsv/summary.json" in table["deps"]
+    assert {"results/bodynet_table.csv", "logs/tabulate_evaluation/bodynet_table.log"} <= set(table["outs"])
+    # the tracking store and the cluster's resources change no result, so no stage reads them
+    assert not any(key.startswith(("tracking", "cluster")) for stage in stages.values()
+                   for key in stage.get("params", [{}])[0].get("config.yaml", []))  # fmt: skip
+
+
+def test_dvc_yaml_out_of_date_with_the_config_is_caught(tmp_path):
+    project = copy_project(tmp_path)
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config["synthesis"]["clip_length"] = 40
+    write_config(project / "config.yaml", config)
+    result = script("export_dvc.py", "--check", cwd=project, check=False)
+    assert result.returncode == 1
+    assert "dvc.yaml is out of date" in result.stderr and "--clip-length 40" in result.stderr
+
+
+def test_dvc_dag_draws_the_stages_and_their_edges():
+    graph = run(["dvc", "dag", "--mermaid"], cwd=ROOT).stdout
+    nodes = dict(re.findall(r"(node\d+)\[\"?([\w-]+)\"?\]", graph))
+    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", graph)}
+    assert ("build_body_model-female", "render_clips-train_run0") in edges
+    assert ("train_bodynet-voxels_fvsv", "train_bodynet-end_to_end_fvsv") in edges
+    assert ("evaluate_body_fit-end_to_end_fvsv", "tabulate_evaluation-bodynet_table") in edges
+
+
+def dvc_project(destination, tiny_run, target: str):
+    """A copy of the project on the tiny config, its dvc.yaml made for `target`."""
+    workdir, config_path = tiny_run
+    destination.mkdir()
+    project = copy_project(destination)
+    config = yaml.safe_load(config_path.read_text())
+    write_config(project / "config.yaml", config)
+    script("export_dvc.py", target, cwd=project)
+    return project
+
+
+@pytest.mark.slow
+def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    first = dvc_project(tmp_path / "first", tiny_run, "results/bodynet_table.csv")
+    for folder in ("results", "resources", "logs"):
+        shutil.copytree(workdir / folder, first / folder)
+    run(["dvc", "commit", "--force", "--quiet"], cwd=first)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
+
+    table = (first / "results/bodynet_table.csv").read_bytes()
+    assert "Running stage" not in run(["dvc", "repro"], cwd=first).stdout
+    forced = run(["dvc", "repro", "--force", "--single-item", "tabulate_evaluation-bodynet_table"], cwd=first)
+    assert forced.stdout.count("Running stage") == 1
+    assert (first / "results/bodynet_table.csv").read_bytes() == table  # the same command, the same bytes
+    client = MlflowClient(f"sqlite:///{first}/mlflow/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("bodynet").experiment_id])
+    assert [r.data.tags["pipeline.rule"] for r in runs] == ["tabulate_evaluation"]
+
+    # push to the default remote (a folder beside the project); pull into a second copy
+    run(["dvc", "push", "--quiet"], cwd=first)
+    assert any((first / "dvc-remote").rglob("*"))
+    second = dvc_project(tmp_path / "second", tiny_run, "results/bodynet_table.csv")
+    shutil.copy2(first / "dvc.lock", second / "dvc.lock")
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(first / "dvc-remote")], cwd=second)
+    run(["dvc", "pull", "--quiet"], cwd=second)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=second).stdout
+    folders = ("results/**/*", "resources/**/*")
+    pulled = file_hashes(second, folders)
+    assert len(pulled) > 100 and pulled == {k: v for k, v in file_hashes(first, folders).items() if k in pulled}
+
+    # A checkout sets every mtime to now, in no particular order, and Snakemake compares
+    # mtimes: `make pull` marks the pulled outputs current once DVC has checked them.
+    config = ["--configfile", "config.yaml"]
+    snakemake(second, "--touch", "--cores", "1", "results/bodynet_table.csv", *config)
+    assert "Nothing to be done" in snakemake(second, "-n", "results/bodynet_table.csv", *config).stdout
+
+    # one config key changed: DVC sees exactly the stages whose rule reads it
+    config = yaml.safe_load((first / "config.yaml").read_text())
+    config["evaluation"]["fit"]["steps"] = 5
+    write_config(first / "config.yaml", config)
+    script("export_dvc.py", "results/bodynet_table.csv", cwd=first)
+    status = yaml.safe_load(run(["dvc", "status", "--json"], cwd=first).stdout)
+    assert status and {name.split("-")[0] for name in status} == {"evaluate_body_fit"}
+
+
+@pytest.mark.slow
+def test_trace_names_every_step_its_inputs_config_and_runs(tiny_run):
+    workdir, config = tiny_run
+    result = script("trace_artifact.py", "results/bodynet_table.csv", "--directory", str(workdir),
+                    "--configfile", str(config), "--json")  # fmt: skip
+    record = json.loads(result.stdout)
+    assert record["artifact"] == "results/bodynet_table.csv"
+    assert record["sha256"] == hashlib.sha256((workdir / "results/bodynet_table.csv").read_bytes()).hexdigest()
+    head = run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip()
+    assert record["git"]["commit"] == head
+
+    steps = record["steps"]
+    rules = [step["rule"] for step in steps]
+    assert rules[-1] == "tabulate_evaluation" and "results/bodynet_table.csv" in steps[-1]["outputs"]
+    assert {"build_body_model", "prepare_motions", "render_clips", "prepare_bodynet_samples", "train_bodynet",
+            "evaluate_body_fit"} <= set(rules)  # fmt: skip
+    assert "extract_flow" not in rules and "train_sparsity_study" not in rules  # not on this artifact's chain
+    # each step after the steps making its inputs
+    made = set()
+    for step in steps:
+        assert all(path in made for path in step["inputs"] if path.startswith("results/bodynet/"))
+        made |= set(step["outputs"])
+
+    render = next(step for step in steps if step["rule"] == "render_clips" and step["wildcards"]["split"] == "train")
+    assert render["config"]["synthesis"]["clip_length"] == 6 and render["config"]["seed"] == 0
+    motions = workdir / "resources/motions/train.npz"
+    assert render["inputs"]["resources/motions/train.npz"] == hashlib.sha256(motions.read_bytes()).hexdigest()
+
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
+    for step in steps:
+        run_record = step["mlflow_run"]
+        assert run_record is not None, step["rule"]
+        found = client.get_run(run_record["run_id"])
+        assert found.data.tags["pipeline.rule"] == step["rule"]
+        assert json.loads(found.data.tags["pipeline.wildcards"]) == step["wildcards"]
+        assert run_record["git_commit"] == head
+
+    text = script("trace_artifact.py", "results/bodynet_table.csv", "--directory", str(workdir),
+                  "--configfile", str(config)).stdout  # fmt: skip
+    assert text.startswith(f"results/bodynet_table.csv  sha256 {record['sha256'][:12]}")
+    assert f"{len(steps)}. tabulate_evaluation table=bodynet_table" in text
+
+    missing = script("trace_artifact.py", "results/nothing.csv", "--directory", str(workdir),
+                     "--configfile", str(config), check=False)  # fmt: skip
+    assert missing.returncode != 0 and "results/nothing.csv" in missing.stderr
