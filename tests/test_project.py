@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 
 # Orchestration tools the user's environment needs but the jobs' environment does not.
-ORCHESTRATION = {"snakemake", "dvc"}
+ORCHESTRATION = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}
 
 
 def requirement_name(requirement: str) -> str:
