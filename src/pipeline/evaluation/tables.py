@@ -16,14 +16,13 @@ Where the paper gives no number the paper's cell is empty.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, read_json_record
 
 PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh"}
 LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm")
@@ -114,14 +113,7 @@ TABLES = {
 
 
 def read_summary(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable evaluation summary ({error})") from error
-    if not isinstance(summary, dict) or "measures" not in summary:
-        raise InputError(f"{path}: not an evaluation summary (no 'measures')")
-    return summary
+    return read_json_record(path, "evaluation summary", ("measures",))
 
 
 def build(table: Table, summaries: dict[str, dict]) -> pd.DataFrame:

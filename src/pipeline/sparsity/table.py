@@ -7,25 +7,16 @@ folded).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, read_json_record
 
 
 def read_analysis(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        analysis = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable sparsity analysis ({error})") from error
-    missing = [key for key in ("trains", "train", "networks", "layers") if key not in analysis]
-    if missing:
-        raise InputError(f"{path}: not a sparsity analysis (no {', '.join(missing)})")
-    return analysis
+    return read_json_record(path, "sparsity analysis", ("trains", "train", "networks", "layers"))
 
 
 def _percent(part: float, whole: float) -> float:
