@@ -1,15 +1,29 @@
-"""BodyNet speed: training samples per second and inference milliseconds per image of each
-network, at the default scale (config.yaml) and the paper's (workflow/configs/paper.yaml).
+"""BodyNet's training step, measured: samples per second, achieved GFLOP/s against this
+machine's own peak, bytes moved, the time spent outside the network, and inference speed.
 
-    python benchmarks/training.py [--scales default paper] [--device auto] [--steps 5]
+    python benchmarks/training.py [--scales before default paper] [--threads 1 2]
+                                  [--modes fp32 bf16 ...] [--steps 8] [--device auto]
                                   [--out benchmarks/results/training_<cpu|cuda>.json]
 
-Inputs are random crops of the configured size (speed does not depend on the pixels).
-"Network" means what it takes to produce that output from an image: the 3D-pose timing
-includes the 2D networks it feeds on, the voxel timing all four. Training steps update
-the networks its stage trains (the earlier ones frozen but run), with the configured batch;
-`end_to_end` trains all four with the FV+SV loss. On CUDA the steps run in mixed precision
-as the training does, and GPU utilisation is sampled with nvidia-smi while training.
+Scales: `before` is the default scale this project had before its training step was
+measured (64-pixel crops, 1 × 32 hourglass, batch 6), kept as the reference the others are
+compared with; `default` is config.yaml; `paper` adds workflow/configs/paper.yaml.
+
+Modes, each a forward + backward + RMSprop step on random inputs of the scale's sizes
+(speed does not depend on the pixels): `fp32`; `bf16` (autocast to bfloat16); `fp32_cl` and
+`bf16_cl` (channels-last activations); `bf16_cl_flush` (denormals flushed to zero, too);
+`bf16_cl_compile` (the same through `torch.compile`, its compile time reported apart).
+"Network" means what its stage runs: the 3D-pose step includes the frozen 2D networks it
+feeds on, the voxel step all three, `end_to_end_fvsv` trains all four (batch of the
+end-to-end stages).
+
+For each step the FLOPs are counted (torch's FLOP counter: convolutions and matrix
+products, forward and backward) and the bytes every operator reads and writes are summed (an
+upper bound of the memory traffic, no cache reuse assumed): FLOP per byte well under the
+machine's ratio of peak FLOP/s to memory bandwidth (tens on a CPU) means a memory-bound
+step. The peak is a large matrix product in float32 and in bfloat16 on the same threads, in
+the same run. `data` times the batches the loop makes (crops, jitter, flips, turns,
+heatmaps, volumes, voxels) on samples of the scale's sizes, as a share of the step.
 """
 
 from __future__ import annotations
@@ -17,96 +31,107 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.training import losses
-from pipeline.training.loop import set_trainable, mixed_precision, pick_device
+from pipeline.training.loop import autocast_dtype, cpu_has_bf16, pick_device, set_trainable
+from pipeline.training.samples import SampleSet, make_batch
 from pipeline.training.stages import stage
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALES = {"default": [ROOT / "config.yaml"], "paper": [ROOT / "config.yaml", ROOT / "workflow/configs/paper.yaml"]}
+BEFORE = {"input_size": 64, "heatmap_size": 16, "voxel_size": 32, "batch_size": 6, "end_to_end_batch_size": 4,
+          "hourglass": {"stacks": 1, "features": 32, "modules": 1, "depth": 4}}  # fmt: skip
 NETWORKS = ("pose2d", "segm", "pose3d", "voxels", "end_to_end_fvsv")
+MODES = {  # name: (autocast to bfloat16, channels last, flush denormals, compile)
+    "fp32": (False, False, False, False),
+    "bf16": (True, False, False, False),
+    "fp32_cl": (False, True, False, False),
+    "bf16_cl": (True, True, False, False),
+    "bf16_cl_flush": (True, True, True, False),
+    "bf16_cl_compile": (True, True, False, True),
+}
 
 
-def bodynet_settings(files: list[Path]) -> dict:
-    settings: dict = {}
-    for file in files:
-        settings.update(yaml.safe_load(file.read_text())["bodynet"])
+def scale_settings(scale: str) -> dict:
+    if scale == "before":
+        return BEFORE
+    settings = yaml.safe_load((ROOT / "config.yaml").read_text())["bodynet"]
+    if scale == "paper":
+        settings.update(yaml.safe_load((ROOT / "workflow/configs/paper.yaml").read_text())["bodynet"])
     return settings
 
 
-def random_batch(config: BodyNetConfig, size: int, device: torch.device) -> dict[str, torch.Tensor]:
-    s, d = config.heatmap_size, config.voxel_size
-    generator = torch.Generator().manual_seed(0)
-    batch = {
-        "rgb": torch.rand(size, 3, config.input_size, config.input_size, generator=generator),
-        "heatmaps": torch.rand(size, 16, s, s, generator=generator),
-        "parts": torch.randint(0, 15, (size, s, s), generator=generator),
-        "volumes": torch.rand(size, 16, 19, s, s, generator=generator),
-        "voxels": (torch.rand(size, d, d, d, generator=generator) > 0.7).float(),
-        "silhouette_front": (torch.rand(size, d, d, generator=generator) > 0.7).float(),
-        "silhouette_side": (torch.rand(size, d, d, generator=generator) > 0.7).float(),
+def synthetic_samples(config: BodyNetConfig, count: int = 64) -> SampleSet:
+    """Prepared samples of the model's sizes with random content (what make_batch reads)."""
+    rng = np.random.default_rng(0)
+    s, d, size = config.heatmap_size, config.voxel_size, config.input_size
+    arrays = {
+        "rgb": rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8),
+        "parts": rng.integers(0, 15, (count, s, s), dtype=np.uint8),
+        "joints": rng.uniform(0, s - 1, (count, 16, 2)).astype(np.float32),
+        "bins": rng.integers(0, 19, (count, 16), dtype=np.int8),
+        "voxels": rng.integers(0, 256, (count, d, d, (d + 7) // 8), dtype=np.uint8),
+        "silhouette": rng.integers(0, 2, (count, d, d), dtype=np.uint8),
+        "joints_camera": rng.normal(size=(count, 16, 3)).astype(np.float32),
+        "root_depth": np.full(count, 8.0, np.float32),
+        "crop_centre": np.full((count, 2), 160.0, np.float32),
+        "crop_side": np.full(count, 150.0, np.float32),
+        "shape": rng.normal(size=(count, 10)).astype(np.float32),
+        "sizes": np.array([size, s, d]),
+        "focal": np.float32(600.0),
+        "principal": np.array([160.0, 120.0], np.float32),
     }
-    return {k: v.to(device) for k, v in batch.items()}
+    return SampleSet(arrays)
 
 
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+class ByteCounter(TorchDispatchMode):
+    """Sums the bytes of every tensor each operator reads and writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_flatten((args, kwargs, out))[0] if isinstance(t, torch.Tensor)]
+        self.bytes += sum(t.numel() * t.element_size() for t in tensors)
+        return out
 
 
-class Utilisation:
-    """GPU utilisation (%) sampled with nvidia-smi in a thread while the block runs."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.active = device.type == "cuda"
-        self.samples: list[float] = []
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=5).stdout  # fmt: skip
-                self.samples.append(float(out.split()[0]))
-            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-                return
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> "Utilisation":
-        if self.active:
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.active:
-            self._stop.set()
-            self._thread.join()
-
-    @property
-    def mean(self) -> float | None:
-        return sum(self.samples) / len(self.samples) if self.samples else None
+def peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 6) -> float:
+    """GFLOP/s of a large square matrix product on the current threads."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def training_speed(model: BodyNet, name: str, batch_size: int, steps: int, device: torch.device) -> dict:
+def make_step(model: BodyNet, name: str, batch: dict, device: torch.device, mode: str):
+    bf16, channels_last, _, compiled = MODES[mode]
     current = stage(name)
     parameters = set_trainable(model, current)
     optimiser = torch.optim.RMSprop(parameters, lr=1e-3)
-    amp, dtype = mixed_precision(device)
-    scaler = torch.amp.GradScaler(enabled=amp and dtype == torch.float16)
-    batch = random_batch(model.config, batch_size, device)
+    dtype = autocast_dtype(device, "bf16") if bf16 else None
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
+    rgb = batch["rgb"].to(device, memory_format=layout)
+    forward = torch.compile(model) if compiled else model
+    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            outputs = model(batch["rgb"], current.wanted)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            outputs = forward(rgb, current.wanted)
         terms = losses.terms(outputs, batch, list(current.weights))
         loss = sum(current.weights[k] * v for k, v in terms.items())
         optimiser.zero_grad(set_to_none=True)
@@ -114,70 +139,143 @@ def training_speed(model: BodyNet, name: str, batch_size: int, steps: int, devic
         scaler.step(optimiser)
         scaler.update()
 
-    for _ in range(2):
+    return step
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_step(model: BodyNet, name: str, batch: dict, device: torch.device, mode: str, steps: int,
+                 peaks: dict[str, float]) -> dict:
+    flush = MODES[mode][2]
+    torch.set_flush_denormal(flush)
+    step = make_step(model, name, batch, device, mode)
+    start = time.perf_counter()
+    step()  # the first step compiles, allocates, picks kernels
+    synchronise(device)
+    first = time.perf_counter() - start
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
         step()
     synchronise(device)
-    with Utilisation(device) as utilisation:
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        synchronise(device)
-        seconds = time.perf_counter() - start
-    return {"batch_size": batch_size, "seconds_per_step": seconds / steps,
-            "samples_per_second": batch_size * steps / seconds, "gpu_utilisation_percent": utilisation.mean}  # fmt: skip
+    seconds = (time.perf_counter() - start) / steps
+    torch.set_flush_denormal(False)
+    size = len(batch["rgb"])
+    row = {"seconds_per_step": seconds, "samples_per_second": size / seconds, "first_step_seconds": first}
+    peak = peaks["bf16" if MODES[mode][0] else "fp32"]
+    row["gflops"] = peaks["step_gflop"][name] / seconds
+    row["percent_of_peak"] = 100 * row["gflops"] / peak
+    return row
+
+
+def count_step(model: BodyNet, name: str, batch: dict, device: torch.device) -> dict:
+    """FLOPs and bytes of one float32 step."""
+    step = make_step(model, name, batch, device, "fp32")
+    with FlopCounterMode(display=False) as flops, ByteCounter() as moved:
+        step()
+    return {"gflop_per_step": flops.get_total_flops() / 1e9, "gbytes_per_step": moved.bytes / 1e9,
+            "flop_per_byte": flops.get_total_flops() / max(moved.bytes, 1)}  # fmt: skip
+
+
+def measure_data(samples: SampleSet, name: str, batch_size: int, repeats: int = 20) -> float:
+    """Milliseconds to make one training batch of the stage, with its augmentation."""
+    current = stage(name)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        indices = rng.choice(len(samples), batch_size)
+        make_batch(samples, indices, rng, flip=current.flip, jitter=True, rotation=30.0 * current.flip,
+                   scale=0.25 * current.flip, targets=current.targets)  # fmt: skip
+    return 1000 * (time.perf_counter() - start) / repeats
 
 
 @torch.no_grad()
-def inference_speed(model: BodyNet, name: str, batch_size: int, repeats: int, device: torch.device) -> dict:
+def inference_ms(model: BodyNet, name: str, batch_size: int, repeats: int, device: torch.device) -> dict:
     model.eval()
     wanted = ("voxels",) if name == "end_to_end_fvsv" else (name,)
-    rgb = torch.rand(batch_size, 3, model.config.input_size, model.config.input_size, device=device)
-    amp, dtype = mixed_precision(device)
-    with torch.autocast(device.type, dtype=dtype, enabled=amp):
-        model(rgb, wanted)
-        synchronise(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
+    size = model.config.input_size
+    rgb = torch.rand(batch_size, 3, size, size, device=device).to(memory_format=torch.channels_last)
+    model.to(memory_format=torch.channels_last)
+    result = {}
+    for precision in ("fp32", "bf16"):
+        dtype = autocast_dtype(device, precision)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             model(rgb, wanted)
-        synchronise(device)
-    return {"batch_size": batch_size, "ms_per_image": 1000 * (time.perf_counter() - start) / (repeats * batch_size)}
+            synchronise(device)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                model(rgb, wanted)
+            synchronise(device)
+        result[precision] = 1000 * (time.perf_counter() - start) / (repeats * batch_size)
+    model.train()
+    return result
 
 
-def bench_scale(scale: str, device: torch.device, steps: int) -> dict:
-    settings = bodynet_settings(SCALES[scale])
+def bench_scale(scale: str, device: torch.device, args: argparse.Namespace, peaks: dict) -> dict:
+    settings = scale_settings(scale)
     config = BodyNetConfig(settings["input_size"], settings["heatmap_size"], settings["voxel_size"],
                            hourglass=settings["hourglass"])  # fmt: skip
     torch.manual_seed(0)
     model = BodyNet(config).to(device)
+    samples = synthetic_samples(config)
+    networks = [n for n in NETWORKS if n in args.networks]
+    if scale == "paper":  # minutes a step on a CPU: the two ends of the schedule
+        networks = [n for n in networks if n in ("pose2d", "voxels")]
     result = {"model": config.as_dict(), "networks": {}}
-    for name in NETWORKS:
-        batch = settings["end_to_end_batch_size" if name.startswith("end_to_end") else "batch_size"]
-        row = {"train": training_speed(model, name, batch, steps, device)}
+    for name in networks:
+        batch_size = settings["end_to_end_batch_size" if name.startswith("end_to_end") else "batch_size"]
+        batch = make_batch(samples, np.arange(batch_size) % len(samples), targets=stage(name).targets, device=device)
+        row = {"batch_size": batch_size, **count_step(model, name, batch, device)}
+        step_peaks = {**peaks, "step_gflop": {name: row["gflop_per_step"]}}
+        row["data_ms_per_batch"] = measure_data(samples, name, batch_size)
+        row["modes"] = {}
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            thread_peaks = {**step_peaks, **peaks["threads"][str(threads)]}
+            for mode in args.modes:
+                if MODES[mode][3] and (scale != "default" or name != "pose2d" or device.type != "cpu"):
+                    continue  # compiling takes minutes on a CPU: measured once, where it matters most
+                steps = args.steps if scale != "paper" else max(1, args.steps // 4)
+                measured = measure_step(model, name, batch, device, mode, steps, thread_peaks)
+                row["modes"].setdefault(mode, {})[str(threads)] = measured
+                print(scale, name, mode, threads, "thread(s):", f"{measured['samples_per_second']:.1f} samples/s,",
+                      f"{measured['percent_of_peak']:.1f} % of peak", flush=True)  # fmt: skip
+        one = row["modes"].get("fp32", {}).get(str(args.threads[0]))
+        if one:
+            row["data_share_of_fp32_step"] = row["data_ms_per_batch"] / 1000 / one["seconds_per_step"]
         if name != "end_to_end_fvsv":
-            repeats = max(2, steps)
-            row["inference_batch_1"] = inference_speed(model, name, 1, repeats, device)
-            row["inference_batch_16"] = inference_speed(model, name, 16, max(1, repeats // 2), device)
+            row["inference_ms_per_image_batch_1"] = inference_ms(model, name, 1, max(2, args.steps), device)
         result["networks"][name] = row
-        print(scale, name, json.dumps(row), flush=True)
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", nargs="+", choices=list(SCALES), default=list(SCALES))
+    parser.add_argument("--scales", nargs="+", choices=["before", "default", "paper"],
+                        default=["before", "default", "paper"])
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="CPU thread counts to compare")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per network")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per measurement")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/training_<cpu|cuda>.json")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        args.threads = args.threads[:1]
+    peaks: dict = {"threads": {}}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        peaks["threads"][str(threads)] = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
+        print(f"peak on {threads} thread(s):", json.dumps(peaks["threads"][str(threads)]), flush=True)
     machine = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-               "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
-    results = {"machine": machine, "scales": {scale: bench_scale(scale, device, args.steps) for scale in args.scales}}
+               "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__}  # fmt: skip
+    results = {"machine": machine, "peak_gflops": peaks["threads"],
+               "scales": {scale: bench_scale(scale, device, args, peaks) for scale in args.scales}}  # fmt: skip
     out = args.out or ROOT / f"benchmarks/results/training_{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -60,7 +60,8 @@ TINY_SPARSITY = {
 }
 
 
-TINY_EVALUATION = {"batch_size": 4, "examples": 2, "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200}}
+TINY_EVALUATION = {"batch_size": 4, "examples": 2, "reference_train_images": 16,
+                   "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200, "objective": "mean"}}
 
 
 def tiny_config(**overrides) -> dict:
@@ -69,7 +70,7 @@ def tiny_config(**overrides) -> dict:
     config["body_model"]["anny"] = copy.deepcopy(TINY_ANNY)  # callers may change what they get
     config["synthesis"].update(copy.deepcopy(TINY_SYNTHESIS))
     config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "shifted": ["spin"], "min_seconds": 0,
-                                          "mirror": False})
+                                          "mirror": False, "variants": {"train": 1, "test": 0, "shifted": 0}})
     config["bodynet"].update(copy.deepcopy(TINY_BODYNET))
     config["evaluation"].update(copy.deepcopy(TINY_EVALUATION))
     config["sparsity"].update(copy.deepcopy(TINY_SPARSITY))

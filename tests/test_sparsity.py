@@ -158,10 +158,13 @@ def test_optimisers_and_weight_decay():
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["weight_decay"] == 1e-3
     sgd = make_optimiser(parameters, TrainSettings(optimiser="sgd", weight_decay=1e-3, decay="decoupled"))
     assert sgd.param_groups[0]["weight_decay"] == 0 and sgd.param_groups[0]["momentum"] == 0.9
-    decay_weights(parameters, TrainSettings(learning_rate=0.1, weight_decay=0.5, decay="decoupled"))
-    assert torch.allclose(parameters[0], torch.full((3,), 0.95))
-    decay_weights(parameters, TrainSettings(learning_rate=0.1, weight_decay=0.5, decay="l2"))  # the optimiser's job
-    assert torch.allclose(parameters[0], torch.full((3,), 0.95))
+    decoupled = TrainSettings(learning_rate=0.1, weight_decay=0.5, decay="decoupled", iterations=10, lr_drop=0.5)
+    decay_weights(parameters, decoupled, iteration=0)  # θ(1 − s·λ): the schedule's s = 1, not the rate
+    assert torch.allclose(parameters[0], torch.full((3,), 0.5))
+    decay_weights(parameters, decoupled, iteration=5)  # after the drop, s = 0.1
+    assert torch.allclose(parameters[0], torch.full((3,), 0.5 * 0.95))
+    decay_weights(parameters, TrainSettings(weight_decay=0.5, decay="l2"), iteration=0)  # the optimiser's job
+    assert torch.allclose(parameters[0], torch.full((3,), 0.5 * 0.95))
     with pytest.raises(InputError, match="optimiser must be one of"):
         make_optimiser(parameters, TrainSettings(optimiser="lbfgs"))
 

@@ -53,6 +53,27 @@ def test_mirroring_twice_gives_the_motion_back():
     assert np.allclose(back.trans, walk.trans, atol=1e-6)
 
 
+def test_motion_variants_are_seeded_new_poses_made_of_the_splits_own():
+    walk, punch = tiny_motions()
+    variation = motion.Variation(speed=(0.5, 0.5), blend=1.0, jitter=0.1)
+    made = motion.variants([walk, punch], 3, variation, seed=0, split="train")
+    again = motion.variants([walk, punch], 3, variation, seed=0, split="train")
+    assert [m.name for m in made] == [m.name for m in again] and all(np.array_equal(a.pose, b.pose)
+                                                                     for a, b in zip(made, again))  # fmt: skip
+    assert not np.array_equal(made[0].pose, motion.variants([walk, punch], 1, variation, 1, "train")[0].pose)
+    assert all(m.name.split("_v")[0] in ("walk", "punch") for m in made)  # made of the split's own motions
+    base = walk if made[0].name.startswith("walk") else punch
+    assert abs(len(made[0]) - 2 * len(base)) <= 2  # half speed: twice the frames
+    # the upper body comes from the other motion, the legs stay the base's (up to the jitter)
+    legs = [motion.J["left_knee"], motion.J["right_knee"]]
+    slowed = motion.retime(base, 0.5)
+    leg_turn = Rotation.from_rotvec(made[0].pose.reshape(len(made[0]), -1, 3)[:, legs].reshape(-1, 3)).inv() * \
+        Rotation.from_rotvec(slowed.pose.reshape(len(slowed), -1, 3)[: len(made[0]), legs].reshape(-1, 3))
+    assert np.median(leg_turn.magnitude()) < 0.5
+    with pytest.raises(InputError, match="split 'train' has no motions"):
+        motion.variants([], 1, variation, 0, "train")
+
+
 def test_motion_files_round_trip_and_resample(tmp_path):
     motions = tiny_motions()
     path = tmp_path / "motions.npz"

@@ -77,8 +77,12 @@ def test_true_targets_score_perfectly(samples):
     truth = batch["joints"]
     visible = ((truth >= 0) & (truth <= SIZES.heatmap - 1)).all(-1)
     assert (metrics.peaks(batch["heatmaps"]) - truth).norm(dim=-1)[visible].mean() < 0.2  # pixels
-    correct, count = metrics.pckh(batch["heatmaps"], batch)
+    correct, count = metrics.pckh(batch["heatmaps"], batch)  # BodyNet's: the ten limb joints
+    assert count == visible[:, list(metrics.PCK_LIMBS)].sum() and correct == count
+    correct, count = metrics.pckh(batch["heatmaps"], batch, "head")
     assert count == visible.sum() and correct / count > 0.9  # the rest: heads of a pixel or less
+    shifted = batch["heatmaps"].roll(3, dims=-1)  # every peak 3 pixels off: beyond 0.5 × 16/10
+    assert metrics.pckh(shifted, batch)[0] < 0.2 * count
     logits = torch.nn.functional.one_hot(batch["parts"], 15).permute(0, 3, 1, 2).float()
     intersection, union = metrics.part_counts(logits, batch["parts"])
     assert torch.equal(intersection, union)
@@ -141,6 +145,40 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
         _, history = train_stage(name, samples, tmp_path, [init], iterations=20)
         assert np.isfinite([row["loss"] for row in history[1:]]).all()
         assert history[-1]["voxel_iou"] > 0.08, name
+
+
+@pytest.mark.parametrize("precision", loop.PRECISIONS)
+def test_each_precision_mode_trains(samples, precision, tmp_path):
+    """The loss falls in every selectable mode; fp32 keeps float32 throughout."""
+    model = build_model(tiny_config(), [])
+    _, steps = loop.train(model, stage("pose2d"), samples, samples.subset(6, 0), settings(40, precision=precision),
+                          tmp_path / "checkpoint.pt", progress=False)  # fmt: skip
+    losses_seen = [row["loss"] for row in steps]
+    assert np.mean(losses_seen[-10:]) < 0.8 * np.mean(losses_seen[:10])
+    device = torch.device("cpu")
+    assert loop.autocast_dtype(device, "fp32") is None
+    assert loop.autocast_dtype(device, "bf16") == torch.bfloat16
+    assert loop.autocast_dtype(device, "auto") == (torch.bfloat16 if loop.cpu_has_bf16() else None)
+    with pytest.raises(InputError, match="precision must be one of"):
+        loop.autocast_dtype(device, "fp16")
+
+
+def test_the_learning_rate_drops_tenfold_after_its_share_of_the_stage():
+    drop = TrainSettings(iterations=100, learning_rate=1e-3, lr_drop=0.75)
+    assert loop.learning_rate(drop, 74) == 1e-3 and loop.learning_rate(drop, 75) == pytest.approx(1e-4)
+    assert loop.learning_rate(TrainSettings(iterations=100, learning_rate=1e-3), 99) == 1e-3  # lr_drop 1: never
+
+
+def test_turned_and_zoomed_crops_keep_joints_and_parts_together(samples):
+    """After a turn and zoom, the heatmaps' peaks stay on the body's parts."""
+    batch = make_batch(samples, np.arange(6), np.random.default_rng(3), rotation=30.0, scale=0.25)
+    plain = make_batch(samples, np.arange(6))
+    assert not torch.equal(batch["rgb"], plain["rgb"])
+    peaks = metrics.peaks(batch["heatmaps"]).round().long()
+    size = batch["parts"].shape[-1]
+    inside = ((peaks >= 0) & (peaks < size)).all(-1)
+    on_body = [bool(batch["parts"][b, peaks[b, j, 1], peaks[b, j, 0]] > 0) for b, j in zip(*torch.nonzero(inside).T)]
+    assert np.mean(on_body) > 0.8
 
 
 def test_checkpoints_hold_what_has_been_trained(samples, tmp_path):

@@ -88,7 +88,8 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert set(runs) == {
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
-        "train_input_variant", "evaluate_body_fit", "evaluate_tasks", "tabulate_evaluation", "extract_flow",
+        "train_input_variant", "evaluate_body_fit", "evaluate_reference", "evaluate_tasks", "tabulate_evaluation",
+        "results_page", "extract_flow",
         "tabulate_flow", "extract_input_flow", "prepare_flow_samples", "train_motion_input", "evaluate_motion_input",
         "train_sparsity_study", "analyse_sparsity", "tabulate_sparsity",
     }  # fmt: skip
@@ -122,7 +123,13 @@ def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(t
         table = pd.read_csv(workdir / f"results/{name}.csv")
         assert table["key"].tolist() == [row.key for row in spec.rows]
         assert table[list(spec.columns)].notna().all().all(), name
+        for column in spec.columns:  # every figure inside its own interval
+            assert (table[f"{column}_low"] <= table[column] + 1e-6).all() and (table[column] <= table[f"{column}_high"] + 1e-6).all()
+        orderings = pd.read_csv(workdir / f"results/evaluation/{name}_orderings.csv")
+        assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}
         assert (workdir / f"results/evaluation/{name}.png").stat().st_size > 10_000
+    page = (workdir / "results/results.md").read_text()
+    assert all(spec.title in page for spec in TABLES.values()) and "reference: constant" in page
     table = pd.read_csv(workdir / "results/bodynet_table.csv")
     assert table.loc[table["key"] == "end_to_end_fvsv", "paper_surface_error_mm"].item() == 65.8
     assert (table["surface_error_mm"] > 0).all() and table["voxel_iou"].between(0, 100).all()
@@ -242,8 +249,9 @@ def dry_run_jobs(output: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("key", "value", "rules"),
     [
-        ("evaluation.fit.steps", 5, {"evaluate_body_fit", "tabulate_evaluation"}),
-        ("flow.as_input.iterations", 3, {"train_motion_input", "evaluate_motion_input", "tabulate_evaluation"}),
+        ("evaluation.fit.steps", 5, {"evaluate_body_fit", "evaluate_reference", "tabulate_evaluation", "results_page"}),
+        ("flow.as_input.iterations", 3, {"train_motion_input", "evaluate_motion_input", "tabulate_evaluation",
+                                         "results_page"}),
         ("sparsity.gamma_threshold", 1e-2, {"analyse_sparsity", "tabulate_sparsity"}),
     ],
 )

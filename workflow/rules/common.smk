@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from pipeline.evaluation.tables import TABLES  # noqa: E402
+from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, ensure_store,
 )
@@ -203,6 +203,15 @@ def motion_options(wildcards):
     return "--source embedded --names " + " ".join(motions[wildcards.split])
 
 
+def variant_options(wildcards):
+    """New motions made of the split's own: how many, how varied, seeded by the config's seed."""
+    motions = config["synthesis"]["motions"]
+    count = motions["variants"].get(wildcards.split, 0)
+    if not count:
+        return ""
+    return f"--variants {count} {cli_options(motions['variation'])} --seed {config['seed']}"
+
+
 def background_options(wildcards):
     backgrounds = config["synthesis"]["backgrounds"]
     if backgrounds["source"] == "folder":
@@ -269,8 +278,10 @@ def network_options(study=False):
     """The networks' sizes and the training settings every stage shares (the optimiser
     study brings its own learning rates)."""
     bodynet = config["bodynet"]
-    keys = ("eval_every", "eval_samples", "device") if study else ("learning_rate", "eval_every", "eval_samples", "device")
-    return f"{cli_options(bodynet['hourglass'])} {cli_options({key: bodynet[key] for key in keys})}"
+    keys = ("lr_drop", "precision", "eval_every", "eval_samples", "device")
+    shared = {key: bodynet[key] for key in (keys if study else ("learning_rate", *keys))}
+    layout = "--channels-last" if bodynet["channels_last"] else "--no-channels-last"
+    return f"{cli_options(bodynet['hourglass'])} {cli_options(shared | bodynet['augmentation'])} {layout}"
 
 
 def study_settings():
@@ -346,13 +357,20 @@ def evaluated_model(wildcards):
     return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)
 
 
+def fit_options():
+    """The body fit's settings and where the fitted body is placed, as options."""
+    fit = config["evaluation"]["fit"]
+    return cli_options({"joint_steps": fit["joint_steps"], "fit_steps": fit["steps"], "max_vertices": fit["max_vertices"],
+                        "objective": fit["objective"], "placement": config["evaluation"]["placement"]})
+
+
 def table_summaries(wildcards):
     """{row: summary.json} of a table's rows."""
     return {row.key: f"{evaluation_folder(row.evaluation)}/summary.json" for row in TABLES[wildcards.table].rows}
 
 
 def evaluation_outputs():
-    return expand("results/{table}.csv", table=TABLES)
+    return expand("results/{table}.csv", table=TABLES) + ["results/results.md"]
 
 
 def body_model_outputs():

@@ -27,10 +27,7 @@ rule evaluate_body_fit:
         method=lambda wildcards: "--method smplify" if wildcards.evaluation == "smplify" else "",
         models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
-        fit=cli_options(
-            {"joint_steps": config["evaluation"]["fit"]["joint_steps"], "fit_steps": config["evaluation"]["fit"]["steps"],
-             "max_vertices": config["evaluation"]["fit"]["max_vertices"]}
-        ),
+        fit=fit_options(),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_body_fit"),
         code=code_version("evaluation"),
@@ -46,6 +43,42 @@ rule evaluate_body_fit:
     shell:
         "python -m pipeline.evaluation network --model {input.model} {params.method} --samples {input.samples} "
         "{params.models} --out results/evaluation/{wildcards.evaluation} {params.options} {params.fit} "
+        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+
+
+rule evaluate_reference:
+    input:
+        samples=bodynet_samples("validation_split"),
+        train=bodynet_samples("train_split"),
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+    output:
+        images="results/evaluation/reference/{reference}/images.csv",
+        summary="results/evaluation/reference/{reference}/summary.json",
+        sheet="results/evaluation/reference/{reference}/sheet.png",
+    wildcard_constraints:
+        reference="|".join(REFERENCES),
+    params:
+        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
+        fit=fit_options(),
+        train_images=config["evaluation"]["reference_train_images"],
+        seed=config["seed"],
+        device=config["bodynet"]["device"],
+        tracking=tracking("evaluate_reference"),
+        code=code_version("evaluation"),
+    threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("evaluate_reference"),
+    log:
+        "logs/evaluate_reference/{reference}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_reference/{reference}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation reference --kind {wildcards.reference} --samples {input.samples} "
+        "--train-samples {input.train} --train-images {params.train_images} --seed {params.seed} {params.models} "
+        "--out results/evaluation/reference/{wildcards.reference} {params.options} {params.fit} "
         "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
 
 
@@ -99,6 +132,7 @@ rule tabulate_evaluation:
         table="|".join(TABLES),
     params:
         summaries=lambda wildcards, input: " ".join(f"--summary {key}={path}" for key, path in input.items()),
+        seed=config["seed"],
         tracking=tracking("tabulate_evaluation"),
         code=code_version("evaluation"),
     resources:
@@ -111,4 +145,26 @@ rule tabulate_evaluation:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.evaluation table --table {wildcards.table} {params.summaries} --out {output.table} "
-        "--figure {output.figure} --orderings {output.orderings} {params.tracking} > {log} 2>&1"
+        "--figure {output.figure} --orderings {output.orderings} --seed {params.seed} {params.tracking} > {log} 2>&1"
+
+
+rule results_page:
+    input:
+        tables=expand("results/{table}.csv", table=TABLES),
+        orderings=expand("results/evaluation/{table}_orderings.csv", table=TABLES),
+    output:
+        "results/results.md",
+    params:
+        tables=" ".join(f"--table {table}=results/{table}.csv" for table in TABLES),
+        tracking=tracking("results_page"),
+        code=code_version("evaluation"),
+    resources:
+        **cluster_resources("results_page"),
+    log:
+        "logs/results_page.log",
+    benchmark:
+        "logs/benchmarks/results_page.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation page {params.tables} --out {output} {params.tracking} > {log} 2>&1"

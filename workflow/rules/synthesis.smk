@@ -5,6 +5,7 @@ rule prepare_motions:
         source=motion_options,
         min_seconds=config["synthesis"]["motions"]["min_seconds"],
         mirror="--mirror" if config["synthesis"]["motions"]["mirror"] else "",
+        variants=variant_options,
         tracking=tracking("prepare_motions"),
         code=code_version("synthesis"),
     resources:
@@ -17,7 +18,7 @@ rule prepare_motions:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.synthesis motions --split {wildcards.split} {params.source} "
-        "--min-seconds {params.min_seconds} {params.mirror} --out {output} {params.tracking} > {log} 2>&1"
+        "--min-seconds {params.min_seconds} {params.mirror} {params.variants} --out {output} {params.tracking} > {log} 2>&1"
 
 
 rule collect_backgrounds:

@@ -6,10 +6,15 @@
     python -m pipeline.evaluation table --table bodynet_table \\
         --summary voxels=results/evaluation/voxels/summary.json ... --out results/bodynet_table.csv
 
+    python -m pipeline.evaluation reference --kind constant --train-samples results/bodynet/samples/train \
+        --samples results/bodynet/samples/test --body-model female=F.pkl ... --out results/evaluation/reference/constant
+
 `network` writes images.csv (one row per image), summary.json (the test set's figures,
 with the MLflow runs of the training and of this evaluation) and, for the methods that fit
-a body, sheet.png. `table` writes one of the paper's tables with the paper's numbers beside
-ours, its bar chart, and how many of the paper's orderings between rows hold.
+a body, sheet.png. `reference` does the same for a reference predictor (the training set's
+constant, or the truth), fitted as the voxel networks are. `table` writes one of the paper's tables with the paper's numbers beside
+ours and 95 % bootstrap intervals, its bar chart, and each ordering's verdict (holds,
+reversed, undecided) by paired bootstrap.
 """
 
 from __future__ import annotations
@@ -40,14 +45,45 @@ def _body_models(items: list[str]) -> dict:
     return models
 
 
-def network(args: argparse.Namespace) -> None:
-    import torch
+def _check_genders(samples, models: dict, path) -> None:
+    genders = {("female", "male")[int(g)] for g in set(samples.arrays["gender"].tolist())}
+    if genders - set(models):
+        raise InputError(f"{path}: holds {sorted(genders)} bodies; give a --body-model for each")
 
+
+def _fit_settings(args: argparse.Namespace):
+    from pipeline.fitting.body_fit import FitSettings
+
+    return FitSettings(joint_steps=args.joint_steps, steps=args.fit_steps, max_vertices=args.max_vertices,
+                       objective=args.objective)  # fmt: skip
+
+
+def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
+    """images.csv, summary.json (with the measures) and the sheet, logged to `run`."""
     from pipeline.atomic import atomic_output
     from pipeline.evaluation.figures import qualitative_sheet
     from pipeline.evaluation.measures import summarise
+
+    measures = summarise(evaluation.images)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with atomic_output(args.out / "images.csv") as tmp:
+        evaluation.images.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_output(args.out / "summary.json") as tmp:
+        tmp.write_text(json.dumps({**summary, "evaluation_run_id": run.run_id, "measures": measures}, indent=2) + "\n")
+    if evaluation.examples:
+        qualitative_sheet(evaluation.examples, title, args.out / "sheet.png")
+        run.log_artifact(args.out / "sheet.png")
+    run.log_metrics(measures)
+    for name in ("images.csv", "summary.json"):
+        run.log_artifact(args.out / name)
+    log.info("%s, %d images: %s", title, len(evaluation.images), ", ".join(f"{k}={v:.4g}" for k, v in measures.items()))
+    return measures
+
+
+def network(args: argparse.Namespace) -> None:
+    import torch
+
     from pipeline.evaluation.network import METHODS, NEEDS, evaluate_network, method_for_stage
-    from pipeline.fitting.body_fit import FitSettings
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.training.loop import build_model, load_checkpoint, pick_device
     from pipeline.training.samples import SampleSet
@@ -58,10 +94,8 @@ def network(args: argparse.Namespace) -> None:
     method = args.method or method_for_stage(checkpoint.get("stage", ""))
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    genders = {int(g) for g in set(samples.arrays["gender"].tolist())}
-    if method != "tasks" and {("female", "male")[g] for g in genders} - set(models):
-        raise InputError(f"{args.samples}: holds {sorted(('female', 'male')[g] for g in genders)} bodies; "
-                         "give a --body-model for each")  # fmt: skip
+    if method != "tasks":
+        _check_genders(samples, models, args.samples)
     missing = NEEDS[method] - set(checkpoint["state"])
     if missing:
         raise InputError(f"{args.model}: holds no trained {', '.join(sorted(missing))}, which method {method!r} needs")
@@ -71,30 +105,53 @@ def network(args: argparse.Namespace) -> None:
         raise InputError(f"{args.samples}: samples of sizes {sizes} do not fit {args.model}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = FitSettings(joint_steps=args.joint_steps, steps=args.fit_steps, max_vertices=args.max_vertices)
+    settings = _fit_settings(args)
     params = {"model": str(args.model), "samples": str(args.samples), "images": len(samples), "method": method,
-              "fit": asdict(settings)}  # fmt: skip
+              "placement": args.placement, "fit": asdict(settings)}  # fmt: skip
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
         run.set_tags({"pipeline.evaluated_run_id": trained_run})
         net = build_model(config, [args.model]).to(pick_device(args.device))
         evaluation = evaluate_network(net, samples, models, method, settings, batch_size=args.batch_size,
-                                      examples=args.examples if method != "tasks" else 0)  # fmt: skip
-        measures = summarise(evaluation.images, evaluation.part_intersection, evaluation.part_union)
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_output(args.out / "images.csv") as tmp:
-            evaluation.images.to_csv(tmp, index=False, float_format="%.6g")
+                                      examples=args.examples if method != "tasks" else 0,
+                                      placement=args.placement)  # fmt: skip
         summary = {"method": method, "model": str(args.model), "stage": checkpoint.get("stage"),
-                   "trained_run_id": trained_run, "evaluation_run_id": run.run_id, "measures": measures}  # fmt: skip
-        with atomic_output(args.out / "summary.json") as tmp:
-            tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        if evaluation.examples:
-            qualitative_sheet(evaluation.examples, f"{checkpoint.get('stage')} ({method})", args.out / "sheet.png")
-            run.log_artifact(args.out / "sheet.png")
-        run.log_metrics(measures)
-        for name in ("images.csv", "summary.json"):
-            run.log_artifact(args.out / name)
-        log.info("%s, %d images: %s", method, len(evaluation.images), ", ".join(f"{k}={v:.4g}" for k, v in measures.items()))
+                   "trained_run_id": trained_run, "placement": args.placement}  # fmt: skip
+        _write_evaluation(args, evaluation, summary, run, f"{checkpoint.get('stage')} ({method})")
+
+
+def reference(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipeline.evaluation.network import evaluate_network
+    from pipeline.evaluation.references import ReferencePredictor, training_means
+    from pipeline.training.samples import SampleSet
+
+    models = _body_models(args.body_model)
+    samples = SampleSet.load(args.samples)
+    _check_genders(samples, models, args.samples)
+    if args.kind == "constant" and args.train_samples is None:
+        raise InputError("reference --kind constant needs --train-samples (the training set it is the mean of)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = _fit_settings(args)
+    params = {"kind": args.kind, "samples": str(args.samples), "train_samples": str(args.train_samples),
+              "train_images": args.train_images, "images": len(samples), "method": "voxels",
+              "placement": args.placement, "fit": asdict(settings)}  # fmt: skip
+    with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        means = None
+        if args.kind == "constant":
+            train = SampleSet.load(args.train_samples)
+            if (train.sizes.input, train.sizes.heatmap, train.sizes.voxels) != (
+                    samples.sizes.input, samples.sizes.heatmap, samples.sizes.voxels):
+                raise InputError(f"{args.train_samples} and {args.samples} hold samples of different sizes")
+            means = training_means(train, args.train_images, args.seed)
+        evaluation = evaluate_network(ReferencePredictor(args.kind, means), samples, models, "voxels", settings,
+                                      batch_size=args.batch_size, examples=args.examples,
+                                      placement=args.placement)  # fmt: skip
+        summary = {"method": "voxels", "reference": args.kind, "model": None, "stage": None, "trained_run_id": None,
+                   "placement": args.placement}  # fmt: skip
+        _write_evaluation(args, evaluation, summary, run, f"reference: {args.kind}")
 
 
 def _name(key: str) -> str:
@@ -108,22 +165,24 @@ def table(args: argparse.Namespace) -> None:
     from pipeline.evaluation.figures import table_bars
 
     spec = tables.TABLES[args.table]
-    summaries = {}
+    summaries, images = {}, {}
     for item in args.summary:
         key, sep, path = item.partition("=")
         if not sep:
             raise InputError(f"--summary expects ROW=PATH, got {item!r}")
         if key not in {row.key for row in spec.rows}:
             raise InputError(f"--summary {item}: {args.table} has no row {key!r}")
-        summaries[key] = tables.read_summary(path)
-    frame = tables.build(spec, summaries)
-    orderings = tables.orderings(spec, frame)
-    params = {"table": args.table, "rows": {_name(row.key): row.evaluation for row in spec.rows}}
+        summaries[key], images[key] = tables.read_summary(path), tables.read_images(path)
+    frame, counts = tables.build(spec, images, seed=args.seed)
+    orderings = tables.orderings(spec, frame, images, counts)
+    verdicts = tables.verdict_counts(orderings)
+    params = {"table": args.table, "rows": {_name(row.key): row.evaluation for row in spec.rows},
+              "resamples": len(counts), "seed": args.seed}  # fmt: skip
     with stage_run("evaluation_table", params, args.rule, parse_wildcards(args.wildcard)) as run:
         tags = {}
         for key, summary in summaries.items():
-            tags[f"pipeline.row.{_name(key)}.evaluation_run_id"] = summary.get("evaluation_run_id", "unknown")
-            tags[f"pipeline.row.{_name(key)}.trained_run_id"] = summary.get("trained_run_id", "unknown")
+            tags[f"pipeline.row.{_name(key)}.evaluation_run_id"] = summary.get("evaluation_run_id") or "unknown"
+            tags[f"pipeline.row.{_name(key)}.trained_run_id"] = summary.get("trained_run_id") or "none"
         run.set_tags(tags)
         with atomic_output(args.out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4g")
@@ -132,19 +191,59 @@ def table(args: argparse.Namespace) -> None:
             run.log_artifact(args.figure)
         if args.orderings:
             with atomic_output(args.orderings) as tmp:
-                orderings.to_csv(tmp, index=False)
+                orderings.to_csv(tmp, index=False, float_format="%.4g")
             run.log_artifact(args.orderings)
-        metrics = {f"{_name(row['key'])}.{column}": row[column] for row in frame.to_dict("records") for column in spec.columns}
-        if len(orderings):
-            metrics["orderings_held"] = float(orderings["holds"].mean())
+        metrics = {f"{_name(row['key'])}.{column}{suffix}": row[f"{column}{suffix}"] for row in frame.to_dict("records")
+                   for column in spec.columns for suffix in ("", "_low", "_high")}  # fmt: skip
+        metrics |= {f"orderings_{kind}.{verdict}": count for kind, found in verdicts.items()
+                    for verdict, count in found.items()}  # fmt: skip
         run.log_metrics(metrics)
         run.log_artifact(args.out)
-    held = f"{int(orderings['holds'].sum())} of {len(orderings)}" if len(orderings) else "none to compare"
-    log.info("%s: %d rows; the paper's orderings that hold: %s", args.table, len(frame), held)
+    paper, constant = verdicts["paper"], verdicts["constant"]
+    log.info("%s: %d rows on %d images; the paper's orderings: %s; learned rows against the constant: %s",
+             args.table, len(frame), int(frame["images"].iloc[0]), ", ".join(f"{n} {v}" for v, n in paper.items()),
+             ", ".join(f"{n} {v}" for v, n in constant.items()))  # fmt: skip
+
+
+def page(args: argparse.Namespace) -> None:
+    from pipeline.atomic import atomic_output
+    from pipeline.evaluation.page import write_page
+
+    tables = {}
+    for item in args.table:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise InputError(f"--table expects NAME=PATH, got {item!r}")
+        tables[name] = Path(path)
+    with stage_run("results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule,
+                   parse_wildcards(args.wildcard)) as run:  # fmt: skip
+        text = write_page(tables, args.out, args.title)
+        with atomic_output(args.out) as tmp:
+            tmp.write_text(text)
+        run.log_artifact(args.out)
+    log.info("wrote %s (%d tables)", args.out, len(tables))
+
+
+def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.evaluation.network import PLACEMENTS
+    from pipeline.fitting.body_fit import OBJECTIVES
+
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
+    p.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
+    p.add_argument("--max-vertices", type=int, default=800, help="vertices used for correspondences")
+    p.add_argument("--objective", choices=OBJECTIVES, default="mean",
+                   help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
+                   "surfaces plus 5 × the joints' (the thesis's)")  # fmt: skip
+    p.add_argument("--placement", choices=PLACEMENTS, default="true_box",
+                   help="true_box: the fitted body moved and scaled into the true body's box before its error is "
+                   "taken (the paper's); crop: as fitted, from the crop and the true root depth")  # fmt: skip
+    p.add_argument("--examples", type=int, default=4, help="test images on the qualitative sheet")
 
 
 def main(argv: list[str] | None = None) -> None:
     from pipeline.evaluation.network import METHODS
+    from pipeline.evaluation.references import REFERENCES
     from pipeline.evaluation.tables import TABLES
 
     parser, commands = command_parser("python -m pipeline.evaluation", __doc__)
@@ -156,14 +255,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
                    help="the SMPL-format model of each gender the samples hold")
     p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
-    p.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
-    p.add_argument("--max-vertices", type=int, default=800, help="vertices used for correspondences")
-    p.add_argument("--examples", type=int, default=4, help="test images on the qualitative sheet")
+    _add_fit_arguments(p)
     add_device_arguments(p)
     add_tracking_arguments(p)
     p.set_defaults(func=network)
+
+    p = commands.add_parser("reference", help="a reference predictor (constant or truth) measured and fitted as "
+                            "the voxel networks are")  # fmt: skip
+    p.add_argument("--kind", required=True, choices=REFERENCES,
+                   help="constant: the training set's loss-minimising constant; oracle: the truth")
+    p.add_argument("--samples", required=True, type=Path, help="prepared test samples")
+    p.add_argument("--train-samples", type=Path, help="prepared training samples (the constant's)")
+    p.add_argument("--train-images", type=int, default=4096, help="training images the constant is the mean of")
+    p.add_argument("--seed", type=int, default=0, help="draws those images")
+    p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
+                   help="the SMPL-format model of each gender the samples hold")
+    p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
+    _add_fit_arguments(p)
+    add_device_arguments(p)
+    add_tracking_arguments(p)
+    p.set_defaults(func=reference)
 
     p = commands.add_parser("table", help="one of the paper's tables from evaluation summaries")
     p.add_argument("--table", required=True, choices=list(TABLES))
@@ -171,9 +282,19 @@ def main(argv: list[str] | None = None) -> None:
                    help="summary.json of each row's evaluation (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="the table (CSV)")
     p.add_argument("--figure", type=Path, help="bar chart against the paper (PNG)")
-    p.add_argument("--orderings", type=Path, help="the paper's pairwise orderings and whether ours hold (CSV)")
+    p.add_argument("--orderings", type=Path, help="the paper's pairwise orderings and each learned row against the "
+                   "constant: our paired difference and whether it holds, is reversed or undecided (CSV)")
+    p.add_argument("--seed", type=int, default=0, help="draws the bootstrap resamples of the test images")
     add_tracking_arguments(p)
     p.set_defaults(func=table)
+
+    p = commands.add_parser("page", help="the results page (Markdown) from the tables' CSVs and orderings")
+    p.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
+                   help="a table's CSV (its orderings read from evaluation/NAME_orderings.csv beside it)")
+    p.add_argument("--title", default="Results")
+    p.add_argument("--out", required=True, type=Path, help="the page (.md)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=page)
     run_command(parser, argv)
 
 

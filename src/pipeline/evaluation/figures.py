@@ -12,12 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.evaluation.tables import PERCENT, Table  # noqa: E402
+from pipeline.evaluation.tables import PERCENT, REFERENCES, Table  # noqa: E402
 from pipeline.figures import save_figure  # noqa: E402
 
 LABELS = {
     "surface_error_mm": "surface error (mm)", "voxel_iou": "voxel IoU (%)", "part_iou": "part IoU (%)",
-    "pckh": "PCKh@0.5 (%)", "joint_error_mm": "3D joint error (mm)",
+    "pckh": "PCKh@0.5 (%)", "joint_error_mm": "3D joint error (mm)", "pa_joint_error_mm": "PA 3D joint error (mm)",
 }  # fmt: skip
 
 
@@ -30,13 +30,20 @@ def _label(column: str) -> str:
 
 
 def table_bars(table: Table, frame: pd.DataFrame, out: Path) -> None:
-    """One panel per column: our number and the paper's for every row."""
+    """One panel per column: our number with its 95 % interval and the paper's, for every
+    row; the reference rows (constant, truth) drawn hatched."""
     columns = table.columns
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns) + 2.5, 0.45 * len(frame) + 1.8),
                              sharey=True, squeeze=False)  # fmt: skip
     y = np.arange(len(frame))
+    reference = frame["key"].isin(REFERENCES).to_numpy()
     for ax, column in zip(axes[0], columns):
-        ax.barh(y - 0.2, frame[column], height=0.4, label="this pipeline", color="tab:blue")
+        values = frame[column].to_numpy(dtype=float)
+        errors = np.abs(np.stack([values - frame[f"{column}_low"], frame[f"{column}_high"] - values]))
+        ax.barh(y[~reference] - 0.2, values[~reference], height=0.4, xerr=errors[:, ~reference], capsize=2,
+                label="this pipeline (95 % interval)", color="tab:blue")  # fmt: skip
+        ax.barh(y[reference] - 0.2, values[reference], height=0.4, xerr=errors[:, reference], capsize=2,
+                label="reference rows", color="white", edgecolor="tab:blue", hatch="//")  # fmt: skip
         ax.barh(y + 0.2, frame[f"paper_{column}"], height=0.4, label="BodyNet (paper)", color="tab:gray")
         ax.set_title(_label(column), fontsize=9)
         if column in PERCENT:
@@ -44,7 +51,7 @@ def table_bars(table: Table, frame: pd.DataFrame, out: Path) -> None:
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(y, frame["method"], fontsize=8)
     axes[0][0].invert_yaxis()
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.suptitle(table.title, fontsize=10)
     save_figure(fig, out)
 

@@ -53,6 +53,23 @@ def voxels_to_camera(points: np.ndarray, resolution: int, crop_centre: np.ndarra
     return np.stack([(u - principal[0]) * root_depth / focal, (v - principal[1]) * root_depth / focal, depth], axis=1)
 
 
+def box_similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """(scale, shift) of the map p ↦ scale · p + shift that brings the box of the points
+    `source` (N, 3) onto the box of the points `target` (M, 3): their longest sides equal,
+    their centres together."""
+    low, high = source.min(axis=0), source.max(axis=0)
+    true_low, true_high = target.min(axis=0), target.max(axis=0)
+    scale = float((true_high - true_low).max() / max((high - low).max(), 1e-9))
+    return scale, (true_low + true_high) / 2 - scale * (low + high) / 2
+
+
+def place_in_true_box(vertices: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """A fitted body (V, 3) moved and scaled into the true body's box (BodyNet's evaluation
+    places its voxels' iso-surface in the true mesh's box, so translation and scale are given)."""
+    scale, shift = box_similarity(vertices, truth)
+    return scale * vertices + shift
+
+
 def true_body_camera(model, pose: np.ndarray, shape: np.ndarray, zrot: float,
                      joints_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The annotated body in the camera's frame: vertices (V, 3) and BodyNet's 16 joints,

@@ -14,7 +14,10 @@ Shapes: B images, V vertices, H×W silhouettes.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
+
+from pipeline.evaluation.statistics import Figure, evaluate
 
 
 def surface_error_mm(vertices: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -22,6 +25,23 @@ def surface_error_mm(vertices: torch.Tensor, truth: torch.Tensor) -> torch.Tenso
     if vertices.shape != truth.shape:
         raise ValueError(f"meshes of different shapes: {tuple(vertices.shape)} and {tuple(truth.shape)}")
     return 1000 * (vertices.double() - truth.double()).norm(dim=-1).mean(dim=-1)
+
+
+def procrustes_error_mm(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(B, J, 3), (B, J, 3) joints → (B,) PA-MPJPE: the mean joint distance (mm) after the
+    similarity (rotation, uniform scale, translation) that best aligns the prediction to the
+    truth (Umeyama's solution, reflections excluded)."""
+    predicted, truth = np.asarray(predicted, np.float64), np.asarray(truth, np.float64)
+    p = predicted - predicted.mean(1, keepdims=True)
+    t = truth - truth.mean(1, keepdims=True)
+    u, singular, vt = np.linalg.svd(np.einsum("bji,bjk->bik", p, t))  # (B, 3, 3)
+    sign = np.sign(np.linalg.det(u @ vt))
+    correction = np.ones_like(singular)
+    correction[:, -1] = sign
+    rotation = u @ (correction[:, :, None] * vt)  # p @ rotation ≈ t
+    scale = (singular * correction).sum(1) / np.maximum((p**2).sum((1, 2)), 1e-12)
+    aligned = scale[:, None, None] * p @ rotation
+    return 1000 * np.linalg.norm(aligned - t, axis=-1).mean(1)
 
 
 def extreme_shapes(shape_deviation_mm: np.ndarray, fraction: float) -> np.ndarray:
@@ -72,27 +92,41 @@ def silhouette_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.
 
 SUBSETS = {"s20": 0.2, "s10": 0.1}
 PER_SUBSET = ("surface_error_mm", "voxel_iou")  # measured on s20/s10 as well
+MEANS = ("voxel_iou", "surface_error_mm", "joint_error_mm", "pa_joint_error_mm", "silhouette_iou", "silhouette_f1",
+         "silhouette_accuracy")  # fmt: skip
+PARTS = range(1, 15)  # the 14 body parts (0: background)
 
 
-def summarise(images, part_intersection: np.ndarray | None = None, part_union: np.ndarray | None = None) -> dict[str, float]:
-    """The test set's figures from per-image measures (a DataFrame as
-    `pipeline.evaluation.network` writes it): means, PCKh over all joints, part IoU over
-    all pixels (the mean over the 14 parts present), and surface error and voxel IoU on
-    s20/s10 too."""
-    summary: dict[str, float] = {"images": float(len(images))}
-    for name in ("voxel_iou", "surface_error_mm", "joint_error_mm", "silhouette_iou", "silhouette_f1",
-                 "silhouette_accuracy"):  # fmt: skip
-        if name in images:
-            summary[name] = float(images[name].mean())
-    if "pckh_correct" in images:
-        summary["pckh"] = float(images["pckh_correct"].sum() / max(images["pckh_visible"].sum(), 1))
-    if part_intersection is not None:
-        union = np.asarray(part_union[1:], np.float64)
-        summary["part_iou"] = float((np.asarray(part_intersection[1:]) / np.maximum(union, 1))[union > 0].mean())
-    if "shape_deviation_mm" in images and images["shape_deviation_mm"].notna().all():
+def part_columns() -> tuple[str, ...]:
+    """images.csv's per-image part intersections, then unions (pixels), parts 1–14."""
+    return tuple(f"part_{kind}_{c}" for kind in ("intersection", "union") for c in PARTS)
+
+
+def figures() -> dict[str, Figure]:
+    """{summary name: how it is computed from images.csv's columns}: means of per-image
+    measures; PCKh over all joints of the set; part IoU over all pixels of the set (the
+    mean over the parts present); surface error and voxel IoU on s20/s10 too."""
+    result = {name: Figure("mean", (name,)) for name in MEANS}
+    result |= {f"{name}_{subset}": Figure("mean", (name,), subset) for name in PER_SUBSET for subset in SUBSETS}
+    result |= {name: Figure("ratio", (f"{name}_correct", f"{name}_visible")) for name in ("pckh", "pckh_head")}
+    result["part_iou"] = Figure("class_ratio", part_columns())
+    return result
+
+
+def add_subsets(images: pd.DataFrame) -> pd.DataFrame:
+    """images with boolean columns s20 and s10 (where shape deviations are known)."""
+    if "shape_deviation_mm" in images and len(images) and images["shape_deviation_mm"].notna().all():
         for subset, fraction in SUBSETS.items():
-            mask = extreme_shapes(images["shape_deviation_mm"].to_numpy(), fraction)
-            for name in PER_SUBSET:
-                if name in images:
-                    summary[f"{name}_{subset}"] = float(images[name][mask].mean())
+            images[subset] = extreme_shapes(images["shape_deviation_mm"].to_numpy(), fraction)
+    return images
+
+
+def summarise(images: pd.DataFrame) -> dict[str, float]:
+    """The test set's figures (`figures`) from per-image measures, as
+    `pipeline.evaluation.network` writes them."""
+    summary: dict[str, float] = {"images": float(len(images))}
+    for name, figure in figures().items():
+        needed = set(figure.columns) | ({figure.subset} if figure.subset else set())
+        if needed <= set(images.columns):
+            summary[name] = float(evaluate(figure, images))
     return summary

@@ -6,12 +6,19 @@ methods:
     shape_regression  the regressed shape, posed by the predicted 3D joints
     tasks             no body: the intermediate tasks only (PCKh, part IoU, 3D joints)
 
-Per image: PCKh@0.5, 3D joint error (root-centred, mm), and for the body methods the
-surface error (mm) of the fitted body against the annotated one, the voxel IoU and the
-front silhouette's IoU/F1/accuracy (of the network's voxels for `voxels`, of the fitted
-body voxelised as the ground truth is for the baselines), and the true shape's deviation
-from the mean shape (which picks s20/s10). Part intersections and unions are summed over
-the images (the paper's part IoU is over the whole test set).
+The network may also be a reference predictor (`pipeline.evaluation.references`: a
+constant, or the truth), measured and fitted the same way.
+
+Per image: PCKh@0.5 (correct and visible joints), part intersections and unions (pixels per
+part: the paper's part IoU is over the whole test set), 3D joint error (root-centred, and
+Procrustes-aligned, mm), and for the body methods the surface error (mm) of the fitted body
+against the annotated one, the voxel IoU and the front silhouette's IoU/F1/accuracy (of the
+network's voxels for `voxels`, of the fitted body voxelised as the ground truth is for the
+baselines), and the true shape's deviation from the mean shape (which picks s20/s10).
+
+Placement of the fitted body before its surface error is taken: `true_box` (the paper's:
+moved and scaled into the true body's box, so that translation and scale are given) or
+`crop` (as fitted: from the crop, the focal length and the true root depth).
 
 Shapes: B images, D voxel size, s heatmap size, J = 16 joints.
 """
@@ -30,10 +37,19 @@ from pipeline.evaluation.frames import (
     crop_to_image,
     image_to_crop,
     mirror,
+    place_in_true_box,
     true_body_camera,
     voxels_to_camera,
 )
-from pipeline.evaluation.measures import mask_iou, shape_deviation_mm, silhouette_scores, surface_error_mm
+from pipeline.evaluation.measures import (
+    PARTS,
+    add_subsets,
+    mask_iou,
+    procrustes_error_mm,
+    shape_deviation_mm,
+    silhouette_scores,
+    surface_error_mm,
+)
 from pipeline.fitting.body_fit import FitSettings, fit_body
 from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
@@ -43,6 +59,7 @@ from pipeline.training.samples import SampleSet, inputs, make_batch
 
 GENDERS = {0: "female", 1: "male"}
 METHODS = ("voxels", "smplify", "shape_regression", "tasks")
+PLACEMENTS = ("true_box", "crop")
 NEEDS = {"voxels": {"voxels", "pose3d"}, "smplify": {"pose2d", "segm", "pose3d"},
          "shape_regression": {"shape", "pose3d"}, "tasks": set()}  # fmt: skip
 
@@ -50,8 +67,6 @@ NEEDS = {"voxels": {"voxels", "pose3d"}, "smplify": {"pose2d", "segm", "pose3d"}
 @dataclass
 class Evaluation:
     images: pd.DataFrame  # one row per image
-    part_intersection: np.ndarray | None = None  # (15,) pixels per class, over all images
-    part_union: np.ndarray | None = None
     examples: list[dict] = field(default_factory=list)  # what the qualitative sheet shows
 
 
@@ -79,7 +94,8 @@ class BodyFitter:
         self.method, self.a = method, samples.arrays
         self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
         settings = settings or FitSettings()
-        self.settings = replace(settings, joint_weight=JOINT_3D_WEIGHT) if method == "smplify" else settings
+        # SMPLify++'s objective is its own (means of its terms), whatever Eq. 4.6's form
+        self.settings = replace(settings, joint_weight=JOINT_3D_WEIGHT, objective="mean") if method == "smplify" else settings
 
     def __call__(self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor) -> torch.Tensor:
         """Fitted vertices (b, V, 3) in the camera frame for images `chosen` of the batch."""
@@ -119,21 +135,32 @@ class BodyFitter:
         return mirror(fit.vertices)
 
 
+def predict(network, batch: dict[str, torch.Tensor], wanted: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """{subnetwork: last stack's output on the CPU} of a BodyNet or a reference predictor."""
+    if hasattr(network, "predict"):
+        return network.predict(batch, wanted)
+    device = next(network.parameters()).device
+    return {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
+
+
 @torch.no_grad()
 def evaluate_network(network, samples: SampleSet, models: dict, method: str, settings: FitSettings | None = None,
-                     batch_size: int = 8, examples: int = 0, progress: bool = True) -> Evaluation:
-    """Measure `network` (a BodyNet; `network.trained` names its trained subnetworks) on
-    every image of `samples`; keep what the qualitative sheet needs for the first
-    `examples` images."""
+                     batch_size: int = 8, examples: int = 0, progress: bool = True,
+                     placement: str = "true_box") -> Evaluation:
+    """Measure `network` (a BodyNet, or a reference predictor; `network.trained` names its
+    trained subnetworks) on every image of `samples`; keep what the qualitative sheet needs
+    for the first `examples` images."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; one of {PLACEMENTS}")
     trained = set(getattr(network, "trained", {"pose2d", "segm", "pose3d", "voxels", "shape"}))
     missing = NEEDS[method] - trained
     if missing:
         raise ValueError(f"method {method!r} needs a trained {', '.join(sorted(missing))}")
     wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d"}) & trained))
-    network.eval()
-    device = next(network.parameters()).device
+    if isinstance(network, torch.nn.Module):
+        network.eval()
     a = samples.arrays
     focal, principal = float(a["focal"]), torch.as_tensor(a["principal"])
     fitter = BodyFitter(method, samples, settings) if method != "tasks" else None
@@ -142,22 +169,25 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
     for start in tqdm(range(0, len(samples), batch_size), desc="images", unit="batch", disable=not progress):
         indices = np.arange(start, min(start + batch_size, len(samples)))
         batch = make_batch(samples, indices)
-        outputs = {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
+        outputs = predict(network, batch, wanted)
         measures: dict[str, np.ndarray] = {}
         joints = None
         if "pose2d" in outputs:
-            correct, visible = metrics.pckh_per_image(outputs["pose2d"].float(), batch)
-            measures["pckh"] = correct / np.maximum(visible, 1)
-            measures["pckh_correct"], measures["pckh_visible"] = correct, visible
+            for name, reference in (("pckh", "bodynet"), ("pckh_head", "head")):
+                correct, visible = metrics.pckh_per_image(outputs["pose2d"].float(), batch, reference)
+                measures[name] = correct / np.maximum(visible, 1)
+                measures[f"{name}_correct"], measures[f"{name}_visible"] = correct, visible
         if "segm" in outputs:
-            i, u = (c.numpy() for c in metrics.part_counts(outputs["segm"].float(), batch["parts"]))
-            result.part_intersection = i if result.part_intersection is None else result.part_intersection + i
-            result.part_union = u if result.part_union is None else result.part_union + u
+            i, u = (c.numpy() for c in metrics.part_counts_per_image(outputs["segm"].float(), batch["parts"]))
+            for c in PARTS:
+                measures[f"part_intersection_{c}"], measures[f"part_union_{c}"] = i[:, c], u[:, c]
         if "pose3d" in outputs:
             joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
+            measures["pa_joint_error_mm"] = procrustes_error_mm(joints.numpy(), batch["joints_camera"].numpy())
         if fitter is not None:
-            voxels, fitted_sets, true_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures)
+            voxels, fitted_sets, true_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures,
+                                                       placement)  # fmt: skip
             true_voxels = batch["voxels"].numpy() > 0.5
             measures["voxel_iou"] = mask_iou(voxels, true_voxels)
             front = voxels.any(axis=1)
@@ -170,12 +200,13 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
         for k, i in enumerate(indices):
             rows.append({"image": int(i), "clip": str(a["clip_names"][a["clip"][i]]), "frame": int(a["frame"][i]),
                          "gender": GENDERS[int(a["gender"][i])], **{n: float(v[k]) for n, v in measures.items()}})  # fmt: skip
-    result.images = pd.DataFrame(rows)
+    result.images = add_subsets(pd.DataFrame(rows))
     return result
 
 
 def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
-               samples: SampleSet, measures: dict) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+              samples: SampleSet, measures: dict, placement: str = "true_box",
+              ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Fit each gender's images; fills surface error and shape deviation into `measures`,
     returns the voxels the measures compare ((B, D, D, D) bool) and the fitted and true
     vertices in the camera frame."""
@@ -197,6 +228,9 @@ def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: di
             fitted = fitter(model, chosen, indices, outputs, joints)
         truths = [true_body_camera(model, a["pose"][indices[k]], a["shape"][indices[k]], float(a["zrot"][indices[k]]),
                                    a["joints_camera"][indices[k]].astype(np.float64))[0] for k in chosen]  # fmt: skip
+        if placement == "true_box":
+            placed = [place_in_true_box(v.double().numpy(), t) for v, t in zip(fitted, truths)]
+            fitted = torch.as_tensor(np.stack(placed), dtype=torch.float32)
         surface[chosen] = surface_error_mm(fitted, torch.as_tensor(np.stack(truths), dtype=torch.float32)).numpy()
         pose = torch.as_tensor(a["pose"][indices[chosen]], dtype=torch.float32)
         betas = torch.as_tensor(a["shape"][indices[chosen], : model.num_betas], dtype=torch.float32)

@@ -9,9 +9,17 @@ REFERENCE §2).
                     or estimated) and 2D keypoints, tested on a domain it never saw; the
                     paper's column is its PA-MPJPE on real video (3DPW), an ordering to compare
 
-Each row names the evaluation (a folder of `summary.json` under the evaluation results)
-it is read from; each column a figure of that summary. IoU and PCKh are given in %.
-Where the paper gives no number the paper's cell is empty.
+Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
+evaluation results) it is read from; each column a figure of that summary, with its 95 %
+bootstrap interval over the test images (`<column>_low`, `<column>_high`). IoU and PCKh are
+given in %. Where the paper gives no number the paper's cell is empty. The body tables hold
+two reference rows (`pipeline.evaluation.references`): the training set's constant, the
+floor a learned row must beat, and the truth fitted as the networks' outputs are, the
+ceiling of the representation and the fit.
+
+Orderings: for each pair of rows the paper ranks, and for each learned row against the
+constant, the paired bootstrap interval of our difference decides whether the ordering
+`holds`, is `reversed` or is `undecided` (`pipeline.evaluation.statistics`).
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError, read_json_record
+from pipeline.evaluation import statistics
 
-PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh"}
-LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm")
+PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh", "pckh_head"}
+LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm", "pa_joint_error_mm")
+REFERENCES = ("constant", "oracle")  # pipeline.evaluation.references's predictors
 
 
 @dataclass(frozen=True)
@@ -53,12 +63,19 @@ def _inputs(network: str, inputs: str) -> str:
     return f"inputs/{network}/{inputs}"
 
 
-def _motion(source: str, inputs: str, paper: float) -> Row:
+def _references(*rows: Row) -> tuple[Row, ...]:
+    """The constant first, the learned rows, the oracle last."""
+    constant = Row("constant", "reference: constant (the training set's mean)", "reference/constant", {})
+    oracle = Row("oracle", "reference: the truth, fitted", "reference/oracle", {})
+    return (constant, *rows, oracle)
+
+
+def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figure is a PA-MPJPE
     label = {"rgb": "RGB", "flow": "Flow", "pose2d": "Keypoints", "rgb+pose2d": "RGB + Keypoints",
              "flow+pose2d": "Flow + Keypoints"}[inputs]  # fmt: skip
     key = inputs if "flow" not in inputs else f"{inputs}_{source}"
     label = label if "flow" not in inputs else f"{label} ({source} flow)"
-    return Row(key, label, f"motion/{source}/{inputs}", {"joint_error_mm": paper})
+    return Row(key, label, f"motion/{source}/{inputs}", {"pa_joint_error_mm": paper})
 
 
 TABLES = {
@@ -67,7 +84,7 @@ TABLES = {
         Table("bodynet_table", "Table 4.2: body-model surface error of each method",
               ("surface_error_mm", "surface_error_mm_s20", "surface_error_mm_s10", "voxel_iou", "voxel_iou_s20",
                "voxel_iou_s10"),
-              (Row("smplify", "SMPLify++ (θ, β optimised)", "smplify", _surface(75.3, 79.7, 86.1)),
+              _references(Row("smplify", "SMPLify++ (θ, β optimised)", "smplify", _surface(75.3, 79.7, 86.1)),
                Row("shape_regression", "shape-parameter regression (β regressed, θ from 3D pose)", "shape_regression",
                    _surface(74.3, 82.1, 88.7)),
                Row("voxels", "voxels network", "voxels", _surface(73.6, 81.1, 86.3, 58.1)),
@@ -81,7 +98,7 @@ TABLES = {
                Row("end_to_end_fvsv", "end-to-end with intermediate tasks, FV + SV", "end_to_end_fvsv",
                    _surface(65.8, 72.2, 76.6)))),
         Table("bodynet_inputs", "Table 4.1: the voxel network fed different inputs", ("voxel_iou", "surface_error_mm"),
-              (Row("pose2d", "2D pose", _inputs("voxels", "pose2d"), {"voxel_iou": 47.7, "surface_error_mm": 80.9}),
+              _references(Row("pose2d", "2D pose", _inputs("voxels", "pose2d"), {"voxel_iou": 47.7, "surface_error_mm": 80.9}),
                Row("rgb", "RGB", _inputs("voxels", "rgb"), {"voxel_iou": 51.8, "surface_error_mm": 79.1}),
                Row("segm", "Segm", _inputs("voxels", "segm"), {"voxel_iou": 54.6, "surface_error_mm": 79.1}),
                Row("pose3d", "3D pose", _inputs("voxels", "pose3d"), {"voxel_iou": 56.3, "surface_error_mm": 74.5}),
@@ -90,20 +107,21 @@ TABLES = {
                Row("rgb+pose2d+segm+pose3d", "RGB + 2D pose + Segm + 3D pose", _inputs("voxels", "rgb+pose2d+segm+pose3d"),
                    {"voxel_iou": 58.1, "surface_error_mm": 73.6}))),
         Table("bodynet_tasks", "Table 4.6: intermediate tasks, trained alone or end to end",
-              ("part_iou", "pckh", "joint_error_mm"),
-              (Row("single_task", "independent single-task", "pose3d",
+              ("part_iou", "pckh", "joint_error_mm", "pa_joint_error_mm"),
+              _references(Row("single_task", "independent single-task", "pose3d",
                    {"part_iou": 59.2, "pckh": 82.7, "joint_error_mm": 46.1}),
                Row("multi_task", "joint multi-task (end to end, FV + SV)", "end_to_end_fvsv",
                    {"part_iou": 69.2, "pckh": 90.8, "joint_error_mm": 40.8}))),
-        Table("pose3d_inputs", "Table 4.8: the 3D-pose network fed different inputs", ("joint_error_mm",),
-              (Row("rgb", "RGB", _inputs("pose3d", "rgb"), {"joint_error_mm": 49.1}),
+        Table("pose3d_inputs", "Table 4.8: the 3D-pose network fed different inputs",
+              ("joint_error_mm", "pa_joint_error_mm"),
+              _references(Row("rgb", "RGB", _inputs("pose3d", "rgb"), {"joint_error_mm": 49.1}),
                Row("pose2d", "2D pose", _inputs("pose3d", "pose2d"), {"joint_error_mm": 55.9}),
                Row("segm", "Segm", _inputs("pose3d", "segm"), {"joint_error_mm": 48.1}),
                Row("pose2d+segm", "2D pose + Segm", _inputs("pose3d", "pose2d+segm"), {"joint_error_mm": 47.7}),
                Row("rgb+pose2d+segm", "RGB + 2D pose + Segm", _inputs("pose3d", "rgb+pose2d+segm"),
                    {"joint_error_mm": 46.1}))),
         Table("motion_inputs", "Seed 001: the 3D-pose network fed motion (paper: PA-MPJPE on 3DPW)",
-              ("joint_error_mm",),
+              ("joint_error_mm", "pa_joint_error_mm"),
               (_motion("rendered", "rgb", 105.6), _motion("rendered", "flow", 100.1),
                _motion("estimated", "flow", 100.1), _motion("rendered", "pose2d", 77.6),
                _motion("rendered", "rgb+pose2d", 82.4), _motion("rendered", "flow+pose2d", 74.7),
@@ -116,42 +134,103 @@ def read_summary(path: str | Path) -> dict:
     return read_json_record(path, "evaluation summary", ("measures",))
 
 
-def build(table: Table, summaries: dict[str, dict]) -> pd.DataFrame:
-    """One row per table row: ours, then the paper's (`paper_<column>`) for each column."""
-    missing = [row.key for row in table.rows if row.key not in summaries]
+def read_images(summary_path: str | Path) -> pd.DataFrame:
+    """The per-image measures (images.csv) beside an evaluation's summary.json."""
+    path = Path(summary_path).with_name("images.csv")
+    try:
+        images = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InputError(f"{path}: cannot read the per-image measures ({error})") from error
+    if "image" not in images:
+        raise InputError(f"{path}: no 'image' column; not an evaluation's images.csv")
+    return images
+
+
+def _scale(column: str) -> float:
+    return 100.0 if column in PERCENT else 1.0
+
+
+def _check_paired(table: Table, images: dict[str, pd.DataFrame]) -> None:
+    first_key, first = next(iter(images.items()))
+    for key, frame in images.items():
+        if not np.array_equal(frame["image"].to_numpy(), first["image"].to_numpy()):
+            raise InputError(f"{table.name}: rows {first_key!r} and {key!r} were evaluated on different images; "
+                             "the paired intervals need the same test images")  # fmt: skip
+
+
+def build(table: Table, images: dict[str, pd.DataFrame], seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per table row: ours with its 95 % interval (`<column>_low/_high`), then the
+    paper's (`paper_<column>`) for each column; and the resample counts (R, N) used."""
+    missing = [row.key for row in table.rows if row.key not in images]
     if missing:
         raise InputError(f"{table.name}: no evaluation given for row(s) {', '.join(missing)}")
+    from pipeline.evaluation.measures import figures  # torch: not when the workflow reads the tables
+
+    _check_paired(table, {row.key: images[row.key] for row in table.rows})
+    specs = figures()
+    counts = statistics.resample_counts(len(images[table.rows[0].key]), seed=seed)
     records = []
     for row in table.rows:
-        measures = summaries[row.key]["measures"]
-        absent = [c for c in table.columns if c not in measures]
-        if absent:
-            raise InputError(f"{table.name}: evaluation of row {row.key!r} lacks {', '.join(absent)}")
+        frame = images[row.key]
         record = {"key": row.key, "method": row.label}
         for column in table.columns:
-            record[column] = measures[column] * (100 if column in PERCENT else 1)
+            figure = specs[column]
+            absent = [c for c in (*figure.columns, *([figure.subset] if figure.subset else [])) if c not in frame]
+            if absent:
+                raise InputError(f"{table.name}: evaluation of row {row.key!r} lacks {', '.join(absent[:3])}")
+            scale = _scale(column)
+            record[column] = scale * statistics.evaluate(figure, frame)
+            low, high = statistics.interval(statistics.evaluate(figure, frame, counts))
+            record[f"{column}_low"], record[f"{column}_high"] = scale * low, scale * high
         for column in table.columns:
             record[f"paper_{column}"] = row.paper.get(column, np.nan)
-        record["images"] = int(measures["images"])
+        record["images"] = len(frame)
         records.append(record)
-    return pd.DataFrame(records)
+    return pd.DataFrame(records), counts
 
 
-def orderings(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
-    """For each pair of rows and each column the paper gives for both: whether our numbers
-    order the two rows as the paper's do."""
-    records = []
+ORDERING_COLUMNS = ["column", "first", "second", "paper_first_better", "ours_first_better", "difference",
+                    "difference_low", "difference_high", "verdict"]  # fmt: skip
+
+
+def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame], counts: np.ndarray) -> pd.DataFrame:
+    """For each column, each pair of rows the paper ranks (its better row first in its
+    order), and each learned row against the constant (expected better): our difference
+    (first − second) with its paired 95 % interval, and the verdict."""
+    from pipeline.evaluation.measures import figures
+
+    specs = figures()
+    keys = frame["key"].tolist()
+    pairs = []
     for column in table.columns:
-        paper, ours = frame[f"paper_{column}"], frame[column]
+        paper = frame[f"paper_{column}"].to_numpy()
         for a in range(len(frame)):
             for b in range(a + 1, len(frame)):
-                if np.isnan(paper[a]) or np.isnan(paper[b]) or paper[a] == paper[b]:
-                    continue
-                records.append({"column": column, "first": frame["key"][a], "second": frame["key"][b],
-                                "paper_first_better": _better(column, paper[a], paper[b]),
-                                "ours_first_better": _better(column, ours[a], ours[b])})  # fmt: skip
-    result = pd.DataFrame(records, columns=["column", "first", "second", "paper_first_better", "ours_first_better"])
-    result["holds"] = result["paper_first_better"] == result["ours_first_better"]
+                if not (np.isnan(paper[a]) or np.isnan(paper[b]) or paper[a] == paper[b]):
+                    pairs.append((column, keys[a], keys[b], _better(column, paper[a], paper[b])))
+        if "constant" in keys:
+            pairs += [(column, key, "constant", True) for key in keys if key not in REFERENCES]
+    records = []
+    for column, first, second, paper_first_better in pairs:
+        figure, scale = specs[column], _scale(column)
+        difference = scale * (statistics.evaluate(figure, images[first]) - statistics.evaluate(figure, images[second]))
+        resampled = statistics.evaluate(figure, images[first], counts) - statistics.evaluate(figure, images[second], counts)
+        low, high = (scale * v for v in statistics.interval(resampled))
+        lower = column.startswith(LOWER_IS_BETTER)
+        records.append({"column": column, "first": first, "second": second, "paper_first_better": paper_first_better,
+                        "ours_first_better": bool(difference < 0 if lower else difference > 0), "difference": difference,
+                        "difference_low": low, "difference_high": high,
+                        "verdict": statistics.verdict((low, high), paper_first_better, lower)})  # fmt: skip
+    return pd.DataFrame(records, columns=ORDERING_COLUMNS)
+
+
+def verdict_counts(orderings_frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """{'paper': counts of holds/reversed/undecided among the paper's orderings, 'constant':
+    among the learned rows against the constant}."""
+    against_constant = orderings_frame["second"] == "constant"
+    result = {}
+    for name, subset in (("paper", orderings_frame[~against_constant]), ("constant", orderings_frame[against_constant])):
+        result[name] = {v: int((subset["verdict"] == v).sum()) for v in statistics.VERDICTS}
     return result
 
 

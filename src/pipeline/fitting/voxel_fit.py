@@ -7,8 +7,11 @@ pose θ, shape β and translation t minimise
     Σ_n w_n min_v ‖V_n − v‖²  +  Σ_v min_n w_n ‖V_n − v‖²  +  λ_J Σ_j ‖J_j − Ĵ_j‖²  +  priors
 
 (the two-way confidence-weighted nearest-neighbour distances between the isosurface and
-the model's vertices v, plus λ_J = 5 times the distance between the model's 16 joints and
-the predicted ones Ĵ), with the correspondences recomputed at every iteration. The pose
+the model's vertices v, summed over the whole surface, plus λ_J = 5 times the distances
+between the model's 16 joints and the predicted ones Ĵ: the joints weigh little against
+thousands of surface points, as the thesis intends), with the correspondences recomputed at
+every iteration. BodyNet's fitting code squares the weights (w² and 25 for the joints); the
+thesis's Eq. 4.6, followed here, does not. The pose
 starts from a fit to the predicted joints alone (the body first turned and placed onto
 the torso's joints), the shape at zero (`pipeline.fitting.body_fit`). Everything is
 batched over images and runs on whichever device the tensors are on.
@@ -68,26 +71,45 @@ def _gather(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return points.gather(1, index[..., None].expand(-1, -1, 3))
 
 
-def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """(B,) the two-way weighted squared nearest-neighbour distances, each direction a
-    weighted mean. Correspondences are found anew on every call (without gradient); the
-    distances to them carry it."""
+def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.Tensor, objective: str = "sum",
+                  vertex_count: int | None = None, point_counts: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) the two-way confidence-weighted squared nearest-neighbour distances between the
+    model's vertices (B, V, 3) and the isosurface's points (B, N, 3).
+
+    objective 'sum' (Eq. 4.6): Σ over the vertices of w·d² to the nearest point plus Σ over the
+    points of w·d² to the nearest vertex, each sum taken over the whole surface: a subset of
+    the model's `vertex_count` vertices, or of an image's `point_counts` points, stands for
+    all of them (its sum scaled by the ratio). 'mean': each direction's weighted mean.
+    Correspondences are found anew on every call (without gradient); the distances to them
+    carry it."""
     valid = weights > 0
     every_vertex = torch.ones(vertices.shape[:2], dtype=torch.bool, device=vertices.device)
     to_vertex = (points - _gather(vertices, nearest(points, vertices, every_vertex))).square().sum(-1)
-    points_term = (weights * to_vertex).sum(1) / weights.sum(1).clamp_min(1e-9)
     index = nearest(vertices, points, valid)
     to_point = (vertices - _gather(points, index)).square().sum(-1)
     vertex_weights = weights.gather(1, index)
-    vertices_term = (vertex_weights * to_point).sum(1) / vertex_weights.sum(1).clamp_min(1e-9)
-    return points_term + vertices_term
+    if objective == "mean":
+        points_term = (weights * to_vertex).sum(1) / weights.sum(1).clamp_min(1e-9)
+        vertices_term = (vertex_weights * to_point).sum(1) / vertex_weights.sum(1).clamp_min(1e-9)
+        return points_term + vertices_term
+    if objective != "sum":
+        raise ValueError(f"objective must be 'sum' or 'mean', got {objective!r}")
+    kept = valid.sum(1).clamp_min(1)
+    point_scale = (point_counts.to(kept.dtype) / kept) if point_counts is not None else 1.0
+    vertex_scale = (vertex_count or vertices.shape[1]) / vertices.shape[1]
+    return point_scale * (weights * to_vertex).sum(1) + vertex_scale * (vertex_weights * to_point).sum(1)
 
 
 def fit_to_voxels(model, points: torch.Tensor, weights: torch.Tensor, joints: torch.Tensor,
-                  settings: FitSettings | None = None) -> FitResult:
+                  settings: FitSettings | None = None, point_counts: torch.Tensor | None = None) -> FitResult:
     """Fit `model` (a BodyModel) to surface points (B, N, 3) with confidences (B, N) and
-    predicted joints (B, 16, 3), all in the same metric frame (camera axes)."""
+    predicted joints (B, 16, 3), all in the same metric frame (camera axes). `point_counts`
+    (B,): how many points each image's isosurface had before it was thinned to N."""
     settings = settings or FitSettings()
     points, weights = points.float(), weights.float()
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()
-    return fit_body(model, joints, lambda vertices, _: surface_terms(vertices[:, subset], points, weights), settings)
+
+    def data_term(vertices: torch.Tensor, _) -> torch.Tensor:
+        return surface_terms(vertices[:, subset], points, weights, settings.objective, model.num_vertices, point_counts)
+
+    return fit_body(model, joints, data_term, settings)

@@ -25,16 +25,19 @@ log = logging.getLogger("pipeline.synthesis")
 
 def motions(args: argparse.Namespace) -> None:
     from pipeline.synthesis.motion import (
+        Variation,
         deepmimic_files,
         load_deepmimic,
         load_motions,
         mirror,
         resample,
         save_motions,
+        variants,
     )
 
     params = {"split": args.split, "source": args.source, "names": args.names, "file": str(args.file),
-              "min_seconds": args.min_seconds, "mirror": args.mirror}
+              "min_seconds": args.min_seconds, "mirror": args.mirror, "variants": args.variants,
+              "speed": args.speed, "blend": args.blend, "jitter": args.jitter, "seed": args.seed}
     with stage_run("synthesis_motions", params, args.rule, parse_wildcards(args.wildcard)) as run:
         if args.source == "embedded":
             files = {path.stem.removeprefix("humanoid3d_"): path for path in deepmimic_files()}
@@ -50,6 +53,9 @@ def motions(args: argparse.Namespace) -> None:
                 loaded = [motion for motion in loaded if motion.name in set(args.names)]
         if args.mirror:
             loaded += [mirror(motion) for motion in loaded]
+        if args.variants:
+            variation = Variation(tuple(args.speed), args.blend, args.jitter)
+            loaded += variants(loaded, args.variants, variation, args.seed, args.split)
         save_motions(args.out, loaded)
         frames = sum(len(motion) for motion in loaded)
         run.log_metrics({"motions": len(loaded), "frames": frames, "seconds": frames / 30.0})
@@ -157,6 +163,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="frame rate of --file when it has no 'fps' key (SURREAL's smpl_data.npz: 120)")
     p.add_argument("--min-seconds", type=float, default=4.0, help="repeat looping clips to this length")
     p.add_argument("--mirror", action="store_true", help="add each motion's mirror image")
+    p.add_argument("--variants", type=int, default=0,
+                   help="add this many new motions made of the split's own (re-timed, blended, jittered)")
+    p.add_argument("--speed", type=float, nargs=2, default=[1.0, 1.0], metavar=("LOW", "HIGH"),
+                   help="variants: range of the play-back speed factor")
+    p.add_argument("--blend", type=float, default=0.0, help="variants: chance of another motion's upper body")
+    p.add_argument("--jitter", type=float, default=0.0, help="variants: std (radians) of each joint's offset")
+    p.add_argument("--seed", type=int, default=0, help="seeds the variants")
     p.add_argument("--out", required=True, type=Path, help="motion file to write (.npz)")
     add_tracking_arguments(p)
     p.set_defaults(func=motions)

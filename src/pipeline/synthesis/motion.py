@@ -28,6 +28,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from pipeline.errors import InputError
+from pipeline.seeding import seeded_generator
 
 FPS = 30.0
 J = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
@@ -242,6 +243,82 @@ def mirror(motion: Motion) -> Motion:
     trans = motion.trans * [-1.0, 1.0, 1.0]
     return replace(motion, name=f"{motion.name}_mirror", pose=pose.reshape(len(motion), -1).astype(np.float32),
                    trans=trans.astype(np.float32))
+
+
+# --- Variants -----------------------------------------------------------------------------
+
+# Joints whose rotations an upper-body blend takes from the other motion: the spine up.
+UPPER_BODY = [J[name] for name in SMPL_JOINT_NAMES
+              if name.startswith(("spine", "neck", "head")) or name.split("_")[-1] in
+              ("collar", "shoulder", "elbow", "wrist", "hand")]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variation:
+    """How far a variant departs from the captured motions it is made of."""
+
+    speed: tuple[float, float]  # play-back speed factor, drawn uniformly
+    blend: float  # chance that the upper body comes from another motion
+    jitter: float  # radians: std of each joint's slowly drifting rotation offset
+
+
+def retime(motion: Motion, speed: float) -> Motion:
+    """The motion played `speed` times as fast (rotations interpolated on the sphere)."""
+    count = len(motion)
+    times = np.arange(count) / motion.fps
+    targets = np.arange(0.0, times[-1] + 1e-9, speed / motion.fps)
+    rotations = Rotation.from_rotvec(motion.pose.reshape(count, NUM_JOINTS, 3).transpose(1, 0, 2).reshape(-1, 3))
+    per_joint = [Slerp(times, rotations[j * count : (j + 1) * count])(targets) for j in range(NUM_JOINTS)]
+    pose = np.stack([r.as_rotvec() for r in per_joint], axis=1).reshape(len(targets), -1)
+    trans = np.stack([np.interp(targets, times, motion.trans[:, k]) for k in range(3)], axis=1)
+    return replace(motion, pose=pose.astype(np.float32), trans=trans.astype(np.float32))
+
+
+def blend_upper_body(lower: Motion, upper: Motion, offset: int) -> Motion:
+    """`lower`'s root, legs and path with `upper`'s spine, arms and head (its frames from
+    `offset` on, looped to `lower`'s length)."""
+    frames = (offset + np.arange(len(lower))) % len(upper)
+    pose = lower.pose.reshape(len(lower), NUM_JOINTS, 3).copy()
+    pose[:, UPPER_BODY] = upper.pose.reshape(len(upper), NUM_JOINTS, 3)[frames][:, UPPER_BODY]
+    return replace(lower, pose=pose.reshape(len(lower), -1))
+
+
+def jitter(motion: Motion, rng: np.random.Generator, sigma: float) -> Motion:
+    """Each joint but the root turned by its own offset: a constant ~ N(0, σ²) per axis plus a
+    slow sway of half that size (periods of 1 to 4 s), composed after the joint's rotation."""
+    count = len(motion)
+    times = np.arange(count)[:, None, None] / motion.fps
+    constant = rng.normal(0.0, sigma, size=(1, NUM_JOINTS - 1, 3))
+    amplitude = rng.normal(0.0, sigma / 2, size=(1, NUM_JOINTS - 1, 3))
+    period = rng.uniform(1.0, 4.0, size=(1, NUM_JOINTS - 1, 3))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(1, NUM_JOINTS - 1, 3))
+    offsets = constant + amplitude * np.sin(2 * np.pi * times / period + phase)  # (T, J-1, 3)
+    pose = motion.pose.reshape(count, NUM_JOINTS, 3).astype(np.float64)
+    joints = Rotation.from_rotvec(pose[:, 1:].reshape(-1, 3))
+    turned = joints * Rotation.from_rotvec(offsets.reshape(-1, 3))
+    pose[:, 1:] = turned.as_rotvec().reshape(count, NUM_JOINTS - 1, 3)
+    return replace(motion, pose=pose.reshape(count, -1).astype(np.float32))
+
+
+def variants(motions: list[Motion], count: int, variation: Variation, seed: int, split: str) -> list[Motion]:
+    """`count` new motions made of a split's own: each a motion re-timed, with (by chance)
+    the upper body of another one, and every joint slightly turned. Drawn from the seed and
+    the split alone, so a split's variants never borrow another split's motions."""
+    if count and not motions:
+        raise InputError(f"split {split!r} has no motions to make {count} variants of")
+    made = []
+    for index in range(count):
+        rng = seeded_generator(seed, "motion variant", split, index)
+        base = motions[int(rng.integers(len(motions)))]
+        motion = retime(base, float(rng.uniform(*variation.speed)))
+        if len(motions) > 1 and rng.random() < variation.blend:
+            donor = motions[int(rng.integers(len(motions)))]
+            donor = retime(donor, float(rng.uniform(*variation.speed)))
+            motion = blend_upper_body(motion, donor, int(rng.integers(len(donor))))
+        if variation.jitter > 0:
+            motion = jitter(motion, rng, variation.jitter)
+        made.append(replace(motion, name=f"{base.name}_v{index:03d}"))
+    return made
 
 
 # --- Files -------------------------------------------------------------------------------

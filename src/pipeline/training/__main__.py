@@ -80,7 +80,8 @@ def train(args: argparse.Namespace) -> None:
         iterations=args.iterations, batch_size=args.batch_size, learning_rate=args.learning_rate,
         eval_every=args.eval_every, eval_samples=args.eval_samples, checkpoint_every=args.eval_every,
         seed=args.seed, device=args.device, optimiser=args.optimiser, weight_decay=args.weight_decay,
-        decay=args.decay,
+        decay=args.decay, precision=args.precision, channels_last=args.channels_last, rotation=args.rotation,
+        scale=args.scale, lr_drop=args.lr_drop,
     )  # fmt: skip
     torch.set_num_threads(args.threads) if args.threads else None
     out = args.out
@@ -148,11 +149,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--lr-drop", type=float, default=1.0,
+                   help="divide the learning rate by 10 after this fraction of the iterations (1: never)")
     p.add_argument("--optimiser", choices=["rmsprop", "adam", "sgd"], default="rmsprop",
                    help="RMSprop is BodyNet's; SGD with momentum 0.9")
     p.add_argument("--weight-decay", type=float, default=0.0, help="strength λ of the weight decay")
     p.add_argument("--decay", choices=["l2", "decoupled"], default="l2",
-                   help="l2: λθ added to the gradient; decoupled: θ ← θ − lr·λ·θ after each step")
+                   help="l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ after each step, s_t the learning-rate schedule (1, then 0.1)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="bf16: the forward pass autocast to bfloat16; auto: where the hardware computes it natively")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="NHWC activations (oneDNN's and tensor cores' fast layout)")
+    p.add_argument("--rotation", type=float, default=0.0,
+                   help="degrees: the 2D tasks' crops turned by up to this much (BodyNet's 2D networks: 30)")
+    p.add_argument("--scale", type=float, default=0.0, help="the 2D tasks' crops zoomed by a factor in 1 ± this")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-samples", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)

@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,12 @@ class TrainSettings:
     optimiser: str = "rmsprop"  # BodyNet's; adam and sgd (momentum) for the sparsity study
     momentum: float = 0.9  # sgd's
     weight_decay: float = 0.0
-    decay: str = "l2"  # l2: λθ added to the gradient; decoupled: θ ← θ − lr·λ·θ each step
+    decay: str = "l2"  # l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ each step
+    precision: str = "auto"  # auto | bf16 | fp32: see `autocast_dtype`
+    channels_last: bool = True  # NHWC activations: oneDNN's fast layout on the CPU, tensor cores' on a GPU
+    rotation: float = 0.0  # degrees: crops of the 2D tasks turned by up to this much
+    lr_drop: float = 1.0  # the learning rate is divided by 10 after this fraction of the iterations
+    scale: float = 0.0  # and zoomed by a factor in 1 ± this
 
 
 OPTIMISERS = ("rmsprop", "adam", "sgd")
@@ -69,10 +75,21 @@ def make_optimiser(parameters: list[torch.nn.Parameter], settings: TrainSettings
 
 
 @torch.no_grad()
-def decay_weights(parameters: list[torch.nn.Parameter], settings: TrainSettings) -> None:
-    """Decoupled weight decay (Loshchilov & Hutter, as torch's AdamW): θ ← θ (1 − lr·λ)."""
+def decay_weights(parameters: list[torch.nn.Parameter], settings: TrainSettings, iteration: int) -> None:
+    """Decoupled weight decay as Loshchilov & Hutter define it and Mehta et al. apply it:
+    θ ← θ (1 − s_t·λ), s_t the learning-rate schedule's multiplier (1, then 0.1 after the drop),
+    not the learning rate itself (torch's AdamW uses lr·λ, a decay lr times weaker)."""
     if settings.decay == "decoupled" and settings.weight_decay:
-        torch._foreach_mul_(parameters, 1.0 - settings.learning_rate * settings.weight_decay)
+        torch._foreach_mul_(parameters, 1.0 - schedule(settings, iteration) * settings.weight_decay)
+
+
+def schedule(settings: TrainSettings, iteration: int) -> float:
+    """The learning-rate multiplier s_t of the step: 1, a tenth after `lr_drop` of the iterations."""
+    return 0.1 if iteration >= settings.lr_drop * settings.iterations else 1.0
+
+
+def learning_rate(settings: TrainSettings, iteration: int) -> float:
+    return settings.learning_rate * schedule(settings, iteration)
 
 
 def pick_device(name: str) -> torch.device:
@@ -81,11 +98,37 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def mixed_precision(device: torch.device) -> tuple[bool, torch.dtype]:
-    """Whether to autocast on `device`, and to what: bfloat16 where the GPU has it, else
-    float16 (with a gradient scaler); never on the CPU."""
-    enabled = device.type == "cuda"
-    return enabled, torch.bfloat16 if enabled and torch.cuda.is_bf16_supported() else torch.float16
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): where it does not,
+    oneDNN emulates bfloat16 and autocasting to it is slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The type the networks' forward pass is autocast to, or None for float32 throughout.
+
+    bf16: bfloat16 (on a GPU without it, float16 with a gradient scaler); auto: the same where
+    the hardware computes it natively (any CUDA GPU; a CPU with AVX-512 BF16 or AMX), else
+    float32; fp32: float32 everywhere. Losses and measures are always taken in float32."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32" or (precision == "auto" and device.type == "cpu" and not cpu_has_bf16()):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -134,15 +177,18 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
     model.eval()
     focal = float(samples.arrays["focal"])
     principal = torch.as_tensor(samples.arrays["principal"])
-    correct = visible = 0.0
+    correct = dict.fromkeys(metrics.PCK_REFERENCES, 0.0)
+    visible = dict.fromkeys(metrics.PCK_REFERENCES, 0)
     intersection = union = None
     errors, ious, beta_errors = [], [], []
     for start in range(0, len(samples), batch_size):
-        batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))))  # measured on the CPU
+        targets = ("voxels",) if "voxels" in wanted else ()
+        batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))), targets=targets)
         outputs = model(**inputs(batch, device), wanted=wanted)
         if "pose2d" in outputs:
-            c, v = metrics.pckh(outputs["pose2d"][-1].cpu(), batch)
-            correct, visible = correct + c, visible + v
+            for reference in metrics.PCK_REFERENCES:
+                c, v = metrics.pckh(outputs["pose2d"][-1].cpu().float(), batch, reference)
+                correct[reference], visible[reference] = correct[reference] + c, visible[reference] + v
         if "segm" in outputs:
             i, u = metrics.part_counts(outputs["segm"][-1].cpu(), batch["parts"])
             intersection, union = (i, u) if intersection is None else (intersection + i, union + u)
@@ -154,8 +200,9 @@ def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device
         if "shape" in outputs:
             beta_errors.append((outputs["shape"][-1].cpu().float() - batch["betas"]).norm(dim=1))
     result = {}
-    if visible:
-        result["pckh"] = correct / visible
+    if visible["bodynet"]:
+        result["pckh"] = correct["bodynet"] / visible["bodynet"]
+        result["pckh_head"] = correct["head"] / max(visible["head"], 1)
     if intersection is not None:
         per_part = intersection[1:].double() / union[1:].clamp_min(1).double()
         result["part_iou"] = float(per_part[union[1:] > 0].mean())
@@ -199,12 +246,13 @@ def train(
     from tqdm import tqdm
 
     device = pick_device(settings.device)
-    amp, amp_dtype = mixed_precision(device)
+    amp_dtype = autocast_dtype(device, settings.precision)
+    layout = memory_format(settings.channels_last)
     torch.manual_seed(torch_seed(settings.seed, "train", stage.name))
-    model.to(device)
+    model.to(device, memory_format=layout)
     parameters = set_trainable(model, stage)
     optimiser = make_optimiser(parameters, settings)
-    scaler = torch.amp.GradScaler(enabled=amp and amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
     history: list[dict] = []
     steps: list[dict] = []
     start = 0
@@ -232,9 +280,10 @@ def train(
     for iteration in bar:
         rng = seeded_generator(settings.seed, "batch", stage.name, iteration)
         indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
-        batch = make_batch(train_set, indices, rng, flip=stage.flip, jitter=True, device=device)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            outputs = model(**inputs(batch, device), wanted=stage.wanted)
+        batch = make_batch(train_set, indices, rng, flip=stage.flip, jitter=True, rotation=settings.rotation * stage.flip,
+                           scale=settings.scale * stage.flip, targets=stage.targets, device=device)  # fmt: skip
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(**inputs(batch, device, layout), wanted=stage.wanted)
         terms = losses.terms(outputs, batch, list(stage.weights))
         loss = sum(stage.weights[name] * value for name, value in terms.items())
         if not torch.isfinite(loss):
@@ -244,8 +293,10 @@ def train(
                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); {kept}"
             )
         optimiser.zero_grad(set_to_none=True)
+        for group in optimiser.param_groups:  # from the iteration alone, so that a resumed run agrees
+            group["lr"] = learning_rate(settings, iteration)
         scaler.scale(loss).backward()
-        decay_weights(parameters, settings)
+        decay_weights(parameters, settings, iteration)
         scaler.step(optimiser)
         scaler.update()
         count += 1
@@ -255,7 +306,7 @@ def train(
             sums[name] = sums.get(name, 0.0) + value
         if run is not None:
             run.log_metrics(values, step=iteration + 1)
-        bar.set_postfix(loss=f"{values['loss']:.4g}")
+        bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at the bar's own pace
         done = iteration + 1
         if done % settings.eval_every == 0 or done == settings.iterations:
             row = {"iteration": done, **{k: v / count for k, v in sums.items()},
@@ -277,6 +328,6 @@ def check_improved(history: list[dict]) -> dict[str, float]:
     """Change of each validation measure from the untrained start to the end (signed so
     that positive is better)."""
     first, last = history[0], history[-1]
-    better = {"pckh": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1, "beta_error": -1}
+    better = {"pckh": 1, "pckh_head": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1, "beta_error": -1}
     return {name: sign * (last[name] - first[name]) for name, sign in better.items()
             if name in first and name in last and math.isfinite(last[name])}  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -170,10 +171,11 @@ def flow_channels(flow: np.ndarray, input_size: int) -> np.ndarray:
     return np.concatenate([scaled, magnitude], axis=-1).transpose(0, 3, 1, 2)
 
 
-def inputs(batch: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+def inputs(batch: dict[str, torch.Tensor], device: torch.device | str = "cpu",
+           layout: torch.memory_format = torch.contiguous_format) -> dict[str, torch.Tensor]:
     """What a BodyNet reads of a batch (keyword arguments): the image, and the flow where
-    the samples hold it."""
-    return {name: batch[name].to(device) for name in ("rgb", "flow") if name in batch}
+    the samples hold it, on `device` in the networks' memory `layout`."""
+    return {name: batch[name].to(device, memory_format=layout) for name in ("rgb", "flow") if name in batch}
 
 
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
@@ -196,60 +198,94 @@ def joint_volumes(points: torch.Tensor, bins: torch.Tensor, size: int, sigma: fl
     return gaussian_maps(points, size, sigma)[:, :, None] * weights[..., None, None]
 
 
-def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator | None = None,
-               flip: bool = False, jitter: bool = False, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Tensors on `device` for the samples at `indices`: inputs and every target.
+# What each target of a batch is made from, so that a batch draws only what is asked of it.
+TARGETS = ("heatmaps", "parts", "volumes", "voxels", "silhouette_front", "silhouette_side", "betas")
 
-    Augmentation (BodyNet's, when `rng` is given): each colour channel scaled by U(0.6, 1.4);
-    with `flip` (2D tasks only), a horizontal flip of image, labels and joints with left and
-    right exchanged.
+
+def geometric_transforms(rng: np.random.Generator, count: int, rotation: float, scale: float,
+                         sizes: tuple[int, ...]) -> list[np.ndarray]:
+    """Per crop size (side in pixels), (count, 2, 3) affine maps of a crop onto itself: the
+    same rotation ~ U(±rotation) degrees and scale ~ U(1 ± scale) about the crop's centre at
+    every size (Newell et al.'s augmentation)."""
+    angles = rng.uniform(-rotation, rotation, count)
+    factors = rng.uniform(1.0 - scale, 1.0 + scale, count)
+    return [np.stack([cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, factor)
+                      for angle, factor in zip(angles, factors)]) for size in sizes]  # fmt: skip
+
+
+def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator | None = None,
+               flip: bool = False, jitter: bool = False, rotation: float = 0.0, scale: float = 0.0,
+               targets: tuple[str, ...] = TARGETS, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Tensors on `device` for the samples at `indices`: the inputs, what the measures need,
+    and the `targets` asked for (all by default).
+
+    Augmentation (when `rng` is given): `jitter` scales each colour channel by U(0.6, 1.4)
+    (BodyNet's); `flip` mirrors image, labels and joints half the time, left and right
+    exchanged; `rotation` (degrees) and `scale` turn and zoom the crop about its centre (for
+    the 2D tasks only: 3D targets are not turned with it). The image is (B, 3, S, S) in the
+    channels-last layout it is stored in.
     """
     a = samples.arrays
     sizes = samples.sizes
-    sigma = sizes.sigma
-    rgb = a["rgb"][indices].astype(np.float32) / 255.0
-    parts = a["parts"][indices].astype(np.int64)
-    joints = a["joints"][indices].copy()
+    count = len(indices)
+    rgb = np.array(a["rgb"][indices])  # (B, S, S, 3) uint8
+    parts = np.array(a["parts"][indices])
+    joints = np.array(a["joints"][indices])
     bins = a["bins"][indices].astype(np.int64)
-    if rng is not None and jitter:
-        rgb = np.clip(rgb * rng.uniform(0.6, 1.4, size=(len(indices), 1, 1, 3)), 0.0, 1.0).astype(np.float32)
-    if rng is not None and flip:
-        flipped = rng.random(len(indices)) < 0.5
+    head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
+    augment = rng is not None
+    flipped = rng.random(count) < 0.5 if augment and flip else np.zeros(count, bool)
+    if flipped.any():
         rgb[flipped] = rgb[flipped, :, ::-1]
         parts[flipped] = FLIP_PARTS[parts[flipped, :, ::-1]]
         joints[flipped] = joints[flipped][:, FLIP_JOINTS]
         joints[flipped, :, 0] = sizes.heatmap - 1 - joints[flipped, :, 0]
         bins[flipped] = bins[flipped][:, FLIP_JOINTS]
-    voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=sizes.voxels)  # (B, z, y, x)
-    silhouette = a["silhouette"][indices]
-    if rng is not None and flip:
-        voxels[flipped] = voxels[flipped, :, :, ::-1]
-        silhouette[flipped] = silhouette[flipped, :, ::-1]
-    head = np.linalg.norm(a["joints"][indices][:, HEAD] - a["joints"][indices][:, NECK], axis=-1)
-    flow = a["flow"][indices].astype(np.float32) if "flow" in a else None
-    if flow is not None and rng is not None and flip:
-        flow[flipped] = flow[flipped, :, ::-1] * np.float32([-1.0, 1.0])
+    if augment and (rotation or scale):
+        to_input, to_heatmap = geometric_transforms(rng, count, rotation, scale, (sizes.input, sizes.heatmap))
+        for k, (big, transform) in enumerate(zip(to_input, to_heatmap)):
+            rgb[k] = cv2.warpAffine(rgb[k], big, (sizes.input, sizes.input), flags=cv2.INTER_LINEAR)
+            parts[k] = cv2.warpAffine(parts[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
+            joints[k] = joints[k] @ transform[:, :2].T.astype(np.float32) + transform[:, 2].astype(np.float32)
+        # the head's size follows the zoom (PCKh's reference), not its original length
+        head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
+    image = torch.from_numpy(rgb).to(torch.float32).div_(255.0)
+    if augment and jitter:
+        gains = torch.from_numpy(rng.uniform(0.6, 1.4, size=(count, 1, 1, 3)).astype(np.float32))
+        image = image.mul_(gains).clamp_(0.0, 1.0)
     batch = {
-        "rgb": np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)),
-        "parts": parts,
-        "voxels": voxels,
-        "silhouette_front": silhouette,
-        "silhouette_side": voxels.max(axis=3),  # (z, y): max over x
-        "joints": joints,
-        "bins": bins,
-        "head_size": head.astype(np.float32),
-        "joints_camera": a["joints_camera"][indices],
-        "root_depth": a["root_depth"][indices],
-        "crop_centre": a["crop_centre"][indices],
-        "crop_side": a["crop_side"][indices],
-        "betas": a["shape"][indices][:, :BETAS],
+        "rgb": image.permute(0, 3, 1, 2),  # channels last in memory
+        "parts": torch.from_numpy(parts.astype(np.int64)),
+        "joints": torch.from_numpy(joints),
+        "bins": torch.from_numpy(bins),
+        "head_size": torch.from_numpy(head.astype(np.float32)),
+        "joints_camera": torch.from_numpy(np.array(a["joints_camera"][indices])),
+        "root_depth": torch.from_numpy(np.array(a["root_depth"][indices])),
+        "crop_centre": torch.from_numpy(np.array(a["crop_centre"][indices])),
+        "crop_side": torch.from_numpy(np.array(a["crop_side"][indices])),
+        "betas": torch.from_numpy(np.array(a["shape"][indices][:, :BETAS])),
     }
-    if flow is not None:
-        batch["flow"] = flow_channels(flow, sizes.input)
-    batch = {name: torch.as_tensor(np.ascontiguousarray(value)).to(device, non_blocking=True) for name, value in batch.items()}
+    wanted = set(targets)
+    if wanted & {"voxels", "silhouette_side"}:
+        voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=sizes.voxels)  # (B, z, y, x)
+        voxels[flipped] = voxels[flipped, :, :, ::-1]
+        batch["voxels"] = torch.from_numpy(voxels)
+        batch["silhouette_side"] = batch["voxels"].amax(dim=3)  # (z, y): max over x
+    if "silhouette_front" in wanted:
+        silhouette = np.array(a["silhouette"][indices])
+        silhouette[flipped] = silhouette[flipped, :, ::-1]
+        batch["silhouette_front"] = torch.from_numpy(silhouette)
+    if "flow" in a:
+        flow = a["flow"][indices].astype(np.float32)
+        flow[flipped] = flow[flipped, :, ::-1] * np.float32([-1.0, 1.0])
+        batch["flow"] = torch.from_numpy(flow_channels(flow, sizes.input))
+    batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
     for name in ("voxels", "silhouette_front", "silhouette_side"):
-        batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer
-    # targets drawn where the network runs
-    batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sigma)
-    batch["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sigma)
+        if name in batch:
+            batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer
+    # dense targets drawn where the network runs
+    if "heatmaps" in wanted:
+        batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sizes.sigma)
+    if "volumes" in wanted:
+        batch["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sizes.sigma)
     return batch

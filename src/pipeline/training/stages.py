@@ -23,12 +23,21 @@ SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape")
 END_TO_END = ("pose2d", "segm", "pose3d", "voxels")
 
 
+TERM_TARGETS = {"pose2d": "heatmaps", "segm": "parts", "pose3d": "volumes", "voxels": "voxels",
+                "fv": "silhouette_front", "sv": "silhouette_side", "shape": "betas"}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
     trains: tuple[str, ...]  # subnetworks updated
     weights: dict[str, float]  # loss terms and their weights
-    flip: bool = False  # horizontal flips: only where no 3D target is learnt
+    flip: bool = False  # flips, turns and zooms of the crop: only where no 3D target is learnt
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """What the stage's loss terms compare with (`pipeline.training.samples.TARGETS`)."""
+        return tuple(TERM_TARGETS[term] for term in self.weights)
 
     @property
     def wanted(self) -> tuple[str, ...]:
