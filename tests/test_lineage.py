@@ -117,7 +117,7 @@ def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, t
     write_config(first / "config.yaml", config)
     script("export_dvc.py", "results/bodynet_table.csv", cwd=first)
     status = yaml.safe_load(run(["dvc", "status", "--json"], cwd=first).stdout)
-    assert status and {name.split("-")[0] for name in status} == {"evaluate_body_fit"}
+    assert status and {name.split("-")[0] for name in status} == {"evaluate_body_fit", "evaluate_reference"}
 
 
 @pytest.mark.slow
