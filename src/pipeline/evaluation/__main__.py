@@ -224,6 +224,18 @@ def page(args: argparse.Namespace) -> None:
     log.info("wrote %s (%d tables)", args.out, len(tables))
 
 
+def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
+    """What `network` and `reference` share: the test samples, body models, output folder,
+    the fit's settings, device and tracking."""
+    p.add_argument("--samples", required=True, type=Path, help="prepared test samples")
+    p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
+                   help="the SMPL-format model of each gender the samples hold")
+    p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
+    _add_fit_arguments(p)
+    add_device_arguments(p)
+    add_tracking_arguments(p)
+
+
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.evaluation.network import PLACEMENTS
     from pipeline.fitting.body_fit import OBJECTIVES
@@ -249,31 +261,19 @@ def main(argv: list[str] | None = None) -> None:
     parser, commands = command_parser("python -m pipeline.evaluation", __doc__)
     p = commands.add_parser("network", help="per-image measures of a trained BodyNet, with the body model fitted")
     p.add_argument("--model", required=True, type=Path, help="checkpoint of a stage (model.pt)")
-    p.add_argument("--samples", required=True, type=Path, help="prepared test samples")
     p.add_argument("--method", choices=METHODS, help="default: voxels for voxel stages, shape_regression for "
                    "its stage, tasks otherwise")  # fmt: skip
-    p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
-                   help="the SMPL-format model of each gender the samples hold")
-    p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
-    _add_fit_arguments(p)
-    add_device_arguments(p)
-    add_tracking_arguments(p)
+    _add_evaluation_arguments(p)
     p.set_defaults(func=network)
 
     p = commands.add_parser("reference", help="a reference predictor (constant or truth) measured and fitted as "
                             "the voxel networks are")  # fmt: skip
     p.add_argument("--kind", required=True, choices=REFERENCES,
                    help="constant: the training set's loss-minimising constant; oracle: the truth")
-    p.add_argument("--samples", required=True, type=Path, help="prepared test samples")
     p.add_argument("--train-samples", type=Path, help="prepared training samples (the constant's)")
     p.add_argument("--train-images", type=int, default=4096, help="training images the constant is the mean of")
     p.add_argument("--seed", type=int, default=0, help="draws those images")
-    p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
-                   help="the SMPL-format model of each gender the samples hold")
-    p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
-    _add_fit_arguments(p)
-    add_device_arguments(p)
-    add_tracking_arguments(p)
+    _add_evaluation_arguments(p)
     p.set_defaults(func=reference)
 
     p = commands.add_parser("table", help="one of the paper's tables from evaluation summaries")

@@ -210,12 +210,20 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
                     pairs.append((column, keys[a], keys[b], _better(column, paper[a], paper[b])))
         if "constant" in keys:
             pairs += [(column, key, "constant", True) for key in keys if key not in REFERENCES]
+    measured: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (row, column): (figure, resampled)
+
+    def measure(key: str, column: str) -> tuple[float, np.ndarray]:
+        if (key, column) not in measured:
+            figure = specs[column]
+            measured[key, column] = (statistics.evaluate(figure, images[key]), statistics.evaluate(figure, images[key], counts))
+        return measured[key, column]
+
     records = []
     for column, first, second, paper_first_better in pairs:
-        figure, scale = specs[column], _scale(column)
-        difference = scale * (statistics.evaluate(figure, images[first]) - statistics.evaluate(figure, images[second]))
-        resampled = statistics.evaluate(figure, images[first], counts) - statistics.evaluate(figure, images[second], counts)
-        low, high = (scale * v for v in statistics.interval(resampled))
+        scale = _scale(column)
+        (a, a_resampled), (b, b_resampled) = measure(first, column), measure(second, column)
+        difference = scale * (a - b)
+        low, high = (scale * v for v in statistics.interval(a_resampled - b_resampled))
         lower = column.startswith(LOWER_IS_BETTER)
         records.append({"column": column, "first": first, "second": second, "paper_first_better": paper_first_better,
                         "ours_first_better": bool(difference < 0 if lower else difference > 0), "difference": difference,
