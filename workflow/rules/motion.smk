@@ -1,4 +1,4 @@
-# Flow as an input (seed 001's motion ablation): the 3D-pose network fed RGB, flow and 2D
+# Flow as an input (Doersch & Zisserman's motion ablation): the 3D-pose network fed RGB, flow and 2D
 # keypoints, with the rendered flow or the flow a method estimates, trained on the train
 # split and measured on flow.as_input.test_split (the shifted domain by default). Its table
 # is `motion_inputs` (evaluation.smk).

@@ -1,5 +1,5 @@
-# Implicit filter sparsity (seed 003): every trained BodyNet stage and an optimiser study on
-# one subnetwork, analysed for inactive filters and pruned; seed 003's Table D.1 and the
+# Implicit filter sparsity (Mehta et al., 2019): every trained BodyNet stage and an optimiser study on
+# one subnetwork, analysed for inactive filters and pruned; Mehta et al.'s Table D.1 and the
 # per-layer plot. With evaluation.pruned the evaluation reads the pruned networks.
 
 

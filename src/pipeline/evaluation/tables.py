@@ -5,7 +5,7 @@ REFERENCE §2).
     bodynet_inputs  Table 4.1: the voxel network fed different inputs
     bodynet_tasks   Table 4.6: the intermediate tasks trained alone and end to end
     pose3d_inputs   Table 4.8: the 3D-pose network fed different inputs
-    motion_inputs   seed 001's motion ablation: the 3D-pose network fed RGB, flow (rendered
+    motion_inputs   Doersch & Zisserman's motion ablation: the 3D-pose network fed RGB, flow (rendered
                     or estimated) and 2D keypoints, tested on a domain it never saw; the
                     paper's column is its PA-MPJPE on real video (3DPW), an ordering to compare
 
@@ -120,7 +120,7 @@ TABLES = {
                Row("pose2d+segm", "2D pose + Segm", _inputs("pose3d", "pose2d+segm"), {"joint_error_mm": 47.7}),
                Row("rgb+pose2d+segm", "RGB + 2D pose + Segm", _inputs("pose3d", "rgb+pose2d+segm"),
                    {"joint_error_mm": 46.1}))),
-        Table("motion_inputs", "Seed 001: the 3D-pose network fed motion (paper: PA-MPJPE on 3DPW)",
+        Table("motion_inputs", "Doersch & Zisserman 2019: the 3D-pose network fed motion (paper: PA-MPJPE on 3DPW)",
               ("joint_error_mm", "pa_joint_error_mm"),
               (_motion("rendered", "rgb", 105.6), _motion("rendered", "flow", 100.1),
                _motion("estimated", "flow", 100.1), _motion("rendered", "pose2d", 77.6),

@@ -10,7 +10,7 @@
 activation, removed; per subnetwork: parameters, multiply-accumulates, CPU latency and its
 validation measure before and after) and pruned.pt, the checkpoint with those filters
 removed, which the evaluation and later stages load in place of the original. `table`
-writes seed 003's Table D.1 for every analysis given, and the per-layer plot.
+writes Mehta et al.'s Table D.1 for every analysis given, and the per-layer plot.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=analyse)
 
-    p = commands.add_parser("table", help="seed 003's Table D.1 for the analyses given, and the per-layer plot")
+    p = commands.add_parser("table", help="Mehta et al.'s Table D.1 for the analyses given, and the per-layer plot")
     p.add_argument("--analysis", action="append", required=True, metavar="KEY=PATH", help="analysis.json (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="the table (CSV)")
     p.add_argument("--figure", required=True, type=Path, help="the per-layer plot (PNG)")

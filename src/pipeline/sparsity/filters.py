@@ -7,7 +7,7 @@ these are the two inner layers of every residual bottleneck (BN-ReLU-1×1, BN-Re
 stem (read by the first residual's pre-activation and its 1×1 skip). The residual stream
 itself is a sum, shared by every block: its channels are not a single filter's.
 
-A filter is inactive (seed 003, ch. 7.1) when its BatchNorm scale |γ| falls below a threshold
+A filter is inactive (Mehta et al., 2019) when its BatchNorm scale |γ| falls below a threshold
 (1e-3: it outputs a constant) or when its rectified output never exceeds a threshold over
 the training images (1e-12: it outputs zero).
 

@@ -1,4 +1,4 @@
-"""The sparsity table, in the shape of seed 003's Table D.1: per analysed network, the share
+"""The sparsity table, in the shape of Mehta et al.'s Table D.1: per analysed network, the share
 of filters removed layer by layer (in the order the layers run) and in all, the share of
 parameters and multiply-accumulates removed, its measure before → after, and the CPU
 speed-up: of pruning with BatchNorm folded over the original, and of pruning alone (both

@@ -153,7 +153,7 @@ class SampleSet:
         return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
 
 
-FLOW_DIVISOR = 20.0  # seed 001's flow scaling, at 256-pixel crops
+FLOW_DIVISOR = 20.0  # Doersch & Zisserman's flow scaling, at 256-pixel crops
 
 
 def crop_flow(flow: np.ndarray, centre: np.ndarray, side: float, size: int) -> np.ndarray:
@@ -165,7 +165,7 @@ def crop_flow(flow: np.ndarray, centre: np.ndarray, side: float, size: int) -> n
 
 def flow_channels(flow: np.ndarray, input_size: int) -> np.ndarray:
     """(B, S, S, 2) crop flow → (B, 3, S, S): u, v and the length, divided by 20 at 256-pixel
-    crops (seed 001's scaling)."""
+    crops (Doersch & Zisserman's scaling)."""
     scaled = flow.astype(np.float32) / (FLOW_DIVISOR * input_size / 256)
     magnitude = np.linalg.norm(scaled, axis=-1, keepdims=True)
     return np.concatenate([scaled, magnitude], axis=-1).transpose(0, 3, 1, 2)
