@@ -274,12 +274,12 @@ def variant_inits(wildcards):
     return [f"results/bodynet/{stage}/model.pt" for stage in stages]
 
 
-def network_options(study=False):
-    """The networks' sizes and the training settings every stage shares (the optimiser
-    study brings its own learning rates)."""
+def network_options():
+    """The networks' sizes and the training settings every stage shares (the learning rate
+    comes with each stage's schedule, and the optimiser study brings its own)."""
     bodynet = config["bodynet"]
     keys = ("lr_drop", "precision", "eval_every", "eval_samples", "device")
-    shared = {key: bodynet[key] for key in (keys if study else ("learning_rate", *keys))}
+    shared = {key: bodynet[key] for key in keys}
     layout = "--channels-last" if bodynet["channels_last"] else "--no-channels-last"
     return f"{cli_options(bodynet['hourglass'])} {cli_options(shared | bodynet['augmentation'])} {layout}"
 
@@ -319,15 +319,17 @@ def sparsity_analyses(wildcards):
     return analyses | {f"study/{name}": f"{folder}/study/{name}/analysis.json" for name in STUDY_SETTINGS}
 
 
-def stage_length(stage, variant=False):
-    """--iterations and --batch-size of a stage (or of an input variant of its network)."""
+def stage_schedule(stage, variant=False):
+    """--iterations, --batch-size and --learning-rate of a stage (or of an input variant of
+    its network): the end-to-end stages fine-tune with their own batch and rate."""
     bodynet = config["bodynet"]
     end_to_end = stage.startswith("end_to_end")
     iterations = bodynet["iterations"]["end_to_end" if end_to_end else stage]
     if variant and bodynet["iterations"]["input_variants"]:
         iterations = bodynet["iterations"]["input_variants"]
     batch = bodynet["end_to_end_batch_size" if end_to_end else "batch_size"]
-    return f"--iterations {iterations} --batch-size {batch}"
+    rate = bodynet["end_to_end_learning_rate" if end_to_end else "learning_rate"]
+    return f"--iterations {iterations} --batch-size {batch} --learning-rate {rate}"
 
 
 def bodynet_outputs():

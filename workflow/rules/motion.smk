@@ -76,6 +76,7 @@ rule train_motion_input:
         inputs=lambda wildcards: f"--pose3d-inputs {wildcards.inputs.replace('+', ' ')}",
         iterations=config["flow"]["as_input"]["iterations"],
         batch=config["bodynet"]["batch_size"],
+        rate=config["bodynet"]["learning_rate"],
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_motion_input"),
@@ -92,7 +93,7 @@ rule train_motion_input:
     shell:
         "python -m pipeline.training train --stage pose3d {params.inputs} --train {input.train} --val {input.validation} "
         "{params.inits} --out results/motion/{wildcards.source}/{wildcards.inputs} --iterations {params.iterations} "
-        "--batch-size {params.batch} {params.options} --seed {params.seed} --threads {threads} {params.tracking} "
+        "--batch-size {params.batch} --learning-rate {params.rate} {params.options} --seed {params.seed} --threads {threads} {params.tracking} "
         "> {log} 2>&1"
 
 

@@ -47,7 +47,7 @@ rule train_bodynet:
         ),
     params:
         inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
-        length=lambda wildcards: stage_length(wildcards.stage),
+        length=lambda wildcards: stage_schedule(wildcards.stage),
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_bodynet"),
@@ -83,7 +83,7 @@ rule train_input_variant:
         inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
         inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
         + wildcards.inputs.replace("+", " "),
-        length=lambda wildcards: stage_length(wildcards.network, variant=True),
+        length=lambda wildcards: stage_schedule(wildcards.network, variant=True),
         options=network_options(),
         seed=config["seed"],
         tracking=tracking("train_input_variant"),
