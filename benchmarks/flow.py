@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.datasets.surreal import Clip, find_clips
+from pipeline.clips import Clip, find_clips
 from pipeline.flow import score
 from pipeline.flow.methods import METHODS, estimator
 

@@ -28,6 +28,7 @@ import yaml  # noqa: E402
 
 from pipeline.figures import save_figure  # noqa: E402
 from pipeline.models.bodynet import BodyNetConfig  # noqa: E402
+from pipeline.models.checkpoint import build_model  # noqa: E402
 from pipeline.training import loop  # noqa: E402
 from pipeline.training.samples import SampleSet  # noqa: E402
 from pipeline.training.stages import stage  # noqa: E402
@@ -40,7 +41,7 @@ def train_once(precision: str, channels_last: bool, args: argparse.Namespace, se
                train: SampleSet, val: SampleSet) -> dict:
     sizes = train.sizes
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"])
-    model = loop.build_model(config, [])
+    model = build_model(config, [])
     train_settings = loop.TrainSettings(
         iterations=args.iterations, batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
         eval_every=args.eval_every, eval_samples=len(val), checkpoint_every=args.iterations, seed=0, device="cpu",

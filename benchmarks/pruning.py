@@ -23,7 +23,7 @@ import torch
 from pipeline.models.bodynet import DEPTH_BINS, INPUT_CHANNELS, JOINTS, BodyNetConfig
 from pipeline.sparsity import cost
 from pipeline.sparsity.prune import fold_batchnorm
-from pipeline.training.loop import build_model, load_checkpoint
+from pipeline.models.checkpoint import build_model, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

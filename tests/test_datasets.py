@@ -5,17 +5,8 @@ import pytest
 
 from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import BODYNET_JOINTS
-from pipeline.datasets.surreal import (
-    BodyNetDataset,
-    Clip,
-    ClipError,
-    SampleSizes,
-    VoxelSource,
-    bodynet_sample,
-    depth_bins,
-    find_clips,
-    read_info,
-)
+from pipeline.clips import Clip, ClipError, find_clips, read_info
+from pipeline.datasets.surreal import BodyNetDataset, SampleSizes, VoxelSource, bodynet_sample, depth_bins
 
 SIZES = SampleSizes(input=64, heatmap=32, voxels=32)
 

@@ -56,14 +56,21 @@ def test_silhouette_scores():
 
 
 @pytest.fixture(scope="module")
-def test_samples(tiny_clips, tmp_path_factory):
+def test_samples_folder(tiny_clips, tmp_path_factory):
     from pipeline.datasets.surreal import SampleSizes, VoxelSource
-    from pipeline.training.samples import SampleSet, prepare
+    from pipeline.training.samples import prepare
 
     root, _, _ = tiny_clips
     out = tmp_path_factory.mktemp("samples") / "test"
     prepare(root, "train", SampleSizes(64, 16, 32), "middle", VoxelSource(), out, progress=False)
-    return SampleSet.load(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_samples(test_samples_folder):
+    from pipeline.training.samples import SampleSet
+
+    return SampleSet.load(test_samples_folder)
 
 
 @pytest.mark.slow
@@ -364,6 +371,23 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
     assert torch.allclose(occupancy, batch["voxels"].mean(0), atol=1e-4)
     with pytest.raises(ValueError, match="needs the training means"):
         ReferencePredictor("constant")
+
+
+def test_the_reference_command_measures_the_tasks_alone_without_body_models(test_samples_folder, tmp_path,
+                                                                            tracking_env):
+    from pipeline.evaluation.__main__ import main
+
+    summaries = {}
+    for kind in ("constant", "oracle"):
+        out = tmp_path / kind
+        main(["reference", "--kind", kind, "--method", "tasks", "--samples", str(test_samples_folder),
+              "--train-samples", str(test_samples_folder), "--out", str(out), "--device", "cpu"])  # fmt: skip
+        summaries[kind] = json.loads((out / "summary.json").read_text())
+        assert summaries[kind]["method"] == "tasks" and not (out / "sheet.png").exists()
+    constant, oracle = (summaries[kind]["measures"] for kind in ("constant", "oracle"))
+    assert oracle["joint_error_mm"] < 45 < constant["joint_error_mm"]  # the truth, up to its 45 mm bins
+    assert oracle["pckh"] == 1.0 and constant["pckh"] < 1.0
+    assert "surface_error_mm" not in constant
 
 
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):

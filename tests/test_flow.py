@@ -81,7 +81,7 @@ def test_scores_count_end_point_errors_and_outliers_over_all_pixels_and_the_body
 
 
 def test_extraction_writes_both_formats_and_scores_the_rendered_flow_as_exact(tiny_clips, tmp_path):
-    from pipeline.datasets.surreal import find_clips
+    from pipeline.clips import find_clips
     from pipeline.flow.extract import RENDERED, extract
 
     root, _, _ = tiny_clips
@@ -98,7 +98,7 @@ def test_extraction_writes_both_formats_and_scores_the_rendered_flow_as_exact(ti
 
 
 def test_table_command_picks_the_default_and_names_bad_score_files(tiny_clips, tmp_path, tracking_env):
-    from pipeline.datasets.surreal import find_clips
+    from pipeline.clips import find_clips
     from pipeline.flow.__main__ import main
 
     root, _, _ = tiny_clips
@@ -122,7 +122,7 @@ def test_table_command_picks_the_default_and_names_bad_score_files(tiny_clips, t
 
 
 def test_a_flow_source_reads_rendered_or_stored_flow_and_gives_zero_after_the_last_frame(tiny_clips, tmp_path):
-    from pipeline.datasets.surreal import Clip, find_clips
+    from pipeline.clips import Clip, find_clips
     from pipeline.flow.extract import extract
     from pipeline.flow.storage import FlowSource
 

@@ -13,8 +13,9 @@ from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.models.hourglass import Residual, StackedHourglass
 from pipeline.sparsity import cost, table
 from pipeline.sparsity.filters import activation_peaks, filter_groups, inactive_filters
-from pipeline.sparsity.prune import fit_to_state, fold_batchnorm, remove_filters
-from pipeline.training.loop import TrainSettings, build_model, decay_weights, make_optimiser
+from pipeline.models.checkpoint import build_model, fit_to_state
+from pipeline.sparsity.prune import fold_batchnorm, remove_filters
+from pipeline.training.loop import TrainSettings, decay_weights, make_optimiser
 
 
 def small_hourglass(seed=0) -> StackedHourglass:

@@ -9,7 +9,8 @@ import scipy.io
 from scipy.spatial.transform import Rotation
 
 from pipeline.body_model.skeleton import SMPL_JOINT_NAMES
-from pipeline.datasets.surreal import Clip, find_clips, silhouette_box
+from pipeline.clips import Clip, find_clips
+from pipeline.datasets.surreal import silhouette_box
 from pipeline.errors import InputError
 from pipeline.synthesis import appearance, backgrounds, generate, motion
 from pipeline.synthesis.voxels import align_to_box

@@ -10,7 +10,8 @@ from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.models.hourglass import StackedHourglass
 from pipeline.training import losses, loop, metrics
-from pipeline.training.loop import TrainSettings, TrainingDiverged, build_model, check_improved, save_model
+from pipeline.models.checkpoint import build_model, save_model
+from pipeline.training.loop import TrainSettings, TrainingDiverged, check_improved, held_subnetworks
 from pipeline.training.samples import FLIP_JOINTS, SampleSet, make_batch, prepare
 from pipeline.training.stages import STAGES, stage
 
@@ -121,7 +122,7 @@ def train_stage(name, samples, tmp_path, inits=(), iterations=60, config=None):
     out.mkdir()
     history, _ = loop.train(model, stage(name), samples, samples.subset(12, 0), settings(iterations),
                             out / "checkpoint.pt", progress=False)  # fmt: skip
-    save_model(out / "model.pt", model, stage(name), iterations)
+    save_model(out / "model.pt", model, name, held_subnetworks(model, stage(name)), iterations)
     return out / "model.pt", history
 
 
@@ -316,7 +317,8 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
 
 
 def test_samples_carry_the_cropped_flow_and_a_3d_pose_network_can_read_it(tiny_clips, tmp_path):
-    from pipeline.datasets.surreal import Clip, crop_box, find_clips
+    from pipeline.clips import Clip, find_clips
+    from pipeline.datasets.surreal import crop_box
     from pipeline.flow.storage import FlowSource
     from pipeline.training.samples import flow_channels, inputs
 

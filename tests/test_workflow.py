@@ -88,9 +88,11 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert set(runs) == {
         "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
         "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
+        "plot_learning_curves",
         "train_input_variant", "evaluate_body_fit", "evaluate_reference", "evaluate_tasks", "tabulate_evaluation",
         "results_page", "extract_flow",
         "tabulate_flow", "extract_input_flow", "prepare_flow_samples", "train_motion_input", "evaluate_motion_input",
+        "evaluate_motion_reference",
         "train_sparsity_study", "analyse_sparsity", "tabulate_sparsity",
     }  # fmt: skip
     build = runs["build_body_model"]
@@ -162,7 +164,7 @@ def test_flow_table_scores_every_method_against_the_rendered_flow(tiny_run):
 
 @pytest.mark.slow
 def test_the_motion_ablation_is_measured_on_the_shifted_domain(tiny_run):
-    from pipeline.datasets.surreal import Clip, find_clips
+    from pipeline.clips import Clip, find_clips
 
     workdir, config = tiny_run
     light = yaml.safe_load(config.read_text())["synthesis"]["light"]

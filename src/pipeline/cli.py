@@ -17,6 +17,16 @@ def command_parser(prog: str, description: str | None) -> tuple[argparse.Argumen
     return parser, parser.add_subparsers(dest="command", required=True)
 
 
+def parse_pair(item: str, option: str, key: str = "KEY", keys: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """`KEY=PATH` of a repeatable option, split; an error naming the option when it is not one
+    (or when its key is not one of `keys`)."""
+    name, sep, path = item.partition("=")
+    if not sep or not name or not path or (keys is not None and name not in keys):
+        expected = " or ".join(f"{k}=PATH" for k in keys) if keys else f"{key}=PATH"
+        raise InputError(f"{option} expects {expected}, got {item!r}")
+    return name, path
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """`--device` and `--threads`, for commands that run networks."""
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

@@ -333,7 +333,7 @@ def stage_schedule(stage, variant=False):
 
 
 def bodynet_outputs():
-    return expand("results/bodynet/{stage}/model.pt", stage=STAGE_INITS)
+    return expand("results/bodynet/{stage}/model.pt", stage=STAGE_INITS) + ["results/bodynet/learning_curves.png"]
 
 
 # BodyNet's own inputs of the 3D-pose and voxel networks: with input_variants null, the

@@ -125,3 +125,35 @@ rule evaluate_motion_input:
         "python -m pipeline.evaluation network --model {input.model} --method tasks --samples {input.samples} "
         "--out results/evaluation/motion/{wildcards.source}/{wildcards.inputs} --batch-size {params.batch} "
         "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+
+
+rule evaluate_motion_reference:
+    input:
+        samples=flow_samples("rendered", config["flow"]["as_input"]["test_split"]),
+        train=flow_samples("rendered", config["bodynet"]["samples"]["train_split"]),
+    output:
+        images="results/evaluation/motion/reference/{reference}/images.csv",
+        summary="results/evaluation/motion/reference/{reference}/summary.json",
+    wildcard_constraints:
+        reference="|".join(REFERENCES),
+    params:
+        batch=config["evaluation"]["batch_size"],
+        train_images=config["evaluation"]["reference_train_images"],
+        seed=config["seed"],
+        device=config["bodynet"]["device"],
+        tracking=tracking("evaluate_motion_reference"),
+        code=code_version("evaluation"),
+    threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("evaluate_motion_reference"),
+    log:
+        "logs/evaluate_motion_reference/{reference}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_motion_reference/{reference}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation reference --kind {wildcards.reference} --method tasks --samples {input.samples} "
+        "--train-samples {input.train} --train-images {params.train_images} --seed {params.seed} "
+        "--out results/evaluation/motion/reference/{wildcards.reference} --batch-size {params.batch} "
+        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"

@@ -101,3 +101,41 @@ rule train_input_variant:
         "python -m pipeline.training train --stage {wildcards.network} {params.inputs} --train {input.train} "
         "--val {input.validation} {params.inits} --out results/bodynet/inputs/{wildcards.network}/{wildcards.inputs} "
         "{params.length} {params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
+
+
+# The stages whose validation measure the learning curves show (`pipeline.training.figures.PANELS`).
+LEARNING_CURVE_STAGES = ["pose2d", "segm", "pose3d", "voxels", "voxels_fv", "voxels_fvsv"]
+
+
+rule plot_learning_curves:
+    input:
+        histories=expand("results/bodynet/{stage}/history.csv", stage=LEARNING_CURVE_STAGES),
+        references=expand("results/evaluation/reference/{reference}/summary.json", reference=REFERENCES),
+    output:
+        report(
+            "results/bodynet/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="BodyNet training",
+            labels={"stage": "all", "figure": "learning curves"},
+        ),
+    params:
+        histories=lambda wildcards, input: " ".join(
+            f"--history {stage}={path}" for stage, path in zip(LEARNING_CURVE_STAGES, input.histories)
+        ),
+        references=lambda wildcards, input: " ".join(
+            f"--reference {name}={path}" for name, path in zip(REFERENCES, input.references)
+        ),
+        batch=config["bodynet"]["batch_size"],
+        tracking=tracking("plot_learning_curves"),
+        code=code_version("training"),
+    resources:
+        **cluster_resources("plot_learning_curves"),
+    log:
+        "logs/plot_learning_curves/learning_curves.log",
+    benchmark:
+        "logs/benchmarks/plot_learning_curves/learning_curves.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.training curves {params.histories} {params.references} --batch-size {params.batch} "
+        "--out {output} {params.tracking} > {log} 2>&1"

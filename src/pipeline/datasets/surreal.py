@@ -1,7 +1,6 @@
-"""Reading SURREAL-layout clips (this project's and SURREAL's own) and making BodyNet samples.
+"""BodyNet samples from SURREAL-layout clips (this project's and SURREAL's own, read by
+`pipeline.clips`).
 
-`find_clips` lists the complete clips under a root (`<root>/cmu/<split>/run<r>/<seq>/`,
-complete = its `_info.mat` exists). `Clip` reads one clip's annotations and frames.
 `BodyNetDataset` yields BodyNet's training samples from a clip list, as BodyNet's loaders
 prepare them (gulvarol/bodynet, training/util): a person-centred crop around the 2D joints,
 16 joint heatmaps, 14-part segmentation, 3D joint volumes of 19 depth bins, voxels placed
@@ -11,15 +10,13 @@ under the silhouette box, and front and side silhouettes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import cv2
 import numpy as np
-import scipy.io
 
 from pipeline.body_model.skeleton import BODYNET_JOINTS, SMPL_TO_BODYNET_PART
-from pipeline.errors import InputError
+from pipeline.clips import Clip, ClipError, ClipInfo
 from pipeline.synthesis import camera
 from pipeline.synthesis.voxels import align_to_box
 
@@ -27,167 +24,6 @@ DEPTH_BINS = 19
 DEPTH_BIN_SIZE = 0.045  # metres per 3D-pose depth bin, root in the middle bin
 GAUSSIAN_SIGMA = 1.75  # BodyNet's 7×7 kernel (torch's image.gaussian(7)) at 64 px heatmaps
 BACKGROUND_DEPTH_LIMIT = 1e3  # SURREAL's loaders: foreground where depth <= 1e3
-
-
-class ClipError(InputError):
-    """A clip whose files are missing or malformed."""
-
-
-def find_clips(root: str | Path, split: str, runs: list[int] | None = None) -> list[Path]:
-    """`_info.mat` paths of the complete clips of a split, sorted."""
-    base = Path(root) / "cmu" / split
-    if not base.is_dir():
-        raise ClipError(f"{base}: no such split folder")
-    runs_glob = [f"run{r}" for r in runs] if runs is not None else ["run*"]
-    return sorted(p for pattern in runs_glob for p in base.glob(f"{pattern}/*/*_info.mat"))
-
-
-def _column(values, length: int | None = None) -> np.ndarray:
-    """A MATLAB vector (T×1, 1×T or a scalar) as a flat array."""
-    array = np.asarray(values).reshape(-1)
-    return array if length is None or len(array) == length else np.resize(array, length)
-
-
-@dataclass
-class ClipInfo:
-    """`_info.mat`, with MATLAB's shapes flattened: arrays are per frame first."""
-
-    joints2d: np.ndarray  # (T, 24, 2) pixels, 0-based
-    joints3d: np.ndarray  # (T, 24, 3) SURREAL world, metres
-    pose: np.ndarray  # (T, 72)
-    shape: np.ndarray  # (T, 10)
-    gender: np.ndarray  # (T,) 0 female, 1 male
-    zrot: np.ndarray  # (T,)
-    cam_loc: np.ndarray  # (3,)
-    cam_dist: float
-    light: np.ndarray  # (T, 9)
-
-    @property
-    def frames(self) -> int:
-        return len(self.pose)
-
-
-def read_info(path: str | Path) -> ClipInfo:
-    path = Path(path)
-    try:
-        raw = scipy.io.loadmat(path)
-    except Exception as error:  # scipy raises several types on corrupt files
-        raise ClipError(f"{path}: not a readable MATLAB file ({error})") from error
-    missing = [k for k in ("joints2D", "joints3D", "pose", "shape", "gender", "zrot", "camLoc") if k not in raw]
-    if missing:
-        raise ClipError(f"{path}: missing field(s) {', '.join(missing)}")
-    joints2d = np.asarray(raw["joints2D"], dtype=np.float64)
-    joints3d = np.asarray(raw["joints3D"], dtype=np.float64)
-    if joints2d.ndim == 2:  # a one-frame clip loses its last axis in MATLAB
-        joints2d, joints3d = joints2d[..., None], joints3d[..., None]
-    pose = np.asarray(raw["pose"], dtype=np.float64).reshape(72, -1).T
-    frames = len(pose)
-    return ClipInfo(
-        joints2d=joints2d.transpose(2, 1, 0),
-        joints3d=joints3d.transpose(2, 1, 0),
-        pose=pose,
-        shape=np.asarray(raw["shape"], dtype=np.float64).reshape(-1, frames).T,
-        gender=_column(raw["gender"], frames).astype(np.int64),
-        zrot=_column(raw["zrot"], frames).astype(np.float64),
-        cam_loc=_column(raw["camLoc"]).astype(np.float64),
-        cam_dist=float(_column(raw.get("camDist", [np.nan]))[0]),
-        light=np.asarray(raw.get("light", np.zeros((9, frames))), dtype=np.float64).reshape(9, -1).T,
-    )
-
-
-class Clip:
-    """One clip: its annotations, and its frames and passes read on demand."""
-
-    def __init__(self, info_path: str | Path) -> None:
-        self.info_path = Path(info_path)
-        self.stem = self.info_path.name.removesuffix("_info.mat")
-        self.folder = self.info_path.parent
-        self._video: np.ndarray | None = None
-        self._passes: dict[str, dict] = {}  # whole `.mat` files read so far, by pass
-
-    @cached_property
-    def info(self) -> ClipInfo:
-        return read_info(self.info_path)
-
-    def file(self, suffix: str) -> Path:
-        return self.folder / f"{self.stem}{suffix}"
-
-    def frame_variable(self, name: str, t: int) -> np.ndarray:
-        """`<name>_<t+1>` of `<stem>_<name>.mat` (t is 0-based). The file is read whole on
-        first use and kept until `forget` (reading one variable costs a scan of the file)."""
-        path = self.file(f"_{name}.mat")
-        key = f"{name}_{t + 1}"
-        if name not in self._passes:
-            try:
-                self._passes[name] = scipy.io.loadmat(path)
-            except FileNotFoundError:
-                raise ClipError(f"{path}: not found") from None
-            except Exception as error:
-                raise ClipError(f"{path}: not a readable MATLAB file ({error})") from error
-        data = self._passes[name]
-        if key not in data:
-            raise ClipError(f"{path}: no variable {key}")
-        return data[key]
-
-    def rgb(self, t: int) -> np.ndarray:
-        """Frame t as RGB uint8 (H, W, 3): from the lossless PNGs if present, else the mp4
-        (decoded whole on first use and kept until `forget`)."""
-        png = self.file("_frames") / f"{t + 1:04d}.png"
-        if png.exists():
-            image = cv2.imread(str(png), cv2.IMREAD_COLOR)
-            if image is None:
-                raise ClipError(f"{png}: cannot read the image")
-            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        if self._video is None:
-            self._video = self.video()
-        if t >= len(self._video):
-            raise ClipError(f"{self.file('.mp4')}: no frame {t + 1} (it has {len(self._video)})")
-        return self._video[t]
-
-    def forget(self) -> None:
-        """Drop the decoded video and the passes read."""
-        self._video, self._passes = None, {}
-
-    def video(self) -> np.ndarray:
-        """All frames (T, H, W, 3) uint8, RGB."""
-        capture = cv2.VideoCapture(str(self.file(".mp4")))
-        frames = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        capture.release()
-        if not frames:
-            raise ClipError(f"{self.file('.mp4')}: no frame could be read")
-        return np.stack(frames)
-
-    def segm(self, t: int) -> np.ndarray:
-        return self.frame_variable("segm", t)
-
-    def depth(self, t: int) -> np.ndarray:
-        return self.frame_variable("depth", t)
-
-    def forward_flow(self, t: int) -> np.ndarray:
-        """(du, dv) to frame t+1, pixels, from this project's `_flow.mat`."""
-        return self.frame_variable("flow", t)
-
-    def surreal_gtflow(self, t: int) -> np.ndarray:
-        """SURREAL's `gtflow` as stored: Blender's vector pass to the previous frame, y up."""
-        return self.frame_variable("gtflow", t)
-
-    def backward_flow(self, t: int) -> np.ndarray:
-        """(du, dv) to frame t-1 in image pixels (y down), from `gtflow` (SURREAL's or ours)."""
-        return self.surreal_gtflow(t) * np.float32([1.0, -1.0])
-
-    def normal(self, t: int) -> np.ndarray:
-        return self.frame_variable("normal", t)
-
-    def voxels(self, t: int) -> np.ndarray:
-        return self.frame_variable("voxels", t).astype(bool)
-
-
-# --- BodyNet samples -----------------------------------------------------------------------
 
 
 @dataclass

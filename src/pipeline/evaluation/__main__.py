@@ -26,7 +26,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, command_parser, run_command
+from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -38,9 +38,7 @@ def _body_models(items: list[str]) -> dict:
 
     models = {}
     for item in items:
-        gender, sep, path = item.partition("=")
-        if not sep or gender not in ("female", "male"):
-            raise InputError(f"--body-model expects female=PATH or male=PATH, got {item!r}")
+        gender, path = parse_pair(item, "--body-model", keys=("female", "male"))
         models[gender] = copy.deepcopy(BodyModel.from_file(path)).float()
     return models
 
@@ -85,7 +83,8 @@ def network(args: argparse.Namespace) -> None:
 
     from pipeline.evaluation.network import METHODS, NEEDS, evaluate_network, method_for_stage
     from pipeline.models.bodynet import BodyNetConfig
-    from pipeline.training.loop import build_model, load_checkpoint, pick_device
+    from pipeline.models.checkpoint import build_model, load_checkpoint
+    from pipeline.training.loop import pick_device
     from pipeline.training.samples import SampleSet
 
     models = _body_models(args.body_model)
@@ -129,14 +128,15 @@ def reference(args: argparse.Namespace) -> None:
 
     models = _body_models(args.body_model)
     samples = SampleSet.load(args.samples)
-    _check_genders(samples, models, args.samples)
+    if args.method != "tasks":
+        _check_genders(samples, models, args.samples)
     if args.kind == "constant" and args.train_samples is None:
         raise InputError("reference --kind constant needs --train-samples (the training set it is the mean of)")
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = _fit_settings(args)
     params = {"kind": args.kind, "samples": str(args.samples), "train_samples": str(args.train_samples),
-              "train_images": args.train_images, "images": len(samples), "method": "voxels",
+              "train_images": args.train_images, "images": len(samples), "method": args.method,
               "placement": args.placement, "fit": asdict(settings)}  # fmt: skip
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
@@ -146,10 +146,11 @@ def reference(args: argparse.Namespace) -> None:
                     samples.sizes.input, samples.sizes.heatmap, samples.sizes.voxels):
                 raise InputError(f"{args.train_samples} and {args.samples} hold samples of different sizes")
             means = training_means(train, args.train_images, args.seed)
-        evaluation = evaluate_network(ReferencePredictor(args.kind, means), samples, models, "voxels", settings,
-                                      batch_size=args.batch_size, examples=args.examples,
+        evaluation = evaluate_network(ReferencePredictor(args.kind, means), samples, models, args.method, settings,
+                                      batch_size=args.batch_size,
+                                      examples=args.examples if args.method != "tasks" else 0,
                                       placement=args.placement)  # fmt: skip
-        summary = {"method": "voxels", "reference": args.kind, "model": None, "stage": None, "trained_run_id": None,
+        summary = {"method": args.method, "reference": args.kind, "model": None, "stage": None, "trained_run_id": None,
                    "placement": args.placement}  # fmt: skip
         _write_evaluation(args, evaluation, summary, run, f"reference: {args.kind}")
 
@@ -167,9 +168,7 @@ def table(args: argparse.Namespace) -> None:
     spec = tables.TABLES[args.table]
     summaries, images = {}, {}
     for item in args.summary:
-        key, sep, path = item.partition("=")
-        if not sep:
-            raise InputError(f"--summary expects ROW=PATH, got {item!r}")
+        key, path = parse_pair(item, "--summary", "ROW")
         if key not in {row.key for row in spec.rows}:
             raise InputError(f"--summary {item}: {args.table} has no row {key!r}")
         summaries[key], images[key] = tables.read_summary(path), tables.read_images(path)
@@ -211,9 +210,7 @@ def page(args: argparse.Namespace) -> None:
 
     tables = {}
     for item in args.table:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise InputError(f"--table expects NAME=PATH, got {item!r}")
+        name, path = parse_pair(item, "--table", "NAME")
         tables[name] = Path(path)
     with stage_run("results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule,
                    parse_wildcards(args.wildcard)) as run:  # fmt: skip
@@ -273,6 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-samples", type=Path, help="prepared training samples (the constant's)")
     p.add_argument("--train-images", type=int, default=4096, help="training images the constant is the mean of")
     p.add_argument("--seed", type=int, default=0, help="draws those images")
+    p.add_argument("--method", choices=("voxels", "tasks"), default="voxels",
+                   help="voxels: measured and fitted as the voxel networks are; tasks: the tasks' measures alone "
+                   "(no fit, no body models)")  # fmt: skip
     _add_evaluation_arguments(p)
     p.set_defaults(func=reference)
 

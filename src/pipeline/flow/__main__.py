@@ -14,7 +14,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.cli import command_parser, run_command
+from pipeline.cli import command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -23,7 +23,7 @@ log = logging.getLogger("pipeline.flow")
 
 def extract(args: argparse.Namespace) -> None:
     from pipeline.atomic import write_json
-    from pipeline.datasets.surreal import find_clips
+    from pipeline.clips import find_clips
     from pipeline.flow.extract import extract as run_extraction
 
     clips = find_clips(args.root, args.split)
@@ -43,15 +43,13 @@ def table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from pipeline.atomic import atomic_output
-    from pipeline.datasets.surreal import find_clips
+    from pipeline.clips import find_clips
     from pipeline.flow.extract import RENDERED
     from pipeline.flow.figures import flow_colours
 
     rows, folders = [], {}
     for item in args.score:
-        method, sep, path = item.partition("=")
-        if not sep:
-            raise InputError(f"--score expects METHOD=PATH, got {item!r}")
+        method, path = parse_pair(item, "--score", "METHOD")
         try:
             scores = json.loads(Path(path).read_text())
         except (OSError, ValueError) as error:

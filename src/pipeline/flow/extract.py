@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.datasets.surreal import Clip
+from pipeline.clips import Clip
 from pipeline.flow import score, storage
 from pipeline.flow.methods import estimator
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.datasets.surreal import Clip  # noqa: E402
+from pipeline.clips import Clip  # noqa: E402
 from pipeline.figures import flow_to_rgb, save_figure  # noqa: E402
 from pipeline.flow.extract import RENDERED  # noqa: E402
 from pipeline.flow.storage import read_flow  # noqa: E402

@@ -21,7 +21,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import command_parser, run_command
+from pipeline.cli import command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -35,7 +35,7 @@ def analyse(args: argparse.Namespace) -> None:
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.sparsity.analyse import analyse as analyse_model
-    from pipeline.training.loop import build_model, load_checkpoint
+    from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.training.samples import SampleSet
     from pipeline.training.stages import stage as make_stage
 
@@ -93,9 +93,7 @@ def table(args: argparse.Namespace) -> None:
 
     analyses = {}
     for item in args.analysis:
-        key, sep, path = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--analysis expects KEY=PATH, got {item!r}")
+        key, path = parse_pair(item, "--analysis")
         analyses[key] = tables.read_analysis(path)
     with stage_run("sparsity_table", {"analyses": len(analyses)}, args.rule, parse_wildcards(args.wildcard)) as run:
         frame = tables.build(analyses)

@@ -8,7 +8,8 @@ into the reader's bias: exactly for 1×1 readers; a 3×3 reader's zero padding w
 constant at the border, so a filter read by one goes only when its constant is zero.
 
 Pruned modules are narrowed in place, so a pruned network is still the same classes;
-`fit_to_state` narrows a freshly built network to a pruned state dict before loading it.
+`pipeline.models.checkpoint.fit_to_state` narrows a freshly built network to a pruned
+state dict before loading it.
 """
 
 from __future__ import annotations
@@ -78,25 +79,6 @@ def remove_filters(group: FilterGroup, remove: np.ndarray, silent: np.ndarray) -
     _narrow_conv(group.conv, keep_out=keep)
     _narrow_norm(group.norm, keep)
     return len(gone)
-
-
-@torch.no_grad()
-def fit_to_state(network: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Narrow `network`'s convolutions and BatchNorms to the shapes of a pruned `state`."""
-    for name, module in network.named_modules():
-        weight = state.get(f"{name}.weight")
-        if weight is None or tuple(weight.shape) == tuple(getattr(module, "weight", torch.empty(0)).shape):
-            continue
-        if isinstance(module, nn.Conv2d):
-            module.weight = nn.Parameter(torch.empty_like(weight))
-            module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
-            if module.bias is not None:
-                module.bias = nn.Parameter(torch.empty(weight.shape[0]))
-        elif isinstance(module, nn.BatchNorm2d):
-            size = weight.shape[0]
-            module.weight, module.bias = nn.Parameter(torch.empty(size)), nn.Parameter(torch.empty(size))
-            module.running_mean, module.running_var = torch.zeros(size), torch.ones(size)
-            module.num_features = size
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import command_parser, run_command
+from pipeline.cli import command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -92,9 +92,7 @@ def render(args: argparse.Namespace) -> None:
 
     models = {}
     for item in args.model:
-        gender, _, path = item.partition("=")
-        if gender not in ("female", "male") or not path:
-            raise InputError(f"--model expects female=PATH or male=PATH, got {item!r}")
+        gender, path = parse_pair(item, "--model", keys=("female", "male"))
         models[gender] = BodyModel.from_file(path)
     settings = SynthesisSettings(
         seed=args.seed,
@@ -136,7 +134,7 @@ def render(args: argparse.Namespace) -> None:
 
 
 def sheet(args: argparse.Namespace) -> None:
-    from pipeline.datasets.surreal import Clip, find_clips
+    from pipeline.clips import Clip, find_clips
     from pipeline.synthesis.sheet import contact_sheet
 
     clips = [Clip(path) for path in find_clips(args.root, args.split)]

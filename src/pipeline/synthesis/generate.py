@@ -24,7 +24,8 @@ import torch
 
 from pipeline.body_model.model import BodyModel
 from pipeline.seeding import seeded_generator
-from pipeline.synthesis import appearance, camera, surreal_format
+from pipeline import clips
+from pipeline.synthesis import appearance, camera
 from pipeline.synthesis.backgrounds import crop_to, read_rgb
 from pipeline.synthesis.motion import Motion
 from pipeline.synthesis.renderer import BodyRenderer, Frame
@@ -71,7 +72,7 @@ class ClipPlan:
 
     @property
     def stem(self) -> str:
-        return surreal_format.clip_stem(self.sequence, self.clip)
+        return clips.clip_stem(self.sequence, self.clip)
 
 
 def clip_starts(length: int, clip_length: int, stride: int) -> list[int]:
@@ -234,7 +235,7 @@ class ClipRenderer:
         frames = [renderer.render(v[t], v[max(t - 1, 0)], v[min(t + 1, last)], n[t]) for t in range(len(v))]
         joints3d = joints.numpy().astype(np.float64)
         joints2d = np.round(camera.project(joints3d, cam_loc, self.k))
-        info = surreal_format.info_variables(
+        info = clips.info_variables(
             sequence=plan.sequence,
             clip=plan.clip,
             backgrounds=[background_name] * len(v),
@@ -263,7 +264,7 @@ def frame_mats(frames: list[Frame], passes: tuple[str, ...]) -> dict[str, dict[s
         "normal": lambda f: f.normals,
     }
     return {
-        name: surreal_format.frame_variables(name, [conversions[name](frame) for frame in frames])
+        name: clips.frame_variables(name, [conversions[name](frame) for frame in frames])
         for name in passes
     }
 
@@ -286,7 +287,7 @@ def write_clip(clip: ClipData, root: Path, settings: SynthesisSettings, extra_ma
     `_info.mat` is incomplete and gets rendered again.
     """
     plan = clip.plan
-    folder = surreal_format.clip_directory(root, plan.split, plan.run, plan.sequence)
+    folder = clips.clip_directory(root, plan.split, plan.run, plan.sequence)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".{plan.stem}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -301,8 +302,8 @@ def write_clip(clip: ClipData, root: Path, settings: SynthesisSettings, extra_ma
                 cv2.imwrite(str(frames_dir / f"{index + 1:04d}.png"), image)
         mats = frame_mats(clip.frames, settings.passes) | (extra_mats or {})
         for suffix, variables in mats.items():
-            surreal_format.write_mat(staging / f"{plan.stem}_{suffix}.mat", variables)
-        surreal_format.write_mat(staging / f"{plan.stem}_info.mat", clip.info)
+            clips.write_mat(staging / f"{plan.stem}_{suffix}.mat", variables)
+        clips.write_mat(staging / f"{plan.stem}_info.mat", clip.info)
         info = staging / f"{plan.stem}_info.mat"
         for item in sorted(staging.iterdir(), key=lambda p: p == info):  # info last
             target = folder / item.name
@@ -458,5 +459,5 @@ def render_job(job: RenderJob, root: Path, resume: bool = True, progress: bool =
 
 
 def _complete(root: Path, plan: ClipPlan) -> bool:
-    folder = surreal_format.clip_directory(root, plan.split, plan.run, plan.sequence)
+    folder = clips.clip_directory(root, plan.split, plan.run, plan.sequence)
     return (folder / f"{plan.stem}_info.mat").exists()

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.atomic import atomic_output  # noqa: E402
-from pipeline.datasets.surreal import Clip  # noqa: E402
+from pipeline.clips import Clip  # noqa: E402
 from pipeline.figures import depth_to_rgb, flow_to_rgb, labels_to_rgb, normals_to_rgb  # noqa: E402
 
 COLUMNS = ("RGB + 2D joints", "segmentation (24 parts)", "depth", "forward flow", "normals", "voxels (front | side)")

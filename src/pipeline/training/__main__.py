@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, command_parser, run_command
+from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 from pipeline.training.stages import STAGES
@@ -30,7 +30,7 @@ def prepare(args: argparse.Namespace) -> None:
 
     models = {}
     for item in args.model:
-        gender, _, path = item.partition("=")
+        gender, path = parse_pair(item, "--model", keys=("female", "male"))
         models[gender] = BodyModel.from_file(path)
     sizes = SampleSizes(args.input_size, args.heatmap_size, args.voxel_size)
     params = {"root": str(args.root), "split": args.split, "frames": args.frames, "flow": args.flow,
@@ -63,7 +63,8 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.training import figures
-    from pipeline.training.loop import TrainSettings, build_model, check_improved, save_model
+    from pipeline.models.checkpoint import build_model, save_model
+    from pipeline.training.loop import TrainSettings, check_improved, held_subnetworks
     from pipeline.training.loop import train as run_training
     from pipeline.training.samples import SampleSet
     from pipeline.training.stages import stage as make_stage
@@ -100,7 +101,7 @@ def train(args: argparse.Namespace) -> None:
         validation = val_set.subset(settings.eval_samples, args.seed)
         history, steps = run_training(model, stage, train_set, validation, settings, checkpoint, run, signature=signature)
         final = out / "model.pt"
-        save_model(final, model, stage, settings.iterations,
+        save_model(final, model, stage.name, held_subnetworks(model, stage), settings.iterations,
                    {"history": history, "run_id": run.run_id, "train": asdict(settings)})  # fmt: skip
         with atomic_output(out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
@@ -112,6 +113,34 @@ def train(args: argparse.Namespace) -> None:
             run.log_artifact(out / name)
         log.info("validation change from the untrained start: %s", improvement)
     checkpoint.unlink()  # model.pt holds the result; the checkpoint only served to resume
+
+
+def curves(args: argparse.Namespace) -> None:
+    import json
+
+    import pandas as pd
+
+    from pipeline.training.figures import MEASURES, learning_curves
+
+    histories = {}
+    for item in args.history:
+        stage, path = parse_pair(item, "--history", "STAGE")
+        try:
+            histories[stage] = pd.read_csv(path).to_dict("records")
+        except (OSError, ValueError) as error:
+            raise InputError(f"{path}: not a readable training history ({error})") from error
+    references = {}
+    for item in args.reference:
+        name, path = parse_pair(item, "--reference", "NAME")
+        try:
+            measures = json.loads(Path(path).read_text())["measures"]
+        except (OSError, ValueError, KeyError) as error:
+            raise InputError(f"{path}: not an evaluation summary ({error})") from error
+        references[name] = {k: v for k, v in measures.items() if k in MEASURES}
+    params = {"histories": {k: str(v) for k, v in zip(histories, args.history)}, "batch_size": args.batch_size}
+    with stage_run("learning_curves", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        learning_curves(histories, args.batch_size, args.out, references)
+        run.log_artifact(args.out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,6 +198,16 @@ def main(argv: list[str] | None = None) -> None:
     add_device_arguments(p)
     add_tracking_arguments(p)
     p.set_defaults(func=train)
+
+    p = commands.add_parser("curves", help="the stages' validation measures on one page, beside the references")
+    p.add_argument("--history", action="append", default=[], metavar="STAGE=PATH",
+                   help="a stage's history.csv (repeatable)")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=PATH",
+                   help="a reference's evaluation summary.json, drawn as a line (repeatable)")
+    p.add_argument("--batch-size", type=int, required=True, help="the stages' batch: crops per iteration")
+    p.add_argument("--out", required=True, type=Path, help="the figure (PNG)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=curves)
 
     run_command(parser, argv)
 

@@ -46,6 +46,32 @@ def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> Non
     save_figure(fig, out)
 
 
+PANELS = {"pckh": ("pose2d",), "part_iou": ("segm",), "joint_error_mm": ("pose3d",),
+          "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv")}
+
+
+def learning_curves(histories: dict[str, list[dict]], batch_size: int, out: Path,
+                    references: dict[str, dict[str, float]] | None = None) -> None:
+    """The validation measure of each stage against the training crops it has seen, one
+    panel per measure (`PANELS`), with the references' figures (e.g. {"constant": {measure:
+    value}}) as horizontal lines: how far each stage got, and whether it was still climbing."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
+    for ax, (measure, stages) in zip(axes, PANELS.items()):
+        for name in stages:
+            rows = [row for row in histories.get(name, []) if measure in row]
+            if rows:
+                crops = [row["iteration"] * batch_size / 1000 for row in rows]
+                ax.plot(crops, [row[measure] for row in rows], marker="o", markersize=3, label=name)
+        for (reference, figures), style in zip((references or {}).items(), ("--", ":")):
+            if measure in figures:
+                ax.axhline(figures[measure], color="grey", linestyle=style, linewidth=1, label=reference)
+        ax.set_xlabel("training crops seen (thousands)")
+        ax.set_title(f"validation {MEASURES[measure]}")
+        ax.legend(fontsize=7)
+    fig.suptitle("BodyNet's stages: validation as training goes on")
+    save_figure(fig, out)
+
+
 @torch.no_grad()
 def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, count: int = 4) -> None:
     """Input, 2D pose, segmentation and voxels (front and side views) next to the truth."""

@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_output
 from pipeline.errors import InputError
-from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.models.bodynet import BodyNet
+from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
-from pipeline.sparsity.prune import fit_to_state
 from pipeline.training import losses, metrics
 from pipeline.training.samples import SampleSet, inputs, make_batch
 from pipeline.training.stages import SUBNETWORKS, Stage
@@ -131,44 +130,9 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise InputError(f"{path}: not a readable checkpoint ({error})") from error
-    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state" not in checkpoint:
-        raise InputError(f"{path}: not a BodyNet checkpoint (no config/state)")
-    return checkpoint
-
-
-def build_model(config: BodyNetConfig, inits: list[Path], seed: int = 0) -> BodyNet:
-    """A BodyNet whose subnetworks come from the checkpoints of earlier stages (a later file
-    overrides an earlier one for the subnetworks it holds). `model.trained` names the
-    subnetworks so taken; the others start from a seeded random initialisation."""
-    torch.manual_seed(torch_seed(seed, "init"))
-    model = BodyNet(config)
-    model.trained = set()
-    for path in inits:
-        checkpoint = load_checkpoint(path)
-        for name, state in checkpoint["state"].items():
-            if checkpoint.get("pruned"):  # filters removed: narrow the layers to the state's
-                fit_to_state(getattr(model, name), state)
-            try:
-                getattr(model, name).load_state_dict(state)
-            except RuntimeError as error:
-                raise InputError(f"{path}: subnetwork {name!r} does not fit this configuration ({error})") from error
-            model.trained.add(name)
-    return model
-
-
-def save_model(path: Path, model: BodyNet, stage: Stage, iteration: int, extra: dict | None = None) -> None:
-    """Write the subnetworks trained so far (inherited or by this stage), atomically."""
-    held = [name for name in SUBNETWORKS if name in stage.trains or name in getattr(model, "trained", ())]
-    state = {name: getattr(model, name).state_dict() for name in held}
-    payload = {"config": model.config.as_dict(), "state": state, "stage": stage.name, "iteration": iteration}
-    with atomic_output(path) as tmp:
-        torch.save(payload | (extra or {}), tmp)
+def held_subnetworks(model: BodyNet, stage: Stage) -> list[str]:
+    """The subnetworks a stage's checkpoint holds: those it trains and those it inherited."""
+    return [name for name in SUBNETWORKS if name in stage.trains or name in getattr(model, "trained", ())]
 
 
 @torch.no_grad()
@@ -319,7 +283,7 @@ def train(
             log.info("%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))
             sums, count, began = {}, 0, time.perf_counter()
         if done % settings.checkpoint_every == 0 or done == settings.iterations:
-            save_model(checkpoint, model, stage, done,
+            save_model(checkpoint, model, stage.name, held_subnetworks(model, stage), done,
                        {"optimiser": optimiser.state_dict(), "history": history, "steps": steps, "signature": signature})  # fmt: skip
     return history, steps
 

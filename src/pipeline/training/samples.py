@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.clips import find_clips
 from pipeline.datasets.surreal import (
     BodyNetDataset,
     SampleSizes,
@@ -29,7 +30,6 @@ from pipeline.datasets.surreal import (
     crop_box,
     crop_transform,
     depth_bins,
-    find_clips,
     warp,
 )
 from pipeline.errors import InputError
