@@ -3,7 +3,8 @@
 #
 #   make run                      the main job: BodyNet's Table 4.2 (results/bodynet_table.csv)
 #   make all                      every study the default config defines
-#   make test                     the test suite
+#   make test                     the test suite: the unit tier, then the workflow tier
+#   make test-fast                the unit tier without the slow tests (toy sizes, no subprocess)
 #   make run TARGET=<file>        one artifact (and what it depends on)
 #   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
@@ -22,7 +23,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run all test lint report clean trace pull dvc.yaml
+.PHONY: install run all test test-fast lint report clean trace pull dvc.yaml
 
 install: $(VENV)/.installed
 
@@ -41,6 +42,9 @@ all: install
 
 test: install
 	pytest
+
+test-fast: install
+	pytest tests/unit -m "not slow"
 
 lint: install
 	snakemake --lint

@@ -12,6 +12,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
+from pipeline.training.schedule import STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, ensure_store,
 )
@@ -100,21 +101,6 @@ check_config()
 SPLITS = config["synthesis"]["splits"]
 
 
-# BodyNet's schedule: each stage starts from the checkpoints of the stages named here, so
-# the DAG is the schedule.
-STAGE_INITS = {
-    "pose2d": [],
-    "segm": [],
-    "pose3d": ["pose2d", "segm"],
-    "voxels": ["pose3d"],
-    "voxels_fv": ["voxels"],
-    "voxels_fvsv": ["voxels"],
-    "end_to_end_fv": ["voxels_fv"],
-    "end_to_end_fvsv": ["voxels_fvsv"],
-    "end_to_end_fv_without_tasks": ["voxels_fv"],
-    "end_to_end_fvsv_without_tasks": ["voxels_fvsv"],
-    "shape_regression": ["pose3d"],
-}
 
 
 wildcard_constraints:

@@ -10,7 +10,7 @@ BodyNet's Eq. 4.6: sums over all joints and the whole surface, so that the joint
 little; it is divided by the vertex count, which leaves its minimiser alone and keeps the
 priors' weight. 'mean' (the default, a declared deviation) takes means instead: the joints
 then weigh as much as the whole surface, which recovers bodies better from perfect inputs
-(tests/test_evaluation.py measures both). It starts with the
+(tests/unit/test_evaluation.py measures both). It starts with the
 body turned and placed onto the targets' torso joints (Kabsch), then fits pose and
 translation to the joints alone, then everything to the whole objective, with Adam. The
 shape starts at zero, or stays at given values (the shape-regression baseline).

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
-from pipeline.training.stages import STAGES
+from pipeline.training.schedule import STAGES
 
 log = logging.getLogger("pipeline.training")
 
@@ -62,8 +62,8 @@ def train(args: argparse.Namespace) -> None:
 
     from pipeline.atomic import atomic_output
     from pipeline.models.bodynet import BodyNetConfig
-    from pipeline.training import figures
     from pipeline.models.checkpoint import build_model, save_model
+    from pipeline.training import figures
     from pipeline.training.loop import TrainSettings, check_improved, held_subnetworks
     from pipeline.training.loop import train as run_training
     from pipeline.training.samples import SampleSet
@@ -122,9 +122,10 @@ def curves(args: argparse.Namespace) -> None:
 
     from pipeline.training.figures import MEASURES, learning_curves
 
-    histories = {}
+    histories, paths = {}, {}
     for item in args.history:
         stage, path = parse_pair(item, "--history", "STAGE")
+        paths[stage] = path
         try:
             histories[stage] = pd.read_csv(path).to_dict("records")
         except (OSError, ValueError) as error:
@@ -137,7 +138,7 @@ def curves(args: argparse.Namespace) -> None:
         except (OSError, ValueError, KeyError) as error:
             raise InputError(f"{path}: not an evaluation summary ({error})") from error
         references[name] = {k: v for k, v in measures.items() if k in MEASURES}
-    params = {"histories": {k: str(v) for k, v in zip(histories, args.history)}, "batch_size": args.batch_size}
+    params = {"histories": paths, "batch_size": args.batch_size}
     with stage_run("learning_curves", params, args.rule, parse_wildcards(args.wildcard)) as run:
         learning_curves(histories, args.batch_size, args.out, references)
         run.log_artifact(args.out)

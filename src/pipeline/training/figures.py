@@ -67,7 +67,8 @@ def learning_curves(histories: dict[str, list[dict]], batch_size: int, out: Path
                 ax.axhline(figures[measure], color="grey", linestyle=style, linewidth=1, label=reference)
         ax.set_xlabel("training crops seen (thousands)")
         ax.set_title(f"validation {MEASURES[measure]}")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle("BodyNet's stages: validation as training goes on")
     save_figure(fig, out)
 

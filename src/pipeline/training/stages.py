@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.training.losses import BODYNET_WEIGHTS, normalised
+from pipeline.training.schedule import STAGES
 
 SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape")
 END_TO_END = ("pose2d", "segm", "pose3d", "voxels")
@@ -45,8 +46,6 @@ class Stage:
         return tuple(dict.fromkeys(outputs.get(term, term) for term in self.weights))
 
 
-STAGES = ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "voxels_fvsv", "end_to_end_fv", "end_to_end_fvsv",
-          "end_to_end_fv_without_tasks", "end_to_end_fvsv_without_tasks", "shape_regression")  # fmt: skip
 
 
 def stage(name: str) -> Stage:

@@ -8,12 +8,13 @@ import torch
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
-from pipeline.models.hourglass import StackedHourglass
-from pipeline.training import losses, loop, metrics
 from pipeline.models.checkpoint import build_model, save_model
-from pipeline.training.loop import TrainSettings, TrainingDiverged, check_improved, held_subnetworks
+from pipeline.models.hourglass import StackedHourglass
+from pipeline.training import loop, losses, metrics
+from pipeline.training.loop import TrainingDiverged, TrainSettings, check_improved, held_subnetworks
 from pipeline.training.samples import FLIP_JOINTS, SampleSet, make_batch, prepare
-from pipeline.training.stages import STAGES, stage
+from pipeline.training.schedule import STAGES
+from pipeline.training.stages import stage
 
 SIZES = SampleSizes(input=64, heatmap=16, voxels=32)
 TINY_NET = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
@@ -314,6 +315,24 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
     assert "pose2d: resuming at iteration 2" in caplog.text
     assert not (out / "checkpoint.pt").exists()
     assert list(pd.read_csv(out / "history.csv")["iteration"]) == [0, 2, 4, 6]
+
+
+def test_learning_curves_draw_each_stage_beside_the_references(tmp_path, tracking_env):
+    import json
+
+    from pipeline.training.__main__ import main
+
+    pd.DataFrame({"iteration": [0, 10, 20], "pckh": [0.0, 0.3, 0.4]}).to_csv(tmp_path / "pose2d.csv", index=False)
+    pd.DataFrame({"iteration": [0, 10], "joint_error_mm": [900.0, 300.0]}).to_csv(tmp_path / "pose3d.csv", index=False)
+    (tmp_path / "constant.json").write_text(json.dumps({"measures": {"pckh": 0.2, "joint_error_mm": 280.0}}))
+    out = tmp_path / "curves.png"
+    main(["curves", "--history", f"pose2d={tmp_path / 'pose2d.csv'}", "--history", f"pose3d={tmp_path / 'pose3d.csv'}",
+          "--reference", f"constant={tmp_path / 'constant.json'}", "--batch-size", "16", "--out", str(out)])  # fmt: skip
+    assert out.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="--history expects STAGE=PATH"):
+        main(["curves", "--history", "pose2d", "--batch-size", "16", "--out", str(out)])
+    with pytest.raises(SystemExit, match="missing.csv"):
+        main(["curves", "--history", f"pose2d={tmp_path / 'missing.csv'}", "--batch-size", "16", "--out", str(out)])
 
 
 def test_samples_carry_the_cropped_flow_and_a_3d_pose_network_can_read_it(tiny_clips, tmp_path):

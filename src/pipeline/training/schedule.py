@@ -1,0 +1,25 @@
+"""BodyNet's staged schedule as data: each stage starts from the checkpoints of the stages
+named here, so the workflow's DAG is the schedule (no torch import: the Snakefile reads it).
+
+    pose2d ─┐
+    segm  ──┴─ pose3d ─┬─ voxels ─┬─ voxels_fv ───┬─ end_to_end_fv
+                       │          │               └─ end_to_end_fv_without_tasks
+                       │          └─ voxels_fvsv ─┬─ end_to_end_fvsv
+                       │                          └─ end_to_end_fvsv_without_tasks
+                       └─ shape_regression
+"""
+
+STAGE_INITS: dict[str, tuple[str, ...]] = {
+    "pose2d": (),
+    "segm": (),
+    "pose3d": ("pose2d", "segm"),
+    "voxels": ("pose3d",),
+    "voxels_fv": ("voxels",),
+    "voxels_fvsv": ("voxels",),
+    "end_to_end_fv": ("voxels_fv",),
+    "end_to_end_fvsv": ("voxels_fvsv",),
+    "end_to_end_fv_without_tasks": ("voxels_fv",),
+    "end_to_end_fvsv_without_tasks": ("voxels_fvsv",),
+    "shape_regression": ("pose3d",),
+}
+STAGES = tuple(STAGE_INITS)
