@@ -5,6 +5,7 @@
 #   make all                      every study the default config defines
 #   make test                     the test suite: the unit tier, then the workflow tier
 #   make test-fast                the unit tier without the slow tests (toy sizes, no subprocess)
+#   make style                    ruff format --check and ruff check (make test runs it first)
 #   make run TARGET=<file>        one artifact (and what it depends on)
 #   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
@@ -23,7 +24,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run all test test-fast lint report clean trace pull dvc.yaml
+.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml
 
 install: $(VENV)/.installed
 
@@ -40,13 +41,20 @@ run: install
 all: install
 	snakemake --cores $(CORES) all
 
-test: install
+# The code's formatting and lint rules (pyproject.toml), checked before the tests run.
+CODE := src tests benchmarks workflow/scripts
+
+test: install style
 	pytest
+
+style: install
+	ruff format --check $(CODE)
+	ruff check $(CODE)
 
 test-fast: install
 	pytest tests/unit -m "not slow"
 
-lint: install
+lint: style
 	snakemake --lint
 
 report: install

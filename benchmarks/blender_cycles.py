@@ -87,9 +87,13 @@ exr = tree.nodes.new("CompositorNodeOutputFile")
 exr.format.file_format = "OPEN_EXR_MULTILAYER"
 exr.base_path = f"{out_dir}/frame_"
 exr.file_slots.clear()
-for name, socket in (("Image", over.outputs[0]), ("Depth", layers.outputs["Depth"]),
-                     ("IndexMA", layers.outputs["IndexMA"]), ("Normal", layers.outputs["Normal"]),
-                     ("Vector", layers.outputs["Vector"])):
+for name, socket in (
+    ("Image", over.outputs[0]),
+    ("Depth", layers.outputs["Depth"]),
+    ("IndexMA", layers.outputs["IndexMA"]),
+    ("Normal", layers.outputs["Normal"]),
+    ("Vector", layers.outputs["Vector"]),
+):
     exr.file_slots.new(name)
     tree.links.new(socket, exr.inputs[name])
 composite = tree.nodes.new("CompositorNodeComposite")

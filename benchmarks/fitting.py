@@ -65,16 +65,22 @@ def measure(method: str, samples: SampleSet, models: dict, settings: FitSettings
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=Path, default=ROOT / "results/bodynet/samples/test")
-    parser.add_argument("--body-model", action="append", metavar="GENDER=PATH",
-                        default=[f"{g}={ROOT}/resources/body_models/anny/smpl_{g}.pkl" for g in ("female", "male")])
+    parser.add_argument(
+        "--body-model",
+        action="append",
+        metavar="GENDER=PATH",
+        default=[f"{g}={ROOT}/resources/body_models/anny/smpl_{g}.pkl" for g in ("female", "male")],
+    )
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/fitting_cpu.json")
     args = parser.parse_args()
 
     samples = SampleSet.load(args.samples)
-    models = {item.split("=")[0]: copy.deepcopy(BodyModel.from_file(item.split("=", 1)[1])).float()
-              for item in args.body_model}  # fmt: skip
+    models = {
+        item.split("=")[0]: copy.deepcopy(BodyModel.from_file(item.split("=", 1)[1])).float()
+        for item in args.body_model
+    }
     images = min(args.images, len(samples))
     default = fit_settings([ROOT / "config.yaml"])
     paper = fit_settings([ROOT / "config.yaml", ROOT / "workflow/configs/paper.yaml"])
@@ -85,16 +91,28 @@ def main() -> None:
             batched = measure(method, samples, models, default, 8, images)
             single = measure(method, samples, models, default, 1, images)
             large = measure(method, samples, models, paper, 8, images)
-            row = {"method": method, "threads": threads, "default_batch8": batched, "default_batch1": single,
-                   "paper_settings_batch8": large,
-                   "batching_speedup": single["seconds_per_image"] / batched["seconds_per_image"],
-                   "paper_settings_cost": large["seconds_per_image"] / batched["seconds_per_image"]}  # fmt: skip
+            row = {
+                "method": method,
+                "threads": threads,
+                "default_batch8": batched,
+                "default_batch1": single,
+                "paper_settings_batch8": large,
+                "batching_speedup": single["seconds_per_image"] / batched["seconds_per_image"],
+                "paper_settings_cost": large["seconds_per_image"] / batched["seconds_per_image"],
+            }
             results.append(row)
-            print(f"{method:17s} {threads} thread(s): {batched['seconds_per_image']:.3f} s/image at batch 8 "
-                  f"({row['batching_speedup']:.2f}× batch 1), {batched['surface_error_mm']:.1f} mm; paper settings "
-                  f"{large['seconds_per_image']:.3f} s ({row['paper_settings_cost']:.1f}×), {large['surface_error_mm']:.1f} mm")
-    machine = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-               "images": images, "resolution": samples.sizes.voxels}  # fmt: skip
+            print(
+                f"{method:17s} {threads} thread(s): {batched['seconds_per_image']:.3f} s/image at batch 8 "
+                f"({row['batching_speedup']:.2f}× batch 1), {batched['surface_error_mm']:.1f} mm; paper settings "
+                f"{large['seconds_per_image']:.3f} s ({row['paper_settings_cost']:.1f}×), "
+                f"{large['surface_error_mm']:.1f} mm"
+            )
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "images": images,
+        "resolution": samples.sizes.voxels,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
 

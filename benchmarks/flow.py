@@ -57,15 +57,22 @@ def main() -> None:
     reference = results["farneback"]["frames_per_second"]
     for method, row in results.items():
         row["speed_vs_farneback"] = row["frames_per_second"] / reference
-        print(f"{method:14s} {row['frames_per_second']:8.1f} frames/s ({row['speed_vs_farneback']:6.2f}× Farnebäck), "
-              f"EPE {row['epe']:.3f} px, on the body {row['epe_body']:.3f} px, outliers on the body "
-              f"{100 * row['outlier_rate_body']:.1f} %")
+        print(
+            f"{method:14s} {row['frames_per_second']:8.1f} frames/s ({row['speed_vs_farneback']:6.2f}× Farnebäck), "
+            f"EPE {row['epe']:.3f} px, on the body {row['epe_body']:.3f} px, outliers on the body "
+            f"{100 * row['outlier_rate_body']:.1f} %"
+        )
     fast = {m: r for m, r in results.items() if r["frames_per_second"] >= args.min_fps}
     default = min(fast, key=lambda m: fast[m]["epe_body"]) if fast else None
     print(f"best error on the body at ≥ {args.min_fps:g} frames/s: {default}")
     height, width = videos[0].shape[1:3]
-    machine = {"cpu": platform.processor() or platform.machine(), "opencv": cv2.__version__, "threads": args.threads,
-               "size": [width, height], "clips": len(clips)}  # fmt: skip
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "opencv": cv2.__version__,
+        "threads": args.threads,
+        "size": [width, height],
+        "clips": len(clips),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "default": default, "results": results}, indent=2) + "\n")
 

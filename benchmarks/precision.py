@@ -37,24 +37,39 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASURE = {"pose2d": "pckh", "segm": "part_iou", "pose3d": "joint_error_mm", "voxels": "voxel_iou"}
 
 
-def train_once(precision: str, channels_last: bool, args: argparse.Namespace, settings: dict,
-               train: SampleSet, val: SampleSet) -> dict:
+def train_once(
+    precision: str, channels_last: bool, args: argparse.Namespace, settings: dict, train: SampleSet, val: SampleSet
+) -> dict:
     sizes = train.sizes
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"])
     model = build_model(config, [])
     train_settings = loop.TrainSettings(
-        iterations=args.iterations, batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-        eval_every=args.eval_every, eval_samples=len(val), checkpoint_every=args.iterations, seed=0, device="cpu",
-        precision=precision, channels_last=channels_last, lr_drop=settings["lr_drop"],
-    )  # fmt: skip
+        iterations=args.iterations,
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        eval_every=args.eval_every,
+        eval_samples=len(val),
+        checkpoint_every=args.iterations,
+        seed=0,
+        device="cpu",
+        precision=precision,
+        channels_last=channels_last,
+        lr_drop=settings["lr_drop"],
+    )
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        history, steps = loop.train(model, stage(args.stage), train, val, train_settings, Path(folder) / "c.pt",
-                                    progress=True)  # fmt: skip
+        history, steps = loop.train(
+            model, stage(args.stage), train, val, train_settings, Path(folder) / "c.pt", progress=True
+        )
         seconds = time.perf_counter() - start
-    return {"precision": precision, "channels_last": channels_last, "seconds": seconds,
-            "samples_per_second": args.iterations * settings["batch_size"] / seconds,
-            "history": history, "losses": [row["loss"] for row in steps]}  # fmt: skip
+    return {
+        "precision": precision,
+        "channels_last": channels_last,
+        "seconds": seconds,
+        "samples_per_second": args.iterations * settings["batch_size"] / seconds,
+        "history": history,
+        "losses": [row["loss"] for row in steps],
+    }
 
 
 def smooth(values: list[float], window: int = 50) -> np.ndarray:
@@ -80,29 +95,42 @@ def main(argv: list[str] | None = None) -> None:
     val = val.subset(min(args.val_images, len(val)), 0)
     chosen = loop.autocast_dtype(torch.device("cpu"), settings["precision"])
     runs = [train_once("fp32", False, args, settings, train, val)]
-    runs.append(train_once("bf16" if chosen is not None else "fp32", settings["channels_last"], args, settings, train,
-                           val))  # fmt: skip
+    runs.append(
+        train_once("bf16" if chosen is not None else "fp32", settings["channels_last"], args, settings, train, val)
+    )
     measure = MEASURE[args.stage]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for run in runs:
-        label = f"{run['precision']}{' + channels last' if run['channels_last'] else ''} ({run['samples_per_second']:.0f} crops/s)"
+        layout = " + channels last" if run["channels_last"] else ""
+        label = f"{run['precision']}{layout} ({run['samples_per_second']:.0f} crops/s)"
         left.plot(np.arange(len(smooth(run["losses"]))) + 50, smooth(run["losses"]), label=label)
-        right.plot([row["iteration"] for row in run["history"]], [row[measure] for row in run["history"]], "o-",
-                   label=label)  # fmt: skip
+        right.plot(
+            [row["iteration"] for row in run["history"]], [row[measure] for row in run["history"]], "o-", label=label
+        )
     left.set(xlabel="iteration", ylabel="training loss (mean of 50)", yscale="log", title=f"{args.stage}: loss")
     right.set(xlabel="iteration", ylabel=measure, title=f"{args.stage}: validation ({len(val)} test images)")
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     save_figure(fig, args.figure)
-    result = {"stage": args.stage, "iterations": args.iterations, "threads": args.threads,
-              "runs": [{k: v for k, v in run.items() if k != "losses"} | {
-                  "final_loss_mean_100": float(np.mean(run["losses"][-100:]))} for run in runs]}  # fmt: skip
+    result = {
+        "stage": args.stage,
+        "iterations": args.iterations,
+        "threads": args.threads,
+        "runs": [
+            {k: v for k, v in run.items() if k != "losses"}
+            | {"final_loss_mean_100": float(np.mean(run["losses"][-100:]))}
+            for run in runs
+        ],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for run in result["runs"]:
-        print(run["precision"], f"{run['samples_per_second']:.1f} crops/s, final loss {run['final_loss_mean_100']:.4g},",
-              f"{measure} {run['history'][-1][measure]:.4g}")  # fmt: skip
+        print(
+            run["precision"],
+            f"{run['samples_per_second']:.1f} crops/s, final loss {run['final_loss_mean_100']:.4g},",
+            f"{measure} {run['history'][-1][measure]:.4g}",
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from pipeline.models.bodynet import DEPTH_BINS, INPUT_CHANNELS, JOINTS, BodyNetConfig
+from pipeline.models.checkpoint import build_model, load_checkpoint
 from pipeline.sparsity import cost
 from pipeline.sparsity.prune import fold_batchnorm
-from pipeline.models.checkpoint import build_model, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,10 +34,13 @@ def random_inputs(config: BodyNetConfig, network: str, batch: int) -> tuple:
     if network in ("pose2d", "segm"):
         return (image,)
     s = config.heatmap_size
-    features = {"rgb": image, "flow": torch.randn(batch, 3, config.input_size, config.input_size),
-                "pose2d": torch.rand(batch, INPUT_CHANNELS["pose2d"], s, s),
-                "segm": torch.rand(batch, INPUT_CHANNELS["segm"], s, s),
-                "pose3d": torch.rand(batch, JOINTS, DEPTH_BINS, s, s)}  # fmt: skip
+    features = {
+        "rgb": image,
+        "flow": torch.randn(batch, 3, config.input_size, config.input_size),
+        "pose2d": torch.rand(batch, INPUT_CHANNELS["pose2d"], s, s),
+        "segm": torch.rand(batch, INPUT_CHANNELS["segm"], s, s),
+        "pose3d": torch.rand(batch, JOINTS, DEPTH_BINS, s, s),
+    }
     return (features,)
 
 
@@ -67,19 +70,33 @@ def main() -> None:
                 for batch in args.batches:
                     inputs = random_inputs(config, network, batch)
                     times = cost.latencies_ms([before, folded, after], inputs, args.repeats)
-                    row = {"analysis": f"{path.parent.parent.name}/{path.parent.name}", "network": network,
-                           "threads": threads, "batch": batch, "original_ms": times[0], "folded_ms": times[1],
-                           "pruned_ms": times[2], "speedup": times[0] / times[2],
-                           "speedup_of_pruning": times[1] / times[2]}  # fmt: skip
+                    row = {
+                        "analysis": f"{path.parent.parent.name}/{path.parent.name}",
+                        "network": network,
+                        "threads": threads,
+                        "batch": batch,
+                        "original_ms": times[0],
+                        "folded_ms": times[1],
+                        "pruned_ms": times[2],
+                        "speedup": times[0] / times[2],
+                        "speedup_of_pruning": times[1] / times[2],
+                    }
                     results.append(row)
-                    print(f"{row['analysis']:32s} {network:7s} {threads} thr batch {batch:2d}: "
-                          f"{times[0]:7.2f} → {times[2]:7.2f} ms ({row['speedup']:.2f}×, pruning alone "
-                          f"{row['speedup_of_pruning']:.2f}×)")  # fmt: skip
+                    print(
+                        f"{row['analysis']:32s} {network:7s} {threads} thr batch {batch:2d}: "
+                        f"{times[0]:7.2f} → {times[2]:7.2f} ms ({row['speedup']:.2f}×, pruning alone "
+                        f"{row['speedup_of_pruning']:.2f}×)"
+                    )
     if not results:
         raise SystemExit(f"{args.analyses}: no analysis.json (run the sparsity analyses first)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                                    "torch": torch.__version__, "results": results}, indent=1) + "\n")  # fmt: skip
+    args.out.write_text(
+        json.dumps(
+            {"machine": platform.processor() or platform.machine(), "torch": torch.__version__, "results": results},
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,13 @@ def render_throughput(models, motions, photos: list[Path], clips: int, clip_leng
         rows = generate.render_job(job, Path(folder), resume=False, progress=False, workers=workers)
         seconds = time.perf_counter() - start
     frames = sum(row["frames"] for row in rows)
-    return {"workers": workers, "clips": len(rows), "frames": frames, "seconds": seconds,
-            "frames_per_second": frames / seconds}
+    return {
+        "workers": workers,
+        "clips": len(rows),
+        "frames": frames,
+        "seconds": seconds,
+        "frames_per_second": frames / seconds,
+    }
 
 
 def voxel_throughput(model: BodyModel, poses: np.ndarray, resolution: int) -> dict:
@@ -77,15 +82,30 @@ def blender_comparison(models, motion, frames: int, samples: list[int]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         scene = Path(folder) / "scene.npz"
         crop = crop_to(photo, 320, 240, np.random.default_rng(plan.crop_seed))
-        np.savez(scene, vertices=camera_vertices, faces=renderer.faces.numpy(),
-                 face_parts=generate.face_parts(renderer.models[plan.gender]), photo=crop,
-                 rotation=np.eye(3), translation=np.zeros(3))  # fmt: skip
+        np.savez(
+            scene,
+            vertices=camera_vertices,
+            faces=renderer.faces.numpy(),
+            face_parts=generate.face_parts(renderer.models[plan.gender]),
+            photo=crop,
+            rotation=np.eye(3),
+            translation=np.zeros(3),
+        )
         blender_seconds = {}
         for count in samples:
-            command = ["blender", "-b", "--factory-startup", "--python", str(ROOT / "benchmarks/blender_cycles.py"),
-                       "--", str(scene), str(Path(folder) / f"exr{count}"), str(count)]  # fmt: skip
+            command = [
+                "blender",
+                "-b",
+                "--factory-startup",
+                "--python",
+                str(ROOT / "benchmarks/blender_cycles.py"),
+                "--",
+                str(scene),
+                str(Path(folder) / f"exr{count}"),
+                str(count),
+            ]
             result = subprocess.run(command, capture_output=True, text=True)
-            line = [l for l in result.stdout.splitlines() if l.startswith("BLENDER_SECONDS_PER_FRAME")]
+            line = [text for text in result.stdout.splitlines() if text.startswith("BLENDER_SECONDS_PER_FRAME")]
             if result.returncode != 0 or not line:
                 raise RuntimeError(f"blender failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
             blender_seconds[count] = float(line[0].split()[1])
@@ -97,10 +117,14 @@ def blender_comparison(models, motion, frames: int, samples: list[int]) -> dict:
             generate.write_clip(clip, Path(folder) / "ours", renderer.settings)
         ours_seconds = (time.perf_counter() - start) / (3 * plan.frames)
     return {
-        "frames": plan.frames, "blender_exr_files_per_run": exr_files, "ours_seconds_per_frame": ours_seconds,
-        "cycles": [{"samples": count, "blender_seconds_per_frame": seconds, "speedup": seconds / ours_seconds}
-                   for count, seconds in blender_seconds.items()],
-    }  # fmt: skip
+        "frames": plan.frames,
+        "blender_exr_files_per_run": exr_files,
+        "ours_seconds_per_frame": ours_seconds,
+        "cycles": [
+            {"samples": count, "blender_seconds_per_frame": seconds, "speedup": seconds / ours_seconds}
+            for count, seconds in blender_seconds.items()
+        ],
+    }
 
 
 def main() -> None:
@@ -111,8 +135,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--voxel-resolutions", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--blender-frames", type=int, default=10)
-    parser.add_argument("--cycles-samples", type=int, nargs="+", default=[128, 16],
-                        help="Cycles samples per pixel: SURREAL left Blender 2.78's default (128)")
+    parser.add_argument(
+        "--cycles-samples",
+        type=int,
+        nargs="+",
+        default=[128, 16],
+        help="Cycles samples per pixel: SURREAL left Blender 2.78's default (128)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/synthesis.json")
     args = parser.parse_args()
 
@@ -124,11 +153,15 @@ def main() -> None:
     base = [load_deepmimic(path, min_seconds=6) for path in files.values()]
     motions = base + [mirror(m) for m in base]
     results = {
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": sys.version.split()[0], "torch": torch.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+        },
         "render": [render_throughput(models, motions, photos, args.clips, args.clip_length, w) for w in args.workers],
         "voxels": [voxel_throughput(models["female"], motions[0].pose[:20], r) for r in args.voxel_resolutions],
-    }  # fmt: skip
+    }
     if shutil.which("blender"):
         walk = next(m for m in motions if m.name == "walk")
         results["blender"] = blender_comparison(models, walk, args.blender_frames, args.cycles_samples)

@@ -48,8 +48,14 @@ from pipeline.training.samples import SampleSet, make_batch
 from pipeline.training.stages import stage
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE = {"input_size": 64, "heatmap_size": 16, "voxel_size": 32, "batch_size": 6, "end_to_end_batch_size": 4,
-          "hourglass": {"stacks": 1, "features": 32, "modules": 1, "depth": 4}}  # fmt: skip
+BEFORE = {
+    "input_size": 64,
+    "heatmap_size": 16,
+    "voxel_size": 32,
+    "batch_size": 6,
+    "end_to_end_batch_size": 4,
+    "hourglass": {"stacks": 1, "features": 32, "modules": 1, "depth": 4},
+}
 NETWORKS = ("pose2d", "segm", "pose3d", "voxels", "end_to_end_fvsv")
 MODES = {  # name: (autocast to bfloat16, channels last, flush denormals, compile)
     "fp32": (False, False, False, False),
@@ -147,8 +153,9 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure_step(model: BodyNet, name: str, batch: dict, device: torch.device, mode: str, steps: int,
-                 peaks: dict[str, float]) -> dict:
+def measure_step(
+    model: BodyNet, name: str, batch: dict, device: torch.device, mode: str, steps: int, peaks: dict[str, float]
+) -> dict:
     flush = MODES[mode][2]
     torch.set_flush_denormal(flush)
     step = make_step(model, name, batch, device, mode)
@@ -176,8 +183,11 @@ def count_step(model: BodyNet, name: str, batch: dict, device: torch.device) -> 
     step = make_step(model, name, batch, device, "fp32")
     with FlopCounterMode(display=False) as flops, ByteCounter() as moved:
         step()
-    return {"gflop_per_step": flops.get_total_flops() / 1e9, "gbytes_per_step": moved.bytes / 1e9,
-            "flop_per_byte": flops.get_total_flops() / max(moved.bytes, 1)}  # fmt: skip
+    return {
+        "gflop_per_step": flops.get_total_flops() / 1e9,
+        "gbytes_per_step": moved.bytes / 1e9,
+        "flop_per_byte": flops.get_total_flops() / max(moved.bytes, 1),
+    }
 
 
 def measure_data(samples: SampleSet, name: str, batch_size: int, repeats: int = 20) -> float:
@@ -187,8 +197,16 @@ def measure_data(samples: SampleSet, name: str, batch_size: int, repeats: int = 
     start = time.perf_counter()
     for _ in range(repeats):
         indices = rng.choice(len(samples), batch_size)
-        make_batch(samples, indices, rng, flip=current.flip, jitter=True, rotation=30.0 * current.flip,
-                   scale=0.25 * current.flip, targets=current.targets)  # fmt: skip
+        make_batch(
+            samples,
+            indices,
+            rng,
+            flip=current.flip,
+            jitter=True,
+            rotation=30.0 * current.flip,
+            scale=0.25 * current.flip,
+            targets=current.targets,
+        )
     return 1000 * (time.perf_counter() - start) / repeats
 
 
@@ -216,8 +234,9 @@ def inference_ms(model: BodyNet, name: str, batch_size: int, repeats: int, devic
 
 def bench_scale(scale: str, device: torch.device, args: argparse.Namespace, peaks: dict) -> dict:
     settings = scale_settings(scale)
-    config = BodyNetConfig(settings["input_size"], settings["heatmap_size"], settings["voxel_size"],
-                           hourglass=settings["hourglass"])  # fmt: skip
+    config = BodyNetConfig(
+        settings["input_size"], settings["heatmap_size"], settings["voxel_size"], hourglass=settings["hourglass"]
+    )
     torch.manual_seed(0)
     model = BodyNet(config).to(device)
     samples = synthetic_samples(config)
@@ -241,8 +260,16 @@ def bench_scale(scale: str, device: torch.device, args: argparse.Namespace, peak
                 steps = args.steps if scale != "paper" else max(1, args.steps // 4)
                 measured = measure_step(model, name, batch, device, mode, steps, thread_peaks)
                 row["modes"].setdefault(mode, {})[str(threads)] = measured
-                print(scale, name, mode, threads, "thread(s):", f"{measured['samples_per_second']:.1f} samples/s,",
-                      f"{measured['percent_of_peak']:.1f} % of peak", flush=True)  # fmt: skip
+                print(
+                    scale,
+                    name,
+                    mode,
+                    threads,
+                    "thread(s):",
+                    f"{measured['samples_per_second']:.1f} samples/s,",
+                    f"{measured['percent_of_peak']:.1f} % of peak",
+                    flush=True,
+                )
         one = row["modes"].get("fp32", {}).get(str(args.threads[0]))
         if one:
             row["data_share_of_fp32_step"] = row["data_ms_per_batch"] / 1000 / one["seconds_per_step"]
@@ -254,8 +281,9 @@ def bench_scale(scale: str, device: torch.device, args: argparse.Namespace, peak
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", nargs="+", choices=["before", "default", "paper"],
-                        default=["before", "default", "paper"])
+    parser.add_argument(
+        "--scales", nargs="+", choices=["before", "default", "paper"], default=["before", "default", "paper"]
+    )
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="CPU thread counts to compare")
@@ -272,10 +300,16 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(threads)
         peaks["threads"][str(threads)] = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
         print(f"peak on {threads} thread(s):", json.dumps(peaks["threads"][str(threads)]), flush=True)
-    machine = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-               "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__}  # fmt: skip
-    results = {"machine": machine, "peak_gflops": peaks["threads"],
-               "scales": {scale: bench_scale(scale, device, args, peaks) for scale in args.scales}}  # fmt: skip
+    machine = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "cpu_bf16": cpu_has_bf16(),
+        "torch": torch.__version__,
+    }
+    results = {
+        "machine": machine,
+        "peak_gflops": peaks["threads"],
+        "scales": {scale: bench_scale(scale, device, args, peaks) for scale in args.scales},
+    }
     out = args.out or ROOT / f"benchmarks/results/training_{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

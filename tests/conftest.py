@@ -42,8 +42,17 @@ TINY_BODYNET = {
     "hourglass": {"stacks": 1, "features": 8, "modules": 1, "depth": 3},
     "batch_size": 2,
     "end_to_end_batch_size": 2,
-    "iterations": {"pose2d": 4, "segm": 4, "pose3d": 4, "voxels": 4, "voxels_fv": 2, "voxels_fvsv": 2, "end_to_end": 2,
-                   "shape_regression": 2, "input_variants": 2},
+    "iterations": {
+        "pose2d": 4,
+        "segm": 4,
+        "pose3d": 4,
+        "voxels": 4,
+        "voxels_fv": 2,
+        "voxels_fvsv": 2,
+        "end_to_end": 2,
+        "shape_regression": 2,
+        "input_variants": 2,
+    },
     "eval_every": 2,
     "eval_samples": 4,
     "threads": 1,
@@ -55,13 +64,22 @@ TINY_SPARSITY = {
     "activation_samples": 8,
     "latency_batch": 2,
     "stages": ["pose2d", "end_to_end_fvsv"],
-    "study": {"stage": "pose2d", "iterations": 2, "optimisers": {"adam": 1e-3, "sgd": 1e-2}, "decays": ["l2", "decoupled"],
-              "strengths": [1e-3]},
+    "study": {
+        "stage": "pose2d",
+        "iterations": 2,
+        "optimisers": {"adam": 1e-3, "sgd": 1e-2},
+        "decays": ["l2", "decoupled"],
+        "strengths": [1e-3],
+    },
 }
 
 
-TINY_EVALUATION = {"batch_size": 4, "examples": 2, "reference_train_images": 16,
-                   "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200, "objective": "mean"}}
+TINY_EVALUATION = {
+    "batch_size": 4,
+    "examples": 2,
+    "reference_train_images": 16,
+    "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200, "objective": "mean"},
+}
 
 
 def tiny_config(**overrides) -> dict:
@@ -69,8 +87,16 @@ def tiny_config(**overrides) -> dict:
     config["body_model"]["genders"] = ["female"]
     config["body_model"]["anny"] = copy.deepcopy(TINY_ANNY)  # callers may change what they get
     config["synthesis"].update(copy.deepcopy(TINY_SYNTHESIS))
-    config["synthesis"]["motions"].update({"train": ["kick"], "test": ["spin"], "shifted": ["spin"], "min_seconds": 0,
-                                          "mirror": False, "variants": {"train": 1, "test": 0, "shifted": 0}})
+    config["synthesis"]["motions"].update(
+        {
+            "train": ["kick"],
+            "test": ["spin"],
+            "shifted": ["spin"],
+            "min_seconds": 0,
+            "mirror": False,
+            "variants": {"train": 1, "test": 0, "shifted": 0},
+        }
+    )
     config["bodynet"].update(copy.deepcopy(TINY_BODYNET))
     config["evaluation"].update(copy.deepcopy(TINY_EVALUATION))
     config["sparsity"].update(copy.deepcopy(TINY_SPARSITY))
@@ -106,16 +132,20 @@ def run(args: list[str], cwd: Path, env: dict | None = None, check: bool = True)
 def snakemake(workdir: Path, *args: str, check: bool = True):
     """Run this repository's workflow with `workdir` as its working directory."""
     return run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-         "--directory", str(workdir), *args],
-        cwd=workdir, check=check,
-    )  # fmt: skip
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
+        cwd=workdir,
+        check=check,
+    )
 
 
 def file_hashes(root: Path, patterns) -> dict[str, str]:
     """{path under root: sha256} of the files matching the glob patterns."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for pattern in patterns for path in sorted(root.glob(pattern)) if path.is_file()}  # fmt: skip
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for pattern in patterns
+        for path in sorted(root.glob(pattern))
+        if path.is_file()
+    }
 
 
 def copy_project(destination: Path) -> Path:
@@ -123,8 +153,7 @@ def copy_project(destination: Path) -> Path:
     for name in ("Snakefile", "config.yaml", "dvc.yaml", ".dvcignore", "pyproject.toml"):
         shutil.copy2(ROOT / name, destination / name)
     for name in ("workflow", "src", "envs", ".dvc"):
-        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns(
-            "__pycache__", "tmp", "cache"))
+        shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
     run(["git", "init", "-q"], cwd=destination)
     return destination
 

@@ -12,8 +12,9 @@ from pipeline.errors import InputError
 def command_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """An entry point's parser (its module docstring as the description, layout kept) and
     the subparsers its commands are added to."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     return parser, parser.add_subparsers(dest="command", required=True)
 
 

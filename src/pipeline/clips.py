@@ -82,13 +82,16 @@ def _numeric_element(name: str, array: np.ndarray) -> bytes:
     dims = np.asarray(array.shape, dtype="<i4").tobytes()
     label = name.encode("ascii")
     data = np.asfortranarray(array).tobytes(order="F")
-    body = b"".join((
-        struct.pack("<IIII", 6, 8, mclass, 0),  # array flags (miUINT32)
-        struct.pack("<II", 5, len(dims)) + _padded(dims),  # dimensions (miINT32)
-        struct.pack("<II", 1, len(label)) + _padded(label) if len(label) > 4
-        else struct.pack("<HH", 1, len(label)) + label.ljust(4, b"\x00"),  # name (miINT8)
-        struct.pack("<II", mdtype, len(data)) + _padded(data),  # real part
-    ))  # fmt: skip
+    body = b"".join(
+        (
+            struct.pack("<IIII", 6, 8, mclass, 0),  # array flags (miUINT32)
+            struct.pack("<II", 5, len(dims)) + _padded(dims),  # dimensions (miINT32)
+            struct.pack("<II", 1, len(label)) + _padded(label)
+            if len(label) > 4
+            else struct.pack("<HH", 1, len(label)) + label.ljust(4, b"\x00"),  # name (miINT8)
+            struct.pack("<II", mdtype, len(data)) + _padded(data),  # real part
+        )
+    )
     return struct.pack("<II", MI_MATRIX, len(body)) + body
 
 

@@ -244,9 +244,7 @@ def stage_run(
     suffix = ",".join(f"{k}={v}" for k, v in sorted(wildcards.items()))
     name = f"{rule or stage}[{suffix}]" if suffix else (rule or stage)
     with store_lock(uri):
-        run_id = client.create_run(
-            experiment_id, run_name=name, tags=run_tags(stage, rule, wildcards)
-        ).info.run_id
+        run_id = client.create_run(experiment_id, run_name=name, tags=run_tags(stage, rule, wildcards)).info.run_id
     run = StageRun(client, run_id, uri)
     run.log_params(params)
     try:

@@ -36,7 +36,9 @@ def test_heatmaps_peak_at_the_joints(sample):
             continue
         row, col = np.unravel_index(heatmap.argmax(), heatmap.shape)
         assert abs(col - point[0]) <= 0.5 and abs(row - point[1]) <= 0.5
-        assert heatmap.max() == pytest.approx(np.exp(-((col - point[0]) ** 2 + (row - point[1]) ** 2) / (2 * SIZES.sigma**2)), rel=1e-4)
+        assert heatmap.max() == pytest.approx(
+            np.exp(-((col - point[0]) ** 2 + (row - point[1]) ** 2) / (2 * SIZES.sigma**2)), rel=1e-4
+        )
 
 
 def test_person_fills_the_crop(sample):
@@ -78,7 +80,9 @@ def test_voxels_from_smpl_annotations_match_the_stored_ones(tiny_clips):
     stored = clip.voxels(5)
     computed = VoxelSource({"female": BodyModel.from_file(model_path)}, resolution=32)
     clip_without = Clip(clip.info_path)
-    clip_without.file = lambda suffix: clip.folder / f"missing{suffix}" if suffix == "_voxels.mat" else clip.file(suffix)
+    clip_without.file = lambda suffix: (
+        clip.folder / f"missing{suffix}" if suffix == "_voxels.mat" else clip.file(suffix)
+    )
     ours = computed(clip_without, 5)
     assert ours.shape == stored.shape
     assert (ours & stored).sum() / (ours | stored).sum() > 0.97

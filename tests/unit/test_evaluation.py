@@ -87,13 +87,21 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
     a, resolution = test_samples.arrays, test_samples.sizes.voxels
     point_sets, weight_sets, joints, truths = [], [], [], []
     for i in range(len(test_samples)):
-        vertices, body_joints = true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]),
-                                                 a["joints_camera"][i].astype(np.float64))  # fmt: skip
+        vertices, body_joints = true_body_camera(
+            model, a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i].astype(np.float64)
+        )
         assert np.abs(body_joints - a["joints_camera"][i]).max() < 1e-4  # the annotation's own joints
         voxels = np.unpackbits(a["voxels"][i], axis=-1, count=resolution).astype(np.float32)
         points, weights = surface_points(voxels)
-        camera_points = voxels_to_camera(points, resolution, a["crop_centre"][i], float(a["crop_side"][i]),
-                                         float(a["root_depth"][i]), float(a["focal"]), a["principal"])  # fmt: skip
+        camera_points = voxels_to_camera(
+            points,
+            resolution,
+            a["crop_centre"][i],
+            float(a["crop_side"][i]),
+            float(a["root_depth"][i]),
+            float(a["focal"]),
+            a["principal"],
+        )
         point_sets.append(mirror(camera_points))
         weight_sets.append(weights)
         joints.append(mirror(a["joints_camera"][i]))
@@ -101,12 +109,17 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
     points, weights = pad_points(point_sets, weight_sets)
     joints = torch.as_tensor(np.stack(joints), dtype=torch.float32)
     truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
-    joints_only = surface_error_mm(mirror(fit_to_voxels(model, points, weights, joints, FitSettings(steps=0)).vertices), truth)
+    joints_only = surface_error_mm(
+        mirror(fit_to_voxels(model, points, weights, joints, FitSettings(steps=0)).vertices), truth
+    )
     fitted = surface_error_mm(mirror(fit_to_voxels(model, points, weights, joints).vertices), truth)
-    sums = surface_error_mm(mirror(fit_to_voxels(model, points, weights, joints, FitSettings(objective="sum")).vertices),
-                            truth)  # fmt: skip
-    print(f"perfect inputs: joints alone {joints_only.mean():.1f} mm, means (default) {fitted.mean():.1f} mm, "
-          f"Eq. 4.6's sums {sums.mean():.1f} mm")
+    sums = surface_error_mm(
+        mirror(fit_to_voxels(model, points, weights, joints, FitSettings(objective="sum")).vertices), truth
+    )
+    print(
+        f"perfect inputs: joints alone {joints_only.mean():.1f} mm, means (default) {fitted.mean():.1f} mm, "
+        f"Eq. 4.6's sums {sums.mean():.1f} mm"
+    )
     # measured when written: 48 mm on average at 32³ voxels (the joints alone: 78 mm; sums: 121 mm)
     assert fitted.mean() < 0.85 * joints_only.mean()
     assert fitted.mean() < 70
@@ -130,20 +143,28 @@ def test_smplify_on_the_true_silhouette_and_joints_beats_the_joints_alone(test_s
     contours, weights, joints2d, joints, truths = [], [], [], [], []
     for i in range(len(test_samples)):
         centre, side = a["crop_centre"][i], float(a["crop_side"][i])
-        contour = normalised(crop_to_image(contour_points(a["silhouette"][i]), sizes.voxels, centre, side), focal, principal)
+        contour = normalised(
+            crop_to_image(contour_points(a["silhouette"][i]), sizes.voxels, centre, side), focal, principal
+        )
         contours.append(contour * flip)
         weights.append(np.ones(len(contour)))
         joints2d.append(normalised(crop_to_image(a["joints"][i], sizes.heatmap, centre, side), focal, principal) * flip)
         joints.append(mirror(a["joints_camera"][i]))
-        truths.append(true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]),
-                                       a["joints_camera"][i].astype(np.float64))[0])  # fmt: skip
+        truths.append(
+            true_body_camera(
+                model, a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i].astype(np.float64)
+            )[0]
+        )
     contour, contour_weights = pad_points(contours, weights)
     joints = torch.as_tensor(np.stack(joints), dtype=torch.float32)
     truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
     depth = torch.as_tensor(a["root_depth"])
     fitted = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), joints, depth)
     joints_only = fit_body(model, joints, None, FitSettings(joint_weight=JOINT_3D_WEIGHT))
-    assert surface_error_mm(mirror(fitted.vertices), truth).mean() < surface_error_mm(mirror(joints_only.vertices), truth).mean()
+    assert (
+        surface_error_mm(mirror(fitted.vertices), truth).mean()
+        < surface_error_mm(mirror(joints_only.vertices), truth).mean()
+    )
     assert fitted.betas.abs().sum() > 0 and joints_only.betas.abs().sum() == 0
 
 
@@ -161,8 +182,16 @@ def test_a_network_is_evaluated_image_by_image(test_samples, built_female, metho
     torch.manual_seed(0)
     network = BodyNet(BodyNetConfig(64, 16, 32, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 4}))
     model = copy.deepcopy(BodyModel.from_file(built_female[0])).float()
-    evaluation = evaluate_network(network, test_samples, {"female": model, "male": model}, method,
-                                  FitSettings(joint_steps=5, steps=5), batch_size=4, examples=2, progress=False)  # fmt: skip
+    evaluation = evaluate_network(
+        network,
+        test_samples,
+        {"female": model, "male": model},
+        method,
+        FitSettings(joint_steps=5, steps=5),
+        batch_size=4,
+        examples=2,
+        progress=False,
+    )
     table = evaluation.images
     assert len(table) == len(test_samples) and table["image"].tolist() == list(range(len(test_samples)))
     assert (table["joint_error_mm"] > 0).all() and table["pckh"].between(0, 1).all()
@@ -195,10 +224,18 @@ def test_the_fitted_body_is_voxelised_as_the_labels_are(test_samples, built_fema
     a, resolution = test_samples.arrays, test_samples.sizes.voxels
     ious = []
     for i in range(len(test_samples)):
-        vertices = true_body_camera(model, a["pose"][i], a["shape"][i], float(a["zrot"][i]),
-                                    a["joints_camera"][i].astype(np.float64))[0]  # fmt: skip
-        voxels = body_voxels(vertices, model.faces.astype(np.int64), resolution, a["crop_centre"][i],
-                             float(a["crop_side"][i]), float(a["focal"]), a["principal"])  # fmt: skip
+        vertices = true_body_camera(
+            model, a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i].astype(np.float64)
+        )[0]
+        voxels = body_voxels(
+            vertices,
+            model.faces.astype(np.int64),
+            resolution,
+            a["crop_centre"][i],
+            float(a["crop_side"][i]),
+            float(a["focal"]),
+            a["principal"],
+        )
         truth = np.unpackbits(a["voxels"][i], axis=-1, count=resolution).astype(bool)
         ious.append((voxels & truth).sum() / (voxels | truth).sum())
     # most are identical; a box one pixel off (the rendered silhouette's edge) rescales the rest
@@ -216,9 +253,18 @@ def _part_columns(intersection: list[int], union: list[int], images: int) -> dic
 def test_summary_measures_s20_and_s10_on_the_most_extreme_shapes():
     from pipeline.evaluation.measures import add_subsets, summarise
 
-    images = add_subsets(pd.DataFrame({"surface_error_mm": np.arange(10.0), "voxel_iou": np.linspace(0, 0.9, 10),
-                                       "shape_deviation_mm": np.arange(10.0)[::-1], "pckh_correct": [1] * 10,
-                                       "pckh_visible": [4] * 10, **_part_columns([1, 2], [2, 4], 10)}))  # fmt: skip
+    images = add_subsets(
+        pd.DataFrame(
+            {
+                "surface_error_mm": np.arange(10.0),
+                "voxel_iou": np.linspace(0, 0.9, 10),
+                "shape_deviation_mm": np.arange(10.0)[::-1],
+                "pckh_correct": [1] * 10,
+                "pckh_visible": [4] * 10,
+                **_part_columns([1, 2], [2, 4], 10),
+            }
+        )
+    )
     summary = summarise(images)
     assert summary["surface_error_mm"] == 4.5 and summary["pckh"] == 0.25
     assert summary["surface_error_mm_s20"] == 0.5 and summary["surface_error_mm_s10"] == 0.0
@@ -267,10 +313,19 @@ def test_a_table_puts_the_papers_numbers_and_intervals_beside_ours_and_judges_or
     from pipeline.evaluation.tables import TABLES, build, orderings, verdict_counts
 
     table = TABLES["pose3d_inputs"]
-    errors = {"constant": 250.0, "rgb": 60.0, "pose2d": 70.0, "segm": 55.0, "pose2d+segm": 55.0, "rgb+pose2d+segm": 80.0,
-              "oracle": 20.0}  # fmt: skip
-    images = {key: _images({"joint_error_mm": value, "pa_joint_error_mm": value / 2}, seed=k)
-              for k, (key, value) in enumerate(errors.items())}  # fmt: skip
+    errors = {
+        "constant": 250.0,
+        "rgb": 60.0,
+        "pose2d": 70.0,
+        "segm": 55.0,
+        "pose2d+segm": 55.0,
+        "rgb+pose2d+segm": 80.0,
+        "oracle": 20.0,
+    }
+    images = {
+        key: _images({"joint_error_mm": value, "pa_joint_error_mm": value / 2}, seed=k)
+        for k, (key, value) in enumerate(errors.items())
+    }
     frame, counts = build(table, images)
     assert frame["key"].tolist() == list(errors)
     assert frame["joint_error_mm"].to_numpy() == pytest.approx(list(errors.values()), rel=0.01)
@@ -302,8 +357,12 @@ def _evaluation(folder, measures: dict, run: str, seed: int):
     folder.mkdir(parents=True)
     images = _images(measures, seed=seed)
     images.to_csv(folder / "images.csv", index=False)
-    summary = {"method": "voxels", "trained_run_id": f"train-{run}", "evaluation_run_id": f"eval-{run}",
-               "measures": summarise(images)}  # fmt: skip
+    summary = {
+        "method": "voxels",
+        "trained_run_id": f"train-{run}",
+        "evaluation_run_id": f"eval-{run}",
+        "measures": summarise(images),
+    }
     (folder / "summary.json").write_text(json.dumps(summary))
     return folder / "summary.json"
 
@@ -323,8 +382,22 @@ def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_p
     out = tmp_path / "bodynet_inputs.csv"
     orderings_path = tmp_path / "evaluation/bodynet_inputs_orderings.csv"
     orderings_path.parent.mkdir()
-    main(["table", "--table", "bodynet_inputs", *arguments, "--out", str(out), "--figure", str(tmp_path / "bars.png"),
-          "--orderings", str(orderings_path), "--rule", "tabulate_evaluation"])  # fmt: skip
+    main(
+        [
+            "table",
+            "--table",
+            "bodynet_inputs",
+            *arguments,
+            "--out",
+            str(out),
+            "--figure",
+            str(tmp_path / "bars.png"),
+            "--orderings",
+            str(orderings_path),
+            "--rule",
+            "tabulate_evaluation",
+        ]
+    )
     frame = pd.read_csv(out)
     assert frame["voxel_iou"].to_numpy() == pytest.approx([5, 10, 20, 30, 40, 50, 60, 95], rel=0.05)
     assert {"voxel_iou_low", "voxel_iou_high", "surface_error_mm_low"} <= set(frame.columns)
@@ -340,8 +413,9 @@ def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_p
     assert not (tmp_path / "bad.md").exists()
     assert (found["verdict"] == "holds").all()  # the paper's order of IoU and surface error, and over the constant
     client = MlflowClient(tracking_env)
-    run = client.search_runs([client.get_experiment_by_name("bodynet").experiment_id],
-                             "tags.`pipeline.rule` = 'tabulate_evaluation'")[0]  # fmt: skip
+    run = client.search_runs(
+        [client.get_experiment_by_name("bodynet").experiment_id], "tags.`pipeline.rule` = 'tabulate_evaluation'"
+    )[0]
     assert run.data.tags["pipeline.row.segm-pose3d.trained_run_id"] == "train-5"
     assert run.data.metrics["segm-pose3d.voxel_iou"] == pytest.approx(50.0, rel=0.05)
     assert run.data.metrics["orderings_paper.holds"] == len(found[found["second"] != "constant"])
@@ -373,15 +447,31 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
         ReferencePredictor("constant")
 
 
-def test_the_reference_command_measures_the_tasks_alone_without_body_models(test_samples_folder, tmp_path,
-                                                                            tracking_env):
+def test_the_reference_command_measures_the_tasks_alone_without_body_models(
+    test_samples_folder, tmp_path, tracking_env
+):
     from pipeline.evaluation.__main__ import main
 
     summaries = {}
     for kind in ("constant", "oracle"):
         out = tmp_path / kind
-        main(["reference", "--kind", kind, "--method", "tasks", "--samples", str(test_samples_folder),
-              "--train-samples", str(test_samples_folder), "--out", str(out), "--device", "cpu"])  # fmt: skip
+        main(
+            [
+                "reference",
+                "--kind",
+                kind,
+                "--method",
+                "tasks",
+                "--samples",
+                str(test_samples_folder),
+                "--train-samples",
+                str(test_samples_folder),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
         summaries[kind] = json.loads((out / "summary.json").read_text())
         assert summaries[kind]["method"] == "tasks" and not (out / "sheet.png").exists()
     constant, oracle = (summaries[kind]["measures"] for kind in ("constant", "oracle"))
@@ -396,5 +486,16 @@ def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
     with pytest.raises(SystemExit, match="--body-model expects female=PATH or male=PATH"):
         main(["network", "--model", "m.pt", "--samples", "s", "--body-model", "child=x.pkl", "--out", "o.csv"])
     with pytest.raises(SystemExit, match="x.pkl"):
-        main(["network", "--model", "m.pt", "--samples", "s", "--body-model", f"female={tmp_path / 'x.pkl'}",
-              "--out", "o.csv"])  # fmt: skip
+        main(
+            [
+                "network",
+                "--model",
+                "m.pt",
+                "--samples",
+                "s",
+                "--body-model",
+                f"female={tmp_path / 'x.pkl'}",
+                "--out",
+                "o.csv",
+            ]
+        )

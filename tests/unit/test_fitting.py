@@ -41,8 +41,14 @@ def test_fitting_to_voxels_recovers_the_body_better_than_its_joints_alone(built_
         voxels = voxelize(vertices, model.faces.astype(np.int64), resolution).astype(np.float32)
         points, weights = surface_points(voxels)
         depth = voxels.shape[0]  # voxel z counts towards the camera: back to the camera's z
-        metric = np.stack([low[0] + (points[:, 0] + 0.5) * size, low[1] + (points[:, 1] + 0.5) * size,
-                           low[2] + (depth - 1 - points[:, 2] + 0.5) * size], axis=1)  # fmt: skip
+        metric = np.stack(
+            [
+                low[0] + (points[:, 0] + 0.5) * size,
+                low[1] + (points[:, 1] + 0.5) * size,
+                low[2] + (depth - 1 - points[:, 2] + 0.5) * size,
+            ],
+            axis=1,
+        )
         point_sets.append(metric)
         weight_sets.append(weights)
     points, weights = pad_points(point_sets, weight_sets)

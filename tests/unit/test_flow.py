@@ -17,8 +17,9 @@ def textured_pair(shift=(2.0, 1.0), size=(96, 128)):
     height, width = size
     noise = cv2.GaussianBlur(rng.random((height + 40, width + 40)).astype(np.float32), (0, 0), 2.0)
     noise = (noise - noise.min()) / (noise.max() - noise.min()) * 255
-    moved = cv2.warpAffine(noise, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), noise.shape[::-1],
-                           flags=cv2.INTER_CUBIC)  # fmt: skip
+    moved = cv2.warpAffine(
+        noise, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), noise.shape[::-1], flags=cv2.INTER_CUBIC
+    )
     crop = lambda image: np.repeat(image[20:-20, 20:-20, None], 3, axis=2).astype(np.uint8)  # noqa: E731
     return crop(noise), crop(moved)
 
@@ -103,12 +104,40 @@ def test_table_command_picks_the_default_and_names_bad_score_files(tiny_clips, t
 
     root, _, _ = tiny_clips
     for method in ("rendered", "dis_ultrafast", "farneback"):
-        main(["extract", "--root", str(root), "--split", "train", "--method", method, "--clips", "1",
-              "--out", str(tmp_path / method), "--scores", str(tmp_path / f"{method}.json")])  # fmt: skip
+        main(
+            [
+                "extract",
+                "--root",
+                str(root),
+                "--split",
+                "train",
+                "--method",
+                method,
+                "--clips",
+                "1",
+                "--out",
+                str(tmp_path / method),
+                "--scores",
+                str(tmp_path / f"{method}.json"),
+            ]
+        )
     scores = {m: json.loads((tmp_path / f"{m}.json").read_text()) for m in ("dis_ultrafast", "farneback")}
-    main(["table", *[a for m in ("rendered", "dis_ultrafast", "farneback") for a in ("--score", f"{m}={tmp_path / m}.json")],
-          "--root", str(root), "--split", "train", "--min-fps", "0", "--out", str(tmp_path / "flow_table.csv"),
-          "--figure", str(tmp_path / "colours.png")])  # fmt: skip
+    main(
+        [
+            "table",
+            *[a for m in ("rendered", "dis_ultrafast", "farneback") for a in ("--score", f"{m}={tmp_path / m}.json")],
+            "--root",
+            str(root),
+            "--split",
+            "train",
+            "--min-fps",
+            "0",
+            "--out",
+            str(tmp_path / "flow_table.csv"),
+            "--figure",
+            str(tmp_path / "colours.png"),
+        ]
+    )
     table = pd.read_csv(tmp_path / "flow_table.csv").set_index("method")
     assert table.loc["rendered", "epe"] == 0 and table["default"].sum() == 1
     best = min(scores, key=lambda m: scores[m]["epe_body"])
@@ -117,8 +146,21 @@ def test_table_command_picks_the_default_and_names_bad_score_files(tiny_clips, t
     assert find_clips(root, "train")
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="bad.json: lacks"):
-        main(["table", "--score", f"x={tmp_path / 'bad.json'}", "--root", str(root), "--split", "train",
-              "--out", str(tmp_path / "t.csv"), "--figure", str(tmp_path / "f.png")])  # fmt: skip
+        main(
+            [
+                "table",
+                "--score",
+                f"x={tmp_path / 'bad.json'}",
+                "--root",
+                str(root),
+                "--split",
+                "train",
+                "--out",
+                str(tmp_path / "t.csv"),
+                "--figure",
+                str(tmp_path / "f.png"),
+            ]
+        )
 
 
 def test_a_flow_source_reads_rendered_or_stored_flow_and_gives_zero_after_the_last_frame(tiny_clips, tmp_path):

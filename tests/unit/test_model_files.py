@@ -138,10 +138,19 @@ def test_cli_reports_a_bad_model_in_one_line(tmp_path):
     path = tmp_path / "empty.pkl"
     path.write_bytes(b"")
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.body_model", "plot", "--model", str(path),
-         "--out", str(tmp_path / "figure.png")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pipeline.body_model",
+            "plot",
+            "--model",
+            str(path),
+            "--out",
+            str(tmp_path / "figure.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert f"error: {path}: not a readable SMPL model file" in result.stderr
     assert "Traceback" not in result.stderr

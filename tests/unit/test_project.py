@@ -7,6 +7,7 @@ import tomllib
 
 import pytest
 import yaml
+
 from conftest import ROOT
 
 # Orchestration tools the user's environment needs but the jobs' environment does not.
@@ -23,9 +24,7 @@ def test_conda_env_lists_the_package_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "envs/pipeline.yaml").read_text())
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-    assert {requirement_name(r) for r in project["dependencies"]} - ORCHESTRATION == {
-        requirement_name(r) for r in pip
-    }
+    assert {requirement_name(r) for r in project["dependencies"]} - ORCHESTRATION == {requirement_name(r) for r in pip}
 
 
 def test_every_rule_names_the_conda_env_log_and_benchmark():
@@ -42,8 +41,9 @@ def test_every_rule_names_the_conda_env_log_and_benchmark():
 def test_entry_points_have_help(command):
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.body_model", *command, "--help"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0
     assert "usage: python -m pipeline.body_model" in result.stdout
 
@@ -79,7 +79,9 @@ def package_imports() -> dict[str, set[str]]:
             else:
                 continue
             parts = [name.split(".") for name in names]
-            imports.setdefault(own, set()).update(p[1] for p in parts if p[0] == "pipeline" and len(p) > 1 and p[1] != own)
+            imports.setdefault(own, set()).update(
+                p[1] for p in parts if p[0] == "pipeline" and len(p) > 1 and p[1] != own
+            )
     return imports
 
 

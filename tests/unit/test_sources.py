@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import snakemake, tiny_config, write_config
 from scipy.spatial.transform import Rotation
 
+from conftest import snakemake, tiny_config, write_config
 from pipeline.sources import cmu
 from pipeline.sources.download import Credentials, DownloadError, download, extract, find_credentials
 from pipeline.synthesis.motion import load_motions
@@ -163,7 +163,10 @@ def _tar(members: dict[str, bytes], link: tuple[str, str] | None = None) -> byte
 
 
 def test_archives_unpack_whole(tmp_path):
-    for name, data in (("a.zip", _zip({"x/1.txt": b"one", "x/y/2.txt": b"two"})), ("a.tar.gz", _tar({"x/1.txt": b"one"}))):
+    for name, data in (
+        ("a.zip", _zip({"x/1.txt": b"one", "x/y/2.txt": b"two"})),
+        ("a.tar.gz", _tar({"x/1.txt": b"one"})),
+    ):
         archive = tmp_path / name
         archive.write_bytes(data)
         out = extract(archive, tmp_path / f"out_{name}")
@@ -193,30 +196,62 @@ def test_archives_that_reach_outside_are_refused(tmp_path, data):
 # A skeleton with CMU's bones and rest directions (lengths in CMU's units); every bone can
 # turn about its three axes.
 CMU_BONES = {
-    "lhipjoint": ("root", (0.69, -0.65, 0.32), 2.4), "lfemur": ("lhipjoint", (0.34, -0.94, 0), 7.1),
-    "ltibia": ("lfemur", (0.34, -0.94, 0), 7.3), "lfoot": ("ltibia", (0, 0, 1), 2.2),
-    "ltoes": ("lfoot", (0, 0, 1), 1.1), "rhipjoint": ("root", (-0.69, -0.65, 0.32), 2.4),
-    "rfemur": ("rhipjoint", (-0.34, -0.94, 0), 7.1), "rtibia": ("rfemur", (-0.34, -0.94, 0), 7.3),
-    "rfoot": ("rtibia", (0, 0, 1), 2.2), "rtoes": ("rfoot", (0, 0, 1), 1.1),
-    "lowerback": ("root", (0, 1, 0), 2.0), "upperback": ("lowerback", (0, 1, 0), 2.0),
-    "thorax": ("upperback", (0, 1, 0), 2.0), "lowerneck": ("thorax", (0, 1, 0), 1.5),
-    "upperneck": ("lowerneck", (0, 1, 0), 1.5), "head": ("upperneck", (0, 1, 0), 1.5),
-    "lclavicle": ("thorax", (1, 0.2, 0), 3.5), "lhumerus": ("lclavicle", (1, 0, 0), 5.0),
-    "lradius": ("lhumerus", (1, 0, 0), 3.4), "lwrist": ("lradius", (1, 0, 0), 1.7),
-    "lhand": ("lwrist", (1, 0, 0), 0.7), "rclavicle": ("thorax", (-1, 0.2, 0), 3.5),
-    "rhumerus": ("rclavicle", (-1, 0, 0), 5.0), "rradius": ("rhumerus", (-1, 0, 0), 3.4),
-    "rwrist": ("rradius", (-1, 0, 0), 1.7), "rhand": ("rwrist", (-1, 0, 0), 0.7),
-}  # fmt: skip
+    "lhipjoint": ("root", (0.69, -0.65, 0.32), 2.4),
+    "lfemur": ("lhipjoint", (0.34, -0.94, 0), 7.1),
+    "ltibia": ("lfemur", (0.34, -0.94, 0), 7.3),
+    "lfoot": ("ltibia", (0, 0, 1), 2.2),
+    "ltoes": ("lfoot", (0, 0, 1), 1.1),
+    "rhipjoint": ("root", (-0.69, -0.65, 0.32), 2.4),
+    "rfemur": ("rhipjoint", (-0.34, -0.94, 0), 7.1),
+    "rtibia": ("rfemur", (-0.34, -0.94, 0), 7.3),
+    "rfoot": ("rtibia", (0, 0, 1), 2.2),
+    "rtoes": ("rfoot", (0, 0, 1), 1.1),
+    "lowerback": ("root", (0, 1, 0), 2.0),
+    "upperback": ("lowerback", (0, 1, 0), 2.0),
+    "thorax": ("upperback", (0, 1, 0), 2.0),
+    "lowerneck": ("thorax", (0, 1, 0), 1.5),
+    "upperneck": ("lowerneck", (0, 1, 0), 1.5),
+    "head": ("upperneck", (0, 1, 0), 1.5),
+    "lclavicle": ("thorax", (1, 0.2, 0), 3.5),
+    "lhumerus": ("lclavicle", (1, 0, 0), 5.0),
+    "lradius": ("lhumerus", (1, 0, 0), 3.4),
+    "lwrist": ("lradius", (1, 0, 0), 1.7),
+    "lhand": ("lwrist", (1, 0, 0), 0.7),
+    "rclavicle": ("thorax", (-1, 0.2, 0), 3.5),
+    "rhumerus": ("rclavicle", (-1, 0, 0), 5.0),
+    "rradius": ("rhumerus", (-1, 0, 0), 3.4),
+    "rwrist": ("rradius", (-1, 0, 0), 1.7),
+    "rhand": ("rwrist", (-1, 0, 0), 0.7),
+}
 
 
 def cmu_asf() -> str:
-    lines = [":version 1.10", ":name VICON", ":units", "  mass 1.0", "  length 0.45", "  angle deg",
-             ":root", "   order TX TY TZ RX RY RZ", "   axis XYZ", "   position 0 0 0", "   orientation 0 0 0",
-             ":bonedata"]  # fmt: skip
+    lines = [
+        ":version 1.10",
+        ":name VICON",
+        ":units",
+        "  mass 1.0",
+        "  length 0.45",
+        "  angle deg",
+        ":root",
+        "   order TX TY TZ RX RY RZ",
+        "   axis XYZ",
+        "   position 0 0 0",
+        "   orientation 0 0 0",
+        ":bonedata",
+    ]
     for index, (name, (_, direction, length)) in enumerate(CMU_BONES.items(), start=1):
         axis = "0 0 -20" if name.startswith("l") else "0 0 20"
-        lines += ["  begin", f"     id {index}", f"     name {name}", f"     direction {' '.join(map(str, direction))}",
-                  f"     length {length}", f"     axis {axis} XYZ", "     dof rx ry rz", "  end"]  # fmt: skip
+        lines += [
+            "  begin",
+            f"     id {index}",
+            f"     name {name}",
+            f"     direction {' '.join(map(str, direction))}",
+            f"     length {length}",
+            f"     axis {axis} XYZ",
+            "     dof rx ry rz",
+            "  end",
+        ]
     lines += [":hierarchy", "  begin"]
     children = {}
     for name, (parent, _, _) in CMU_BONES.items():
@@ -273,20 +308,31 @@ def test_broken_cmu_files_are_named(tmp_path):
 def test_workflow_downloads_unpacks_and_converts_cmu(server, tmp_path):
     """The rules, end to end, against the local server: zip → folder → SMPL motions."""
     rng = np.random.default_rng(1)
-    members = {"allasfamc/all_asfamc/subjects/07/07.asf": cmu_asf().encode(),
-               "allasfamc/all_asfamc/subjects/05/05.asf": cmu_asf().encode()}  # fmt: skip
+    members = {
+        "allasfamc/all_asfamc/subjects/07/07.asf": cmu_asf().encode(),
+        "allasfamc/all_asfamc/subjects/05/05.asf": cmu_asf().encode(),
+    }
     for subject in ("07", "05"):
         members[f"allasfamc/all_asfamc/subjects/{subject}/{subject}_01.amc"] = cmu_amc(8, rng)[0].encode()
     archive = _zip(members)
     Files.files["/allasfamc.zip"] = archive
-    config = tiny_config(**{
-        "sources.cmu_mocap.url": f"{server}/allasfamc.zip",
-        "sources.cmu_mocap.sha256": hashlib.sha256(archive).hexdigest(),
-        "sources.cmu_mocap.test_subjects": ["05"],
-    })  # fmt: skip
+    config = tiny_config(
+        **{
+            "sources.cmu_mocap.url": f"{server}/allasfamc.zip",
+            "sources.cmu_mocap.sha256": hashlib.sha256(archive).hexdigest(),
+            "sources.cmu_mocap.test_subjects": ["05"],
+        }
+    )
     path = write_config(tmp_path / "config.yaml", config)
-    snakemake(tmp_path, "resources/motions/cmu_train.npz", "resources/motions/cmu_test.npz",
-              "--cores", "1", "--configfile", str(path))  # fmt: skip
+    snakemake(
+        tmp_path,
+        "resources/motions/cmu_train.npz",
+        "resources/motions/cmu_test.npz",
+        "--cores",
+        "1",
+        "--configfile",
+        str(path),
+    )
     assert [m.name for m in load_motions(tmp_path / "resources/motions/cmu_train.npz")] == ["07_01"]
     assert [m.name for m in load_motions(tmp_path / "resources/motions/cmu_test.npz")] == ["05_01"]
     log = (tmp_path / "logs/download_cmu_mocap/download.log").read_text()

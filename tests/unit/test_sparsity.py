@@ -10,10 +10,10 @@ from torch import nn
 
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.models.checkpoint import build_model, fit_to_state
 from pipeline.models.hourglass import Residual, StackedHourglass
 from pipeline.sparsity import cost, table
 from pipeline.sparsity.filters import activation_peaks, filter_groups, inactive_filters
-from pipeline.models.checkpoint import build_model, fit_to_state
 from pipeline.sparsity.prune import fold_batchnorm, remove_filters
 from pipeline.training.loop import TrainSettings, decay_weights, make_optimiser
 
@@ -120,8 +120,9 @@ def test_folding_batchnorm_keeps_the_outputs_and_drops_the_layers():
 
 
 def test_a_pruned_checkpoint_loads_into_a_fresh_network(tmp_path):
-    config = BodyNetConfig(input_size=32, heatmap_size=8, voxel_size=16,
-                           hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 2})  # fmt: skip
+    config = BodyNetConfig(
+        input_size=32, heatmap_size=8, voxel_size=16, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 2}
+    )
     model = BodyNet(config).eval()
     silence(model.pose2d, np.random.default_rng(2), share=0.5)
     x = torch.randn(2, 3, 32, 32)
@@ -171,19 +172,51 @@ def test_optimisers_and_weight_decay():
 
 
 def _analysis(trains, removed, optimiser="adam", weight_decay=1e-3):
-    layers = [{"network": "pose2d", "layer": f"l{k}", "order": 2 - k, "filters": 10, "inactive_gamma": r,
-               "inactive_activation": r, "inactive": r, "removed": r} for k, r in enumerate(removed)]  # fmt: skip
-    network = {"network": "pose2d", "filters": 30, "inactive_gamma": sum(removed), "inactive_activation": 0,
-               "removed": sum(removed), "parameters_before": 1000, "parameters_after": 600, "macs_before": 5000,
-               "macs_after": 2500, "latency_ms_before": 4.0, "latency_ms_folded": 3.0, "latency_ms_after": 2.0,
-               "measure": "pckh", "before": 0.5, "after": 0.49, "output_change": 1e-6}  # fmt: skip
-    return {"trains": trains, "train": {"optimiser": optimiser, "weight_decay": weight_decay, "decay": "l2"},
-            "networks": [network], "layers": layers, "sparsity_run_id": "s", "trained_run_id": "t"}
+    layers = [
+        {
+            "network": "pose2d",
+            "layer": f"l{k}",
+            "order": 2 - k,
+            "filters": 10,
+            "inactive_gamma": r,
+            "inactive_activation": r,
+            "inactive": r,
+            "removed": r,
+        }
+        for k, r in enumerate(removed)
+    ]
+    network = {
+        "network": "pose2d",
+        "filters": 30,
+        "inactive_gamma": sum(removed),
+        "inactive_activation": 0,
+        "removed": sum(removed),
+        "parameters_before": 1000,
+        "parameters_after": 600,
+        "macs_before": 5000,
+        "macs_after": 2500,
+        "latency_ms_before": 4.0,
+        "latency_ms_folded": 3.0,
+        "latency_ms_after": 2.0,
+        "measure": "pckh",
+        "before": 0.5,
+        "after": 0.49,
+        "output_change": 1e-6,
+    }
+    return {
+        "trains": trains,
+        "train": {"optimiser": optimiser, "weight_decay": weight_decay, "decay": "l2"},
+        "networks": [network],
+        "layers": layers,
+        "sparsity_run_id": "s",
+        "trained_run_id": "t",
+    }
 
 
 def test_the_table_lists_layers_in_forward_order_and_only_networks_a_stage_trained():
-    frame = table.build({"study/adam_l2_0.001": _analysis(["pose2d"], [1, 2, 9]),
-                         "bodynet/voxels": _analysis(["voxels"], [0, 0, 0])})  # fmt: skip
+    frame = table.build(
+        {"study/adam_l2_0.001": _analysis(["pose2d"], [1, 2, 9]), "bodynet/voxels": _analysis(["voxels"], [0, 0, 0])}
+    )
     assert list(frame["key"]) == ["study/adam_l2_0.001"]
     row = frame.iloc[0]
     assert row["layers_pruned_percent"] == "90 20 10"  # order 0 is the third layer listed

@@ -59,8 +59,9 @@ def test_motion_variants_are_seeded_new_poses_made_of_the_splits_own():
     variation = motion.Variation(speed=(0.5, 0.5), blend=1.0, jitter=0.1)
     made = motion.variants([walk, punch], 3, variation, seed=0, split="train")
     again = motion.variants([walk, punch], 3, variation, seed=0, split="train")
-    assert [m.name for m in made] == [m.name for m in again] and all(np.array_equal(a.pose, b.pose)
-                                                                     for a, b in zip(made, again))  # fmt: skip
+    assert [m.name for m in made] == [m.name for m in again] and all(
+        np.array_equal(a.pose, b.pose) for a, b in zip(made, again)
+    )
     assert not np.array_equal(made[0].pose, motion.variants([walk, punch], 1, variation, 1, "train")[0].pose)
     assert all(m.name.split("_v")[0] in ("walk", "punch") for m in made)  # made of the split's own motions
     base = walk if made[0].name.startswith("walk") else punch
@@ -68,8 +69,9 @@ def test_motion_variants_are_seeded_new_poses_made_of_the_splits_own():
     # the upper body comes from the other motion, the legs stay the base's (up to the jitter)
     legs = [motion.J["left_knee"], motion.J["right_knee"]]
     slowed = motion.retime(base, 0.5)
-    leg_turn = Rotation.from_rotvec(made[0].pose.reshape(len(made[0]), -1, 3)[:, legs].reshape(-1, 3)).inv() * \
-        Rotation.from_rotvec(slowed.pose.reshape(len(slowed), -1, 3)[: len(made[0]), legs].reshape(-1, 3))
+    leg_turn = Rotation.from_rotvec(
+        made[0].pose.reshape(len(made[0]), -1, 3)[:, legs].reshape(-1, 3)
+    ).inv() * Rotation.from_rotvec(slowed.pose.reshape(len(slowed), -1, 3)[: len(made[0]), legs].reshape(-1, 3))
     assert np.median(leg_turn.magnitude()) < 0.5
     with pytest.raises(InputError, match="split 'train' has no motions"):
         motion.variants([], 1, variation, 0, "train")
@@ -131,7 +133,9 @@ def test_splits_share_no_outfit_no_shape_no_background():
     test = generate.outfit_bank(0, "test", 20)
     assert not {o.shirt_a for o in train} & {o.shirt_a for o in test}
     assert generate.outfit_bank(0, "train", 20) == train  # reproducible
-    assert not np.isin(generate.shape_bank(0, "train", "female", 10), generate.shape_bank(0, "test", "female", 10)).any()
+    assert not np.isin(
+        generate.shape_bank(0, "train", "female", 10), generate.shape_bank(0, "test", "female", 10)
+    ).any()
     train_photos = {p.name for p in backgrounds.package_photos("train")}
     test_photos = {p.name for p in backgrounds.package_photos("test")}
     assert len(train_photos) == 29 and len(test_photos) == 8
@@ -160,7 +164,16 @@ def test_clips_are_written_in_surreals_layout(tiny_clips):
     clips = find_clips(root, "train")
     assert [p.name for p in clips][:3] == ["punch_c0001_info.mat", "punch_c0002_info.mat", "punch_c0003_info.mat"]
     folder = root / "cmu/train/run0/walk"
-    for suffix in (".mp4", "_info.mat", "_segm.mat", "_depth.mat", "_gtflow.mat", "_normal.mat", "_flow.mat", "_voxels.mat"):
+    for suffix in (
+        ".mp4",
+        "_info.mat",
+        "_segm.mat",
+        "_depth.mat",
+        "_gtflow.mat",
+        "_normal.mat",
+        "_flow.mat",
+        "_voxels.mat",
+    ):
         assert (folder / f"walk_c0001{suffix}").exists(), suffix
     assert not list(root.rglob(".*tmp*"))  # no temporary left behind
     segm = scipy.io.loadmat(folder / "walk_c0001_segm.mat")
@@ -176,13 +189,20 @@ def test_info_has_surreals_fields_classes_and_shapes(tiny_clips):
     root, _, _ = tiny_clips
     info = scipy.io.loadmat(root / "cmu/train/run0/walk/walk_c0002_info.mat")
     expected = {
-        "joints2D": ((2, 24, 8), np.float32), "joints3D": ((3, 24, 8), np.float32),
-        "pose": ((72, 8), np.float32), "shape": ((10, 8), np.float32),
-        "gender": ((8, 1), np.uint8), "zrot": ((8, 1), np.float32), "light": ((9, 8), np.float32),
-        "camLoc": ((3, 1), np.float32), "camDist": ((1, 1), np.float32),
-        "stride": ((1, 1), np.uint8), "clipNo": ((1, 1), np.float64),
-        "bg": ((1, 8), object), "cloth": ((1, 8), object),
-    }  # fmt: skip
+        "joints2D": ((2, 24, 8), np.float32),
+        "joints3D": ((3, 24, 8), np.float32),
+        "pose": ((72, 8), np.float32),
+        "shape": ((10, 8), np.float32),
+        "gender": ((8, 1), np.uint8),
+        "zrot": ((8, 1), np.float32),
+        "light": ((9, 8), np.float32),
+        "camLoc": ((3, 1), np.float32),
+        "camDist": ((1, 1), np.float32),
+        "stride": ((1, 1), np.uint8),
+        "clipNo": ((1, 1), np.float64),
+        "bg": ((1, 8), object),
+        "cloth": ((1, 8), object),
+    }
     for key, (shape, dtype) in expected.items():
         assert info[key].shape == shape and info[key].dtype == dtype, key
     assert str(info["sequence"][0]) == "walk_c0002"
@@ -215,7 +235,11 @@ def test_renders_are_mirror_images_as_in_surreal(tiny_clips):
     for path in find_clips(root, "train"):
         info = scipy.io.loadmat(path)
         for t in range(8):
-            body = r90 @ Rotation.from_euler("z", info["zrot"][t, 0]).as_matrix() @ Rotation.from_rotvec(info["pose"][:3, t]).as_matrix()
+            body = (
+                r90
+                @ Rotation.from_euler("z", info["zrot"][t, 0]).as_matrix()
+                @ Rotation.from_rotvec(info["pose"][:3, t]).as_matrix()
+            )
             left = body @ [1.0, 0.0, 0.0]  # SMPL's left, the direction from the right hip to the left
             hips = rotation @ (info["joints3D"][:, J["left_hip"], t] - info["joints3D"][:, J["right_hip"], t])
             hips = np.diag([-1, 1, 1]) @ hips / np.linalg.norm(hips)
@@ -259,7 +283,9 @@ def test_warping_the_next_frame_by_the_true_flow_gives_this_frame(tiny_clips, re
             visible = np.zeros_like(moving)
             rows, cols = np.nonzero(moving)
             next_segm = clip.segm(t + 1)
-            visible[rows[inside], cols[inside]] = next_segm[target[inside, 1], target[inside, 0]] == clip.segm(t)[rows[inside], cols[inside]]
+            visible[rows[inside], cols[inside]] = (
+                next_segm[target[inside, 1], target[inside, 0]] == clip.segm(t)[rows[inside], cols[inside]]
+            )
             errors.append(_warp_error(this, following, flow, visible))
             baselines.append(_warp_error(this, following, np.zeros_like(flow), visible))
     error, baseline = float(np.mean(errors)), float(np.mean(baselines))
@@ -302,7 +328,9 @@ def test_voxels_fit_the_silhouette(tiny_clips, record_property):
         rows, cols = np.nonzero(clip.segm(t) > 0)
         side = max(np.ptp(rows), np.ptp(cols)) + 1
         square = np.zeros((side, side), np.uint8)
-        square[: np.ptp(rows) + 1, : np.ptp(cols) + 1] = (clip.segm(t) > 0)[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        square[: np.ptp(rows) + 1, : np.ptp(cols) + 1] = (clip.segm(t) > 0)[
+            rows.min() : rows.max() + 1, cols.min() : cols.max() + 1
+        ]
         silhouette = cv2.resize(square, (32, 32), interpolation=cv2.INTER_AREA) > 0
         box = silhouette_box(silhouette)
         iou = {}

@@ -4,9 +4,9 @@ import os
 import subprocess
 
 import pytest
-from conftest import ROOT
 from mlflow.tracking import MlflowClient
 
+from conftest import ROOT
 from pipeline import tracking
 
 
@@ -15,9 +15,11 @@ def test_stage_run_is_read_back_with_its_tags(tmp_path, monkeypatch, tracking_en
     artifact = tmp_path / "metrics.json"
     artifact.write_text(json.dumps({"iou": 0.5}))
     with tracking.stage_run(
-        "body_model", {"shape_samples": 60, "anny": {"age": [20, 70]}},
-        rule="build_body_model", wildcards={"gender": "female"},
-    ) as run:  # fmt: skip
+        "body_model",
+        {"shape_samples": 60, "anny": {"age": [20, 70]}},
+        rule="build_body_model",
+        wildcards={"gender": "female"},
+    ) as run:
         run.log_metrics({"loss": 2.0}, step=0)
         run.log_metrics({"loss": 1.0}, step=1)
         run.log_artifact(artifact)

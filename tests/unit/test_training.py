@@ -112,8 +112,16 @@ def test_flip_exchanges_left_and_right(samples):
 
 
 def settings(iterations, **overrides):
-    base = dict(iterations=iterations, batch_size=6, learning_rate=1e-3, eval_every=iterations, eval_samples=12,
-                checkpoint_every=iterations, seed=0, device="cpu")  # fmt: skip
+    base = dict(
+        iterations=iterations,
+        batch_size=6,
+        learning_rate=1e-3,
+        eval_every=iterations,
+        eval_samples=12,
+        checkpoint_every=iterations,
+        seed=0,
+        device="cpu",
+    )
     return TrainSettings(**(base | overrides))
 
 
@@ -121,8 +129,9 @@ def train_stage(name, samples, tmp_path, inits=(), iterations=60, config=None):
     model = build_model(config or tiny_config(), list(inits))
     out = tmp_path / name
     out.mkdir()
-    history, _ = loop.train(model, stage(name), samples, samples.subset(12, 0), settings(iterations),
-                            out / "checkpoint.pt", progress=False)  # fmt: skip
+    history, _ = loop.train(
+        model, stage(name), samples, samples.subset(12, 0), settings(iterations), out / "checkpoint.pt", progress=False
+    )
     save_model(out / "model.pt", model, name, held_subnetworks(model, stage(name)), iterations)
     return out / "model.pt", history
 
@@ -153,8 +162,15 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
 def test_each_precision_mode_trains(samples, precision, tmp_path):
     """The loss falls in every selectable mode; fp32 keeps float32 throughout."""
     model = build_model(tiny_config(), [])
-    _, steps = loop.train(model, stage("pose2d"), samples, samples.subset(6, 0), settings(40, precision=precision),
-                          tmp_path / "checkpoint.pt", progress=False)  # fmt: skip
+    _, steps = loop.train(
+        model,
+        stage("pose2d"),
+        samples,
+        samples.subset(6, 0),
+        settings(40, precision=precision),
+        tmp_path / "checkpoint.pt",
+        progress=False,
+    )
     losses_seen = [row["loss"] for row in steps]
     assert np.mean(losses_seen[-10:]) < 0.8 * np.mean(losses_seen[:10])
     device = torch.device("cpu")
@@ -205,8 +221,15 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(samples, tmp_path, mon
     bit for bit where an uninterrupted run ends."""
     torch.set_num_threads(1)
     whole = build_model(tiny_config(), [])
-    loop.train(whole, stage("pose2d"), samples, samples.subset(6, 0), settings(8, eval_every=4, checkpoint_every=4),
-               tmp_path / "whole.pt", progress=False)  # fmt: skip
+    loop.train(
+        whole,
+        stage("pose2d"),
+        samples,
+        samples.subset(6, 0),
+        settings(8, eval_every=4, checkpoint_every=4),
+        tmp_path / "whole.pt",
+        progress=False,
+    )
 
     real_make_batch, calls = loop.make_batch, []
 
@@ -219,13 +242,27 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(samples, tmp_path, mon
     checkpoint = tmp_path / "resumed.pt"
     monkeypatch.setattr(loop, "make_batch", dying_make_batch)
     with pytest.raises(Interrupted):
-        loop.train(build_model(tiny_config(), []), stage("pose2d"), samples, samples.subset(6, 0),
-                   settings(8, eval_every=4, checkpoint_every=4), checkpoint, progress=False)  # fmt: skip
+        loop.train(
+            build_model(tiny_config(), []),
+            stage("pose2d"),
+            samples,
+            samples.subset(6, 0),
+            settings(8, eval_every=4, checkpoint_every=4),
+            checkpoint,
+            progress=False,
+        )
     assert torch.load(checkpoint, weights_only=False)["iteration"] == 4
     monkeypatch.setattr(loop, "make_batch", real_make_batch)
     resumed = build_model(tiny_config(), [])
-    history, steps = loop.train(resumed, stage("pose2d"), samples, samples.subset(6, 0),
-                                settings(8, eval_every=4, checkpoint_every=4), checkpoint, progress=False)  # fmt: skip
+    history, steps = loop.train(
+        resumed,
+        stage("pose2d"),
+        samples,
+        samples.subset(6, 0),
+        settings(8, eval_every=4, checkpoint_every=4),
+        checkpoint,
+        progress=False,
+    )
     assert [row["iteration"] for row in history] == [0, 4, 8]
     assert [row["iteration"] for row in steps] == list(range(1, 9))
     for a, b in zip(whole.pose2d.state_dict().values(), resumed.pose2d.state_dict().values()):
@@ -243,8 +280,15 @@ def test_a_nan_loss_stops_the_stage_and_keeps_the_last_checkpoint(samples, tmp_p
     monkeypatch.setattr(loop.losses, "terms", poisoned_terms)
     checkpoint = tmp_path / "checkpoint.pt"
     with pytest.raises(TrainingDiverged, match=r"nan at iteration 4.*checkpoint\.pt, stays"):
-        loop.train(build_model(tiny_config(), []), stage("segm"), samples, samples.subset(6, 0),
-                   settings(10, eval_every=2, checkpoint_every=2), checkpoint, progress=False)  # fmt: skip
+        loop.train(
+            build_model(tiny_config(), []),
+            stage("segm"),
+            samples,
+            samples.subset(6, 0),
+            settings(10, eval_every=2, checkpoint_every=2),
+            checkpoint,
+            progress=False,
+        )
     saved = torch.load(checkpoint, weights_only=False)
     assert saved["iteration"] == 2
     assert all(torch.isfinite(p).all() for p in saved["state"]["segm"].values())
@@ -265,8 +309,28 @@ def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracki
 
     data = tmp_path / "train"
     samples.save(data)
-    common = ["--train", str(data), "--val", str(data), "--stacks", "1", "--features", "8", "--depth", "4",
-              "--iterations", "4", "--batch-size", "2", "--eval-every", "2", "--eval-samples", "4", "--device", "cpu"]  # fmt: skip
+    common = [
+        "--train",
+        str(data),
+        "--val",
+        str(data),
+        "--stacks",
+        "1",
+        "--features",
+        "8",
+        "--depth",
+        "4",
+        "--iterations",
+        "4",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-samples",
+        "4",
+        "--device",
+        "cpu",
+    ]
     main(["train", "--stage", "pose2d", "--out", str(tmp_path / "pose2d"), *common])
     files = sorted(p.name for p in (tmp_path / "pose2d").iterdir())
     assert files == ["curves.png", "history.csv", "model.pt", "predictions.png"]  # no checkpoint left
@@ -275,7 +339,18 @@ def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracki
     with pytest.raises(SystemExit, match="feeds on pose2d, segm"):
         main(["train", "--stage", "pose3d", "--out", str(tmp_path / "pose3d"), *common])
     with pytest.raises(SystemExit, match="missing.pt: no such file"):
-        main(["train", "--stage", "pose3d", "--init", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x"), *common])
+        main(
+            [
+                "train",
+                "--stage",
+                "pose3d",
+                "--init",
+                str(tmp_path / "missing.pt"),
+                "--out",
+                str(tmp_path / "x"),
+                *common,
+            ]
+        )
     assert set(STAGES) >= {"end_to_end_fvsv_without_tasks", "voxels_fv"}
 
 
@@ -285,9 +360,31 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
     data = tmp_path / "train"
     samples.save(data)
     out = tmp_path / "pose2d"
-    command = ["train", "--stage", "pose2d", "--out", str(out), "--train", str(data), "--val", str(data),
-               "--stacks", "1", "--features", "8", "--iterations", "6", "--batch-size", "2", "--eval-every", "2",
-               "--eval-samples", "4", "--device", "cpu"]  # fmt: skip
+    command = [
+        "train",
+        "--stage",
+        "pose2d",
+        "--out",
+        str(out),
+        "--train",
+        str(data),
+        "--val",
+        str(data),
+        "--stacks",
+        "1",
+        "--features",
+        "8",
+        "--iterations",
+        "6",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-samples",
+        "4",
+        "--device",
+        "cpu",
+    ]
     real_make_batch, calls = loop.make_batch, []
 
     def dying_make_batch(*args, **kwargs):
@@ -326,8 +423,21 @@ def test_learning_curves_draw_each_stage_beside_the_references(tmp_path, trackin
     pd.DataFrame({"iteration": [0, 10], "joint_error_mm": [900.0, 300.0]}).to_csv(tmp_path / "pose3d.csv", index=False)
     (tmp_path / "constant.json").write_text(json.dumps({"measures": {"pckh": 0.2, "joint_error_mm": 280.0}}))
     out = tmp_path / "curves.png"
-    main(["curves", "--history", f"pose2d={tmp_path / 'pose2d.csv'}", "--history", f"pose3d={tmp_path / 'pose3d.csv'}",
-          "--reference", f"constant={tmp_path / 'constant.json'}", "--batch-size", "16", "--out", str(out)])  # fmt: skip
+    main(
+        [
+            "curves",
+            "--history",
+            f"pose2d={tmp_path / 'pose2d.csv'}",
+            "--history",
+            f"pose3d={tmp_path / 'pose3d.csv'}",
+            "--reference",
+            f"constant={tmp_path / 'constant.json'}",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
     assert out.stat().st_size > 10_000
     with pytest.raises(SystemExit, match="--history expects STAGE=PATH"):
         main(["curves", "--history", "pose2d", "--batch-size", "16", "--out", str(out)])

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, file_hashes, snakemake, tiny_config, write_config
 from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, file_hashes, snakemake, tiny_config, write_config
 
 SLURM_DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
 # Where SLURM's commands look for the configuration; a job's inner `srun` is started with a
@@ -64,9 +65,18 @@ def slurm_cluster(tmp_path_factory):
     key = folder / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
-    subprocess.run(["/usr/sbin/munged", "--force", f"--key-file={key}", f"--socket={folder}/munge.socket",
-                    f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log",
-                    f"--seed-file={folder}/munge.seed"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "/usr/sbin/munged",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={folder}/munge.socket",
+            f"--pid-file={folder}/munged.pid",
+            f"--log-file={folder}/munged.log",
+            f"--seed-file={folder}/munge.seed",
+        ],
+        check=True,
+    )
     SLURM_CONF.parent.mkdir(exist_ok=True)
     SLURM_CONF.write_text(SLURM_CONFIG.format(host=socket.gethostname(), folder=folder, cpus=os.cpu_count()))
     try:
@@ -97,14 +107,28 @@ def test_the_slurm_profile_runs_each_job_as_a_slurm_job(slurm_cluster, tiny_run,
     workdir, _ = tiny_run
     # the tiny run's own body model, as the user's SMPL file: the clips must come out the same
     model = workdir / "resources/body_models/anny/smpl_female.pkl"
-    config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model),
-                            "cluster.default": {"mem_mb": 500, "runtime": 10},
-                            "cluster.rules": {"render_clips": {"mem_mb": 1000, "runtime": 15}}})  # fmt: skip
+    config = tiny_config(
+        **{
+            "body_model.source": "smpl",
+            "body_model.smpl_files.female": str(model),
+            "cluster.default": {"mem_mb": 500, "runtime": 10},
+            "cluster.rules": {"render_clips": {"mem_mb": 1000, "runtime": 15}},
+        }
+    )
     path = write_config(tmp_path / "cluster.yaml", config)
     targets = ["results/surreal/train_run0.csv", "results/body_model/female/figure.png"]
-    result = snakemake(tmp_path, *targets, "--workflow-profile", str(ROOT / "workflow/profiles/slurm"),
-                       "--slurm-init-seconds-before-status-checks", "1", "--slurm-status-command", "squeue",
-                       "--configfile", str(path))  # fmt: skip
+    result = snakemake(
+        tmp_path,
+        *targets,
+        "--workflow-profile",
+        str(ROOT / "workflow/profiles/slurm"),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--slurm-status-command",
+        "squeue",
+        "--configfile",
+        str(path),
+    )
     output = result.stdout + result.stderr
     submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*?/rule_(\w+)/", output))
     assert sorted(submitted.values()) == ["collect_backgrounds", "plot_body_model", "prepare_motions", "render_clips"]
@@ -127,12 +151,26 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
     for folder in ("results/bodynet/samples/train", "results/bodynet/samples/test"):
         shutil.copytree(workdir / folder, tmp_path / folder)
     config = write_config(tmp_path / "long.yaml", tiny_config(**{"bodynet.iterations.pose2d": 400}))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-               "--cores", "1", "results/bodynet/pose2d/model.pt", "--allowed-rules", "train_bodynet",
-               "--configfile", str(config)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "1",
+        "results/bodynet/pose2d/model.pt",
+        "--allowed-rules",
+        "train_bodynet",
+        "--configfile",
+        str(config),
+    ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    pipeline = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    pipeline = subprocess.Popen(
+        command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = tmp_path / "logs/train_bodynet/pose2d.log"
 
     def iterations_done() -> int:
@@ -150,14 +188,29 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
 
     stage = tmp_path / "results/bodynet/pose2d"
     assert not (stage / "model.pt").exists()
-    dry = snakemake(tmp_path, "-n", "results/bodynet/pose2d/model.pt", "--allowed-rules", "train_bodynet",
-                    "--configfile", str(config))  # fmt: skip
+    dry = snakemake(
+        tmp_path,
+        "-n",
+        "results/bodynet/pose2d/model.pt",
+        "--allowed-rules",
+        "train_bodynet",
+        "--configfile",
+        str(config),
+    )
     assert "train_bodynet" in dry.stdout
 
     # a killed Snakemake leaves its lock behind: released by hand, as after any kill -9
     snakemake(tmp_path, "--unlock", "--configfile", str(config))
-    snakemake(tmp_path, "--cores", "1", "results/bodynet/pose2d/model.pt", "--allowed-rules", "train_bodynet",
-              "--configfile", str(config))  # fmt: skip
+    snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "results/bodynet/pose2d/model.pt",
+        "--allowed-rules",
+        "train_bodynet",
+        "--configfile",
+        str(config),
+    )
     resumed = re.search(r"resuming at iteration (\d+)", log.read_text())
     assert resumed and 0 < int(resumed.group(1)) <= killed_at  # from its last whole checkpoint, not from zero
     history = pd.read_csv(stage / "history.csv")
@@ -168,8 +221,15 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
 
     checkpoint = torch.load(stage / "model.pt", map_location="cpu", weights_only=False)
     assert checkpoint["stage"] == "pose2d"
-    again = snakemake(tmp_path, "-n", "results/bodynet/pose2d/model.pt", "--allowed-rules", "train_bodynet",
-                      "--configfile", str(config))  # fmt: skip
+    again = snakemake(
+        tmp_path,
+        "-n",
+        "results/bodynet/pose2d/model.pt",
+        "--allowed-rules",
+        "train_bodynet",
+        "--configfile",
+        str(config),
+    )
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -177,17 +237,32 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
 def test_two_pipelines_logging_to_one_store_at_once_lose_no_run(tmp_path):
     store = tmp_path / "shared" / "mlflow.db"
     uri = f"sqlite:///{store}"
-    targets = [f"resources/motions/{split}.npz" for split in ("train", "test", "shifted")] + ["resources/backgrounds/test"]
+    targets = [f"resources/motions/{split}.npz" for split in ("train", "test", "shifted")] + [
+        "resources/backgrounds/test"
+    ]
     pipelines = []
     for seed in (1, 2):
         workdir = tmp_path / f"pipeline{seed}"
         workdir.mkdir()
         config = write_config(workdir / "config.yaml", tiny_config(**{"seed": seed, "tracking.uri": uri}))
-        command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                   "--cores", "1", *targets, "--configfile", str(config)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "1",
+            *targets,
+            "--configfile",
+            str(config),
+        ]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        pipelines.append(subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))  # fmt: skip
+        pipelines.append(
+            subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
     for pipeline in pipelines:
         output, _ = pipeline.communicate(timeout=600)
         assert pipeline.returncode == 0, output[-3000:]

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, copy_project, file_hashes, run, snakemake, write_config
 from mlflow.tracking import MlflowClient
 
+from conftest import ROOT, copy_project, file_hashes, run, snakemake, write_config
 
 
 def script(name: str, *args: str, cwd=ROOT, check: bool = True):
@@ -27,7 +27,7 @@ def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     dry = snakemake(ROOT, "-n", "-p", "--forceall", "results/body_model/female/metrics.json")
     printed = (dry.stdout + dry.stderr).splitlines()
-    command = next(line[line.index("python -m"):] for line in printed if "python -m pipeline.body_model build" in line)
+    command = next(line[line.index("python -m") :] for line in printed if "python -m pipeline.body_model build" in line)
     build = stages["build_body_model-female"]
     assert build["cmd"] == f"mkdir -p logs/build_body_model && {command}"
     assert build["params"] == [{"config.yaml": ["body_model.anny", "seed"]}]
@@ -41,8 +41,11 @@ def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
     assert "results/evaluation/end_to_end_fvsv/summary.json" in table["deps"]
     assert {"results/bodynet_table.csv", "logs/tabulate_evaluation/bodynet_table.log"} <= set(table["outs"])
     # the tracking store and the cluster's resources change no result, so no stage reads them
-    assert not any(key.startswith(("tracking", "cluster")) for stage in stages.values()
-                   for key in stage.get("params", [{}])[0].get("config.yaml", []))  # fmt: skip
+    assert not any(
+        key.startswith(("tracking", "cluster"))
+        for stage in stages.values()
+        for key in stage.get("params", [{}])[0].get("config.yaml", [])
+    )
 
 
 def test_dvc_yaml_out_of_date_with_the_config_is_caught(tmp_path):
@@ -123,8 +126,15 @@ def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, t
 @pytest.mark.slow
 def test_trace_names_every_step_its_inputs_config_and_runs(tiny_run):
     workdir, config = tiny_run
-    result = script("trace_artifact.py", "results/bodynet_table.csv", "--directory", str(workdir),
-                    "--configfile", str(config), "--json")  # fmt: skip
+    result = script(
+        "trace_artifact.py",
+        "results/bodynet_table.csv",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--json",
+    )
     record = json.loads(result.stdout)
     assert record["artifact"] == "results/bodynet_table.csv"
     assert record["sha256"] == hashlib.sha256((workdir / "results/bodynet_table.csv").read_bytes()).hexdigest()
@@ -134,8 +144,14 @@ def test_trace_names_every_step_its_inputs_config_and_runs(tiny_run):
     steps = record["steps"]
     rules = [step["rule"] for step in steps]
     assert rules[-1] == "tabulate_evaluation" and "results/bodynet_table.csv" in steps[-1]["outputs"]
-    assert {"build_body_model", "prepare_motions", "render_clips", "prepare_bodynet_samples", "train_bodynet",
-            "evaluate_body_fit"} <= set(rules)  # fmt: skip
+    assert {
+        "build_body_model",
+        "prepare_motions",
+        "render_clips",
+        "prepare_bodynet_samples",
+        "train_bodynet",
+        "evaluate_body_fit",
+    } <= set(rules)
     assert "extract_flow" not in rules and "train_sparsity_study" not in rules  # not on this artifact's chain
     # each step after the steps making its inputs
     made = set()
@@ -157,11 +173,19 @@ def test_trace_names_every_step_its_inputs_config_and_runs(tiny_run):
         assert json.loads(found.data.tags["pipeline.wildcards"]) == step["wildcards"]
         assert run_record["git_commit"] == head
 
-    text = script("trace_artifact.py", "results/bodynet_table.csv", "--directory", str(workdir),
-                  "--configfile", str(config)).stdout  # fmt: skip
+    text = script(
+        "trace_artifact.py", "results/bodynet_table.csv", "--directory", str(workdir), "--configfile", str(config)
+    ).stdout
     assert text.startswith(f"results/bodynet_table.csv  sha256 {record['sha256'][:12]}")
     assert f"{len(steps)}. tabulate_evaluation table=bodynet_table" in text
 
-    missing = script("trace_artifact.py", "results/nothing.csv", "--directory", str(workdir),
-                     "--configfile", str(config), check=False)  # fmt: skip
+    missing = script(
+        "trace_artifact.py",
+        "results/nothing.csv",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        check=False,
+    )
     assert missing.returncode != 0 and "results/nothing.csv" in missing.stderr

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_project, file_hashes, run, snakemake, tiny_config, write_config
 from mlflow.tracking import MlflowClient
 
+from conftest import ROOT, copy_project, file_hashes, run, snakemake, tiny_config, write_config
 from pipeline.body_model.model import write_model_file
 from toy_models import toy_arrays
 
@@ -86,15 +86,33 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     all_runs = client.search_runs([experiment.experiment_id])
     runs = {run.data.tags["pipeline.rule"]: run for run in all_runs}
     assert set(runs) == {
-        "build_body_model", "plot_body_model", "summarize_body_models", "prepare_motions",
-        "collect_backgrounds", "render_clips", "plot_contact_sheet", "prepare_bodynet_samples", "train_bodynet",
+        "build_body_model",
+        "plot_body_model",
+        "summarize_body_models",
+        "prepare_motions",
+        "collect_backgrounds",
+        "render_clips",
+        "plot_contact_sheet",
+        "prepare_bodynet_samples",
+        "train_bodynet",
         "plot_learning_curves",
-        "train_input_variant", "evaluate_body_fit", "evaluate_reference", "evaluate_tasks", "tabulate_evaluation",
-        "results_page", "extract_flow",
-        "tabulate_flow", "extract_input_flow", "prepare_flow_samples", "train_motion_input", "evaluate_motion_input",
+        "train_input_variant",
+        "evaluate_body_fit",
+        "evaluate_reference",
+        "evaluate_tasks",
+        "tabulate_evaluation",
+        "results_page",
+        "extract_flow",
+        "tabulate_flow",
+        "extract_input_flow",
+        "prepare_flow_samples",
+        "train_motion_input",
+        "evaluate_motion_input",
         "evaluate_motion_reference",
-        "train_sparsity_study", "analyse_sparsity", "tabulate_sparsity",
-    }  # fmt: skip
+        "train_sparsity_study",
+        "analyse_sparsity",
+        "tabulate_sparsity",
+    }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
     assert build.data.tags["pipeline.wildcard.gender"] == "female"
@@ -104,16 +122,24 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert "posing_vertex_error_mm" in build.data.metrics
     figure_artifacts = [a.path for a in client.list_artifacts(runs["plot_body_model"].info.run_id)]
     assert figure_artifacts == ["figure.png"]
-    training = {r.data.tags["pipeline.wildcard.stage"]: r for r in all_runs if r.data.tags["pipeline.rule"] == "train_bodynet"}
+    training = {
+        r.data.tags["pipeline.wildcard.stage"]: r for r in all_runs if r.data.tags["pipeline.rule"] == "train_bodynet"
+    }
     assert len(training) == 11
     final = training["end_to_end_fvsv"]
     assert final.info.status == "FINISHED"
     assert "results/bodynet/voxels_fvsv/model.pt" in final.data.params["init"]
-    assert {"val_voxel_iou", "val_pckh", "val_part_iou", "val_joint_error_mm", "loss_fv", "loss_sv"} <= set(final.data.metrics)
+    assert {"val_voxel_iou", "val_pckh", "val_part_iou", "val_joint_error_mm", "loss_fv", "loss_sv"} <= set(
+        final.data.metrics
+    )
     history = client.get_metric_history(final.info.run_id, "loss")
     assert [m.step for m in history] == [1, 2]
     assert {a.path for a in client.list_artifacts(final.info.run_id)} == {
-        "model.pt", "history.csv", "curves.png", "predictions.png"}  # fmt: skip
+        "model.pt",
+        "history.csv",
+        "curves.png",
+        "predictions.png",
+    }
 
 
 @pytest.mark.slow
@@ -126,7 +152,9 @@ def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(t
         assert table["key"].tolist() == [row.key for row in spec.rows]
         assert table[list(spec.columns)].notna().all().all(), name
         for column in spec.columns:  # every figure inside its own interval
-            assert (table[f"{column}_low"] <= table[column] + 1e-6).all() and (table[column] <= table[f"{column}_high"] + 1e-6).all()
+            assert (table[f"{column}_low"] <= table[column] + 1e-6).all() and (
+                table[column] <= table[f"{column}_high"] + 1e-6
+            ).all()
         orderings = pd.read_csv(workdir / f"results/evaluation/{name}_orderings.csv")
         assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}
         assert (workdir / f"results/evaluation/{name}.png").stat().st_size > 10_000
@@ -142,12 +170,16 @@ def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(t
     trained = client.get_run(evaluation.data.tags["pipeline.evaluated_run_id"])
     assert trained.data.tags["pipeline.wildcard.stage"] == "end_to_end_fvsv"
     assert evaluation.data.metrics["surface_error_mm"] == pytest.approx(summary["measures"]["surface_error_mm"])
-    tables = [r for r in client.search_runs([evaluation.info.experiment_id])
-              if r.data.tags["pipeline.rule"] == "tabulate_evaluation"]  # fmt: skip
+    tables = [
+        r
+        for r in client.search_runs([evaluation.info.experiment_id])
+        if r.data.tags["pipeline.rule"] == "tabulate_evaluation"
+    ]
     main = next(r for r in tables if r.data.tags["pipeline.wildcard.table"] == "bodynet_table")
     assert main.data.tags["pipeline.row.end_to_end_fvsv.evaluation_run_id"] == summary["evaluation_run_id"]
     assert main.data.metrics["end_to_end_fvsv.surface_error_mm"] == pytest.approx(
-        table.loc[table["key"] == "end_to_end_fvsv", "surface_error_mm"].item(), rel=1e-3)
+        table.loc[table["key"] == "end_to_end_fvsv", "surface_error_mm"].item(), rel=1e-3
+    )
 
 
 @pytest.mark.slow
@@ -176,8 +208,9 @@ def test_the_motion_ablation_is_measured_on_the_shifted_domain(tiny_run):
         brightness[split] = np.mean([clip.rgb(0)[clip.segm(0) > 0].mean() for clip in clips])
     assert brightness["shifted"] < 0.8 * brightness["test"]  # the same motions, people lit dimmer
     client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("bodynet").experiment_id],
-                              "tags.`pipeline.rule` = 'evaluate_motion_input'")  # fmt: skip
+    runs = client.search_runs(
+        [client.get_experiment_by_name("bodynet").experiment_id], "tags.`pipeline.rule` = 'evaluate_motion_input'"
+    )
     assert runs and all(run.data.params["samples"].endswith("shifted") for run in runs)
 
 
@@ -186,20 +219,31 @@ def test_the_sparsity_table_covers_the_study_and_the_stages_and_links_their_runs
     workdir, config = tiny_run
     table = pd.read_csv(workdir / "results/sparsity_table.csv")
     study = table[table["key"].str.startswith("study/")]
-    assert sorted(study["key"]) == sorted(f"study/{name}" for name in (
-        "adam_none", "adam_l2_0.001", "adam_decoupled_0.001", "sgd_none", "sgd_l2_0.001", "sgd_decoupled_0.001"))
+    assert sorted(study["key"]) == sorted(
+        f"study/{name}"
+        for name in (
+            "adam_none",
+            "adam_l2_0.001",
+            "adam_decoupled_0.001",
+            "sgd_none",
+            "sgd_l2_0.001",
+            "sgd_decoupled_0.001",
+        )
+    )
     assert set(study["optimiser"]) == {"adam", "sgd"} and set(study["decay"]) == {"none", "l2", "decoupled"}
     stages = table[table["key"].str.startswith("bodynet/")]
-    assert sorted(zip(stages["key"], stages["network"])) == [("bodynet/end_to_end_fvsv", n) for n in
-                                                            ("pose2d", "pose3d", "segm", "voxels")] + [
-                                                            ("bodynet/pose2d", "pose2d")]  # fmt: skip
+    assert sorted(zip(stages["key"], stages["network"])) == [
+        ("bodynet/end_to_end_fvsv", n) for n in ("pose2d", "pose3d", "segm", "voxels")
+    ] + [("bodynet/pose2d", "pose2d")]
     assert (table["speedup"] > 0).all() and (table["output_change"] < 1e-2).all()
     assert table["layers_pruned_percent"].str.split().map(len).min() > 10
     assert (workdir / "results/sparsity/layers.png").stat().st_size > 10_000
     client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
     experiment = client.get_experiment_by_name("bodynet").experiment_id
-    trained = {r.data.tags["pipeline.wildcard.stage"]: r.info.run_id for r in
-               client.search_runs([experiment], "tags.`pipeline.rule` = 'train_bodynet'")}  # fmt: skip
+    trained = {
+        r.data.tags["pipeline.wildcard.stage"]: r.info.run_id
+        for r in client.search_runs([experiment], "tags.`pipeline.rule` = 'train_bodynet'")
+    }
     analysis = client.search_runs([experiment], "tags.`pipeline.wildcard.name` = 'end_to_end_fvsv'")[0]
     assert analysis.data.tags["pipeline.analysed_run_id"] == trained["end_to_end_fvsv"]
     assert "voxels.removed_percent" in analysis.data.metrics
@@ -224,8 +268,11 @@ def test_each_training_stage_starts_from_the_stages_before_it(tiny_run):
     # the voxel stage froze the 3D-pose network it took over; end to end trained everything
     for key, value in held["pose3d"]["pose3d"].items():
         assert torch.equal(value, held["voxels"]["pose3d"][key]), key
-    changed = [k for k, v in held["voxels_fv"]["pose2d"].items()
-               if v.is_floating_point() and not torch.equal(v, held["end_to_end_fv_without_tasks"]["pose2d"][k])]  # fmt: skip
+    changed = [
+        k
+        for k, v in held["voxels_fv"]["pose2d"].items()
+        if v.is_floating_point() and not torch.equal(v, held["end_to_end_fv_without_tasks"]["pose2d"][k])
+    ]
     assert changed
     assert (workdir / "logs/benchmarks/train_bodynet/voxels.tsv").exists()
 
@@ -252,8 +299,11 @@ def dry_run_jobs(output: str) -> dict[str, int]:
     ("key", "value", "rules"),
     [
         ("evaluation.fit.steps", 5, {"evaluate_body_fit", "evaluate_reference", "tabulate_evaluation", "results_page"}),
-        ("flow.as_input.iterations", 3, {"train_motion_input", "evaluate_motion_input", "tabulate_evaluation",
-                                         "results_page"}),
+        (
+            "flow.as_input.iterations",
+            3,
+            {"train_motion_input", "evaluate_motion_input", "tabulate_evaluation", "results_page"},
+        ),
         ("sparsity.gamma_threshold", 1e-2, {"analyse_sparsity", "tabulate_sparsity"}),
     ],
 )
@@ -269,8 +319,18 @@ def test_a_code_change_reruns_exactly_the_rules_that_run_that_code(tiny_run, tmp
     project = copy_project(tmp_path)
 
     def dry_run():
-        command = [sys.executable, "-m", "snakemake", "-s", str(project / "Snakefile"), "--directory", str(workdir),
-                   "-n", "--configfile", str(config)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(project / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "-n",
+            "--configfile",
+            str(config),
+        ]
         return dry_run_jobs(run(command, cwd=workdir).stdout)
 
     assert dry_run() == {}  # the same code in another checkout
@@ -278,7 +338,9 @@ def test_a_code_change_reruns_exactly_the_rules_that_run_that_code(tiny_run, tmp
     score.write_text(score.read_text() + "\n# changed\n")
     jobs = dry_run()
     assert {"extract_flow", "extract_input_flow", "tabulate_flow"} <= set(jobs)
-    assert not {"render_clips", "train_bodynet", "evaluate_body_fit", "build_body_model", "analyse_sparsity"} & set(jobs)
+    assert not {"render_clips", "train_bodynet", "evaluate_body_fit", "build_body_model", "analyse_sparsity"} & set(
+        jobs
+    )
 
 
 @pytest.mark.slow
@@ -286,14 +348,22 @@ def test_the_same_config_reproduces_data_and_metrics_byte_for_byte(tiny_run, tmp
     workdir, config = tiny_run
     snakemake(tmp_path, "results/bodynet/pose2d/model.pt", "--cores", "2", "--configfile", str(config))
     patterns = ["resources/body_models/anny/*.pkl"] + [
-        pattern.format(split=split) for split in ("train", "test") for pattern in (
-            "resources/motions/{split}.npz", "results/surreal/{split}_run0.csv", "results/surreal/cmu/{split}/run0/*/*",
-            "results/bodynet/samples/{split}/*.npy")]  # fmt: skip
+        pattern.format(split=split)
+        for split in ("train", "test")
+        for pattern in (
+            "resources/motions/{split}.npz",
+            "results/surreal/{split}_run0.csv",
+            "results/surreal/cmu/{split}/run0/*/*",
+            "results/bodynet/samples/{split}/*.npy",
+        )
+    ]
     first, second = file_hashes(workdir, patterns), file_hashes(tmp_path, patterns)
     assert len(second) > 30 and any(name.endswith(".mp4") for name in second)
     assert first == second
-    histories = [pd.read_csv(root / "results/bodynet/pose2d/history.csv").drop(columns="samples_per_second")
-                 for root in (workdir, tmp_path)]  # fmt: skip
+    histories = [
+        pd.read_csv(root / "results/bodynet/pose2d/history.csv").drop(columns="samples_per_second")
+        for root in (workdir, tmp_path)
+    ]
     pd.testing.assert_frame_equal(*histories, check_exact=True)
 
 
@@ -333,8 +403,9 @@ def test_a_malformed_smpl_file_fails_the_job_naming_it(tmp_path):
     write_model_file(model, arrays)
     config = tiny_config(**{"body_model.source": "smpl", "body_model.smpl_files.female": str(model)})
     path = write_config(tmp_path / "smpl.yaml", config)
-    result = snakemake(tmp_path, "results/body_model/female/figure.png", "--cores", "1", "--configfile", str(path),
-                       check=False)  # fmt: skip
+    result = snakemake(
+        tmp_path, "results/body_model/female/figure.png", "--cores", "1", "--configfile", str(path), check=False
+    )
     assert result.returncode != 0
     log = (tmp_path / "logs/plot_body_model/female.log").read_text()
     assert f"error: {model}: missing key(s) 'J_regressor'" in log

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from workflow_jobs import ROOT, plan, rule_config_keys
 
 HEADER = """\
@@ -74,7 +73,9 @@ def main(argv=None) -> int:
     parser.add_argument("targets", nargs="*", help="Snakemake targets (default: the `all` rule)")
     parser.add_argument("--configfile", nargs="+", default=[], help="config files over config.yaml, as for snakemake")
     parser.add_argument("--directory", help="the workflow's working directory (default: the repository)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write (default: dvc.yaml in the working directory)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: dvc.yaml in the working directory)"
+    )
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
     args = parser.parse_args(argv)
 
@@ -83,7 +84,9 @@ def main(argv=None) -> int:
     if args.check:
         current = out.read_text() if out.exists() else ""
         if current != text:
-            diff = difflib.unified_diff(current.splitlines(), text.splitlines(), str(out), "from the Snakefile", lineterm="")
+            diff = difflib.unified_diff(
+                current.splitlines(), text.splitlines(), str(out), "from the Snakefile", lineterm=""
+            )
             print("\n".join(list(diff)[:60]), file=sys.stderr)
             print(f"{out} is out of date: run `make dvc.yaml`", file=sys.stderr)
             return 1

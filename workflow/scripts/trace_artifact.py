@@ -15,6 +15,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from datetime import UTC
 from functools import cache
 from pathlib import Path
 
@@ -56,8 +57,12 @@ def producing_runs(uri: str, experiment: str) -> dict[tuple[str, str], object]:
     if found is None:
         return {}
     runs = {}
-    for run in client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", max_results=50_000,
-                                  order_by=["attributes.start_time ASC"]):  # fmt: skip
+    for run in client.search_runs(
+        [found.experiment_id],
+        "attributes.status = 'FINISHED'",
+        max_results=50_000,
+        order_by=["attributes.start_time ASC"],
+    ):
         tags = run.data.tags
         if "pipeline.rule" in tags:
             runs[(tags["pipeline.rule"], tags.get("pipeline.wildcards", "{}"))] = run
@@ -119,7 +124,7 @@ def short(digest: str | None) -> str:
 
 
 def describe(record: dict) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     git = record["git"]
     lines = [
@@ -141,10 +146,12 @@ def describe(record: dict) -> str:
         if run is None:
             lines.append("   MLflow: no finished run of this job in the store")
         else:
-            when = datetime.fromtimestamp(run["start_time_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            when = datetime.fromtimestamp(run["start_time_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             code = "the code here" if run["code_is_current"] else "other code than here"
-            lines.append(f"   MLflow: run {run['run_id']} ({run['name']}), {when}, git {str(run['git_commit'])[:12]}, "
-                         f"code {run['code_version']} ({code})")  # fmt: skip
+            lines.append(
+                f"   MLflow: run {run['run_id']} ({run['name']}), {when}, git {str(run['git_commit'])[:12]}, "
+                f"code {run['code_version']} ({code})"
+            )
     return "\n".join(lines)
 
 

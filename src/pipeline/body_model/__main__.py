@@ -1,8 +1,8 @@
 """Body-model stage: build the free SMPL-format model from anny, draw a model, summarise.
 
-    python -m pipeline.body_model build --gender female --out smpl_female.pkl --metrics m.json
-    python -m pipeline.body_model plot --model smpl_female.pkl --out figure.png
-    python -m pipeline.body_model summarize --metrics m1.json m2.json --out summary.csv
+python -m pipeline.body_model build --gender female --out smpl_female.pkl --metrics m.json
+python -m pipeline.body_model plot --model smpl_female.pkl --out figure.png
+python -m pipeline.body_model summarize --metrics m1.json m2.json --out summary.csv
 """
 
 from __future__ import annotations

@@ -36,21 +36,30 @@ _KNUCKLES = ("finger2-1", "finger3-1", "finger4-1", "finger5-1")
 # wrist; the hand joint drives the four fingers.
 SEGMENT_ROOTS = {
     "pelvis": ("root",),
-    "left_hip": ("upperleg01.L",), "right_hip": ("upperleg01.R",),
+    "left_hip": ("upperleg01.L",),
+    "right_hip": ("upperleg01.R",),
     "spine1": ("spine03",),
-    "left_knee": ("lowerleg01.L",), "right_knee": ("lowerleg01.R",),
+    "left_knee": ("lowerleg01.L",),
+    "right_knee": ("lowerleg01.R",),
     "spine2": ("spine02",),
-    "left_ankle": ("foot.L",), "right_ankle": ("foot.R",),
+    "left_ankle": ("foot.L",),
+    "right_ankle": ("foot.R",),
     "spine3": ("spine01",),
-    "left_foot": _sides(_TOES, "L"), "right_foot": _sides(_TOES, "R"),
+    "left_foot": _sides(_TOES, "L"),
+    "right_foot": _sides(_TOES, "R"),
     "neck": ("neck01",),
-    "left_collar": ("clavicle.L",), "right_collar": ("clavicle.R",),
+    "left_collar": ("clavicle.L",),
+    "right_collar": ("clavicle.R",),
     "head": ("head",),
-    "left_shoulder": ("upperarm01.L",), "right_shoulder": ("upperarm01.R",),
-    "left_elbow": ("lowerarm01.L",), "right_elbow": ("lowerarm01.R",),
-    "left_wrist": ("wrist.L",), "right_wrist": ("wrist.R",),
-    "left_hand": _sides(_KNUCKLES, "L"), "right_hand": _sides(_KNUCKLES, "R"),
-}  # fmt: skip
+    "left_shoulder": ("upperarm01.L",),
+    "right_shoulder": ("upperarm01.R",),
+    "left_elbow": ("lowerarm01.L",),
+    "right_elbow": ("lowerarm01.R",),
+    "left_wrist": ("wrist.L",),
+    "right_wrist": ("wrist.R",),
+    "left_hand": _sides(_KNUCKLES, "L"),
+    "right_hand": _sides(_KNUCKLES, "R"),
+}
 
 # Joints with several root bones (the ball of the foot, the knuckles) sit at their mean
 # head; every other joint is the head of its segment's root bone.
@@ -116,11 +125,7 @@ class AnnyRig:
         return list(self.model.phenotype_labels)
 
     def _bone_segments(self) -> np.ndarray:
-        roots = {
-            self.index[bone]: joint
-            for joint, name in enumerate(SMPL_JOINT_NAMES)
-            for bone in SEGMENT_ROOTS[name]
-        }
+        roots = {self.index[bone]: joint for joint, name in enumerate(SMPL_JOINT_NAMES) for bone in SEGMENT_ROOTS[name]}
         segment = np.full(len(self.bone_labels), -1)
         for bone, parent in enumerate(self.bone_parents):  # parents come before children
             segment[bone] = roots.get(bone, segment[parent] if parent >= 0 else -1)
@@ -161,9 +166,7 @@ class AnnyRig:
             bone_poses=rest["rest_bone_poses"],
         )
 
-    def pose(
-        self, rest: RestState, bone_rotations: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def pose(self, rest: RestState, bone_rotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Skin `rest` with world rotations per bone (B, K, 3, 3), each about its own head.
 
         Each bone's head follows its parent (anny's 'world-orient' kinematics) and the root
@@ -211,9 +214,7 @@ class AnnyRig:
         for side, sign in (("L", 1.0), ("R", -1.0)):
             out = torch.tensor([sign, 0.0, 0.0], dtype=dtype).expand(batch, 3)
             front = torch.tensor([0.0, -1.0, 0.0], dtype=dtype).expand(batch, 3)
-            upper = rotation_between(
-                head(f"lowerarm01.{side}") - head(f"upperarm01.{side}"), out
-            )
+            upper = rotation_between(head(f"lowerarm01.{side}") - head(f"upperarm01.{side}"), out)
             forearm_direction = head(f"wrist.{side}") - head(f"lowerarm01.{side}")
             forearm = rotation_between(_apply(upper, forearm_direction), out) @ upper
             knuckles = torch.stack([head(f"{k}.{side}") for k in _KNUCKLES]).mean(dim=0)
@@ -229,9 +230,7 @@ class AnnyRig:
             )
             explicit[self.index[f"upperarm01.{side}"]] = upper
             explicit[self.index[f"lowerarm01.{side}"]] = axis_rotation(out, twist / 3) @ forearm
-            explicit[self.index[f"lowerarm02.{side}"]] = (
-                axis_rotation(out, 2 * twist / 3) @ forearm
-            )
+            explicit[self.index[f"lowerarm02.{side}"]] = axis_rotation(out, 2 * twist / 3) @ forearm
             explicit[self.index[f"wrist.{side}"]] = axis_rotation(out, twist) @ hand
 
             leg = head(f"foot.{side}") - head(f"upperleg01.{side}")

@@ -254,9 +254,7 @@ def build_body_model(rig: AnnyRig, settings: BuildSettings) -> tuple[dict, dict[
     heights = vertices[..., 1].max(axis=1) - vertices[..., 1].min(axis=1)
     metrics = {
         "shape_variance_explained": float(space.variance_ratio[: settings.num_betas].sum()),
-        "shape_variance_explained_held_out": float(
-            1.0 - (held_residual**2).sum() / (held_centred**2).sum()
-        ),
+        "shape_variance_explained_held_out": float(1.0 - (held_residual**2).sum() / (held_centred**2).sum()),
         "shape_reconstruction_error_mm": 1000 * float(np.linalg.norm(held_residual, axis=-1).mean()),
         "joint_regressor_error_mm": 1000
         * float(np.linalg.norm(np.einsum("jv,nvc->njc", regressor, held_reconstructed) - held_joints, axis=-1).mean()),

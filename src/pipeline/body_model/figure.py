@@ -67,9 +67,15 @@ def plot_body_model(
             (BODYNET_JOINTS, "black", "BodyNet's 16 joints"),
         ):
             ax.scatter(
-                screen_joints[indices, 0], screen_joints[indices, 1], s=22, c=colour,
-                edgecolors="black", linewidths=0.8, zorder=3, label=label,
-            )  # fmt: skip
+                screen_joints[indices, 0],
+                screen_joints[indices, 1],
+                s=22,
+                c=colour,
+                edgecolors="black",
+                linewidths=0.8,
+                zorder=3,
+                label=label,
+            )
         ax.set_aspect("equal")
         ax.autoscale_view()
         ax.margins(0.05)

@@ -21,7 +21,6 @@ import torch
 from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
 
 from pipeline.atomic import atomic_output
-from pipeline.errors import InputError
 from pipeline.body_model.skeleton import (
     NUM_JOINTS,
     NUM_POSE_BASIS,
@@ -31,6 +30,7 @@ from pipeline.body_model.skeleton import (
     kintree_table,
     smpl_part_labels,
 )
+from pipeline.errors import InputError
 
 REQUIRED_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs")
 MIN_SHAPE_COEFFICIENTS = 10
@@ -84,8 +84,7 @@ def read_model_file(path: str | Path) -> dict[str, object]:
     if not isinstance(raw, dict):
         raise BodyModelError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
     return {
-        key: value.to_array(key, path) if isinstance(value, _ChumpyStandIn) else value
-        for key, value in raw.items()
+        key: value.to_array(key, path) if isinstance(value, _ChumpyStandIn) else value for key, value in raw.items()
     }
 
 
@@ -189,7 +188,7 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("parents", torch.as_tensor(SMPL_PARENTS, dtype=torch.long))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "BodyModel":
+    def from_file(cls, path: str | Path) -> BodyModel:
         path = Path(path)
         return cls(check_model_arrays(read_model_file(path), path), path=path)
 

@@ -59,8 +59,12 @@ def crop_box(joints2d: np.ndarray) -> tuple[np.ndarray, float]:
 def crop_transform(centre: np.ndarray, side: float, size: int) -> np.ndarray:
     """2×3 affine map from image pixels to a size×size crop (pixel centres at integers)."""
     scale = size / side
-    return np.array([[scale, 0.0, size / 2 - 0.5 - scale * (centre[0] - 0.5)],
-                     [0.0, scale, size / 2 - 0.5 - scale * (centre[1] - 0.5)]])  # fmt: skip
+    return np.array(
+        [
+            [scale, 0.0, size / 2 - 0.5 - scale * (centre[0] - 0.5)],
+            [0.0, scale, size / 2 - 0.5 - scale * (centre[1] - 0.5)],
+        ]
+    )
 
 
 def warp(image: np.ndarray, transform: np.ndarray, size: int, nearest: bool) -> np.ndarray:
@@ -143,8 +147,9 @@ class VoxelSource:
         return voxelize(vertices, model.faces.astype(np.int64), self.resolution)
 
 
-def bodynet_sample(clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSource | None = None,
-                   dense_targets: bool = True) -> dict[str, np.ndarray]:
+def bodynet_sample(
+    clip: Clip, t: int, sizes: SampleSizes, voxel_source: VoxelSource | None = None, dense_targets: bool = True
+) -> dict[str, np.ndarray]:
     """One BodyNet training sample of frame t of a clip (numpy arrays, channels first).
     Without `dense_targets` the joint heatmaps and 3D volumes (drawable from the joints,
     and the bulk of a sample) are left out."""

@@ -12,9 +12,9 @@
 `network` writes images.csv (one row per image), summary.json (the test set's figures,
 with the MLflow runs of the training and of this evaluation) and, for the methods that fit
 a body, sheet.png. `reference` does the same for a reference predictor (the training set's
-constant, or the truth), fitted as the voxel networks are. `table` writes one of the paper's tables with the paper's numbers beside
-ours and 95 % bootstrap intervals, its bar chart, and each ordering's verdict (holds,
-reversed, undecided) by paired bootstrap.
+constant, or the truth), fitted as the voxel networks are. `table` writes one of the
+paper's tables with the paper's numbers beside ours and 95 % bootstrap intervals, its bar
+chart, and each ordering's verdict (holds, reversed, undecided) by paired bootstrap.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def _check_genders(samples, models: dict, path) -> None:
 def _fit_settings(args: argparse.Namespace):
     from pipeline.fitting.body_fit import FitSettings
 
-    return FitSettings(joint_steps=args.joint_steps, steps=args.fit_steps, max_vertices=args.max_vertices,
-                       objective=args.objective)  # fmt: skip
+    return FitSettings(
+        joint_steps=args.joint_steps, steps=args.fit_steps, max_vertices=args.max_vertices, objective=args.objective
+    )
 
 
 def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
@@ -105,17 +106,35 @@ def network(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = _fit_settings(args)
-    params = {"model": str(args.model), "samples": str(args.samples), "images": len(samples), "method": method,
-              "placement": args.placement, "fit": asdict(settings)}  # fmt: skip
+    params = {
+        "model": str(args.model),
+        "samples": str(args.samples),
+        "images": len(samples),
+        "method": method,
+        "placement": args.placement,
+        "fit": asdict(settings),
+    }
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
         run.set_tags({"pipeline.evaluated_run_id": trained_run})
         net = build_model(config, [args.model]).to(pick_device(args.device))
-        evaluation = evaluate_network(net, samples, models, method, settings, batch_size=args.batch_size,
-                                      examples=args.examples if method != "tasks" else 0,
-                                      placement=args.placement)  # fmt: skip
-        summary = {"method": method, "model": str(args.model), "stage": checkpoint.get("stage"),
-                   "trained_run_id": trained_run, "placement": args.placement}  # fmt: skip
+        evaluation = evaluate_network(
+            net,
+            samples,
+            models,
+            method,
+            settings,
+            batch_size=args.batch_size,
+            examples=args.examples if method != "tasks" else 0,
+            placement=args.placement,
+        )
+        summary = {
+            "method": method,
+            "model": str(args.model),
+            "stage": checkpoint.get("stage"),
+            "trained_run_id": trained_run,
+            "placement": args.placement,
+        }
         _write_evaluation(args, evaluation, summary, run, f"{checkpoint.get('stage')} ({method})")
 
 
@@ -135,23 +154,45 @@ def reference(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = _fit_settings(args)
-    params = {"kind": args.kind, "samples": str(args.samples), "train_samples": str(args.train_samples),
-              "train_images": args.train_images, "images": len(samples), "method": args.method,
-              "placement": args.placement, "fit": asdict(settings)}  # fmt: skip
+    params = {
+        "kind": args.kind,
+        "samples": str(args.samples),
+        "train_samples": str(args.train_samples),
+        "train_images": args.train_images,
+        "images": len(samples),
+        "method": args.method,
+        "placement": args.placement,
+        "fit": asdict(settings),
+    }
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
         if args.kind == "constant":
             train = SampleSet.load(args.train_samples)
             if (train.sizes.input, train.sizes.heatmap, train.sizes.voxels) != (
-                    samples.sizes.input, samples.sizes.heatmap, samples.sizes.voxels):
+                samples.sizes.input,
+                samples.sizes.heatmap,
+                samples.sizes.voxels,
+            ):
                 raise InputError(f"{args.train_samples} and {args.samples} hold samples of different sizes")
             means = training_means(train, args.train_images, args.seed)
-        evaluation = evaluate_network(ReferencePredictor(args.kind, means), samples, models, args.method, settings,
-                                      batch_size=args.batch_size,
-                                      examples=args.examples if args.method != "tasks" else 0,
-                                      placement=args.placement)  # fmt: skip
-        summary = {"method": args.method, "reference": args.kind, "model": None, "stage": None, "trained_run_id": None,
-                   "placement": args.placement}  # fmt: skip
+        evaluation = evaluate_network(
+            ReferencePredictor(args.kind, means),
+            samples,
+            models,
+            args.method,
+            settings,
+            batch_size=args.batch_size,
+            examples=args.examples if args.method != "tasks" else 0,
+            placement=args.placement,
+        )
+        summary = {
+            "method": args.method,
+            "reference": args.kind,
+            "model": None,
+            "stage": None,
+            "trained_run_id": None,
+            "placement": args.placement,
+        }
         _write_evaluation(args, evaluation, summary, run, f"reference: {args.kind}")
 
 
@@ -175,8 +216,12 @@ def table(args: argparse.Namespace) -> None:
     frame, counts = tables.build(spec, images, seed=args.seed)
     orderings = tables.orderings(spec, frame, images, counts)
     verdicts = tables.verdict_counts(orderings)
-    params = {"table": args.table, "rows": {_name(row.key): row.evaluation for row in spec.rows},
-              "resamples": len(counts), "seed": args.seed}  # fmt: skip
+    params = {
+        "table": args.table,
+        "rows": {_name(row.key): row.evaluation for row in spec.rows},
+        "resamples": len(counts),
+        "seed": args.seed,
+    }
     with stage_run("evaluation_table", params, args.rule, parse_wildcards(args.wildcard)) as run:
         tags = {}
         for key, summary in summaries.items():
@@ -192,16 +237,26 @@ def table(args: argparse.Namespace) -> None:
             with atomic_output(args.orderings) as tmp:
                 orderings.to_csv(tmp, index=False, float_format="%.4g")
             run.log_artifact(args.orderings)
-        metrics = {f"{_name(row['key'])}.{column}{suffix}": row[f"{column}{suffix}"] for row in frame.to_dict("records")
-                   for column in spec.columns for suffix in ("", "_low", "_high")}  # fmt: skip
-        metrics |= {f"orderings_{kind}.{verdict}": count for kind, found in verdicts.items()
-                    for verdict, count in found.items()}  # fmt: skip
+        metrics = {
+            f"{_name(row['key'])}.{column}{suffix}": row[f"{column}{suffix}"]
+            for row in frame.to_dict("records")
+            for column in spec.columns
+            for suffix in ("", "_low", "_high")
+        }
+        metrics |= {
+            f"orderings_{kind}.{verdict}": count for kind, found in verdicts.items() for verdict, count in found.items()
+        }
         run.log_metrics(metrics)
         run.log_artifact(args.out)
     paper, constant = verdicts["paper"], verdicts["constant"]
-    log.info("%s: %d rows on %d images; the paper's orderings: %s; learned rows against the constant: %s",
-             args.table, len(frame), int(frame["images"].iloc[0]), ", ".join(f"{n} {v}" for v, n in paper.items()),
-             ", ".join(f"{n} {v}" for v, n in constant.items()))  # fmt: skip
+    log.info(
+        "%s: %d rows on %d images; the paper's orderings: %s; learned rows against the constant: %s",
+        args.table,
+        len(frame),
+        int(frame["images"].iloc[0]),
+        ", ".join(f"{n} {v}" for v, n in paper.items()),
+        ", ".join(f"{n} {v}" for v, n in constant.items()),
+    )
 
 
 def page(args: argparse.Namespace) -> None:
@@ -212,8 +267,9 @@ def page(args: argparse.Namespace) -> None:
     for item in args.table:
         name, path = parse_pair(item, "--table", "NAME")
         tables[name] = Path(path)
-    with stage_run("results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule,
-                   parse_wildcards(args.wildcard)) as run:  # fmt: skip
+    with stage_run(
+        "results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule, parse_wildcards(args.wildcard)
+    ) as run:
         text = write_page(tables, args.out, args.title)
         with atomic_output(args.out) as tmp:
             tmp.write_text(text)
@@ -225,8 +281,13 @@ def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
     """What `network` and `reference` share: the test samples, body models, output folder,
     the fit's settings, device and tracking."""
     p.add_argument("--samples", required=True, type=Path, help="prepared test samples")
-    p.add_argument("--body-model", action="append", default=[], metavar="GENDER=PATH",
-                   help="the SMPL-format model of each gender the samples hold")
+    p.add_argument(
+        "--body-model",
+        action="append",
+        default=[],
+        metavar="GENDER=PATH",
+        help="the SMPL-format model of each gender the samples hold",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
     _add_fit_arguments(p)
     add_device_arguments(p)
@@ -241,12 +302,20 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
     p.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
     p.add_argument("--max-vertices", type=int, default=800, help="vertices used for correspondences")
-    p.add_argument("--objective", choices=OBJECTIVES, default="mean",
-                   help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
-                   "surfaces plus 5 × the joints' (the thesis's)")  # fmt: skip
-    p.add_argument("--placement", choices=PLACEMENTS, default="true_box",
-                   help="true_box: the fitted body moved and scaled into the true body's box before its error is "
-                   "taken (the paper's); crop: as fitted, from the crop and the true root depth")  # fmt: skip
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="mean",
+        help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
+        "surfaces plus 5 × the joints' (the thesis's)",
+    )
+    p.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        default="true_box",
+        help="true_box: the fitted body moved and scaled into the true body's box before its error is "
+        "taken (the paper's); crop: as fitted, from the crop and the true root depth",
+    )
     p.add_argument("--examples", type=int, default=4, help="test images on the qualitative sheet")
 
 
@@ -258,39 +327,65 @@ def main(argv: list[str] | None = None) -> None:
     parser, commands = command_parser("python -m pipeline.evaluation", __doc__)
     p = commands.add_parser("network", help="per-image measures of a trained BodyNet, with the body model fitted")
     p.add_argument("--model", required=True, type=Path, help="checkpoint of a stage (model.pt)")
-    p.add_argument("--method", choices=METHODS, help="default: voxels for voxel stages, shape_regression for "
-                   "its stage, tasks otherwise")  # fmt: skip
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        help="default: voxels for voxel stages, shape_regression for its stage, tasks otherwise",
+    )
     _add_evaluation_arguments(p)
     p.set_defaults(func=network)
 
-    p = commands.add_parser("reference", help="a reference predictor (constant or truth) measured and fitted as "
-                            "the voxel networks are")  # fmt: skip
-    p.add_argument("--kind", required=True, choices=REFERENCES,
-                   help="constant: the training set's loss-minimising constant; oracle: the truth")
+    p = commands.add_parser(
+        "reference", help="a reference predictor (constant or truth) measured and fitted as the voxel networks are"
+    )
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=REFERENCES,
+        help="constant: the training set's loss-minimising constant; oracle: the truth",
+    )
     p.add_argument("--train-samples", type=Path, help="prepared training samples (the constant's)")
     p.add_argument("--train-images", type=int, default=4096, help="training images the constant is the mean of")
     p.add_argument("--seed", type=int, default=0, help="draws those images")
-    p.add_argument("--method", choices=("voxels", "tasks"), default="voxels",
-                   help="voxels: measured and fitted as the voxel networks are; tasks: the tasks' measures alone "
-                   "(no fit, no body models)")  # fmt: skip
+    p.add_argument(
+        "--method",
+        choices=("voxels", "tasks"),
+        default="voxels",
+        help="voxels: measured and fitted as the voxel networks are; tasks: the tasks' measures alone "
+        "(no fit, no body models)",
+    )
     _add_evaluation_arguments(p)
     p.set_defaults(func=reference)
 
     p = commands.add_parser("table", help="one of the paper's tables from evaluation summaries")
     p.add_argument("--table", required=True, choices=list(TABLES))
-    p.add_argument("--summary", action="append", default=[], metavar="ROW=PATH",
-                   help="summary.json of each row's evaluation (repeatable)")
+    p.add_argument(
+        "--summary",
+        action="append",
+        default=[],
+        metavar="ROW=PATH",
+        help="summary.json of each row's evaluation (repeatable)",
+    )
     p.add_argument("--out", required=True, type=Path, help="the table (CSV)")
     p.add_argument("--figure", type=Path, help="bar chart against the paper (PNG)")
-    p.add_argument("--orderings", type=Path, help="the paper's pairwise orderings and each learned row against the "
-                   "constant: our paired difference and whether it holds, is reversed or undecided (CSV)")
+    p.add_argument(
+        "--orderings",
+        type=Path,
+        help="the paper's pairwise orderings and each learned row against the "
+        "constant: our paired difference and whether it holds, is reversed or undecided (CSV)",
+    )
     p.add_argument("--seed", type=int, default=0, help="draws the bootstrap resamples of the test images")
     add_tracking_arguments(p)
     p.set_defaults(func=table)
 
     p = commands.add_parser("page", help="the results page (Markdown) from the tables' CSVs and orderings")
-    p.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
-                   help="a table's CSV (its orderings read from evaluation/NAME_orderings.csv beside it)")
+    p.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a table's CSV (its orderings read from evaluation/NAME_orderings.csv beside it)",
+    )
     p.add_argument("--title", default="Results")
     p.add_argument("--out", required=True, type=Path, help="the page (.md)")
     add_tracking_arguments(p)

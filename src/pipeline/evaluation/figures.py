@@ -16,9 +16,13 @@ from pipeline.evaluation.tables import PERCENT, REFERENCES, Table  # noqa: E402
 from pipeline.figures import save_figure  # noqa: E402
 
 LABELS = {
-    "surface_error_mm": "surface error (mm)", "voxel_iou": "voxel IoU (%)", "part_iou": "part IoU (%)",
-    "pckh": "PCKh@0.5 (%)", "joint_error_mm": "3D joint error (mm)", "pa_joint_error_mm": "PA 3D joint error (mm)",
-}  # fmt: skip
+    "surface_error_mm": "surface error (mm)",
+    "voxel_iou": "voxel IoU (%)",
+    "part_iou": "part IoU (%)",
+    "pckh": "PCKh@0.5 (%)",
+    "joint_error_mm": "3D joint error (mm)",
+    "pa_joint_error_mm": "PA 3D joint error (mm)",
+}
 
 
 def _label(column: str) -> str:
@@ -33,17 +37,34 @@ def table_bars(table: Table, frame: pd.DataFrame, out: Path) -> None:
     """One panel per column: our number with its 95 % interval and the paper's, for every
     row; the reference rows (constant, truth) drawn hatched."""
     columns = table.columns
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns) + 2.5, 0.45 * len(frame) + 1.8),
-                             sharey=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(columns), figsize=(3.2 * len(columns) + 2.5, 0.45 * len(frame) + 1.8), sharey=True, squeeze=False
+    )
     y = np.arange(len(frame))
     reference = frame["key"].isin(REFERENCES).to_numpy()
     for ax, column in zip(axes[0], columns):
         values = frame[column].to_numpy(dtype=float)
         errors = np.abs(np.stack([values - frame[f"{column}_low"], frame[f"{column}_high"] - values]))
-        ax.barh(y[~reference] - 0.2, values[~reference], height=0.4, xerr=errors[:, ~reference], capsize=2,
-                label="this pipeline (95 % interval)", color="tab:blue")  # fmt: skip
-        ax.barh(y[reference] - 0.2, values[reference], height=0.4, xerr=errors[:, reference], capsize=2,
-                label="reference rows", color="white", edgecolor="tab:blue", hatch="//")  # fmt: skip
+        ax.barh(
+            y[~reference] - 0.2,
+            values[~reference],
+            height=0.4,
+            xerr=errors[:, ~reference],
+            capsize=2,
+            label="this pipeline (95 % interval)",
+            color="tab:blue",
+        )
+        ax.barh(
+            y[reference] - 0.2,
+            values[reference],
+            height=0.4,
+            xerr=errors[:, reference],
+            capsize=2,
+            label="reference rows",
+            color="white",
+            edgecolor="tab:blue",
+            hatch="//",
+        )
         ax.barh(y + 0.2, frame[f"paper_{column}"], height=0.4, label="BodyNet (paper)", color="tab:gray")
         ax.set_title(_label(column), fontsize=9)
         if column in PERCENT:
@@ -69,8 +90,9 @@ def qualitative_sheet(examples: list[dict], title: str, out: Path) -> None:
     if not examples:
         raise ValueError("no examples to draw")
     headers = ("input", "voxels", "fitted body", "true body", "true voxels")
-    fig, axes = plt.subplots(len(examples), len(headers), figsize=(2.0 * len(headers), 2.0 * len(examples)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(examples), len(headers), figsize=(2.0 * len(headers), 2.0 * len(examples)), squeeze=False
+    )
     for row, example in zip(axes, examples):
         rgb = example["rgb"]
         size = rgb.shape[0]

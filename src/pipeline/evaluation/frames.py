@@ -42,8 +42,15 @@ def camera_to_image(points: np.ndarray, focal: float, principal: np.ndarray) -> 
     return points[:, :2] / points[:, 2:3] * focal + np.asarray(principal, dtype=np.float64)
 
 
-def voxels_to_camera(points: np.ndarray, resolution: int, crop_centre: np.ndarray, crop_side: float,
-                     root_depth: float, focal: float, principal: np.ndarray) -> np.ndarray:
+def voxels_to_camera(
+    points: np.ndarray,
+    resolution: int,
+    crop_centre: np.ndarray,
+    crop_side: float,
+    root_depth: float,
+    focal: float,
+    principal: np.ndarray,
+) -> np.ndarray:
     """(N, 3) voxel coordinates (x, y, z: z counted towards the camera, voxel centres at
     integers) → camera-frame metres, the grid's depth centre at the root's depth."""
     points = np.asarray(points, dtype=np.float64)
@@ -70,8 +77,9 @@ def place_in_true_box(vertices: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return scale * vertices + shift
 
 
-def true_body_camera(model, pose: np.ndarray, shape: np.ndarray, zrot: float,
-                     joints_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def true_body_camera(
+    model, pose: np.ndarray, shape: np.ndarray, zrot: float, joints_camera: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The annotated body in the camera's frame: vertices (V, 3) and BodyNet's 16 joints,
     placed so that its root lands on the annotated root (`joints_camera`, (16, 3))."""
     with torch.no_grad():

@@ -92,8 +92,15 @@ def silhouette_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.
 
 SUBSETS = {"s20": 0.2, "s10": 0.1}
 PER_SUBSET = ("surface_error_mm", "voxel_iou")  # measured on s20/s10 as well
-MEANS = ("voxel_iou", "surface_error_mm", "joint_error_mm", "pa_joint_error_mm", "silhouette_iou", "silhouette_f1",
-         "silhouette_accuracy")  # fmt: skip
+MEANS = (
+    "voxel_iou",
+    "surface_error_mm",
+    "joint_error_mm",
+    "pa_joint_error_mm",
+    "silhouette_iou",
+    "silhouette_f1",
+    "silhouette_accuracy",
+)
 PARTS = range(1, 15)  # the 14 body parts (0: background)
 
 

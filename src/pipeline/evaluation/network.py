@@ -60,8 +60,12 @@ from pipeline.training.samples import SampleSet, inputs, make_batch
 GENDERS = {0: "female", 1: "male"}
 METHODS = ("voxels", "smplify", "shape_regression", "tasks")
 PLACEMENTS = ("true_box", "crop")
-NEEDS = {"voxels": {"voxels", "pose3d"}, "smplify": {"pose2d", "segm", "pose3d"},
-         "shape_regression": {"shape", "pose3d"}, "tasks": set()}  # fmt: skip
+NEEDS = {
+    "voxels": {"voxels", "pose3d"},
+    "smplify": {"pose2d", "segm", "pose3d"},
+    "shape_regression": {"shape", "pose3d"},
+    "tasks": set(),
+}
 
 
 @dataclass
@@ -77,8 +81,15 @@ def method_for_stage(stage: str) -> str:
     return "voxels" if stage.startswith(("voxels", "end_to_end")) else "tasks"
 
 
-def body_voxels(vertices: np.ndarray, faces: np.ndarray, resolution: int, crop_centre: np.ndarray,
-                crop_side: float, focal: float, principal: np.ndarray) -> np.ndarray:
+def body_voxels(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    resolution: int,
+    crop_centre: np.ndarray,
+    crop_side: float,
+    focal: float,
+    principal: np.ndarray,
+) -> np.ndarray:
     """A camera-frame mesh (V, 3) voxelised as BodyNet's labels are (binvox-like, then
     placed under its silhouette's box in the crop's voxel grid): (D, D, D) bool."""
     grid = image_to_crop(camera_to_image(vertices, focal, principal), resolution, crop_centre, crop_side)
@@ -95,9 +106,13 @@ class BodyFitter:
         self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
         settings = settings or FitSettings()
         # SMPLify++'s objective is its own (means of its terms), whatever Eq. 4.6's form
-        self.settings = replace(settings, joint_weight=JOINT_3D_WEIGHT, objective="mean") if method == "smplify" else settings
+        self.settings = (
+            replace(settings, joint_weight=JOINT_3D_WEIGHT, objective="mean") if method == "smplify" else settings
+        )
 
-    def __call__(self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor
+    ) -> torch.Tensor:
         """Fitted vertices (b, V, 3) in the camera frame for images `chosen` of the batch."""
         a, target = self.a, mirror(joints[chosen])
         if self.method == "voxels":
@@ -107,8 +122,15 @@ class BodyFitter:
             for k, p in zip(chosen, probabilities):
                 i = indices[k]
                 points, weights = surface_points(p)
-                points = voxels_to_camera(points, resolution, a["crop_centre"][i], float(a["crop_side"][i]),
-                                          float(a["root_depth"][i]), self.focal, self.principal)  # fmt: skip
+                points = voxels_to_camera(
+                    points,
+                    resolution,
+                    a["crop_centre"][i],
+                    float(a["crop_side"][i]),
+                    float(a["root_depth"][i]),
+                    self.focal,
+                    self.principal,
+                )
                 point_sets.append(mirror(points))
                 weight_sets.append(weights)
             points, weights = pad_points(point_sets, weight_sets)
@@ -127,8 +149,9 @@ class BodyFitter:
                 joints2d.append(normalised(to_image(peaks), self.focal, self.principal) * [-1.0, 1.0])
             contour, contour_weights = pad_points(contours, weights)
             depth = torch.as_tensor(a["root_depth"][indices[chosen]])
-            fit = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), target,
-                              depth, self.settings)  # fmt: skip
+            fit = fit_smplify(
+                model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), target, depth, self.settings
+            )
         else:
             betas = outputs["shape"][chosen].float()[:, : model.num_betas]
             fit = fit_body(model, target, None, self.settings, betas=betas)
@@ -144,9 +167,17 @@ def predict(network, batch: dict[str, torch.Tensor], wanted: tuple[str, ...]) ->
 
 
 @torch.no_grad()
-def evaluate_network(network, samples: SampleSet, models: dict, method: str, settings: FitSettings | None = None,
-                     batch_size: int = 8, examples: int = 0, progress: bool = True,
-                     placement: str = "true_box") -> Evaluation:
+def evaluate_network(
+    network,
+    samples: SampleSet,
+    models: dict,
+    method: str,
+    settings: FitSettings | None = None,
+    batch_size: int = 8,
+    examples: int = 0,
+    progress: bool = True,
+    placement: str = "true_box",
+) -> Evaluation:
     """Measure `network` (a BodyNet, or a reference predictor; `network.trained` names its
     trained subnetworks) on every image of `samples`; keep what the qualitative sheet needs
     for the first `examples` images."""
@@ -186,8 +217,9 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
             measures["pa_joint_error_mm"] = procrustes_error_mm(joints.numpy(), batch["joints_camera"].numpy())
         if fitter is not None:
-            voxels, fitted_sets, true_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures,
-                                                       placement)  # fmt: skip
+            voxels, fitted_sets, true_sets = fit_batch(
+                fitter, models, indices, outputs, joints, samples, measures, placement
+            )
             true_voxels = batch["voxels"].numpy() > 0.5
             measures["voxel_iou"] = mask_iou(voxels, true_voxels)
             front = voxels.any(axis=1)
@@ -195,18 +227,33 @@ def evaluate_network(network, samples: SampleSet, models: dict, method: str, set
                 measures[f"silhouette_{name}"] = value
             for k in range(len(indices)):
                 if start + k < examples:
-                    result.examples.append(_example(samples, indices[k], voxels[k], true_voxels[k], fitted_sets[k],
-                                                    true_sets[k]))  # fmt: skip
+                    result.examples.append(
+                        _example(samples, indices[k], voxels[k], true_voxels[k], fitted_sets[k], true_sets[k])
+                    )
         for k, i in enumerate(indices):
-            rows.append({"image": int(i), "clip": str(a["clip_names"][a["clip"][i]]), "frame": int(a["frame"][i]),
-                         "gender": GENDERS[int(a["gender"][i])], **{n: float(v[k]) for n, v in measures.items()}})  # fmt: skip
+            rows.append(
+                {
+                    "image": int(i),
+                    "clip": str(a["clip_names"][a["clip"][i]]),
+                    "frame": int(a["frame"][i]),
+                    "gender": GENDERS[int(a["gender"][i])],
+                    **{n: float(v[k]) for n, v in measures.items()},
+                }
+            )
     result.images = add_subsets(pd.DataFrame(rows))
     return result
 
 
-def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: dict, joints: torch.Tensor,
-              samples: SampleSet, measures: dict, placement: str = "true_box",
-              ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def fit_batch(
+    fitter: BodyFitter,
+    models: dict,
+    indices: np.ndarray,
+    outputs: dict,
+    joints: torch.Tensor,
+    samples: SampleSet,
+    measures: dict,
+    placement: str = "true_box",
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Fit each gender's images; fills surface error and shape deviation into `measures`,
     returns the voxels the measures compare ((B, D, D, D) bool) and the fitted and true
     vertices in the camera frame."""
@@ -226,8 +273,16 @@ def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: di
         model = models[gender]
         with torch.enable_grad():
             fitted = fitter(model, chosen, indices, outputs, joints)
-        truths = [true_body_camera(model, a["pose"][indices[k]], a["shape"][indices[k]], float(a["zrot"][indices[k]]),
-                                   a["joints_camera"][indices[k]].astype(np.float64))[0] for k in chosen]  # fmt: skip
+        truths = [
+            true_body_camera(
+                model,
+                a["pose"][indices[k]],
+                a["shape"][indices[k]],
+                float(a["zrot"][indices[k]]),
+                a["joints_camera"][indices[k]].astype(np.float64),
+            )[0]
+            for k in chosen
+        ]
         if placement == "true_box":
             placed = [place_in_true_box(v.double().numpy(), t) for v, t in zip(fitted, truths)]
             fitted = torch.as_tensor(np.stack(placed), dtype=torch.float32)
@@ -239,14 +294,22 @@ def fit_batch(fitter: BodyFitter, models: dict, indices: np.ndarray, outputs: di
             fitted_sets[k], true_sets[k] = fitted[row].double().numpy(), truths[row]
             if fitter.method != "voxels":
                 i = indices[k]
-                voxels[k] = body_voxels(fitted_sets[k], model.faces.astype(np.int64), resolution, a["crop_centre"][i],
-                                        float(a["crop_side"][i]), fitter.focal, fitter.principal)  # fmt: skip
+                voxels[k] = body_voxels(
+                    fitted_sets[k],
+                    model.faces.astype(np.int64),
+                    resolution,
+                    a["crop_centre"][i],
+                    float(a["crop_side"][i]),
+                    fitter.focal,
+                    fitter.principal,
+                )
     measures["surface_error_mm"], measures["shape_deviation_mm"] = surface, deviation
     return voxels, fitted_sets, true_sets
 
 
-def _example(samples: SampleSet, i: int, voxels: np.ndarray, true_voxels: np.ndarray, fitted: np.ndarray,
-             truth: np.ndarray) -> dict:
+def _example(
+    samples: SampleSet, i: int, voxels: np.ndarray, true_voxels: np.ndarray, fitted: np.ndarray, truth: np.ndarray
+) -> dict:
     """An image's crop, the voxels measured and the true ones, and the fitted and true
     bodies in crop pixels."""
     a = samples.arrays
@@ -254,7 +317,14 @@ def _example(samples: SampleSet, i: int, voxels: np.ndarray, true_voxels: np.nda
     focal, principal = float(a["focal"]), np.asarray(a["principal"], np.float64)
 
     def to_crop(vertices: np.ndarray) -> np.ndarray:
-        return image_to_crop(camera_to_image(vertices, focal, principal), size, a["crop_centre"][i], float(a["crop_side"][i]))
+        return image_to_crop(
+            camera_to_image(vertices, focal, principal), size, a["crop_centre"][i], float(a["crop_side"][i])
+        )
 
-    return {"rgb": np.asarray(a["rgb"][i]), "voxels": voxels, "true_voxels": true_voxels,
-            "fitted": to_crop(fitted), "truth": to_crop(truth)}  # fmt: skip
+    return {
+        "rgb": np.asarray(a["rgb"][i]),
+        "voxels": voxels,
+        "true_voxels": true_voxels,
+        "fitted": to_crop(fitted),
+        "truth": to_crop(truth),
+    }

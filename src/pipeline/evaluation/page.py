@@ -18,8 +18,14 @@ from pipeline.evaluation import statistics
 from pipeline.evaluation.tables import PERCENT, TABLES, verdict_counts
 
 UNITS = {"surface_error_mm": "mm", "joint_error_mm": "mm", "pa_joint_error_mm": "mm"}
-HEADERS = {"surface_error_mm": "surface error", "voxel_iou": "voxel IoU", "part_iou": "part IoU",
-           "pckh": "PCKh@0.5", "joint_error_mm": "3D joints", "pa_joint_error_mm": "3D joints (PA)"}  # fmt: skip
+HEADERS = {
+    "surface_error_mm": "surface error",
+    "voxel_iou": "voxel IoU",
+    "part_iou": "part IoU",
+    "pckh": "PCKh@0.5",
+    "joint_error_mm": "3D joints",
+    "pa_joint_error_mm": "3D joints (PA)",
+}
 
 
 def _header(column: str) -> str:
@@ -41,8 +47,13 @@ def _cell(value: float, low: float | None = None, high: float | None = None) -> 
 def table_markdown(name: str, frame: pd.DataFrame, orderings: pd.DataFrame) -> str:
     """One table's section of the page."""
     table = TABLES[name]
-    lines = [f"### {table.title}", "", f"`results/{name}.csv`, {int(frame['images'].iloc[0])} test images; "
-             "ours with its 95 % bootstrap interval, the paper's beside.", ""]  # fmt: skip
+    lines = [
+        f"### {table.title}",
+        "",
+        f"`results/{name}.csv`, {int(frame['images'].iloc[0])} test images; "
+        "ours with its 95 % bootstrap interval, the paper's beside.",
+        "",
+    ]
     header = ["method"] + [cell for c in table.columns for cell in (f"{_header(c)}, ours", "paper")]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in frame.to_dict("records"):
@@ -54,22 +65,31 @@ def table_markdown(name: str, frame: pd.DataFrame, orderings: pd.DataFrame) -> s
         lines.append("| " + " | ".join(cells) + " |")
     counts = verdict_counts(orderings)
     lines.append("")
-    for kind, label in (("paper", "The paper's orderings between rows"), ("constant", "Learned rows against the constant")):
+    for kind, label in (
+        ("paper", "The paper's orderings between rows"),
+        ("constant", "Learned rows against the constant"),
+    ):
         found = counts[kind]
         if sum(found.values()):
             lines.append(f"- {label}: " + ", ".join(f"{found[v]} {v}" for v in statistics.VERDICTS) + ".")
     reversed_ = orderings[(orderings["verdict"] == "reversed") & (orderings["second"] != "constant")]
     for row in reversed_.to_dict("records"):
-        lines.append(f"  - reversed: {row['first']} vs {row['second']} on {row['column']} "
-                     f"(ours {row['difference']:+.1f} [{row['difference_low']:+.1f}, {row['difference_high']:+.1f}])")
+        lines.append(
+            f"  - reversed: {row['first']} vs {row['second']} on {row['column']} "
+            f"(ours {row['difference']:+.1f} [{row['difference_low']:+.1f}, {row['difference_high']:+.1f}])"
+        )
     return "\n".join(lines) + "\n"
 
 
 def write_page(tables: dict[str, Path], out: Path, title: str = "Results") -> str:
     """The page for the tables {name: csv path} (their orderings beside them, as
     results/evaluation/<name>_orderings.csv)."""
-    sections = [f"# {title}", "", "Generated from the tables under `results/` by `python -m pipeline.evaluation page`; "
-                "do not edit by hand.", ""]  # fmt: skip
+    sections = [
+        f"# {title}",
+        "",
+        "Generated from the tables under `results/` by `python -m pipeline.evaluation page`; do not edit by hand.",
+        "",
+    ]
     for name, path in tables.items():
         if name not in TABLES:
             raise InputError(f"{path}: no table named {name!r}; one of {', '.join(TABLES)}")
@@ -80,6 +100,8 @@ def write_page(tables: dict[str, Path], out: Path, title: str = "Results") -> st
             raise InputError(f"{path} or {orderings_path}: cannot read the table ({error})") from error
         missing = [c for c in ("key", "method", "images", *TABLES[name].columns) if c not in frame]
         if missing or "verdict" not in orderings:
-            raise InputError(f"{path}: not a table with intervals and verdicts (lacks {', '.join(missing) or 'verdict'})")
+            raise InputError(
+                f"{path}: not a table with intervals and verdicts (lacks {', '.join(missing) or 'verdict'})"
+            )
         sections.append(table_markdown(name, frame, orderings))
     return "\n".join(sections)

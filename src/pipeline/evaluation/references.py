@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pipeline.evaluation.tables import REFERENCES
 from pipeline.training.samples import SampleSet, make_batch
+
 VOXEL_LOGIT = 20.0  # |logit| of a certain voxel: sigmoid(±20) is 0 or 1 to float precision
 SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels")
 TARGET_OF = {"pose2d": "heatmaps", "segm": "parts", "pose3d": "volumes", "voxels": "voxels"}
@@ -32,8 +33,9 @@ def _logit(probability: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
-def training_means(samples: SampleSet, count: int, seed: int, batch_size: int = 64,
-                   progress: bool = True) -> dict[str, torch.Tensor]:
+def training_means(
+    samples: SampleSet, count: int, seed: int, batch_size: int = 64, progress: bool = True
+) -> dict[str, torch.Tensor]:
     """The training targets' means over `count` training images drawn without replacement
     (all when there are fewer): heatmaps (J, s, s), part frequencies (15, s, s), volumes
     (J, Z, s, s), voxel occupancy (D, D, D)."""
@@ -62,16 +64,22 @@ class ReferencePredictor:
             raise ValueError("the constant reference needs the training means")
         self.kind = kind
         if means is not None:
-            self.constant = {"pose2d": means["heatmaps"], "segm": torch.log(means["parts"].clamp_min(1e-6)),
-                             "pose3d": means["volumes"], "voxels": _logit(means["voxels"])}  # fmt: skip
+            self.constant = {
+                "pose2d": means["heatmaps"],
+                "segm": torch.log(means["parts"].clamp_min(1e-6)),
+                "pose3d": means["volumes"],
+                "voxels": _logit(means["voxels"]),
+            }
 
     def predict(self, batch: dict[str, torch.Tensor], wanted: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """{subnetwork: (B, ...) output} for the batch's images."""
         count = len(batch["rgb"])
         if self.kind == "constant":
             return {name: self.constant[name].expand(count, *self.constant[name].shape) for name in wanted}
-        truth = {"pose2d": lambda: batch["heatmaps"],
-                 "segm": lambda: torch.nn.functional.one_hot(batch["parts"].long(), 15).permute(0, 3, 1, 2).float(),
-                 "pose3d": lambda: batch["volumes"],
-                 "voxels": lambda: (2 * batch["voxels"] - 1) * VOXEL_LOGIT}  # fmt: skip
+        truth = {
+            "pose2d": lambda: batch["heatmaps"],
+            "segm": lambda: torch.nn.functional.one_hot(batch["parts"].long(), 15).permute(0, 3, 1, 2).float(),
+            "pose3d": lambda: batch["volumes"],
+            "voxels": lambda: (2 * batch["voxels"] - 1) * VOXEL_LOGIT,
+        }
         return {name: truth[name]() for name in wanted}

@@ -70,8 +70,13 @@ def _references(*rows: Row, folder: str = "reference", oracle: str = "the truth,
 
 
 def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figure is a PA-MPJPE
-    label = {"rgb": "RGB", "flow": "Flow", "pose2d": "Keypoints", "rgb+pose2d": "RGB + Keypoints",
-             "flow+pose2d": "Flow + Keypoints"}[inputs]  # fmt: skip
+    label = {
+        "rgb": "RGB",
+        "flow": "Flow",
+        "pose2d": "Keypoints",
+        "rgb+pose2d": "RGB + Keypoints",
+        "flow+pose2d": "Flow + Keypoints",
+    }[inputs]
     key = inputs if "flow" not in inputs else f"{inputs}_{source}"
     label = label if "flow" not in inputs else f"{label} ({source} flow)"
     return Row(key, label, f"motion/{source}/{inputs}", {"pa_joint_error_mm": paper})
@@ -80,54 +85,131 @@ def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figur
 TABLES = {
     table.name: table
     for table in (
-        Table("bodynet_table", "Table 4.2: body-model surface error of each method",
-              ("surface_error_mm", "surface_error_mm_s20", "surface_error_mm_s10", "voxel_iou", "voxel_iou_s20",
-               "voxel_iou_s10"),
-              _references(Row("smplify", "SMPLify++ (θ, β optimised)", "smplify", _surface(75.3, 79.7, 86.1)),
-               Row("shape_regression", "shape-parameter regression (β regressed, θ from 3D pose)", "shape_regression",
-                   _surface(74.3, 82.1, 88.7)),
-               Row("voxels", "voxels network", "voxels", _surface(73.6, 81.1, 86.3, 58.1)),
-               Row("voxels_fv", "voxels + FV", "voxels_fv", _surface(69.9, 76.3, 81.3)),
-               Row("voxels_fvsv", "voxels + FV + SV", "voxels_fvsv", _surface(68.2, 74.4, 79.3)),
-               Row("end_to_end_fv_without_tasks", "end-to-end without intermediate tasks, FV",
-                   "end_to_end_fv_without_tasks", _surface(72.7, 78.9, 83.2)),
-               Row("end_to_end_fvsv_without_tasks", "end-to-end without intermediate tasks, FV + SV",
-                   "end_to_end_fvsv_without_tasks", _surface(70.5, 76.9, 81.3)),
-               Row("end_to_end_fv", "end-to-end with intermediate tasks, FV", "end_to_end_fv", _surface(67.7, 74.7, 81.0)),
-               Row("end_to_end_fvsv", "end-to-end with intermediate tasks, FV + SV", "end_to_end_fvsv",
-                   _surface(65.8, 72.2, 76.6)))),
-        Table("bodynet_inputs", "Table 4.1: the voxel network fed different inputs", ("voxel_iou", "surface_error_mm"),
-              _references(Row("pose2d", "2D pose", _inputs("voxels", "pose2d"), {"voxel_iou": 47.7, "surface_error_mm": 80.9}),
-               Row("rgb", "RGB", _inputs("voxels", "rgb"), {"voxel_iou": 51.8, "surface_error_mm": 79.1}),
-               Row("segm", "Segm", _inputs("voxels", "segm"), {"voxel_iou": 54.6, "surface_error_mm": 79.1}),
-               Row("pose3d", "3D pose", _inputs("voxels", "pose3d"), {"voxel_iou": 56.3, "surface_error_mm": 74.5}),
-               Row("segm+pose3d", "Segm + 3D pose", _inputs("voxels", "segm+pose3d"),
-                   {"voxel_iou": 56.4, "surface_error_mm": 74.0}),
-               Row("rgb+pose2d+segm+pose3d", "RGB + 2D pose + Segm + 3D pose", _inputs("voxels", "rgb+pose2d+segm+pose3d"),
-                   {"voxel_iou": 58.1, "surface_error_mm": 73.6}))),
-        Table("bodynet_tasks", "Table 4.6: intermediate tasks, trained alone or end to end",
-              ("part_iou", "pckh", "joint_error_mm", "pa_joint_error_mm"),
-              _references(Row("single_task", "independent single-task", "pose3d",
-                   {"part_iou": 59.2, "pckh": 82.7, "joint_error_mm": 46.1}),
-               Row("multi_task", "joint multi-task (end to end, FV + SV)", "end_to_end_fvsv",
-                   {"part_iou": 69.2, "pckh": 90.8, "joint_error_mm": 40.8}))),
-        Table("pose3d_inputs", "Table 4.8: the 3D-pose network fed different inputs",
-              ("joint_error_mm", "pa_joint_error_mm"),
-              _references(Row("rgb", "RGB", _inputs("pose3d", "rgb"), {"joint_error_mm": 49.1}),
-               Row("pose2d", "2D pose", _inputs("pose3d", "pose2d"), {"joint_error_mm": 55.9}),
-               Row("segm", "Segm", _inputs("pose3d", "segm"), {"joint_error_mm": 48.1}),
-               Row("pose2d+segm", "2D pose + Segm", _inputs("pose3d", "pose2d+segm"), {"joint_error_mm": 47.7}),
-               Row("rgb+pose2d+segm", "RGB + 2D pose + Segm", _inputs("pose3d", "rgb+pose2d+segm"),
-                   {"joint_error_mm": 46.1}))),
-        Table("motion_inputs", "Doersch & Zisserman 2019: the 3D-pose network fed motion (paper: PA-MPJPE on 3DPW)",
-              ("joint_error_mm", "pa_joint_error_mm"),
-              _references(_motion("rendered", "rgb", 105.6), _motion("rendered", "flow", 100.1),
-               _motion("estimated", "flow", 100.1), _motion("rendered", "pose2d", 77.6),
-               _motion("rendered", "rgb+pose2d", 82.4), _motion("rendered", "flow+pose2d", 74.7),
-               _motion("estimated", "flow+pose2d", 74.7), folder="motion/reference",
-               oracle="the true joint volumes (their 45 mm bins)")),
+        Table(
+            "bodynet_table",
+            "Table 4.2: body-model surface error of each method",
+            (
+                "surface_error_mm",
+                "surface_error_mm_s20",
+                "surface_error_mm_s10",
+                "voxel_iou",
+                "voxel_iou_s20",
+                "voxel_iou_s10",
+            ),
+            _references(
+                Row("smplify", "SMPLify++ (θ, β optimised)", "smplify", _surface(75.3, 79.7, 86.1)),
+                Row(
+                    "shape_regression",
+                    "shape-parameter regression (β regressed, θ from 3D pose)",
+                    "shape_regression",
+                    _surface(74.3, 82.1, 88.7),
+                ),
+                Row("voxels", "voxels network", "voxels", _surface(73.6, 81.1, 86.3, 58.1)),
+                Row("voxels_fv", "voxels + FV", "voxels_fv", _surface(69.9, 76.3, 81.3)),
+                Row("voxels_fvsv", "voxels + FV + SV", "voxels_fvsv", _surface(68.2, 74.4, 79.3)),
+                Row(
+                    "end_to_end_fv_without_tasks",
+                    "end-to-end without intermediate tasks, FV",
+                    "end_to_end_fv_without_tasks",
+                    _surface(72.7, 78.9, 83.2),
+                ),
+                Row(
+                    "end_to_end_fvsv_without_tasks",
+                    "end-to-end without intermediate tasks, FV + SV",
+                    "end_to_end_fvsv_without_tasks",
+                    _surface(70.5, 76.9, 81.3),
+                ),
+                Row(
+                    "end_to_end_fv",
+                    "end-to-end with intermediate tasks, FV",
+                    "end_to_end_fv",
+                    _surface(67.7, 74.7, 81.0),
+                ),
+                Row(
+                    "end_to_end_fvsv",
+                    "end-to-end with intermediate tasks, FV + SV",
+                    "end_to_end_fvsv",
+                    _surface(65.8, 72.2, 76.6),
+                ),
+            ),
+        ),
+        Table(
+            "bodynet_inputs",
+            "Table 4.1: the voxel network fed different inputs",
+            ("voxel_iou", "surface_error_mm"),
+            _references(
+                Row("pose2d", "2D pose", _inputs("voxels", "pose2d"), {"voxel_iou": 47.7, "surface_error_mm": 80.9}),
+                Row("rgb", "RGB", _inputs("voxels", "rgb"), {"voxel_iou": 51.8, "surface_error_mm": 79.1}),
+                Row("segm", "Segm", _inputs("voxels", "segm"), {"voxel_iou": 54.6, "surface_error_mm": 79.1}),
+                Row("pose3d", "3D pose", _inputs("voxels", "pose3d"), {"voxel_iou": 56.3, "surface_error_mm": 74.5}),
+                Row(
+                    "segm+pose3d",
+                    "Segm + 3D pose",
+                    _inputs("voxels", "segm+pose3d"),
+                    {"voxel_iou": 56.4, "surface_error_mm": 74.0},
+                ),
+                Row(
+                    "rgb+pose2d+segm+pose3d",
+                    "RGB + 2D pose + Segm + 3D pose",
+                    _inputs("voxels", "rgb+pose2d+segm+pose3d"),
+                    {"voxel_iou": 58.1, "surface_error_mm": 73.6},
+                ),
+            ),
+        ),
+        Table(
+            "bodynet_tasks",
+            "Table 4.6: intermediate tasks, trained alone or end to end",
+            ("part_iou", "pckh", "joint_error_mm", "pa_joint_error_mm"),
+            _references(
+                Row(
+                    "single_task",
+                    "independent single-task",
+                    "pose3d",
+                    {"part_iou": 59.2, "pckh": 82.7, "joint_error_mm": 46.1},
+                ),
+                Row(
+                    "multi_task",
+                    "joint multi-task (end to end, FV + SV)",
+                    "end_to_end_fvsv",
+                    {"part_iou": 69.2, "pckh": 90.8, "joint_error_mm": 40.8},
+                ),
+            ),
+        ),
+        Table(
+            "pose3d_inputs",
+            "Table 4.8: the 3D-pose network fed different inputs",
+            ("joint_error_mm", "pa_joint_error_mm"),
+            _references(
+                Row("rgb", "RGB", _inputs("pose3d", "rgb"), {"joint_error_mm": 49.1}),
+                Row("pose2d", "2D pose", _inputs("pose3d", "pose2d"), {"joint_error_mm": 55.9}),
+                Row("segm", "Segm", _inputs("pose3d", "segm"), {"joint_error_mm": 48.1}),
+                Row("pose2d+segm", "2D pose + Segm", _inputs("pose3d", "pose2d+segm"), {"joint_error_mm": 47.7}),
+                Row(
+                    "rgb+pose2d+segm",
+                    "RGB + 2D pose + Segm",
+                    _inputs("pose3d", "rgb+pose2d+segm"),
+                    {"joint_error_mm": 46.1},
+                ),
+            ),
+        ),
+        Table(
+            "motion_inputs",
+            "Doersch & Zisserman 2019: the 3D-pose network fed motion (paper: PA-MPJPE on 3DPW)",
+            ("joint_error_mm", "pa_joint_error_mm"),
+            _references(
+                _motion("rendered", "rgb", 105.6),
+                _motion("rendered", "flow", 100.1),
+                _motion("estimated", "flow", 100.1),
+                _motion("rendered", "pose2d", 77.6),
+                _motion("rendered", "rgb+pose2d", 82.4),
+                _motion("rendered", "flow+pose2d", 74.7),
+                _motion("estimated", "flow+pose2d", 74.7),
+                folder="motion/reference",
+                oracle="the true joint volumes (their 45 mm bins)",
+            ),
+        ),
     )
-}  # fmt: skip
+}
 
 
 def read_summary(path: str | Path) -> dict:
@@ -154,8 +236,10 @@ def _check_paired(table: Table, images: dict[str, pd.DataFrame]) -> None:
     first_key, first = next(iter(images.items()))
     for key, frame in images.items():
         if not np.array_equal(frame["image"].to_numpy(), first["image"].to_numpy()):
-            raise InputError(f"{table.name}: rows {first_key!r} and {key!r} were evaluated on different images; "
-                             "the paired intervals need the same test images")  # fmt: skip
+            raise InputError(
+                f"{table.name}: rows {first_key!r} and {key!r} were evaluated on different images; "
+                "the paired intervals need the same test images"
+            )
 
 
 def build(table: Table, images: dict[str, pd.DataFrame], seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -189,8 +273,17 @@ def build(table: Table, images: dict[str, pd.DataFrame], seed: int = 0) -> tuple
     return pd.DataFrame(records), counts
 
 
-ORDERING_COLUMNS = ["column", "first", "second", "paper_first_better", "ours_first_better", "difference",
-                    "difference_low", "difference_high", "verdict"]  # fmt: skip
+ORDERING_COLUMNS = [
+    "column",
+    "first",
+    "second",
+    "paper_first_better",
+    "ours_first_better",
+    "difference",
+    "difference_low",
+    "difference_high",
+    "verdict",
+]
 
 
 def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame], counts: np.ndarray) -> pd.DataFrame:
@@ -215,7 +308,10 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
     def measure(key: str, column: str) -> tuple[float, np.ndarray]:
         if (key, column) not in measured:
             figure = specs[column]
-            measured[key, column] = (statistics.evaluate(figure, images[key]), statistics.evaluate(figure, images[key], counts))
+            measured[key, column] = (
+                statistics.evaluate(figure, images[key]),
+                statistics.evaluate(figure, images[key], counts),
+            )
         return measured[key, column]
 
     records = []
@@ -225,10 +321,19 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
         difference = scale * (a - b)
         low, high = (scale * v for v in statistics.interval(a_resampled - b_resampled))
         lower = column.startswith(LOWER_IS_BETTER)
-        records.append({"column": column, "first": first, "second": second, "paper_first_better": paper_first_better,
-                        "ours_first_better": bool(difference < 0 if lower else difference > 0), "difference": difference,
-                        "difference_low": low, "difference_high": high,
-                        "verdict": statistics.verdict((low, high), paper_first_better, lower)})  # fmt: skip
+        records.append(
+            {
+                "column": column,
+                "first": first,
+                "second": second,
+                "paper_first_better": paper_first_better,
+                "ours_first_better": bool(difference < 0 if lower else difference > 0),
+                "difference": difference,
+                "difference_low": low,
+                "difference_high": high,
+                "verdict": statistics.verdict((low, high), paper_first_better, lower),
+            }
+        )
     return pd.DataFrame(records, columns=ORDERING_COLUMNS)
 
 
@@ -237,7 +342,10 @@ def verdict_counts(orderings_frame: pd.DataFrame) -> dict[str, dict[str, int]]:
     among the learned rows against the constant}."""
     against_constant = orderings_frame["second"] == "constant"
     result = {}
-    for name, subset in (("paper", orderings_frame[~against_constant]), ("constant", orderings_frame[against_constant])):
+    for name, subset in (
+        ("paper", orderings_frame[~against_constant]),
+        ("constant", orderings_frame[against_constant]),
+    ):
         result[name] = {v: int((subset["verdict"] == v).sum()) for v in statistics.VERDICTS}
     return result
 

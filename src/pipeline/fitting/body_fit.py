@@ -46,7 +46,9 @@ class FitSettings:
     shape_prior: float = 1e-3  # per squared β
     max_vertices: int = 800  # vertices used for correspondences (a fixed, even subset)
     joint_weight: float = JOINT_WEIGHT
-    objective: str = "mean"  # one of OBJECTIVES. sum: Eq. 4.6's sums over vertices, points and joints; mean: each a mean
+    objective: str = (
+        "mean"  # one of OBJECTIVES. sum: Eq. 4.6's sums over vertices, points and joints; mean: each a mean
+    )
 
 
 @dataclass
@@ -80,8 +82,13 @@ def orient_to_joints(model, joints: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return as_tensor(orient), as_tensor(transl)
 
 
-def fit_body(model, joints: torch.Tensor, data_term: DataTerm | None, settings: FitSettings | None = None,
-             betas: torch.Tensor | None = None) -> FitResult:
+def fit_body(
+    model,
+    joints: torch.Tensor,
+    data_term: DataTerm | None,
+    settings: FitSettings | None = None,
+    betas: torch.Tensor | None = None,
+) -> FitResult:
     """Fit `model` (a BodyModel) to target joints (B, 16, 3) and `data_term`, all in one
     metric frame with camera axes. With `betas` (B, S) the shape is held at them."""
     settings = settings or FitSettings()

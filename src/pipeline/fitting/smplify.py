@@ -50,8 +50,15 @@ def project(points: torch.Tensor) -> torch.Tensor:
     return points[..., :2] / points[..., 2:3].clamp_min(1e-3)
 
 
-def fit_smplify(model, contour: torch.Tensor, contour_weights: torch.Tensor, joints2d: torch.Tensor,
-                joints: torch.Tensor, depth: torch.Tensor, settings: FitSettings | None = None) -> FitResult:
+def fit_smplify(
+    model,
+    contour: torch.Tensor,
+    contour_weights: torch.Tensor,
+    joints2d: torch.Tensor,
+    joints: torch.Tensor,
+    depth: torch.Tensor,
+    settings: FitSettings | None = None,
+) -> FitResult:
     """Fit `model` to contour points (B, N, 2) and 2D joints (B, 16, 2), both in normalised
     image coordinates, and 3D joints (B, 16, 3), in the camera frame; `depth` (B,) is the
     root's depth that turns image distances into metres."""

@@ -27,7 +27,10 @@ from skimage import measure
 
 from pipeline.fitting.body_fit import FitResult, FitSettings, fit_body
 
-def surface_points(probabilities: np.ndarray, spacing: float = 1.0, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+
+def surface_points(
+    probabilities: np.ndarray, spacing: float = 1.0, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """(D, D, D) probabilities indexed (z, y, x) → isosurface points (N, 3) as (x, y, z)
     times `spacing`, and their confidences (N,): the probability of the voxel each lies in.
     Empty (N = 0) when no voxel passes the threshold."""
@@ -42,8 +45,9 @@ def surface_points(probabilities: np.ndarray, spacing: float = 1.0, threshold: f
     return points.astype(np.float32), np.maximum(confidence, threshold)
 
 
-def pad_points(point_sets: list[np.ndarray], weight_sets: list[np.ndarray],
-               max_points: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_points(
+    point_sets: list[np.ndarray], weight_sets: list[np.ndarray], max_points: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack per-image point sets (N, C) into (B, N, C) with zero weights on the padding; a
     set larger than `max_points` keeps an even subset of them."""
     keep = [np.linspace(0, len(p) - 1, min(len(p), max_points)).astype(int) for p in point_sets]
@@ -71,8 +75,14 @@ def _gather(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return points.gather(1, index[..., None].expand(-1, -1, 3))
 
 
-def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.Tensor, objective: str = "sum",
-                  vertex_count: int | None = None, point_counts: torch.Tensor | None = None) -> torch.Tensor:
+def surface_terms(
+    vertices: torch.Tensor,
+    points: torch.Tensor,
+    weights: torch.Tensor,
+    objective: str = "sum",
+    vertex_count: int | None = None,
+    point_counts: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(B,) the two-way confidence-weighted squared nearest-neighbour distances between the
     model's vertices (B, V, 3) and the isosurface's points (B, N, 3).
 
@@ -100,8 +110,14 @@ def surface_terms(vertices: torch.Tensor, points: torch.Tensor, weights: torch.T
     return point_scale * (weights * to_vertex).sum(1) + vertex_scale * (vertex_weights * to_point).sum(1)
 
 
-def fit_to_voxels(model, points: torch.Tensor, weights: torch.Tensor, joints: torch.Tensor,
-                  settings: FitSettings | None = None, point_counts: torch.Tensor | None = None) -> FitResult:
+def fit_to_voxels(
+    model,
+    points: torch.Tensor,
+    weights: torch.Tensor,
+    joints: torch.Tensor,
+    settings: FitSettings | None = None,
+    point_counts: torch.Tensor | None = None,
+) -> FitResult:
     """Fit `model` (a BodyModel) to surface points (B, N, 3) with confidences (B, N) and
     predicted joints (B, 16, 3), all in the same metric frame (camera axes). `point_counts`
     (B,): how many points each image's isosurface had before it was thinned to N."""

@@ -64,8 +64,12 @@ def table(args: argparse.Namespace) -> None:
     fast = estimated[estimated["frames_per_second"] >= args.min_fps]
     chosen = fast.sort_values("epe_body").iloc[0]["method"] if len(fast) else None
     frame["default"] = frame["method"] == chosen
-    with stage_run("flow_table", {"methods": list(frame["method"]), "min_fps": args.min_fps}, args.rule,
-                   parse_wildcards(args.wildcard)) as run:  # fmt: skip
+    with stage_run(
+        "flow_table",
+        {"methods": list(frame["method"]), "min_fps": args.min_fps},
+        args.rule,
+        parse_wildcards(args.wildcard),
+    ) as run:
         with atomic_output(args.out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4g")
         stem = find_clips(args.root, args.split)[0].name.removesuffix("_info.mat")
@@ -94,11 +98,19 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=extract)
 
     p = commands.add_parser("table", help="the methods' scores in one table, and a colour-wheel figure")
-    p.add_argument("--score", action="append", default=[], metavar="METHOD=PATH", required=True,
-                   help="scores JSON of a method; its flows are the folder of the same name")
+    p.add_argument(
+        "--score",
+        action="append",
+        default=[],
+        metavar="METHOD=PATH",
+        required=True,
+        help="scores JSON of a method; its flows are the folder of the same name",
+    )
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout (frames for the figure)")
     p.add_argument("--split", required=True)
-    p.add_argument("--min-fps", type=float, default=30.0, help="the default method: best EPE on the body at this speed or more")
+    p.add_argument(
+        "--min-fps", type=float, default=30.0, help="the default method: best EPE on the body at this speed or more"
+    )
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--figure", required=True, type=Path)
     add_tracking_arguments(p)

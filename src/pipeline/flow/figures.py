@@ -25,8 +25,9 @@ def flow_colours(root: Path, split: str, stem: str, folders: dict[str, Path], ou
     pairs = len(next(iter(flows.values())))
     chosen = np.linspace(0, pairs - 1, frames + 2).round().astype(int)[1:-1]
     reference = flows.get(RENDERED, next(iter(flows.values())))
-    fig, axes = plt.subplots(len(chosen), len(flows) + 1, figsize=(2.4 * (len(flows) + 1), 1.9 * len(chosen)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(chosen), len(flows) + 1, figsize=(2.4 * (len(flows) + 1), 1.9 * len(chosen)), squeeze=False
+    )
     for row, t in zip(axes, chosen):
         row[0].imshow(clip.rgb(int(t)))
         scale = max(float(np.linalg.norm(reference[t], axis=-1).max()), 1e-3)

@@ -23,8 +23,11 @@ import cv2
 import numpy as np
 
 FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
-DIS_PRESETS = {"dis_ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "dis_fast": "DISOPTICAL_FLOW_PRESET_FAST",
-               "dis_medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}  # fmt: skip
+DIS_PRESETS = {
+    "dis_ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST",
+    "dis_fast": "DISOPTICAL_FLOW_PRESET_FAST",
+    "dis_medium": "DISOPTICAL_FLOW_PRESET_MEDIUM",
+}
 METHODS = ("farneback", *DIS_PRESETS, "tvl1")
 
 
@@ -35,6 +38,7 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 def estimator(method: str) -> FlowFunction:
     """The flow function of `method` (one of METHODS); stateful ones are made once here."""
     if method == "farneback":
+
         def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return cv2.calcOpticalFlowFarneback(_grey(a), _grey(b), None, 0.5, 3, 15, 3, 5, 1.2, 0)
 

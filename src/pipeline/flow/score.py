@@ -21,9 +21,14 @@ def flow_error_sums(estimated: np.ndarray, truth: np.ndarray, body: np.ndarray) 
         raise ValueError(f"flows of different shapes: {estimated.shape} and {truth.shape}")
     error = np.linalg.norm(estimated.astype(np.float64) - truth, axis=-1)
     outlier = (error > 3.0) & (error > 0.05 * np.linalg.norm(truth, axis=-1))
-    return {"pixels": float(error.size), "epe_sum": float(error.sum()), "outliers": float(outlier.sum()),
-            "body_pixels": float(body.sum()), "body_epe_sum": float(error[body].sum()),
-            "body_outliers": float(outlier[body].sum())}  # fmt: skip
+    return {
+        "pixels": float(error.size),
+        "epe_sum": float(error.sum()),
+        "outliers": float(outlier.sum()),
+        "body_pixels": float(body.sum()),
+        "body_epe_sum": float(error[body].sum()),
+        "body_outliers": float(outlier[body].sum()),
+    }
 
 
 def summarise(sums: list[dict[str, float]]) -> dict[str, float]:

@@ -62,8 +62,10 @@ class BodyNetConfig:
             self.hourglass = HourglassConfig(**self.hourglass)
         self.pose3d_inputs, self.voxel_inputs = tuple(self.pose3d_inputs), tuple(self.voxel_inputs)
         pose3d_allowed = ("rgb", "pose2d", "segm", "flow")
-        for name, inputs, allowed in (("pose3d_inputs", self.pose3d_inputs, pose3d_allowed),
-                                      ("voxel_inputs", self.voxel_inputs, INPUTS[:4])):  # fmt: skip
+        for name, inputs, allowed in (
+            ("pose3d_inputs", self.pose3d_inputs, pose3d_allowed),
+            ("voxel_inputs", self.voxel_inputs, INPUTS[:4]),
+        ):
             if not inputs or set(inputs) - set(allowed):
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {inputs}")
         if self.input_size != 4 * self.heatmap_size:
@@ -75,8 +77,9 @@ class BodyNetConfig:
         return asdict(self)
 
 
-def _hourglass(config: BodyNetConfig, in_channels: int, out_channels: int, stem_stride: int = 4,
-               heatmaps: bool = False) -> StackedHourglass:
+def _hourglass(
+    config: BodyNetConfig, in_channels: int, out_channels: int, stem_stride: int = 4, heatmaps: bool = False
+) -> StackedHourglass:
     h = config.hourglass
     return StackedHourglass(in_channels, out_channels, h.stacks, h.features, h.modules, h.depth, stem_stride, heatmaps)
 
@@ -117,14 +120,20 @@ class _InputBranches(nn.Module):
         if self.inputs_2d:
             channels = sum(INPUT_CHANNELS[name] for name in self.inputs_2d)
             self.branch_2d = nn.Sequential(
-                nn.Conv2d(channels, width, 7, stride=2, padding=3), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                Residual(width, width), nn.MaxPool2d(2), Residual(width, width),
-            )  # fmt: skip
+                nn.Conv2d(channels, width, 7, stride=2, padding=3),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                Residual(width, width),
+                nn.MaxPool2d(2),
+                Residual(width, width),
+            )
         if self.use_3d:
             self.branch_3d = nn.Sequential(
-                nn.Conv2d(INPUT_CHANNELS["pose3d"], width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(INPUT_CHANNELS["pose3d"], width, 1),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
                 Residual(width, width),
-            )  # fmt: skip
+            )
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
@@ -167,9 +176,14 @@ class ShapeNet(nn.Module):
             size //= 2
         self.encoder = nn.Sequential(*layers, Residual(width, width), nn.Flatten())
         self.head = nn.Sequential(
-            nn.Linear(width * size * size, 2048), nn.ReLU(inplace=True), nn.Linear(2048, 1024), nn.ReLU(inplace=True),
-            nn.Linear(1024, 512), nn.ReLU(inplace=True), nn.Linear(512, betas),
-        )  # fmt: skip
+            nn.Linear(width * size * size, 2048),
+            nn.ReLU(inplace=True),
+            nn.Linear(2048, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, betas),
+        )
 
     def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Inputs → [(B, S) shape coefficients]."""
@@ -197,8 +211,9 @@ class BodyNet(nn.Module):
             need |= set(self.config.pose3d_inputs) - set(IMAGES)
         return need
 
-    def forward(self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",),
-                flow: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
+    def forward(
+        self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",), flow: torch.Tensor | None = None
+    ) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
         (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
         (B, D, D, D) logits, 'shape' (B, 10). `flow` (B, 3, S, S): the motion channels, for a

@@ -69,8 +69,9 @@ def build_model(config: BodyNetConfig, inits: list[Path], seed: int = 0) -> Body
     return model
 
 
-def save_model(path: Path, model: BodyNet, stage: str, subnetworks: Iterable[str], iteration: int,
-               extra: dict | None = None) -> None:
+def save_model(
+    path: Path, model: BodyNet, stage: str, subnetworks: Iterable[str], iteration: int, extra: dict | None = None
+) -> None:
     """Write `subnetworks` of `model`, trained by `stage` up to `iteration`, atomically."""
     state = {name: getattr(model, name).state_dict() for name in subnetworks}
     payload = {"config": model.config.as_dict(), "state": state, "stage": stage, "iteration": iteration}

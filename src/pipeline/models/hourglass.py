@@ -16,13 +16,16 @@ class Residual(nn.Module):
         super().__init__()
         middle = max(out_channels // 2, 1)
         self.body = nn.Sequential(
-            nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(inplace=True),
             nn.Conv2d(in_channels, middle, 1),
-            nn.BatchNorm2d(middle), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(middle),
+            nn.ReLU(inplace=True),
             nn.Conv2d(middle, middle, 3, padding=1),
-            nn.BatchNorm2d(middle), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(middle),
+            nn.ReLU(inplace=True),
             nn.Conv2d(middle, out_channels, 1),
-        )  # fmt: skip
+        )
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,18 +77,25 @@ class StackedHourglass(nn.Module):
             half = max(features // 2, 1)
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, max(features // 4, 1), 7, stride=2, padding=3),
-                nn.BatchNorm2d(max(features // 4, 1)), nn.ReLU(inplace=True),
-                Residual(max(features // 4, 1), half), nn.MaxPool2d(2),
-                Residual(half, half), Residual(half, features),
-            )  # fmt: skip
+                nn.BatchNorm2d(max(features // 4, 1)),
+                nn.ReLU(inplace=True),
+                Residual(max(features // 4, 1), half),
+                nn.MaxPool2d(2),
+                Residual(half, half),
+                Residual(half, features),
+            )
         else:
             self.stem = nn.Sequential(nn.Conv2d(in_channels, features, 3, padding=1), Residual(features, features))
         self.hourglasses = nn.ModuleList(Hourglass(depth, features, modules) for _ in range(stacks))
         self.features = nn.ModuleList(
-            nn.Sequential(residuals(features, modules), nn.Conv2d(features, features, 1),
-                          nn.BatchNorm2d(features), nn.ReLU(inplace=True))
+            nn.Sequential(
+                residuals(features, modules),
+                nn.Conv2d(features, features, 1),
+                nn.BatchNorm2d(features),
+                nn.ReLU(inplace=True),
+            )
             for _ in range(stacks)
-        )  # fmt: skip
+        )
         self.heads = nn.ModuleList(nn.Conv2d(features, out_channels, 1) for _ in range(stacks))
         if heatmaps:
             for head in self.heads:

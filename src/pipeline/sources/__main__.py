@@ -1,9 +1,9 @@
 """Real data sources: download, unpack, and turn CMU's motion capture into SMPL motions.
 
-    python -m pipeline.sources download --url URL --out FILE [--sha256 HEX] [--size BYTES]
-                                       [--credentials SURREAL]
-    python -m pipeline.sources extract --archive FILE --out FOLDER
-    python -m pipeline.sources cmu --folder FOLDER --split test --test-subjects 01 02 --out FILE
+python -m pipeline.sources download --url URL --out FILE [--sha256 HEX] [--size BYTES]
+                                   [--credentials SURREAL]
+python -m pipeline.sources extract --archive FILE --out FOLDER
+python -m pipeline.sources cmu --folder FOLDER --split test --test-subjects 01 02 --out FILE
 """
 
 from __future__ import annotations
@@ -32,8 +32,15 @@ def download(args: argparse.Namespace) -> None:
     # the URL is logged without any user:password part it may carry
     params = {"url": args.url.split("@")[-1], "sha256": args.sha256, "size": args.size}
     with stage_run("sources_download", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        path = fetch(args.url, args.out, sha256=args.sha256, size=args.size, credentials=credentials,
-                     retries=args.retries, timeout=args.timeout)
+        path = fetch(
+            args.url,
+            args.out,
+            sha256=args.sha256,
+            size=args.size,
+            credentials=credentials,
+            retries=args.retries,
+            timeout=args.timeout,
+        )
         run.log_metrics({"bytes": path.stat().st_size})
         run.set_tags({"pipeline.sha256": sha256_of(path)})
 
@@ -70,8 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sha256", help="expected SHA-256 (hex)")
     p.add_argument("--size", type=int, help="expected size in bytes")
-    p.add_argument("--credentials", metavar="PREFIX",
-                   help="HTTP basic auth from PREFIX_USERNAME/PREFIX_PASSWORD or ~/.netrc")
+    p.add_argument(
+        "--credentials", metavar="PREFIX", help="HTTP basic auth from PREFIX_USERNAME/PREFIX_PASSWORD or ~/.netrc"
+    )
     p.add_argument("--retries", type=int, default=5)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
     add_tracking_arguments(p)

@@ -27,14 +27,31 @@ CAPTURE_FPS = 120.0
 
 # CMU bones whose world rotation drives each SMPL joint
 SMPL_FROM_CMU = {
-    "pelvis": "root", "left_hip": "lfemur", "right_hip": "rfemur", "spine1": "lowerback",
-    "left_knee": "ltibia", "right_knee": "rtibia", "spine2": "upperback", "left_ankle": "lfoot",
-    "right_ankle": "rfoot", "spine3": "thorax", "left_foot": "ltoes", "right_foot": "rtoes",
-    "neck": "lowerneck", "left_collar": "lclavicle", "right_collar": "rclavicle", "head": "head",
-    "left_shoulder": "lhumerus", "right_shoulder": "rhumerus", "left_elbow": "lradius",
-    "right_elbow": "rradius", "left_wrist": "lwrist", "right_wrist": "rwrist",
-    "left_hand": "lhand", "right_hand": "rhand",
-}  # fmt: skip
+    "pelvis": "root",
+    "left_hip": "lfemur",
+    "right_hip": "rfemur",
+    "spine1": "lowerback",
+    "left_knee": "ltibia",
+    "right_knee": "rtibia",
+    "spine2": "upperback",
+    "left_ankle": "lfoot",
+    "right_ankle": "rfoot",
+    "spine3": "thorax",
+    "left_foot": "ltoes",
+    "right_foot": "rtoes",
+    "neck": "lowerneck",
+    "left_collar": "lclavicle",
+    "right_collar": "rclavicle",
+    "head": "head",
+    "left_shoulder": "lhumerus",
+    "right_shoulder": "rhumerus",
+    "left_elbow": "lradius",
+    "right_elbow": "rradius",
+    "left_wrist": "lwrist",
+    "right_wrist": "rwrist",
+    "left_hand": "lhand",
+    "right_hand": "rhand",
+}
 
 
 class CmuError(InputError):
@@ -86,7 +103,9 @@ def parse_asf(path: str | Path) -> Skeleton:
                 if words[0] == "begin":
                     current = {}
                 elif words[0] == "end":
-                    bones[current["name"]] = Bone(current["name"], _euler_degrees(current["axis"]), current.get("dof", []))
+                    bones[current["name"]] = Bone(
+                        current["name"], _euler_degrees(current["axis"]), current.get("dof", [])
+                    )
                 elif words[0] in ("name",):
                     current["name"] = words[1]
                 elif words[0] == "axis":
@@ -146,7 +165,9 @@ def parse_amc(path: str | Path, skeleton: Skeleton) -> dict[str, np.ndarray]:
             if name in frame:
                 row = frame[name]
                 if len(row) != len(bone.dofs):
-                    raise CmuError(f"{path}: frame {index + 1}, bone {name}: {len(row)} values, expected {len(bone.dofs)}")
+                    raise CmuError(
+                        f"{path}: frame {index + 1}, bone {name}: {len(row)} values, expected {len(bone.dofs)}"
+                    )
                 data[index] = row
         values[name] = data
     return values

@@ -111,9 +111,10 @@ def _fetch(url: str, part: Path, credentials: Credentials | None, timeout: float
         total = response.headers.get("Content-Length")
         total = int(total) + have if total is not None else None
         mode = "ab" if resumed else "wb"
-        with open(part, mode) as handle, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name, disable=not progress
-        ) as bar:
+        with (
+            open(part, mode) as handle,
+            tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=part.name, disable=not progress) as bar,
+        ):
             while True:
                 block = response.read(CHUNK)
                 if not block:

@@ -33,9 +33,9 @@ def analyse(args: argparse.Namespace) -> None:
 
     from pipeline.atomic import atomic_output
     from pipeline.models.bodynet import BodyNetConfig
+    from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.sparsity.analyse import analyse as analyse_model
-    from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.training.samples import SampleSet
     from pipeline.training.stages import stage as make_stage
 
@@ -46,8 +46,12 @@ def analyse(args: argparse.Namespace) -> None:
     train_set, val_set = SampleSet.load(args.train), SampleSet.load(args.val)
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = SparsitySettings(gamma_threshold=args.gamma_threshold, activation_threshold=args.activation_threshold,
-                                activation_samples=args.activation_samples, latency_batch=args.latency_batch)  # fmt: skip
+    settings = SparsitySettings(
+        gamma_threshold=args.gamma_threshold,
+        activation_threshold=args.activation_threshold,
+        activation_samples=args.activation_samples,
+        latency_batch=args.latency_batch,
+    )
     held = list(checkpoint["state"])
     stage_name = checkpoint.get("stage", "")
     trains = list(make_stage(stage_name).trains) if stage_name else held
@@ -58,31 +62,57 @@ def analyse(args: argparse.Namespace) -> None:
         model = build_model(config, [args.model])
         analysis = analyse_model(model, held, train_set, val_set, settings)
         args.out.mkdir(parents=True, exist_ok=True)
-        pruned = {**checkpoint, "state": {name: getattr(model, name).state_dict() for name in held},
-                  "pruned": True, "pruned_from": str(args.model), "sparsity_run_id": run.run_id}  # fmt: skip
+        pruned = {
+            **checkpoint,
+            "state": {name: getattr(model, name).state_dict() for name in held},
+            "pruned": True,
+            "pruned_from": str(args.model),
+            "sparsity_run_id": run.run_id,
+        }
         pruned.pop("optimiser", None)
         with atomic_output(args.out / "pruned.pt") as tmp:
             torch.save(pruned, tmp)
-        record = {"model": str(args.model), "stage": stage_name, "trains": trains, "train": checkpoint.get("train", {}),
-                  "trained_run_id": trained_run, "sparsity_run_id": run.run_id, "settings": asdict(settings),
-                  "networks": analysis.networks.to_dict("records"), "layers": analysis.layers.to_dict("records")}  # fmt: skip
+        record = {
+            "model": str(args.model),
+            "stage": stage_name,
+            "trains": trains,
+            "train": checkpoint.get("train", {}),
+            "trained_run_id": trained_run,
+            "sparsity_run_id": run.run_id,
+            "settings": asdict(settings),
+            "networks": analysis.networks.to_dict("records"),
+            "layers": analysis.layers.to_dict("records"),
+        }
         with atomic_output(args.out / "analysis.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1) + "\n")
         for row in analysis.networks.to_dict("records"):
             name = row["network"]
-            run.log_metrics({
-                f"{name}.inactive_gamma_percent": 100.0 * row["inactive_gamma"] / row["filters"],
-                f"{name}.inactive_activation_percent": 100.0 * row["inactive_activation"] / row["filters"],
-                f"{name}.removed_percent": 100.0 * row["removed"] / row["filters"],
-                f"{name}.parameters_after": row["parameters_after"], f"{name}.macs_after": row["macs_after"],
-                f"{name}.speedup": row["latency_ms_before"] / row["latency_ms_after"],
-                f"{name}.{row['measure']}_before": row["before"], f"{name}.{row['measure']}_after": row["after"],
-                f"{name}.output_change": row["output_change"],
-            })  # fmt: skip
-            log.info("%s: %d of %d filters removed (γ %d, activation %d), %s %.4g → %.4g, output change %.2g, "
-                     "%.2f× faster", name, row["removed"], row["filters"], row["inactive_gamma"],
-                     row["inactive_activation"], row["measure"], row["before"], row["after"], row["output_change"],
-                     row["latency_ms_before"] / row["latency_ms_after"])  # fmt: skip
+            run.log_metrics(
+                {
+                    f"{name}.inactive_gamma_percent": 100.0 * row["inactive_gamma"] / row["filters"],
+                    f"{name}.inactive_activation_percent": 100.0 * row["inactive_activation"] / row["filters"],
+                    f"{name}.removed_percent": 100.0 * row["removed"] / row["filters"],
+                    f"{name}.parameters_after": row["parameters_after"],
+                    f"{name}.macs_after": row["macs_after"],
+                    f"{name}.speedup": row["latency_ms_before"] / row["latency_ms_after"],
+                    f"{name}.{row['measure']}_before": row["before"],
+                    f"{name}.{row['measure']}_after": row["after"],
+                    f"{name}.output_change": row["output_change"],
+                }
+            )
+            log.info(
+                "%s: %d of %d filters removed (γ %d, activation %d), %s %.4g → %.4g, output change %.2g, %.2f× faster",
+                name,
+                row["removed"],
+                row["filters"],
+                row["inactive_gamma"],
+                row["inactive_activation"],
+                row["measure"],
+                row["before"],
+                row["after"],
+                row["output_change"],
+                row["latency_ms_before"] / row["latency_ms_after"],
+            )
         run.log_artifact(args.out / "analysis.json")
 
 
@@ -101,8 +131,12 @@ def table(args: argparse.Namespace) -> None:
             frame.to_csv(tmp, index=False, float_format="%.4g")
         layer_plot(tables.layer_profile(analyses), frame, args.figure)
         for key, analysis in analyses.items():
-            run.set_tags({f"pipeline.row.{key.replace('/', '.')}.sparsity_run_id": analysis["sparsity_run_id"],
-                          f"pipeline.row.{key.replace('/', '.')}.trained_run_id": analysis["trained_run_id"]})  # fmt: skip
+            run.set_tags(
+                {
+                    f"pipeline.row.{key.replace('/', '.')}.sparsity_run_id": analysis["sparsity_run_id"],
+                    f"pipeline.row.{key.replace('/', '.')}.trained_run_id": analysis["trained_run_id"],
+                }
+            )
         for row in frame.to_dict("records"):
             prefix = f"{row['key'].replace('/', '.')}.{row['network']}"
             run.log_metrics({f"{prefix}.pruned_percent": row["pruned_percent"], f"{prefix}.speedup": row["speedup"]})
@@ -120,8 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val", required=True, type=Path, help="validation samples (measures before and after)")
     p.add_argument("--out", required=True, type=Path, help="folder for analysis.json and pruned.pt")
     p.add_argument("--gamma-threshold", type=float, default=1e-3, help="inactive below this BatchNorm |γ|")
-    p.add_argument("--activation-threshold", type=float, default=1e-12,
-                   help="inactive when the rectified output never exceeds this")
+    p.add_argument(
+        "--activation-threshold",
+        type=float,
+        default=1e-12,
+        help="inactive when the rectified output never exceeds this",
+    )
     p.add_argument("--activation-samples", type=int, default=0, help="training images to run (0: all)")
     p.add_argument("--latency-batch", type=int, default=8, help="images per timed forward pass")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")

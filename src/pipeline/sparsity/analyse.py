@@ -24,8 +24,13 @@ from pipeline.training.loop import evaluate
 from pipeline.training.samples import SampleSet, inputs, make_batch
 
 # Each subnetwork's own validation measure.
-MEASURES = {"pose2d": "pckh", "segm": "part_iou", "pose3d": "joint_error_mm", "voxels": "voxel_iou",
-            "shape": "beta_error"}  # fmt: skip
+MEASURES = {
+    "pose2d": "pckh",
+    "segm": "part_iou",
+    "pose3d": "joint_error_mm",
+    "voxels": "voxel_iou",
+    "shape": "beta_error",
+}
 
 
 @dataclass
@@ -49,7 +54,7 @@ def _batches(samples: SampleSet, count: int, batch_size: int):
     if count and count < len(samples):  # an even spread over the clips, not the first ones
         indices = np.linspace(0, len(samples) - 1, count).round().astype(int)
     for start in range(0, len(indices), batch_size):
-        yield make_batch(samples, indices[start:start + batch_size])
+        yield make_batch(samples, indices[start : start + batch_size])
 
 
 def _subnetwork_inputs(model: nn.Module, names: list[str], kwargs: dict) -> dict[str, tuple]:
@@ -80,8 +85,14 @@ def _last_outputs(model: nn.Module, names: list[str], kwargs: dict) -> dict[str,
     return {name: out[name][-1].float() for name in names}
 
 
-def analyse(model: nn.Module, held: list[str], train_set: SampleSet, val_set: SampleSet,
-            settings: SparsitySettings, progress: bool = True) -> Analysis:
+def analyse(
+    model: nn.Module,
+    held: list[str],
+    train_set: SampleSet,
+    val_set: SampleSet,
+    settings: SparsitySettings,
+    progress: bool = True,
+) -> Analysis:
     """Measure, prune (in place) and measure again the subnetworks `held` of a BodyNet."""
     from tqdm import tqdm
 
@@ -89,9 +100,15 @@ def analyse(model: nn.Module, held: list[str], train_set: SampleSet, val_set: Sa
     groups = {name: filter_groups(getattr(model, name), prefix=name) for name in held}
     everything = [group for name in held for group in groups[name]]
     count = settings.activation_samples or len(train_set)
-    batches = ({**inputs(batch), "wanted": wanted}
-               for batch in tqdm(_batches(train_set, count, settings.batch_size), desc="activations",
-                                 total=-(-min(count, len(train_set)) // settings.batch_size), disable=not progress))  # fmt: skip
+    batches = (
+        {**inputs(batch), "wanted": wanted}
+        for batch in tqdm(
+            _batches(train_set, count, settings.batch_size),
+            desc="activations",
+            total=-(-min(count, len(train_set)) // settings.batch_size),
+            disable=not progress,
+        )
+    )
     peaks, order = activation_peaks(model, everything, batches)
     position = {name: index for index, name in enumerate(order)}
 
@@ -105,14 +122,23 @@ def analyse(model: nn.Module, held: list[str], train_set: SampleSet, val_set: Sa
     layer_rows = []
     for name in held:
         for group in sorted(groups[name], key=lambda g: position.get(g.name, len(position))):
-            masks = inactive_filters(group, peaks.get(group.name), settings.gamma_threshold,
-                                     settings.activation_threshold)  # fmt: skip
+            masks = inactive_filters(
+                group, peaks.get(group.name), settings.gamma_threshold, settings.activation_threshold
+            )
             filters = group.filters
             removed = remove_filters(group, masks["either"], masks["activation"])
-            layer_rows.append({"network": name, "layer": group.name, "order": position.get(group.name, -1),
-                               "filters": filters, "inactive_gamma": int(masks["gamma"].sum()),
-                               "inactive_activation": int(masks["activation"].sum()),
-                               "inactive": int(masks["either"].sum()), "removed": removed})  # fmt: skip
+            layer_rows.append(
+                {
+                    "network": name,
+                    "layer": group.name,
+                    "order": position.get(group.name, -1),
+                    "filters": filters,
+                    "inactive_gamma": int(masks["gamma"].sum()),
+                    "inactive_activation": int(masks["activation"].sum()),
+                    "inactive": int(masks["either"].sum()),
+                    "removed": removed,
+                }
+            )
 
     measures_after = evaluate(model, val_set, wanted, torch.device("cpu"))
     outputs_after = _last_outputs(model, list(held), probe_kwargs)
@@ -127,18 +153,24 @@ def analyse(model: nn.Module, held: list[str], train_set: SampleSet, val_set: Sa
         latency = cost.latencies_ms([before, folded_before, folded_after], arguments[name], settings.latency_repeats)
         measure = MEASURES[name]
         scale = outputs_before[name].abs().max().clamp_min(1e-12)
-        network_rows.append({
-            "network": name,
-            "filters": sum(row["filters"] for row in layers),
-            "inactive_gamma": sum(row["inactive_gamma"] for row in layers),
-            "inactive_activation": sum(row["inactive_activation"] for row in layers),
-            "removed": sum(row["removed"] for row in layers),
-            "parameters_before": cost.parameters(before), "parameters_after": cost.parameters(after),
-            "macs_before": cost.multiply_accumulates(before, arguments[name]),
-            "macs_after": cost.multiply_accumulates(after, arguments[name]),
-            "latency_ms_before": latency[0], "latency_ms_folded": latency[1], "latency_ms_after": latency[2],
-            "measure": measure, "before": measures_before.get(measure, float("nan")),
-            "after": measures_after.get(measure, float("nan")),
-            "output_change": float((outputs_after[name] - outputs_before[name]).abs().max() / scale),
-        })  # fmt: skip
+        network_rows.append(
+            {
+                "network": name,
+                "filters": sum(row["filters"] for row in layers),
+                "inactive_gamma": sum(row["inactive_gamma"] for row in layers),
+                "inactive_activation": sum(row["inactive_activation"] for row in layers),
+                "removed": sum(row["removed"] for row in layers),
+                "parameters_before": cost.parameters(before),
+                "parameters_after": cost.parameters(after),
+                "macs_before": cost.multiply_accumulates(before, arguments[name]),
+                "macs_after": cost.multiply_accumulates(after, arguments[name]),
+                "latency_ms_before": latency[0],
+                "latency_ms_folded": latency[1],
+                "latency_ms_after": latency[2],
+                "measure": measure,
+                "before": measures_before.get(measure, float("nan")),
+                "after": measures_after.get(measure, float("nan")),
+                "output_change": float((outputs_after[name] - outputs_before[name]).abs().max() / scale),
+            }
+        )
     return Analysis(pd.DataFrame(layer_rows), pd.DataFrame(network_rows))

@@ -25,8 +25,13 @@ def layer_plot(profile: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> N
         for (key, network), lines in part.groupby(["key", "network"], sort=False):
             row = table[(table["key"] == key) & (table["network"] == network)].iloc[0]
             label = key.removeprefix("study/") if key.startswith("study/") else f"{key}: {network}"
-            ax.plot(lines["position"], lines["removed_percent"], marker=".", linewidth=1,
-                    label=f"{label} ({row['pruned_percent']:.0f} %)")  # fmt: skip
+            ax.plot(
+                lines["position"],
+                lines["removed_percent"],
+                marker=".",
+                linewidth=1,
+                label=f"{label} ({row['pruned_percent']:.0f} %)",
+            )
         ax.set_title(title)
         ax.set_xlabel("layer (0: first, 1: last)")
         ax.set_ylabel("filters removed (%)")

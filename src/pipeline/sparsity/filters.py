@@ -119,8 +119,9 @@ def activation_peaks(model: nn.Module, groups: list[FilterGroup], batches) -> tu
     return {name: peak.numpy() for name, peak in peaks.items()}, order
 
 
-def inactive_filters(group: FilterGroup, peak: np.ndarray | None, gamma_threshold: float = 1e-3,
-                     activation_threshold: float = 1e-12) -> dict[str, np.ndarray]:
+def inactive_filters(
+    group: FilterGroup, peak: np.ndarray | None, gamma_threshold: float = 1e-3, activation_threshold: float = 1e-12
+) -> dict[str, np.ndarray]:
     """Boolean masks (C,): inactive by BatchNorm scale, by activation, and by either."""
     by_gamma = group.gamma() < gamma_threshold
     by_activation = peak < activation_threshold if peak is not None else np.zeros_like(by_gamma)

@@ -34,26 +34,31 @@ def build(analyses: dict[str, dict]) -> pd.DataFrame:
                 continue  # inherited unchanged: analysed with the stage that trained it
             own = layers[layers["network"] == network["network"]].sort_values("order")
             per_layer = (100.0 * own["removed"] / own["filters"]).round().astype(int)
-            records.append({
-                "key": key,
-                "network": network["network"],
-                "optimiser": train.get("optimiser", "rmsprop"),
-                "decay": train.get("decay", "l2") if train.get("weight_decay") else "none",
-                "weight_decay": train.get("weight_decay", 0.0),
-                "layers_pruned_percent": " ".join(str(v) for v in per_layer),
-                "pruned_percent": _percent(network["removed"], network["filters"]),
-                "inactive_gamma_percent": _percent(network["inactive_gamma"], network["filters"]),
-                "inactive_activation_percent": _percent(network["inactive_activation"], network["filters"]),
-                "parameters_removed_percent": _percent(network["parameters_before"] - network["parameters_after"],
-                                                       network["parameters_before"]),
-                "macs_removed_percent": _percent(network["macs_before"] - network["macs_after"], network["macs_before"]),
-                "measure": network["measure"],
-                "before": network["before"],
-                "after": network["after"],
-                "speedup": network["latency_ms_before"] / network["latency_ms_after"],
-                "speedup_of_pruning": network["latency_ms_folded"] / network["latency_ms_after"],
-                "output_change": network["output_change"],
-            })  # fmt: skip
+            records.append(
+                {
+                    "key": key,
+                    "network": network["network"],
+                    "optimiser": train.get("optimiser", "rmsprop"),
+                    "decay": train.get("decay", "l2") if train.get("weight_decay") else "none",
+                    "weight_decay": train.get("weight_decay", 0.0),
+                    "layers_pruned_percent": " ".join(str(v) for v in per_layer),
+                    "pruned_percent": _percent(network["removed"], network["filters"]),
+                    "inactive_gamma_percent": _percent(network["inactive_gamma"], network["filters"]),
+                    "inactive_activation_percent": _percent(network["inactive_activation"], network["filters"]),
+                    "parameters_removed_percent": _percent(
+                        network["parameters_before"] - network["parameters_after"], network["parameters_before"]
+                    ),
+                    "macs_removed_percent": _percent(
+                        network["macs_before"] - network["macs_after"], network["macs_before"]
+                    ),
+                    "measure": network["measure"],
+                    "before": network["before"],
+                    "after": network["after"],
+                    "speedup": network["latency_ms_before"] / network["latency_ms_after"],
+                    "speedup_of_pruning": network["latency_ms_folded"] / network["latency_ms_after"],
+                    "output_change": network["output_change"],
+                }
+            )
     if not records:
         raise InputError("no analysed network to tabulate")
     return pd.DataFrame(records)
@@ -70,6 +75,13 @@ def layer_profile(analyses: dict[str, dict]) -> pd.DataFrame:
                 continue
             position = np.linspace(0.0, 1.0, len(own)) if len(own) > 1 else np.zeros(1)
             for where, (_, layer) in zip(position, own.iterrows()):
-                rows.append({"key": key, "network": network, "position": where, "layer": layer["layer"],
-                             "removed_percent": 100.0 * layer["removed"] / layer["filters"]})  # fmt: skip
+                rows.append(
+                    {
+                        "key": key,
+                        "network": network,
+                        "position": where,
+                        "layer": layer["layer"],
+                        "removed_percent": 100.0 * layer["removed"] / layer["filters"],
+                    }
+                )
     return pd.DataFrame(rows)

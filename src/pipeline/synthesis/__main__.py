@@ -35,9 +35,19 @@ def motions(args: argparse.Namespace) -> None:
         variants,
     )
 
-    params = {"split": args.split, "source": args.source, "names": args.names, "file": str(args.file),
-              "min_seconds": args.min_seconds, "mirror": args.mirror, "variants": args.variants,
-              "speed": args.speed, "blend": args.blend, "jitter": args.jitter, "seed": args.seed}
+    params = {
+        "split": args.split,
+        "source": args.source,
+        "names": args.names,
+        "file": str(args.file),
+        "min_seconds": args.min_seconds,
+        "mirror": args.mirror,
+        "variants": args.variants,
+        "speed": args.speed,
+        "blend": args.blend,
+        "jitter": args.jitter,
+        "seed": args.seed,
+    }
     with stage_run("synthesis_motions", params, args.rule, parse_wildcards(args.wildcard)) as run:
         if args.source == "embedded":
             files = {path.stem.removeprefix("humanoid3d_"): path for path in deepmimic_files()}
@@ -85,8 +95,8 @@ def render(args: argparse.Namespace) -> None:
 
     from pipeline.atomic import atomic_output
     from pipeline.body_model.model import BodyModel
-    from pipeline.synthesis.backgrounds import list_images
     from pipeline.synthesis.appearance import LightRange
+    from pipeline.synthesis.backgrounds import list_images
     from pipeline.synthesis.generate import RenderJob, SynthesisSettings, render_job
     from pipeline.synthesis.motion import load_motions
 
@@ -116,8 +126,14 @@ def render(args: argparse.Namespace) -> None:
         voxel_resolution=args.voxels,
         voxel_which=args.voxel_frames,
     )
-    params = {**asdict(settings), "split": args.split, "run": args.run, "voxels": args.voxels,
-              "voxel_frames": args.voxel_frames, "motions": str(args.motions)}
+    params = {
+        **asdict(settings),
+        "split": args.split,
+        "run": args.run,
+        "voxels": args.voxels,
+        "voxel_frames": args.voxel_frames,
+        "motions": str(args.motions),
+    }
     with stage_run("synthesis_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
         start = time.perf_counter()
         rows = render_job(job, args.root, resume=not args.no_resume, workers=args.workers)
@@ -126,11 +142,18 @@ def render(args: argparse.Namespace) -> None:
         with atomic_output(args.manifest) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         frames = int(table["frames"].sum()) if len(table) else 0
-        run.log_metrics({"clips": len(table), "frames": frames, "seconds": seconds,
-                         "frames_per_second": frames / seconds if seconds else 0.0})
+        run.log_metrics(
+            {
+                "clips": len(table),
+                "frames": frames,
+                "seconds": seconds,
+                "frames_per_second": frames / seconds if seconds else 0.0,
+            }
+        )
         run.log_artifact(args.manifest)
-        log.info("%d clips, %d frames in %.1f s (%.1f frames/s)", len(table), frames, seconds,
-                 frames / max(seconds, 1e-9))
+        log.info(
+            "%d clips, %d frames in %.1f s (%.1f frames/s)", len(table), frames, seconds, frames / max(seconds, 1e-9)
+        )
 
 
 def sheet(args: argparse.Namespace) -> None:
@@ -153,18 +176,36 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("motions", help="retarget the embedded motion capture to SMPL poses")
     p.add_argument("--split", required=True)
-    p.add_argument("--source", choices=["embedded", "file"], default="embedded",
-                   help="embedded: pybullet's DeepMimic clips; file: an SMPL motion npz")
+    p.add_argument(
+        "--source",
+        choices=["embedded", "file"],
+        default="embedded",
+        help="embedded: pybullet's DeepMimic clips; file: an SMPL motion npz",
+    )
     p.add_argument("--names", nargs="+", help="motions to take (embedded: e.g. walk run)")
     p.add_argument("--file", type=Path, help="with --source file: npz with pose_<name>, trans_<name>")
-    p.add_argument("--file-fps", type=float, default=None,
-                   help="frame rate of --file when it has no 'fps' key (SURREAL's smpl_data.npz: 120)")
+    p.add_argument(
+        "--file-fps",
+        type=float,
+        default=None,
+        help="frame rate of --file when it has no 'fps' key (SURREAL's smpl_data.npz: 120)",
+    )
     p.add_argument("--min-seconds", type=float, default=4.0, help="repeat looping clips to this length")
     p.add_argument("--mirror", action="store_true", help="add each motion's mirror image")
-    p.add_argument("--variants", type=int, default=0,
-                   help="add this many new motions made of the split's own (re-timed, blended, jittered)")
-    p.add_argument("--speed", type=float, nargs=2, default=[1.0, 1.0], metavar=("LOW", "HIGH"),
-                   help="variants: range of the play-back speed factor")
+    p.add_argument(
+        "--variants",
+        type=int,
+        default=0,
+        help="add this many new motions made of the split's own (re-timed, blended, jittered)",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        nargs=2,
+        default=[1.0, 1.0],
+        metavar=("LOW", "HIGH"),
+        help="variants: range of the play-back speed factor",
+    )
     p.add_argument("--blend", type=float, default=0.0, help="variants: chance of another motion's upper body")
     p.add_argument("--jitter", type=float, default=0.0, help="variants: std (radians) of each joint's offset")
     p.add_argument("--seed", type=int, default=0, help="seeds the variants")
@@ -174,8 +215,12 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("backgrounds", help="collect a split's background photographs")
     p.add_argument("--split", required=True)
-    p.add_argument("--source", choices=["package", "folder"], default="package",
-                   help="package: the embedded interior photographs; folder: --folder's images")
+    p.add_argument(
+        "--source",
+        choices=["package", "folder"],
+        default="package",
+        help="package: the embedded interior photographs; folder: --folder's images",
+    )
     p.add_argument("--folder", type=Path, help="with --source folder: images to use (searched recursively)")
     p.add_argument("--out", required=True, type=Path, help="folder to fill")
     p.add_argument("--width", type=int, default=320, help="render width the photographs serve")
@@ -188,8 +233,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run", type=int, default=0, help="SURREAL's run: 0, 1, 2 overlap clips by 50, 70, 30 %%")
     p.add_argument("--motions", required=True, type=Path)
     p.add_argument("--backgrounds", required=True, type=Path, help="folder of photographs")
-    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH",
-                   help="SMPL-format model per gender (female=..., male=...)")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="GENDER=PATH",
+        help="SMPL-format model per gender (female=..., male=...)",
+    )
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--manifest", required=True, type=Path, help="CSV: one row per clip")
     p.add_argument("--seed", type=int, default=0)
@@ -197,15 +247,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shapes", type=int, default=100, help="body shapes per gender in the split's bank")
     p.add_argument("--outfits", type=int, default=100, help="outfits in the split's bank")
     p.add_argument("--camera-distance", type=float, nargs=2, default=[8.0, 1.0], metavar=("MEAN", "STD"))
-    p.add_argument("--passes", nargs="*", default=["segm", "depth", "gtflow", "flow", "normal"],
-                   choices=["segm", "depth", "gtflow", "flow", "normal"])
+    p.add_argument(
+        "--passes",
+        nargs="*",
+        default=["segm", "depth", "gtflow", "flow", "normal"],
+        choices=["segm", "depth", "gtflow", "flow", "normal"],
+    )
     p.add_argument("--lossless", action="store_true", help="also write PNG frames")
-    p.add_argument("--light-ambient", type=float, nargs=2, default=[0.5, 1.4], metavar=("LOW", "HIGH"),
-                   help="range of the ambient light coefficient sh[0] (SURREAL's: 0.5 1.4)")
-    p.add_argument("--light-from-above", type=float, nargs=2, default=[0.0, 0.7], metavar=("LOW", "HIGH"),
-                   help="range of the light from above, −sh[1] (SURREAL's: 0 0.7)")
-    p.add_argument("--light-others", type=float, default=0.7,
-                   help="the other seven coefficients ~ U(−x, x) (SURREAL's: 0.7)")
+    p.add_argument(
+        "--light-ambient",
+        type=float,
+        nargs=2,
+        default=[0.5, 1.4],
+        metavar=("LOW", "HIGH"),
+        help="range of the ambient light coefficient sh[0] (SURREAL's: 0.5 1.4)",
+    )
+    p.add_argument(
+        "--light-from-above",
+        type=float,
+        nargs=2,
+        default=[0.0, 0.7],
+        metavar=("LOW", "HIGH"),
+        help="range of the light from above, −sh[1] (SURREAL's: 0 0.7)",
+    )
+    p.add_argument(
+        "--light-others", type=float, default=0.7, help="the other seven coefficients ~ U(−x, x) (SURREAL's: 0.7)"
+    )
     p.add_argument("--voxels", type=int, default=0, help="voxel resolution (0: no voxels)")
     p.add_argument("--voxel-frames", choices=["all", "middle", "none"], default="all")
     p.add_argument("--no-resume", action="store_true", help="render clips that already exist again")

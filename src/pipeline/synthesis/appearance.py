@@ -27,14 +27,29 @@ from pipeline.errors import InputError
 J = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
 PATTERNS = ("plain", "stripes_across", "stripes_along", "checks", "heather", "dots")
 
-SKIN_TONES = np.array([
-    [0.96, 0.80, 0.69], [0.92, 0.74, 0.60], [0.85, 0.64, 0.50], [0.76, 0.55, 0.42],
-    [0.64, 0.45, 0.33], [0.52, 0.36, 0.26], [0.40, 0.27, 0.19], [0.30, 0.20, 0.14],
-])  # fmt: skip
-HAIR_COLOURS = np.array([
-    [0.05, 0.04, 0.04], [0.16, 0.10, 0.06], [0.32, 0.20, 0.11], [0.55, 0.40, 0.22],
-    [0.78, 0.64, 0.40], [0.55, 0.26, 0.12], [0.62, 0.62, 0.60],
-])  # fmt: skip
+SKIN_TONES = np.array(
+    [
+        [0.96, 0.80, 0.69],
+        [0.92, 0.74, 0.60],
+        [0.85, 0.64, 0.50],
+        [0.76, 0.55, 0.42],
+        [0.64, 0.45, 0.33],
+        [0.52, 0.36, 0.26],
+        [0.40, 0.27, 0.19],
+        [0.30, 0.20, 0.14],
+    ]
+)
+HAIR_COLOURS = np.array(
+    [
+        [0.05, 0.04, 0.04],
+        [0.16, 0.10, 0.06],
+        [0.32, 0.20, 0.11],
+        [0.55, 0.40, 0.22],
+        [0.78, 0.64, 0.40],
+        [0.55, 0.26, 0.12],
+        [0.62, 0.62, 0.60],
+    ]
+)
 
 SH_GLSL = """
 float sh_irradiance(vec3 n) {
@@ -168,8 +183,7 @@ def sample_outfit(rng: np.random.Generator, name: str) -> Outfit:
 
 def outfit_bank(seed_rng_factory, split: str, count: int) -> list[Outfit]:
     """`count` outfits of a split, each from its own random stream."""
-    return [sample_outfit(seed_rng_factory(split, index), f"procedural_{split}_{index:04d}")
-            for index in range(count)]
+    return [sample_outfit(seed_rng_factory(split, index), f"procedural_{split}_{index:04d}") for index in range(count)]
 
 
 def body_landmarks(rest_joints: np.ndarray) -> dict[str, float]:

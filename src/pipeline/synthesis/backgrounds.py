@@ -21,10 +21,15 @@ class BackgroundError(InputError):
 # test split takes eight scenes unlike any of the train split's.
 PACKAGE_EXCLUDED = {"pexels-2560067.jpg", "pexels-36444540.jpg"}
 PACKAGE_TEST = {
-    "pexels-2416933.jpg", "pexels-36030587.jpg", "pexels-36358763.jpg", "pexels-4389955.jpg",
-    "pexels-5386834.jpg", "pexels-6830376.jpg", "pexels-7247504.jpg",
+    "pexels-2416933.jpg",
+    "pexels-36030587.jpg",
+    "pexels-36358763.jpg",
+    "pexels-4389955.jpg",
+    "pexels-5386834.jpg",
+    "pexels-6830376.jpg",
+    "pexels-7247504.jpg",
     "pexels-cup-of-couple-6962851.jpg",
-}  # fmt: skip
+}
 
 
 def package_photos(split: str) -> list[Path]:

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 import torch
 
+from pipeline import clips
 from pipeline.body_model.model import BodyModel
 from pipeline.seeding import seeded_generator
-from pipeline import clips
 from pipeline.synthesis import appearance, camera
 from pipeline.synthesis.backgrounds import crop_to, read_rgb
 from pipeline.synthesis.motion import Motion
@@ -263,10 +263,7 @@ def frame_mats(frames: list[Frame], passes: tuple[str, ...]) -> dict[str, dict[s
         "flow": lambda f: f.forward_flow,
         "normal": lambda f: f.normals,
     }
-    return {
-        name: clips.frame_variables(name, [conversions[name](frame) for frame in frames])
-        for name in passes
-    }
+    return {name: clips.frame_variables(name, [conversions[name](frame) for frame in frames]) for name in passes}
 
 
 def write_video(path: Path, frames_bgr: list[np.ndarray], fps: float = 30.0) -> None:
@@ -352,11 +349,20 @@ class RenderJob:
 
 def _manifest_row(plan: ClipPlan, outfit: appearance.Outfit, background: Path) -> dict:
     return {
-        "split": plan.split, "run": plan.run, "sequence": plan.sequence, "clip": plan.clip,
-        "stem": plan.stem, "start": plan.start, "frames": plan.frames, "gender": plan.gender,
-        "shape_index": plan.shape_index, "outfit": outfit.name, "background": background.name,
-        "cam_dist": plan.cam_dist, "zrot": plan.zrot,
-    }  # fmt: skip
+        "split": plan.split,
+        "run": plan.run,
+        "sequence": plan.sequence,
+        "clip": plan.clip,
+        "stem": plan.stem,
+        "start": plan.start,
+        "frames": plan.frames,
+        "gender": plan.gender,
+        "shape_index": plan.shape_index,
+        "outfit": outfit.name,
+        "background": background.name,
+        "cam_dist": plan.cam_dist,
+        "zrot": plan.zrot,
+    }
 
 
 class JobWorker:
@@ -378,7 +384,9 @@ class JobWorker:
         plan, job = self.plans[index], self.job
         image, name = load_background(job.backgrounds, plan.background_index, job.background_root)
         betas = self.shapes[plan.gender][plan.shape_index]
-        clip = self.renderer.render(plan, self.motions[plan.sequence], betas, self.outfits[plan.outfit_index], image, name)
+        clip = self.renderer.render(
+            plan, self.motions[plan.sequence], betas, self.outfits[plan.outfit_index], image, name
+        )
         extra = {}
         chosen = voxel_frames(plan.frames, job.voxel_which) if job.voxel_resolution else []
         if chosen:
@@ -429,8 +437,13 @@ def render_job(job: RenderJob, root: Path, resume: bool = True, progress: bool =
     worker = JobWorker(job, root) if workers == 1 else None
     plans = plan_clips(job.motions, job.split, job.run, job.settings, sorted(job.models), len(job.backgrounds))
     todo = [i for i, plan in enumerate(plans) if not (resume and _complete(root, plan))]
-    bar = tqdm(total=len(plans), initial=len(plans) - len(todo), desc=f"{job.split} run{job.run}",
-               unit="clip", disable=not progress)
+    bar = tqdm(
+        total=len(plans),
+        initial=len(plans) - len(todo),
+        desc=f"{job.split} run{job.run}",
+        unit="clip",
+        disable=not progress,
+    )
     if worker is not None:
         pending = []
         with ThreadPoolExecutor(max_workers=1) as writer:
@@ -446,14 +459,16 @@ def render_job(job: RenderJob, root: Path, resume: bool = True, progress: bool =
         rows = [worker.row(i) for i in range(len(plans))]
     else:
         context = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(job, Path(root))) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(job, Path(root))
+        ) as pool:
             for future in as_completed([pool.submit(_make_clip, index) for index in todo]):
                 future.result()
                 bar.update()
         outfits = outfit_bank(job.settings.seed, job.split, job.settings.outfits)
-        rows = [_manifest_row(plan, outfits[plan.outfit_index], job.backgrounds[plan.background_index])
-                for plan in plans]
+        rows = [
+            _manifest_row(plan, outfits[plan.outfit_index], job.backgrounds[plan.background_index]) for plan in plans
+        ]
     bar.close()
     return rows
 

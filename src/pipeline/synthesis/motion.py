@@ -57,16 +57,33 @@ class Motion:
 # Per frame: duration, root position (3), root quaternion, then per joint a quaternion
 # (w, x, y, z) or, for the knees and elbows, one angle about the joint's z axis.
 DEEPMIMIC_JOINTS = (
-    ("chest", 4), ("neck", 4), ("right_hip", 4), ("right_knee", 1), ("right_ankle", 4),
-    ("right_shoulder", 4), ("right_elbow", 1), ("left_hip", 4), ("left_knee", 1),
-    ("left_ankle", 4), ("left_shoulder", 4), ("left_elbow", 1),
-)  # fmt: skip
+    ("chest", 4),
+    ("neck", 4),
+    ("right_hip", 4),
+    ("right_knee", 1),
+    ("right_ankle", 4),
+    ("right_shoulder", 4),
+    ("right_elbow", 1),
+    ("left_hip", 4),
+    ("left_knee", 1),
+    ("left_ankle", 4),
+    ("left_shoulder", 4),
+    ("left_elbow", 1),
+)
 DEEPMIMIC_PARENTS = {
-    "chest": "root", "neck": "chest", "right_hip": "root", "right_knee": "right_hip",
-    "right_ankle": "right_knee", "right_shoulder": "chest", "right_elbow": "right_shoulder",
-    "left_hip": "root", "left_knee": "left_hip", "left_ankle": "left_knee",
-    "left_shoulder": "chest", "left_elbow": "left_shoulder",
-}  # fmt: skip
+    "chest": "root",
+    "neck": "chest",
+    "right_hip": "root",
+    "right_knee": "right_hip",
+    "right_ankle": "right_knee",
+    "right_shoulder": "chest",
+    "right_elbow": "right_shoulder",
+    "left_hip": "root",
+    "left_knee": "left_hip",
+    "left_ankle": "left_knee",
+    "left_shoulder": "chest",
+    "left_elbow": "left_shoulder",
+}
 DEEPMIMIC_VALUES = 8 + sum(size for _, size in DEEPMIMIC_JOINTS)
 
 # DeepMimic's body frame (y up, facing +x, right side +z) into SMPL's (y up, facing +z,
@@ -88,9 +105,7 @@ def _read_deepmimic(path: Path) -> tuple[np.ndarray, bool]:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise MotionError(f"{path}: not a readable DeepMimic motion file ({error})") from error
     if frames.ndim != 2 or frames.shape[1] != DEEPMIMIC_VALUES or len(frames) < 2:
-        raise MotionError(
-            f"{path}: expected at least 2 frames of {DEEPMIMIC_VALUES} values, got {frames.shape}"
-        )
+        raise MotionError(f"{path}: expected at least 2 frames of {DEEPMIMIC_VALUES} values, got {frames.shape}")
     if not np.all(np.isfinite(frames)) or np.any(frames[:-1, 0] <= 0):
         raise MotionError(f"{path}: non-finite values or non-positive frame durations")
     return frames, data.get("Loop") == "wrap"
@@ -221,10 +236,13 @@ def resample(motion: Motion, source_fps: float | None = None) -> Motion:
 # --- Mirroring ----------------------------------------------------------------------------
 
 _MIRROR_JOINTS = [
-    J[name.replace("left_", "right_")] if name.startswith("left_")
-    else J[name.replace("right_", "left_")] if name.startswith("right_") else J[name]
+    J[name.replace("left_", "right_")]
+    if name.startswith("left_")
+    else J[name.replace("right_", "left_")]
+    if name.startswith("right_")
+    else J[name]
     for name in SMPL_JOINT_NAMES
-]  # fmt: skip
+]
 
 
 def mirror(motion: Motion) -> Motion:
@@ -241,16 +259,23 @@ def mirror(motion: Motion) -> Motion:
     root = flip @ root @ flip
     pose[:, 0] = Rotation.from_matrix(root).as_rotvec()
     trans = motion.trans * [-1.0, 1.0, 1.0]
-    return replace(motion, name=f"{motion.name}_mirror", pose=pose.reshape(len(motion), -1).astype(np.float32),
-                   trans=trans.astype(np.float32))
+    return replace(
+        motion,
+        name=f"{motion.name}_mirror",
+        pose=pose.reshape(len(motion), -1).astype(np.float32),
+        trans=trans.astype(np.float32),
+    )
 
 
 # --- Variants -----------------------------------------------------------------------------
 
 # Joints whose rotations an upper-body blend takes from the other motion: the spine up.
-UPPER_BODY = [J[name] for name in SMPL_JOINT_NAMES
-              if name.startswith(("spine", "neck", "head")) or name.split("_")[-1] in
-              ("collar", "shoulder", "elbow", "wrist", "hand")]  # fmt: skip
+UPPER_BODY = [
+    J[name]
+    for name in SMPL_JOINT_NAMES
+    if name.startswith(("spine", "neck", "head"))
+    or name.split("_")[-1] in ("collar", "shoulder", "elbow", "wrist", "hand")
+]
 
 
 @dataclass(frozen=True)
@@ -323,6 +348,7 @@ def variants(motions: list[Motion], count: int, variation: Variation, seed: int,
 
 # --- Files -------------------------------------------------------------------------------
 
+
 def save_motions(path: str | Path, motions: list[Motion]) -> None:
     arrays = {"fps": np.float64(motions[0].fps if motions else FPS)}
     for motion in motions:
@@ -346,8 +372,10 @@ def load_motions(path: str | Path, fps: float | None = None) -> list[Motion]:
         raise MotionError(f"{path}: not a readable motion file ({error})") from error
     for motion in motions:
         if motion.pose.ndim != 2 or motion.pose.shape[1] != 72 or motion.trans.shape != (len(motion), 3):
-            raise MotionError(f"{path}: motion {motion.name!r} has pose {motion.pose.shape}, "
-                              f"trans {motion.trans.shape}; expected (T, 72) and (T, 3)")
+            raise MotionError(
+                f"{path}: motion {motion.name!r} has pose {motion.pose.shape}, "
+                f"trans {motion.trans.shape}; expected (T, 72) and (T, 3)"
+            )
         if not (np.all(np.isfinite(motion.pose)) and np.all(np.isfinite(motion.trans))):
             raise MotionError(f"{path}: motion {motion.name!r} has non-finite values")
     if not motions:

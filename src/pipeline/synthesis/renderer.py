@@ -60,7 +60,7 @@ void main() {
     v_rest = rest_position;
     gl_Position = clip_position(v_camera);
 }
-""" % {"near": f"{NEAR:.1f}", "far": f"{FAR:.1f}"}
+""" % {"near": f"{NEAR:.1f}", "far": f"{FAR:.1f}"}  # noqa: UP031 (GLSL braces)
 
 _FRAGMENT_SHADER = """
 #version 330
@@ -104,6 +104,7 @@ void main() {
     out_flow = vec4((project(v_previous_camera) - here) * vec2(1.0, -1.0), project(v_next_camera) - here);
 }
 """
+
 
 @dataclass
 class Frame:
@@ -165,12 +166,12 @@ class BodyRenderer:
             self.ctx.texture(size, 4, dtype="f4"),  # normal
             self.ctx.texture(size, 4, dtype="f4"),  # flow to the previous and next frames
         ]
-        self.fbo = self.ctx.framebuffer(
-            color_attachments=self.targets, depth_attachment=self.ctx.depth_texture(size)
-        )
+        self.fbo = self.ctx.framebuffer(color_attachments=self.targets, depth_attachment=self.ctx.depth_texture(size))
         floats = 4 * 3 * self.num_vertices
-        self.buffers = {name: self.ctx.buffer(reserve=floats) for name in
-                        ("position", "previous_position", "next_position", "normal", "rest_position")}  # fmt: skip
+        self.buffers = {
+            name: self.ctx.buffer(reserve=floats)
+            for name in ("position", "previous_position", "next_position", "normal", "rest_position")
+        }
         self.index_buffer = self.ctx.buffer(np.ascontiguousarray(faces, dtype="u4").tobytes())
         self.vao = self.ctx.vertex_array(
             self.program,
@@ -209,9 +210,11 @@ class BodyRenderer:
         self.program["rotation"].write(np.ascontiguousarray(rotation.T, dtype="f4").tobytes())
         self.program["translation"].value = tuple(float(x) for x in translation)
         self.program["intrinsics"].value = (
-            float(intrinsics[0, 0]), float(intrinsics[1, 1]),
-            float(intrinsics[0, 2]), float(intrinsics[1, 2]),
-        )  # fmt: skip
+            float(intrinsics[0, 0]),
+            float(intrinsics[1, 1]),
+            float(intrinsics[0, 2]),
+            float(intrinsics[1, 2]),
+        )
         self.program["image_size"].value = (float(self.width), float(self.height))
         # Outward faces wind counter-clockwise; a reflecting camera and the flip that puts
         # image row 0 in GL's row 0 each reverse that on screen.
@@ -229,8 +232,12 @@ class BodyRenderer:
         normals: np.ndarray,
     ) -> Frame:
         """Draw the body (world coordinates, (V, 3) each) over the background."""
-        for name, values in (("position", vertices), ("previous_position", previous_vertices),
-                             ("next_position", next_vertices), ("normal", normals)):
+        for name, values in (
+            ("position", vertices),
+            ("previous_position", previous_vertices),
+            ("next_position", next_vertices),
+            ("normal", normals),
+        ):
             self.buffers[name].write(np.ascontiguousarray(values, dtype="f4").tobytes())
         self.fbo.use()
         self.fbo.clear(depth=1.0)

@@ -28,8 +28,7 @@ def _voxel_views(voxels: np.ndarray) -> np.ndarray:
 
 def contact_sheet(clips: list[Clip], out: str | Path) -> None:
     """One row per clip (its middle frame), one column per pass."""
-    fig, axes = plt.subplots(len(clips), len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.1 * len(clips)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(clips), len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.1 * len(clips)), squeeze=False)
     for row, clip in zip(axes, clips):
         t = (clip.info.frames - 1) // 2
         joints = clip.info.joints2d[t]

@@ -107,8 +107,7 @@ def align_to_box(voxels: np.ndarray, box: tuple[int, int, int, int], resolution:
     factor = (y1 - y0) / height if width <= height else (x1 - x0) / width
     factor = max(factor, 1e-6)
     size = [max(1, int(round(n * factor))) for n in (depth, height, width)]
-    index = [np.minimum((np.arange(n) / factor).astype(np.int64), m - 1)
-             for n, m in zip(size, voxels.shape)]  # fmt: skip
+    index = [np.minimum((np.arange(n) / factor).astype(np.int64), m - 1) for n, m in zip(size, voxels.shape)]
     scaled = voxels[np.ix_(*index)]
     out = np.zeros((resolution,) * 3, dtype=voxels.dtype)
     z0 = (resolution - size[0]) // 2

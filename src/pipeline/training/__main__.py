@@ -33,12 +33,24 @@ def prepare(args: argparse.Namespace) -> None:
         gender, path = parse_pair(item, "--model", keys=("female", "male"))
         models[gender] = BodyModel.from_file(path)
     sizes = SampleSizes(args.input_size, args.heatmap_size, args.voxel_size)
-    params = {"root": str(args.root), "split": args.split, "frames": args.frames, "flow": args.flow,
-              "flow_subtract_mean": args.flow_subtract_mean, **asdict(sizes)}
+    params = {
+        "root": str(args.root),
+        "split": args.split,
+        "frames": args.frames,
+        "flow": args.flow,
+        "flow_subtract_mean": args.flow_subtract_mean,
+        **asdict(sizes),
+    }
     with stage_run("training_samples", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        count = prepare_samples(args.root, args.split, sizes, args.frames,
-                                VoxelSource(models, args.voxel_size), args.out,
-                                flow=FlowSource(args.flow, args.flow_subtract_mean) if args.flow else None)  # fmt: skip
+        count = prepare_samples(
+            args.root,
+            args.split,
+            sizes,
+            args.frames,
+            VoxelSource(models, args.voxel_size),
+            args.out,
+            flow=FlowSource(args.flow, args.flow_subtract_mean) if args.flow else None,
+        )
         run.log_metrics({"samples": count})
         log.info("%d samples of %s", count, args.split)
 
@@ -46,8 +58,11 @@ def prepare(args: argparse.Namespace) -> None:
 def _signature(args: argparse.Namespace) -> str:
     """What a checkpoint must share with this run to be resumed: the settings (all but the
     length and the thread count) and the very input files (size and modification time)."""
-    settings = {k: str(v) for k, v in sorted(vars(args).items())
-                if k not in ("iterations", "threads", "func", "rule", "wildcard")}  # fmt: skip
+    settings = {
+        k: str(v)
+        for k, v in sorted(vars(args).items())
+        if k not in ("iterations", "threads", "func", "rule", "wildcard")
+    }
     for path in [args.train, args.val, *args.init]:
         if not Path(path).exists():
             raise InputError(f"{path}: no such file")
@@ -73,36 +88,64 @@ def train(args: argparse.Namespace) -> None:
     train_set, val_set = SampleSet.load(args.train), SampleSet.load(args.val)
     sizes = train_set.sizes
     config = BodyNetConfig(
-        input_size=sizes.input, heatmap_size=sizes.heatmap, voxel_size=sizes.voxels,
+        input_size=sizes.input,
+        heatmap_size=sizes.heatmap,
+        voxel_size=sizes.voxels,
         hourglass={"stacks": args.stacks, "features": args.features, "modules": args.modules, "depth": args.depth},
-        pose3d_inputs=tuple(args.pose3d_inputs), voxel_inputs=tuple(args.voxel_inputs),
-    )  # fmt: skip
+        pose3d_inputs=tuple(args.pose3d_inputs),
+        voxel_inputs=tuple(args.voxel_inputs),
+    )
     settings = TrainSettings(
-        iterations=args.iterations, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        eval_every=args.eval_every, eval_samples=args.eval_samples, checkpoint_every=args.eval_every,
-        seed=args.seed, device=args.device, optimiser=args.optimiser, weight_decay=args.weight_decay,
-        decay=args.decay, precision=args.precision, channels_last=args.channels_last, rotation=args.rotation,
-        scale=args.scale, lr_drop=args.lr_drop,
-    )  # fmt: skip
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
+        checkpoint_every=args.eval_every,
+        seed=args.seed,
+        device=args.device,
+        optimiser=args.optimiser,
+        weight_decay=args.weight_decay,
+        decay=args.decay,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        rotation=args.rotation,
+        scale=args.scale,
+        lr_drop=args.lr_drop,
+    )
     torch.set_num_threads(args.threads) if args.threads else None
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
     signature = _signature(args)
-    params = {"stage": asdict(stage) | {"wanted": stage.wanted}, "model": config.as_dict(),
-              "train": asdict(settings), "init": [str(p) for p in args.init],
-              "train_samples": len(train_set), "val_samples": len(val_set)}  # fmt: skip
+    params = {
+        "stage": asdict(stage) | {"wanted": stage.wanted},
+        "model": config.as_dict(),
+        "train": asdict(settings),
+        "init": [str(p) for p in args.init],
+        "train_samples": len(train_set),
+        "val_samples": len(val_set),
+    }
     with stage_run("training", params, args.rule, parse_wildcards(args.wildcard)) as run:
         model = build_model(config, args.init, args.seed)
         untrained = set(model.needed(set(stage.wanted))) - set(stage.trains) - model.trained
         if untrained:
-            raise InputError(f"stage {stage.name} feeds on {', '.join(sorted(untrained))}, which no --init "
-                             "checkpoint holds")  # fmt: skip
+            raise InputError(
+                f"stage {stage.name} feeds on {', '.join(sorted(untrained))}, which no --init checkpoint holds"
+            )
         validation = val_set.subset(settings.eval_samples, args.seed)
-        history, steps = run_training(model, stage, train_set, validation, settings, checkpoint, run, signature=signature)
+        history, steps = run_training(
+            model, stage, train_set, validation, settings, checkpoint, run, signature=signature
+        )
         final = out / "model.pt"
-        save_model(final, model, stage.name, held_subnetworks(model, stage), settings.iterations,
-                   {"history": history, "run_id": run.run_id, "train": asdict(settings)})  # fmt: skip
+        save_model(
+            final,
+            model,
+            stage.name,
+            held_subnetworks(model, stage),
+            settings.iterations,
+            {"history": history, "run_id": run.run_id, "train": asdict(settings)},
+        )
         with atomic_output(out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         figures.curves(history, steps, f"{args.stage} ({', '.join(stage.trains)})", out / "curves.png")
@@ -154,10 +197,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--input-size", type=int, default=256)
     p.add_argument("--heatmap-size", type=int, default=64)
     p.add_argument("--voxel-size", type=int, default=128)
-    p.add_argument("--model", action="append", default=[], metavar="GENDER=PATH",
-                   help="body models to voxelise clips that have no voxels (SURREAL's own)")
-    p.add_argument("--flow", help="add each sample's forward flow: 'rendered' (the clips' own) or a folder "
-                   "of flow stored by `python -m pipeline.flow extract`")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="GENDER=PATH",
+        help="body models to voxelise clips that have no voxels (SURREAL's own)",
+    )
+    p.add_argument(
+        "--flow",
+        help="add each sample's forward flow: 'rendered' (the clips' own) or a folder "
+        "of flow stored by `python -m pipeline.flow extract`",
+    )
     p.add_argument("--flow-subtract-mean", action="store_true", help="remove each frame's mean flow")
     p.add_argument("--out", required=True, type=Path, help="folder for the samples' arrays")
     add_tracking_arguments(p)
@@ -167,8 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument("--train", required=True, type=Path, help="prepared training samples")
     p.add_argument("--val", required=True, type=Path, help="prepared validation samples")
-    p.add_argument("--init", action="append", default=[], type=Path,
-                   help="checkpoint of an earlier stage to start from (repeatable; later wins)")
+    p.add_argument(
+        "--init",
+        action="append",
+        default=[],
+        type=Path,
+        help="checkpoint of an earlier stage to start from (repeatable; later wins)",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for model.pt, history, figures")
     p.add_argument("--stacks", type=int, default=2)
     p.add_argument("--features", type=int, default=256)
@@ -179,19 +235,44 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--lr-drop", type=float, default=1.0,
-                   help="divide the learning rate by 10 after this fraction of the iterations (1: never)")
-    p.add_argument("--optimiser", choices=["rmsprop", "adam", "sgd"], default="rmsprop",
-                   help="RMSprop is BodyNet's; SGD with momentum 0.9")
+    p.add_argument(
+        "--lr-drop",
+        type=float,
+        default=1.0,
+        help="divide the learning rate by 10 after this fraction of the iterations (1: never)",
+    )
+    p.add_argument(
+        "--optimiser",
+        choices=["rmsprop", "adam", "sgd"],
+        default="rmsprop",
+        help="RMSprop is BodyNet's; SGD with momentum 0.9",
+    )
     p.add_argument("--weight-decay", type=float, default=0.0, help="strength λ of the weight decay")
-    p.add_argument("--decay", choices=["l2", "decoupled"], default="l2",
-                   help="l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ after each step, s_t the learning-rate schedule (1, then 0.1)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="bf16: the forward pass autocast to bfloat16; auto: where the hardware computes it natively")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="NHWC activations (oneDNN's and tensor cores' fast layout)")
-    p.add_argument("--rotation", type=float, default=0.0,
-                   help="degrees: the 2D tasks' crops turned by up to this much (BodyNet's 2D networks: 30)")
+    p.add_argument(
+        "--decay",
+        choices=["l2", "decoupled"],
+        default="l2",
+        help="l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ after each step, s_t the learning-rate "
+        "schedule (1, then 0.1)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default="auto",
+        help="bf16: the forward pass autocast to bfloat16; auto: where the hardware computes it natively",
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NHWC activations (oneDNN's and tensor cores' fast layout)",
+    )
+    p.add_argument(
+        "--rotation",
+        type=float,
+        default=0.0,
+        help="degrees: the 2D tasks' crops turned by up to this much (BodyNet's 2D networks: 30)",
+    )
     p.add_argument("--scale", type=float, default=0.0, help="the 2D tasks' crops zoomed by a factor in 1 ± this")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-samples", type=int, default=64)
@@ -201,10 +282,16 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=train)
 
     p = commands.add_parser("curves", help="the stages' validation measures on one page, beside the references")
-    p.add_argument("--history", action="append", default=[], metavar="STAGE=PATH",
-                   help="a stage's history.csv (repeatable)")
-    p.add_argument("--reference", action="append", default=[], metavar="NAME=PATH",
-                   help="a reference's evaluation summary.json, drawn as a line (repeatable)")
+    p.add_argument(
+        "--history", action="append", default=[], metavar="STAGE=PATH", help="a stage's history.csv (repeatable)"
+    )
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a reference's evaluation summary.json, drawn as a line (repeatable)",
+    )
     p.add_argument("--batch-size", type=int, required=True, help="the stages' batch: crops per iteration")
     p.add_argument("--out", required=True, type=Path, help="the figure (PNG)")
     add_tracking_arguments(p)

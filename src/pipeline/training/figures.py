@@ -14,7 +14,13 @@ import torch  # noqa: E402
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 
-MEASURES = {"pckh": "PCKh@0.5", "part_iou": "part IoU", "joint_error_mm": "3D joint error (mm)", "voxel_iou": "voxel IoU", "beta_error": "shape error (‖Δβ‖)"}
+MEASURES = {
+    "pckh": "PCKh@0.5",
+    "part_iou": "part IoU",
+    "joint_error_mm": "3D joint error (mm)",
+    "voxel_iou": "voxel IoU",
+    "beta_error": "shape error (‖Δβ‖)",
+}
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -46,12 +52,17 @@ def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> Non
     save_figure(fig, out)
 
 
-PANELS = {"pckh": ("pose2d",), "part_iou": ("segm",), "joint_error_mm": ("pose3d",),
-          "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv")}
+PANELS = {
+    "pckh": ("pose2d",),
+    "part_iou": ("segm",),
+    "joint_error_mm": ("pose3d",),
+    "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv"),
+}
 
 
-def learning_curves(histories: dict[str, list[dict]], batch_size: int, out: Path,
-                    references: dict[str, dict[str, float]] | None = None) -> None:
+def learning_curves(
+    histories: dict[str, list[dict]], batch_size: int, out: Path, references: dict[str, dict[str, float]] | None = None
+) -> None:
     """The validation measure of each stage against the training crops it has seen, one
     panel per measure (`PANELS`), with the references' figures (e.g. {"constant": {measure:
     value}}) as horizontal lines: how far each stage got, and whether it was still climbing."""
@@ -83,19 +94,27 @@ def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, c
     outputs = {k: [o.float().cpu() for o in v] for k, v in model(**inputs(batch, device), wanted=wanted).items()}
     panels = [("input", lambda i: batch["rgb"][i].permute(1, 2, 0).numpy())]
     if "pose2d" in outputs:
-        panels += [("2D pose", lambda i: outputs["pose2d"][-1][i].amax(0).clamp(0, 1).numpy()),
-                   ("2D pose truth", lambda i: batch["heatmaps"][i].amax(0).numpy())]  # fmt: skip
+        panels += [
+            ("2D pose", lambda i: outputs["pose2d"][-1][i].amax(0).clamp(0, 1).numpy()),
+            ("2D pose truth", lambda i: batch["heatmaps"][i].amax(0).numpy()),
+        ]
     if "segm" in outputs:
-        panels += [("segmentation", lambda i: labels_to_rgb(outputs["segm"][-1][i].argmax(0).numpy(), 14)),
-                   ("truth", lambda i: labels_to_rgb(batch["parts"][i].numpy(), 14))]  # fmt: skip
+        panels += [
+            ("segmentation", lambda i: labels_to_rgb(outputs["segm"][-1][i].argmax(0).numpy(), 14)),
+            ("truth", lambda i: labels_to_rgb(batch["parts"][i].numpy(), 14)),
+        ]
     if "pose3d" in outputs:
         panels += [("3D pose (max over depth)", lambda i: outputs["pose3d"][-1][i].amax((0, 1)).clamp(0, 1).numpy())]
     if "voxels" in outputs:
         probability = lambda i: torch.sigmoid(outputs["voxels"][-1][i])  # noqa: E731
-        panels += [("voxels front", lambda i: probability(i).amax(0).numpy()),
-                   ("voxels side", lambda i: probability(i).amax(2).T.numpy()),
-                   ("voxel truth front | side", lambda i: np.concatenate(
-                       [batch["voxels"][i].amax(0).numpy(), batch["voxels"][i].amax(2).T.numpy()], 1))]  # fmt: skip
+        panels += [
+            ("voxels front", lambda i: probability(i).amax(0).numpy()),
+            ("voxels side", lambda i: probability(i).amax(2).T.numpy()),
+            (
+                "voxel truth front | side",
+                lambda i: np.concatenate([batch["voxels"][i].amax(0).numpy(), batch["voxels"][i].amax(2).T.numpy()], 1),
+            ),
+        ]
     fig, axes = plt.subplots(count, len(panels), figsize=(2.2 * len(panels), 2.2 * count), squeeze=False)
     for row, index in enumerate(range(count)):
         for col, (title, draw) in enumerate(panels):

@@ -136,7 +136,9 @@ def held_subnetworks(model: BodyNet, stage: Stage) -> list[str]:
 
 
 @torch.no_grad()
-def evaluate(model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device: torch.device, batch_size: int = 16) -> dict[str, float]:
+def evaluate(
+    model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device: torch.device, batch_size: int = 16
+) -> dict[str, float]:
     """Validation measures of the wanted subnetworks' last stack."""
     model.eval()
     focal = float(samples.arrays["focal"])
@@ -238,14 +240,29 @@ def train(
     sums: dict[str, float] = {}
     count = 0
     began = time.perf_counter()
-    bar = tqdm(range(start, settings.iterations), desc=stage.name, unit="it", initial=start,
-               total=settings.iterations, disable=not progress,
-               mininterval=0.5 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s  # fmt: skip
+    bar = tqdm(
+        range(start, settings.iterations),
+        desc=stage.name,
+        unit="it",
+        initial=start,
+        total=settings.iterations,
+        disable=not progress,
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    )  # a log file gets a line every 30 s
     for iteration in bar:
         rng = seeded_generator(settings.seed, "batch", stage.name, iteration)
         indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
-        batch = make_batch(train_set, indices, rng, flip=stage.flip, jitter=True, rotation=settings.rotation * stage.flip,
-                           scale=settings.scale * stage.flip, targets=stage.targets, device=device)  # fmt: skip
+        batch = make_batch(
+            train_set,
+            indices,
+            rng,
+            flip=stage.flip,
+            jitter=True,
+            rotation=settings.rotation * stage.flip,
+            scale=settings.scale * stage.flip,
+            targets=stage.targets,
+            device=device,
+        )
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             outputs = model(**inputs(batch, device, layout), wanted=stage.wanted)
         terms = losses.terms(outputs, batch, list(stage.weights))
@@ -273,18 +290,31 @@ def train(
         bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at the bar's own pace
         done = iteration + 1
         if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {"iteration": done, **{k: v / count for k, v in sums.items()},
-                   "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
-                   **evaluate(model, val_set, stage.wanted, device)}  # fmt: skip
+            row = {
+                "iteration": done,
+                **{k: v / count for k, v in sums.items()},
+                "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
+                **evaluate(model, val_set, stage.wanted, device),
+            }
             history.append(row)
             set_trainable(model, stage)
             if run is not None:
-                run.log_metrics({f"val_{k}": v for k, v in row.items() if k not in values and k != "iteration"}, step=done)
-            log.info("%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))
+                run.log_metrics(
+                    {f"val_{k}": v for k, v in row.items() if k not in values and k != "iteration"}, step=done
+                )
+            log.info(
+                "%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration")
+            )
             sums, count, began = {}, 0, time.perf_counter()
         if done % settings.checkpoint_every == 0 or done == settings.iterations:
-            save_model(checkpoint, model, stage.name, held_subnetworks(model, stage), done,
-                       {"optimiser": optimiser.state_dict(), "history": history, "steps": steps, "signature": signature})  # fmt: skip
+            save_model(
+                checkpoint,
+                model,
+                stage.name,
+                held_subnetworks(model, stage),
+                done,
+                {"optimiser": optimiser.state_dict(), "history": history, "steps": steps, "signature": signature},
+            )
     return history, steps
 
 
@@ -293,5 +323,8 @@ def check_improved(history: list[dict]) -> dict[str, float]:
     that positive is better)."""
     first, last = history[0], history[-1]
     better = {"pckh": 1, "pckh_head": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1, "beta_error": -1}
-    return {name: sign * (last[name] - first[name]) for name, sign in better.items()
-            if name in first and name in last and math.isfinite(last[name])}  # fmt: skip
+    return {
+        name: sign * (last[name] - first[name])
+        for name, sign in better.items()
+        if name in first and name in last and math.isfinite(last[name])
+    }

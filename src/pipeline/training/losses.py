@@ -62,7 +62,9 @@ def shape(predictions: list[torch.Tensor], betas: torch.Tensor) -> torch.Tensor:
     return sum(F.mse_loss(p.float(), betas) for p in predictions)
 
 
-def terms(outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
+def terms(
+    outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str]
+) -> dict[str, torch.Tensor]:
     """The named loss terms of a batch."""
     compute = {
         "pose2d": lambda: pose2d(outputs["pose2d"], batch["heatmaps"]),

@@ -48,8 +48,9 @@ PCK_LIMBS = (0, 1, 2, 3, 4, 5, 10, 11, 14, 15)
 PCK_REFERENCES = ("bodynet", "head")
 
 
-def pckh_per_image(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], reference: str = "bodynet",
-                   threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def pckh_per_image(
+    heatmaps: torch.Tensor, batch: dict[str, torch.Tensor], reference: str = "bodynet", threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """(correct joints, visible joints) of each image (B,), (B,).
 
     reference 'bodynet': the limbs, within `threshold` × (heatmap side / 10) pixels, as
@@ -83,7 +84,9 @@ def part_counts(logits: torch.Tensor, parts: torch.Tensor, classes: int = 15) ->
     return intersection, union
 
 
-def part_counts_per_image(logits: torch.Tensor, parts: torch.Tensor, classes: int = 15) -> tuple[torch.Tensor, torch.Tensor]:
+def part_counts_per_image(
+    logits: torch.Tensor, parts: torch.Tensor, classes: int = 15
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image and class (intersection, union) pixel counts, (B, classes) each."""
     predicted = F.one_hot(logits.argmax(dim=1), classes).bool()  # (B, s, s, C)
     truth = F.one_hot(parts.long(), classes).bool()
@@ -112,8 +115,9 @@ def volume_peaks(volumes: torch.Tensor) -> torch.Tensor:
     return torch.stack([x + dx, y + dy, z + dz], dim=-1).to(torch.float32)
 
 
-def volume_joints_camera(volumes: torch.Tensor, batch: dict[str, torch.Tensor], focal: float,
-                         principal: torch.Tensor) -> torch.Tensor:
+def volume_joints_camera(
+    volumes: torch.Tensor, batch: dict[str, torch.Tensor], focal: float, principal: torch.Tensor
+) -> torch.Tensor:
     """(B, J, Z, s, s) volumes → (B, J, 3) camera-frame joints (metres) from their peaks:
     image position through the crop, depth from the bin and the known root depth."""
     bins, size = volumes.shape[2], volumes.shape[-1]

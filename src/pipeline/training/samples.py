@@ -42,8 +42,16 @@ FLIP_PARTS = np.array([0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11])
 HEAD, NECK = 9, 8  # MPII slots of SMPL's head and neck joints
 
 
-def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: VoxelSource | None, out: Path,
-            progress: bool = True, flow=None) -> int:
+def prepare(
+    root: Path,
+    split: str,
+    sizes: SampleSizes,
+    frames: str,
+    voxels: VoxelSource | None,
+    out: Path,
+    progress: bool = True,
+    flow=None,
+) -> int:
     """Write the samples of a split's clips to the folder `out`, one .npy file per array,
     streamed to disk (memory stays flat at any scale); returns their number. With `flow`
     (a `pipeline.flow.storage.FlowSource`), each sample's forward flow too, cropped as the
@@ -55,22 +63,36 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
     k = camera.intrinsics()
     s, d = sizes.heatmap, sizes.voxels
     layout = {
-        "rgb": ((sizes.input, sizes.input, 3), np.uint8), "parts": ((s, s), np.uint8),
-        "joints": ((16, 2), np.float32), "bins": ((16,), np.int8), "voxels": ((d, d, (d + 7) // 8), np.uint8),
-        "silhouette": ((d, d), np.uint8), "joints_camera": ((16, 3), np.float32), "root_depth": ((), np.float32),
-        "crop_centre": ((2,), np.float32), "crop_side": ((), np.float32), "pose": ((72,), np.float32),
-        "shape": ((10,), np.float32), "gender": ((), np.int8), "zrot": ((), np.float32),
-        "clip": ((), np.int32), "frame": ((), np.int32),
-    }  # fmt: skip
+        "rgb": ((sizes.input, sizes.input, 3), np.uint8),
+        "parts": ((s, s), np.uint8),
+        "joints": ((16, 2), np.float32),
+        "bins": ((16,), np.int8),
+        "voxels": ((d, d, (d + 7) // 8), np.uint8),
+        "silhouette": ((d, d), np.uint8),
+        "joints_camera": ((16, 3), np.float32),
+        "root_depth": ((), np.float32),
+        "crop_centre": ((2,), np.float32),
+        "crop_side": ((), np.float32),
+        "pose": ((72,), np.float32),
+        "shape": ((10,), np.float32),
+        "gender": ((), np.int8),
+        "zrot": ((), np.float32),
+        "clip": ((), np.int32),
+        "frame": ((), np.int32),
+    }
     if flow is not None:
         layout["flow"] = ((sizes.input, sizes.input, 2), np.float16)
     clips = {clip.stem: index for index, clip in enumerate(dataset.clips)}
     with atomic_output(out) as tmp:
         tmp.mkdir()
-        columns = {name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=(count, *shape))
-                   for name, (shape, dtype) in layout.items()}  # fmt: skip
+        columns = {
+            name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=(count, *shape))
+            for name, (shape, dtype) in layout.items()
+        }
         previous = None
-        for row, (clip, t) in enumerate(tqdm(dataset.index, desc=f"{split} samples", unit="frame", disable=not progress)):
+        for row, (clip, t) in enumerate(
+            tqdm(dataset.index, desc=f"{split} samples", unit="frame", disable=not progress)
+        ):
             if previous is not None and previous is not clip:
                 previous.forget()  # one decoded video in memory at a time
             previous = clip
@@ -82,13 +104,23 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
             rotation, translation = camera.extrinsics(info.cam_loc)
             joints_camera = info.joints3d[t] @ rotation.T + translation
             values = {
-                "rgb": (sample["rgb"].transpose(1, 2, 0) * 255).round(), "parts": sample["segmentation"],
-                "joints": sample["joints2d_crop"], "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
-                "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1), "silhouette": sample["silhouette_front"],
-                "joints_camera": joints_camera[BODYNET_JOINTS], "root_depth": joints_camera[0, 2],
-                "crop_centre": centre, "crop_side": side, "pose": info.pose[t], "shape": info.shape[t],
-                "gender": info.gender[t], "zrot": info.zrot[t], "clip": clips[clip.stem], "frame": t,
-            }  # fmt: skip
+                "rgb": (sample["rgb"].transpose(1, 2, 0) * 255).round(),
+                "parts": sample["segmentation"],
+                "joints": sample["joints2d_crop"],
+                "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
+                "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1),
+                "silhouette": sample["silhouette_front"],
+                "joints_camera": joints_camera[BODYNET_JOINTS],
+                "root_depth": joints_camera[0, 2],
+                "crop_centre": centre,
+                "crop_side": side,
+                "pose": info.pose[t],
+                "shape": info.shape[t],
+                "gender": info.gender[t],
+                "zrot": info.zrot[t],
+                "clip": clips[clip.stem],
+                "frame": t,
+            }
             if flow is not None:
                 values["flow"] = crop_flow(flow(clip, t), centre, side, sizes.input)
             for name, value in values.items():
@@ -96,8 +128,12 @@ def prepare(root: Path, split: str, sizes: SampleSizes, frames: str, voxels: Vox
         for column in columns.values():
             column.flush()
         del columns
-        constants = {"clip_names": np.array(list(clips)), "sizes": np.array([sizes.input, sizes.heatmap, sizes.voxels]),
-                     "focal": np.float32(k[0, 0]), "principal": k[:2, 2].astype(np.float32)}  # fmt: skip
+        constants = {
+            "clip_names": np.array(list(clips)),
+            "sizes": np.array([sizes.input, sizes.heatmap, sizes.voxels]),
+            "focal": np.float32(k[0, 0]),
+            "principal": k[:2, 2].astype(np.float32),
+        }
         for name, value in constants.items():
             np.save(tmp / f"{name}.npy", value)
     return count
@@ -110,7 +146,7 @@ class SampleSet:
     arrays: dict[str, np.ndarray]
 
     @classmethod
-    def load(cls, path: str | Path) -> "SampleSet":
+    def load(cls, path: str | Path) -> SampleSet:
         path = Path(path)
         files = sorted(path.glob("*.npy")) if path.is_dir() else []
         if not files:
@@ -125,7 +161,9 @@ class SampleSet:
         missing = {"rgb", "parts", "joints", "bins", "voxels", "sizes", "focal", "principal"} - set(arrays)
         if missing:
             raise InputError(f"{path}: prepared samples lack {', '.join(sorted(missing))}")
-        lengths = {name: len(a) for name, a in arrays.items() if a.ndim and name not in ("sizes", "principal", "clip_names")}
+        lengths = {
+            name: len(a) for name, a in arrays.items() if a.ndim and name not in ("sizes", "principal", "clip_names")
+        }
         if len(set(lengths.values())) != 1:
             raise InputError(f"{path}: arrays of different lengths ({lengths}); prepare the samples again")
         return cls(arrays)
@@ -144,7 +182,7 @@ class SampleSet:
     def sizes(self) -> SampleSizes:
         return SampleSizes(*map(int, self.arrays["sizes"]))
 
-    def subset(self, count: int, seed: int) -> "SampleSet":
+    def subset(self, count: int, seed: int) -> SampleSet:
         """A fixed random subset, in memory (for validation during training)."""
         chosen = np.arange(len(self))
         if count < len(self):
@@ -171,8 +209,11 @@ def flow_channels(flow: np.ndarray, input_size: int) -> np.ndarray:
     return np.concatenate([scaled, magnitude], axis=-1).transpose(0, 3, 1, 2)
 
 
-def inputs(batch: dict[str, torch.Tensor], device: torch.device | str = "cpu",
-           layout: torch.memory_format = torch.contiguous_format) -> dict[str, torch.Tensor]:
+def inputs(
+    batch: dict[str, torch.Tensor],
+    device: torch.device | str = "cpu",
+    layout: torch.memory_format = torch.contiguous_format,
+) -> dict[str, torch.Tensor]:
     """What a BodyNet reads of a batch (keyword arguments): the image, and the flow where
     the samples hold it, on `device` in the networks' memory `layout`."""
     return {name: batch[name].to(device, memory_format=layout) for name in ("rgb", "flow") if name in batch}
@@ -202,20 +243,36 @@ def joint_volumes(points: torch.Tensor, bins: torch.Tensor, size: int, sigma: fl
 TARGETS = ("heatmaps", "parts", "volumes", "voxels", "silhouette_front", "silhouette_side", "betas")
 
 
-def geometric_transforms(rng: np.random.Generator, count: int, rotation: float, scale: float,
-                         sizes: tuple[int, ...]) -> list[np.ndarray]:
+def geometric_transforms(
+    rng: np.random.Generator, count: int, rotation: float, scale: float, sizes: tuple[int, ...]
+) -> list[np.ndarray]:
     """Per crop size (side in pixels), (count, 2, 3) affine maps of a crop onto itself: the
     same rotation ~ U(±rotation) degrees and scale ~ U(1 ± scale) about the crop's centre at
     every size (Newell et al.'s augmentation)."""
     angles = rng.uniform(-rotation, rotation, count)
     factors = rng.uniform(1.0 - scale, 1.0 + scale, count)
-    return [np.stack([cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, factor)
-                      for angle, factor in zip(angles, factors)]) for size in sizes]  # fmt: skip
+    return [
+        np.stack(
+            [
+                cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, factor)
+                for angle, factor in zip(angles, factors)
+            ]
+        )
+        for size in sizes
+    ]
 
 
-def make_batch(samples: SampleSet, indices: np.ndarray, rng: np.random.Generator | None = None,
-               flip: bool = False, jitter: bool = False, rotation: float = 0.0, scale: float = 0.0,
-               targets: tuple[str, ...] = TARGETS, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+def make_batch(
+    samples: SampleSet,
+    indices: np.ndarray,
+    rng: np.random.Generator | None = None,
+    flip: bool = False,
+    jitter: bool = False,
+    rotation: float = 0.0,
+    scale: float = 0.0,
+    targets: tuple[str, ...] = TARGETS,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
     """Tensors on `device` for the samples at `indices`: the inputs, what the measures need,
     and the `targets` asked for (all by default).
 

@@ -1,16 +1,16 @@
 """BodyNet's training schedule, one stage per trained artifact.
 
-    pose2d, segm        RGB → 2D pose / segmentation, from scratch
-    pose3d              3D pose, with the 2D networks frozen
-    voxels              voxels, with every earlier network frozen
-    voxels_fv(sv)       voxels continued with the front (and side) re-projection losses
-    end_to_end_fv(sv)   all four networks together, from the stage-wise ones, with the
-                        intermediate tasks' losses and BodyNet's weights
-    end_to_end_fv(sv)_without_tasks
-                        the same with only the voxel and re-projection losses (the paper's
-                        end-to-end training without intermediate supervision)
-    shape_regression    the paper's baseline: shape coefficients regressed from the voxel
-                        network's inputs (L2), every earlier network frozen
+pose2d, segm        RGB → 2D pose / segmentation, from scratch
+pose3d              3D pose, with the 2D networks frozen
+voxels              voxels, with every earlier network frozen
+voxels_fv(sv)       voxels continued with the front (and side) re-projection losses
+end_to_end_fv(sv)   all four networks together, from the stage-wise ones, with the
+                    intermediate tasks' losses and BodyNet's weights
+end_to_end_fv(sv)_without_tasks
+                    the same with only the voxel and re-projection losses (the paper's
+                    end-to-end training without intermediate supervision)
+shape_regression    the paper's baseline: shape coefficients regressed from the voxel
+                    network's inputs (L2), every earlier network frozen
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape")
 END_TO_END = ("pose2d", "segm", "pose3d", "voxels")
 
 
-TERM_TARGETS = {"pose2d": "heatmaps", "segm": "parts", "pose3d": "volumes", "voxels": "voxels",
-                "fv": "silhouette_front", "sv": "silhouette_side", "shape": "betas"}  # fmt: skip
+TERM_TARGETS = {
+    "pose2d": "heatmaps",
+    "segm": "parts",
+    "pose3d": "volumes",
+    "voxels": "voxels",
+    "fv": "silhouette_front",
+    "sv": "silhouette_side",
+    "shape": "betas",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,6 @@ class Stage:
     def wanted(self) -> tuple[str, ...]:
         outputs = {"fv": "voxels", "sv": "voxels"}
         return tuple(dict.fromkeys(outputs.get(term, term) for term in self.weights))
-
-
 
 
 def stage(name: str) -> Stage:
