@@ -298,7 +298,12 @@ def dry_run_jobs(output: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("key", "value", "rules"),
     [
-        ("evaluation.fit.steps", 5, {"evaluate_body_fit", "evaluate_reference", "tabulate_evaluation", "results_page"}),
+        (
+            # the learning curves draw the references' measures beside the stages'
+            "evaluation.fit.steps",
+            5,
+            {"evaluate_body_fit", "evaluate_reference", "tabulate_evaluation", "results_page", "plot_learning_curves"},
+        ),
         (
             "flow.as_input.iterations",
             3,
