@@ -12,7 +12,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
-from pipeline.training.schedule import STAGE_INITS  # noqa: E402
+from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, ensure_store,
 )

@@ -103,8 +103,8 @@ rule train_input_variant:
         "{params.length} {params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
 
 
-# The stages whose validation measure the learning curves show (`pipeline.training.figures.PANELS`).
-LEARNING_CURVE_STAGES = ["pose2d", "segm", "pose3d", "voxels", "voxels_fv", "voxels_fvsv"]
+# The stages the learning curves draw.
+LEARNING_CURVE_STAGES = [stage for stages in CURVE_PANELS.values() for stage in stages]
 
 
 rule plot_learning_curves:

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
+from pipeline.training.schedule import CURVE_PANELS
 
 MEASURES = {
     "pckh": "PCKh@0.5",
@@ -52,22 +53,14 @@ def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> Non
     save_figure(fig, out)
 
 
-PANELS = {
-    "pckh": ("pose2d",),
-    "part_iou": ("segm",),
-    "joint_error_mm": ("pose3d",),
-    "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv"),
-}
-
-
 def learning_curves(
     histories: dict[str, list[dict]], batch_size: int, out: Path, references: dict[str, dict[str, float]] | None = None
 ) -> None:
     """The validation measure of each stage against the training crops it has seen, one
-    panel per measure (`PANELS`), with the references' figures (e.g. {"constant": {measure:
+    panel per measure (`CURVE_PANELS`), with the references' figures (e.g. {"constant": {measure:
     value}}) as horizontal lines: how far each stage got, and whether it was still climbing."""
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.4))
-    for ax, (measure, stages) in zip(axes, PANELS.items()):
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.4))
+    for ax, (measure, stages) in zip(axes, CURVE_PANELS.items()):
         for name in stages:
             rows = [row for row in histories.get(name, []) if measure in row]
             if rows:

@@ -23,3 +23,11 @@ STAGE_INITS: dict[str, tuple[str, ...]] = {
     "shape_regression": ("pose3d",),
 }
 STAGES = tuple(STAGE_INITS)
+
+# The learning curves' panels: each validation measure and the stages drawn in it.
+CURVE_PANELS = {
+    "pckh": ("pose2d",),
+    "part_iou": ("segm",),
+    "joint_error_mm": ("pose3d",),
+    "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv"),
+}
