@@ -38,7 +38,13 @@ def fit_settings(files: list[Path]) -> FitSettings:
     fit: dict = {}
     for file in files:
         fit.update(yaml.safe_load(file.read_text()).get("evaluation", {}).get("fit", {}))
-    return FitSettings(joint_steps=fit["joint_steps"], steps=fit["steps"], max_vertices=fit["max_vertices"])
+    return FitSettings(
+        joint_steps=fit["joint_steps"],
+        steps=fit["steps"],
+        max_vertices=fit["max_vertices"],
+        objective=fit["objective"],
+        matching=fit["matching"],
+    )
 
 
 def oracle_outputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

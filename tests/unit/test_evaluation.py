@@ -109,21 +109,28 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
     points, weights = pad_points(point_sets, weight_sets)
     joints = torch.as_tensor(np.stack(joints), dtype=torch.float32)
     truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
-    joints_only = surface_error_mm(
-        mirror(fit_to_voxels(model, points, weights, joints, FitSettings(steps=0)).vertices), truth
-    )
-    fitted = surface_error_mm(mirror(fit_to_voxels(model, points, weights, joints).vertices), truth)
-    sums = surface_error_mm(
-        mirror(fit_to_voxels(model, points, weights, joints, FitSettings(objective="sum")).vertices), truth
+
+    def fit(**settings) -> torch.Tensor:
+        return surface_error_mm(
+            mirror(fit_to_voxels(model, points, weights, joints, FitSettings(**settings)).vertices), truth
+        )
+
+    joints_only, fitted, sums, sums_once = (
+        fit(steps=0),
+        fit(),
+        fit(objective="sum"),
+        fit(objective="sum", matching="once"),
     )
     print(
         f"perfect inputs: joints alone {joints_only.mean():.1f} mm, means (default) {fitted.mean():.1f} mm, "
-        f"Eq. 4.6's sums {sums.mean():.1f} mm"
+        f"Eq. 4.6's sums {sums.mean():.1f} mm, matched once {sums_once.mean():.1f} mm"
     )
-    # measured when written: 48 mm on average at 32³ voxels (the joints alone: 78 mm; sums: 121 mm)
+    # measured when written, at 32³ voxels: means 48 mm (the joints alone: 78 mm; sums 121 mm,
+    # matched once as BodyNet's fitting code does 78 mm; docs/bodynet.md has the other sizes)
     assert fitted.mean() < 0.85 * joints_only.mean()
     assert fitted.mean() < 70
-    assert fitted.mean() < sums.mean()  # why the default deviates from Eq. 4.6's weights
+    assert sums_once.mean() < 0.85 * sums.mean()  # the authors' matching is what makes the sums usable
+    assert fitted.mean() < min(sums.mean(), sums_once.mean())  # why the default deviates from Eq. 4.6
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.fitting.voxel_fit import FitSettings, fit_to_voxels, pad_points, surface_points
 from pipeline.synthesis.voxels import voxelize
+from toy_models import toy_arrays
 
 
 def test_surface_points_lie_on_the_half_level_with_their_confidences():
@@ -65,3 +66,40 @@ def test_fitting_to_voxels_recovers_the_body_better_than_its_joints_alone(built_
     assert (surface_error_mm(fitted) < 0.75 * surface_error_mm(joints_only)).all()
     assert surface_error_mm(fitted).mean() < 65
     assert fitted.joints.shape == (count, 16, 3) and fitted.pose.shape == (count, 72)
+
+
+def test_matching_once_keeps_the_joint_fits_translation_and_its_first_matches(monkeypatch):
+    """BodyNet's fitting code: the surface's nearest neighbours found once, after the fit to
+    the joints, the translation held where that fit put it; every_step moves both."""
+    from pipeline.body_model.model import check_model_arrays
+    from pipeline.fitting import voxel_fit
+
+    model = BodyModel(check_model_arrays(toy_arrays(), "toy.pkl"))
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        body = model(torch.zeros(1, 10), torch.zeros(1, 72))
+    joints = body.joints[:, BODYNET_JOINTS]
+    points = body.vertices + torch.tensor([0.05, 0.0, 0.1])  # the surface away from the joints
+    points = points + torch.as_tensor(rng.normal(0, 0.01, points.shape), dtype=torch.float32)
+    weights = torch.ones(points.shape[:2])
+    calls = []
+
+    def counted(*args, match=voxel_fit.match):
+        calls.append(1)
+        return match(*args)
+
+    monkeypatch.setattr(voxel_fit, "match", counted)
+
+    def fit(**settings):
+        calls.clear()
+        result = fit_to_voxels(model, points, weights, joints, FitSettings(joint_steps=20, max_vertices=72, **settings))
+        return result, len(calls)
+
+    joint_fit, _ = fit(steps=0)
+    once, once_calls = fit(steps=10, matching="once")
+    every, every_calls = fit(steps=10)
+    assert once_calls == 1 and every_calls == 11  # 10 steps and the final objective
+    assert torch.allclose(once.transl, joint_fit.transl)
+    assert not torch.allclose(every.transl, joint_fit.transl)
+    with pytest.raises(ValueError, match="matching"):
+        fit(steps=1, matching="sometimes")

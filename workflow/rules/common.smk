@@ -349,7 +349,8 @@ def fit_options():
     """The body fit's settings and where the fitted body is placed, as options."""
     fit = config["evaluation"]["fit"]
     return cli_options({"joint_steps": fit["joint_steps"], "fit_steps": fit["steps"], "max_vertices": fit["max_vertices"],
-                        "objective": fit["objective"], "placement": config["evaluation"]["placement"]})
+                        "objective": fit["objective"], "matching": fit["matching"],
+                        "placement": config["evaluation"]["placement"]})
 
 
 def table_summaries(wildcards):

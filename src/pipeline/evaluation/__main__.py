@@ -53,7 +53,11 @@ def _fit_settings(args: argparse.Namespace):
     from pipeline.fitting.body_fit import FitSettings
 
     return FitSettings(
-        joint_steps=args.joint_steps, steps=args.fit_steps, max_vertices=args.max_vertices, objective=args.objective
+        joint_steps=args.joint_steps,
+        steps=args.fit_steps,
+        max_vertices=args.max_vertices,
+        objective=args.objective,
+        matching=args.matching,
     )
 
 
@@ -296,7 +300,7 @@ def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.evaluation.network import PLACEMENTS
-    from pipeline.fitting.body_fit import OBJECTIVES
+    from pipeline.fitting.body_fit import MATCHINGS, OBJECTIVES
 
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
@@ -308,6 +312,13 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
         default="mean",
         help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
         "surfaces plus 5 × the joints' (the thesis's)",
+    )
+    p.add_argument(
+        "--matching",
+        choices=MATCHINGS,
+        default="every_step",
+        help="every_step: the surface's nearest neighbours found anew at each step, the translation free; "
+        "once: found once after the joint fit, the translation held (BodyNet's fitting code)",
     )
     p.add_argument(
         "--placement",

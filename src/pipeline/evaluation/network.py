@@ -105,9 +105,12 @@ class BodyFitter:
         self.method, self.a = method, samples.arrays
         self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
         settings = settings or FitSettings()
-        # SMPLify++'s objective is its own (means of its terms), whatever Eq. 4.6's form
+        # SMPLify++'s objective is its own (means of its terms, its contour matched at every
+        # step), whatever Eq. 4.6's form
         self.settings = (
-            replace(settings, joint_weight=JOINT_3D_WEIGHT, objective="mean") if method == "smplify" else settings
+            replace(settings, joint_weight=JOINT_3D_WEIGHT, objective="mean", matching="every_step")
+            if method == "smplify"
+            else settings
         )
 
     def __call__(

@@ -35,6 +35,7 @@ DataTerm = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # vertices, joi
 
 
 OBJECTIVES = ("sum", "mean")
+MATCHINGS = ("every_step", "once")
 
 
 @dataclass
@@ -49,6 +50,10 @@ class FitSettings:
     objective: str = (
         "mean"  # one of OBJECTIVES. sum: Eq. 4.6's sums over vertices, points and joints; mean: each a mean
     )
+    # one of MATCHINGS. every_step: the surface's nearest neighbours found anew at every step, the
+    # translation free; once: as BodyNet's fitting code, found once after the joint fit, the
+    # translation held where that fit put it
+    matching: str = "every_step"
 
 
 @dataclass
@@ -120,9 +125,12 @@ def fit_body(
             loss = loss + settings.shape_prior * betas.square().sum(1)
         return loss, vertices, model_joints
 
+    if settings.matching not in MATCHINGS:
+        raise ValueError(f"matching must be one of {MATCHINGS}, got {settings.matching!r}")
     phases = [([pose, transl], settings.joint_steps, False)]
     if data_term is not None:
-        phases.append(([pose, transl] + ([] if fixed_shape else [betas]), settings.steps, True))
+        placed = [] if settings.matching == "once" else [transl]
+        phases.append(([pose, *placed] + ([] if fixed_shape else [betas]), settings.steps, True))
     for parameters, steps, with_data in phases:
         optimiser = torch.optim.Adam(parameters, lr=settings.learning_rate)
         for _ in range(steps):

@@ -10,7 +10,8 @@ pose θ, shape β and translation t minimise
 the model's vertices v, summed over the whole surface, plus λ_J = 5 times the distances
 between the model's 16 joints and the predicted ones Ĵ: the joints weigh little against
 thousands of surface points, as the thesis intends), with the correspondences recomputed at
-every iteration. BodyNet's fitting code squares the weights (w² and 25 for the joints); the
+every iteration (or, as BodyNet's fitting code does, once after the joint fit, the
+translation then held: FitSettings.matching). BodyNet's fitting code squares the weights (w² and 25 for the joints); the
 thesis's Eq. 4.6, followed here, does not. The pose
 starts from a fit to the predicted joints alone (the body first turned and placed onto
 the torso's joints), the shape at zero (`pipeline.fitting.body_fit`). Everything is
@@ -75,6 +76,14 @@ def _gather(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return points.gather(1, index[..., None].expand(-1, -1, 3))
 
 
+def match(vertices: torch.Tensor, points: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nearest neighbours both ways between the model's vertices (B, V, 3) and the
+    isosurface's points (B, N, 3) (weights (B, N), 0 on padding): for each point its vertex
+    (B, N), for each vertex its valid point (B, V)."""
+    every_vertex = torch.ones(vertices.shape[:2], dtype=torch.bool, device=vertices.device)
+    return nearest(points, vertices, every_vertex), nearest(vertices, points, weights > 0)
+
+
 def surface_terms(
     vertices: torch.Tensor,
     points: torch.Tensor,
@@ -82,6 +91,7 @@ def surface_terms(
     objective: str = "sum",
     vertex_count: int | None = None,
     point_counts: torch.Tensor | None = None,
+    matches: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """(B,) the two-way confidence-weighted squared nearest-neighbour distances between the
     model's vertices (B, V, 3) and the isosurface's points (B, N, 3).
@@ -90,12 +100,11 @@ def surface_terms(
     points of w·d² to the nearest vertex, each sum taken over the whole surface: a subset of
     the model's `vertex_count` vertices, or of an image's `point_counts` points, stands for
     all of them (its sum scaled by the ratio). 'mean': each direction's weighted mean.
-    Correspondences are found anew on every call (without gradient); the distances to them
-    carry it."""
+    The correspondences are `matches` (from `match`), else found anew (without gradient);
+    the distances to them carry it."""
     valid = weights > 0
-    every_vertex = torch.ones(vertices.shape[:2], dtype=torch.bool, device=vertices.device)
-    to_vertex = (points - _gather(vertices, nearest(points, vertices, every_vertex))).square().sum(-1)
-    index = nearest(vertices, points, valid)
+    vertex_index, index = matches if matches is not None else match(vertices, points, weights)
+    to_vertex = (points - _gather(vertices, vertex_index)).square().sum(-1)
     to_point = (vertices - _gather(points, index)).square().sum(-1)
     vertex_weights = weights.gather(1, index)
     if objective == "mean":
@@ -124,8 +133,13 @@ def fit_to_voxels(
     settings = settings or FitSettings()
     points, weights = points.float(), weights.float()
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()
+    found: list[tuple[torch.Tensor, torch.Tensor]] = []  # the matches, when found only once
 
     def data_term(vertices: torch.Tensor, _) -> torch.Tensor:
-        return surface_terms(vertices[:, subset], points, weights, settings.objective, model.num_vertices, point_counts)
+        vertices = vertices[:, subset]
+        matches = found[0] if found else match(vertices, points, weights)
+        if settings.matching == "once" and not found:
+            found.append(matches)
+        return surface_terms(vertices, points, weights, settings.objective, model.num_vertices, point_counts, matches)
 
     return fit_body(model, joints, data_term, settings)
