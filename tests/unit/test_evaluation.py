@@ -394,6 +394,8 @@ def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_p
             "table",
             "--table",
             "bodynet_inputs",
+            "--seed",
+            "0",
             *arguments,
             "--out",
             str(out),
@@ -430,7 +432,7 @@ def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_p
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(SystemExit, match="bad.json: not an evaluation summary"):
-        main(["table", "--table", "bodynet_inputs", "--summary", f"rgb={bad}", "--out", str(out)])
+        main(["table", "--table", "bodynet_inputs", "--seed", "0", "--summary", f"rgb={bad}", "--out", str(out)])
 
 
 def test_references_predict_the_truth_and_the_training_constant(test_samples):
@@ -469,6 +471,12 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
                 kind,
                 "--method",
                 "tasks",
+                "--train-images",
+                "16",
+                "--seed",
+                "0",
+                "--batch-size",
+                "8",
                 "--samples",
                 str(test_samples_folder),
                 "--train-samples",
@@ -490,8 +498,23 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
     from pipeline.evaluation.__main__ import main
 
+    batch_size = ["--batch-size", "8"]
+
     with pytest.raises(SystemExit, match="--body-model expects female=PATH or male=PATH"):
-        main(["network", "--model", "m.pt", "--samples", "s", "--body-model", "child=x.pkl", "--out", "o.csv"])
+        main(
+            [
+                "network",
+                "--model",
+                "m.pt",
+                "--samples",
+                "s",
+                "--body-model",
+                "child=x.pkl",
+                "--out",
+                "o.csv",
+                *batch_size,
+            ]
+        )
     with pytest.raises(SystemExit, match="x.pkl"):
         main(
             [
@@ -504,5 +527,6 @@ def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
                 f"female={tmp_path / 'x.pkl'}",
                 "--out",
                 "o.csv",
+                *batch_size,
             ]
         )

@@ -91,3 +91,50 @@ def test_every_import_runs_down_the_layers():
     assert set(imports) <= set(layer), f"subpackages without a layer: {set(imports) - set(layer)}"
     upward = {(a, b) for a, targets in imports.items() for b in targets if layer[b] >= layer[a]}
     assert not upward, f"imports within or up the layers: {sorted(upward)}"
+
+
+# How a job runs, not what it computes: the rules may pass them, the commands keep a default.
+RUNTIME_OPTIONS = {"--device", "--threads", "--workers"}
+
+
+def rule_commands() -> dict[tuple[str, str], list[list[str]]]:
+    """{(module, command): the argument lists the rules give it} from dvc.yaml, which holds
+    every rule's command under the default config (a workflow test keeps it the Snakefile's)."""
+    import shlex
+
+    commands: dict[tuple[str, str], list[list[str]]] = {}
+    for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
+        words = shlex.split(stage["cmd"])
+        for i, word in enumerate(words[:-1]):
+            if word == "-m" and words[i + 1].startswith("pipeline."):
+                rest = words[i + 2 :]
+                end = next((k for k, w in enumerate(rest) if w in {">", "&&", "|", ";"}), len(rest))
+                commands.setdefault((words[i + 1], rest[0]), []).append(rest[1:end])
+    return commands
+
+
+def test_options_the_config_always_sets_have_no_default_of_their_own():
+    """Every rule's command parses, and an option that every run of a command is given (from
+    the config) has no default that could disagree with the config: the config is its one
+    source. An option only some runs are given keeps its default (BodyNet's RMSprop, its
+    inputs), which those runs override."""
+    import argparse
+    import importlib
+
+    commands = rule_commands()
+    assert len(commands) >= 15
+    restated = []
+    for (module, command), runs in sorted(commands.items()):
+        parser = importlib.import_module(f"{module}.__main__").build_parser()
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub = subparsers.choices[command]
+        for argv in runs:
+            sub.parse_args(argv)  # exits (fails the test) on an option a rule lacks or misspells
+        for action in sub._actions:
+            if not action.option_strings or set(action.option_strings) & RUNTIME_OPTIONS:
+                continue
+            if isinstance(action, (argparse._AppendAction, argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                continue  # a list to fill, or a flag the rule sets or not
+            if all(set(action.option_strings) & set(argv) for argv in runs) and action.default is not None:
+                restated.append(f"{module} {command} {action.option_strings[0]} (default {action.default!r})")
+    assert not restated, "options the config always sets but with a default of their own: " + "; ".join(restated)

@@ -304,6 +304,11 @@ def test_unreadable_samples_are_named(samples, tmp_path):
         SampleSet.load(tmp_path / "train")
 
 
+# What the rules give every `train` from the config: the command has no defaults for them.
+CONFIG_OPTIONS = "--modules 1 --depth 4 --learning-rate 1e-3 --lr-drop 1 --precision auto --channels-last".split()
+CONFIG_OPTIONS += "--rotation 0 --scale 0 --seed 0".split()
+
+
 def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracking_env):
     from pipeline.training.__main__ import main
 
@@ -330,6 +335,7 @@ def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracki
         "4",
         "--device",
         "cpu",
+        *CONFIG_OPTIONS,
     ]
     main(["train", "--stage", "pose2d", "--out", str(tmp_path / "pose2d"), *common])
     files = sorted(p.name for p in (tmp_path / "pose2d").iterdir())
@@ -382,6 +388,7 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
         "2",
         "--eval-samples",
         "4",
+        *CONFIG_OPTIONS,
         "--device",
         "cpu",
     ]

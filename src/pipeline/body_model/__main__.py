@@ -95,21 +95,22 @@ def summarize(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.body_model", __doc__)
 
     p = commands.add_parser("build", help="build an SMPL-format model from anny")
     p.add_argument("--gender", required=True, choices=["female", "male", "neutral"])
     p.add_argument("--out", required=True, type=Path, help="model file to write (.pkl)")
     p.add_argument("--metrics", required=True, type=Path, help="JSON file for the measured figures")
-    p.add_argument("--shape-samples", type=int, default=1000, help="bodies for the shape PCA")
-    p.add_argument("--regressor-samples", type=int, default=200, help="bodies for the joint regressor")
-    p.add_argument("--eval-shapes", type=int, default=16, help="held-out bodies for the measurements")
-    p.add_argument("--eval-poses", type=int, default=8, help="random poses per held-out body")
-    p.add_argument("--pose-sigma", type=float, default=0.35, help="std (rad) of each pose parameter")
-    p.add_argument("--age-range", type=float, nargs=2, default=[20.0, 70.0], metavar=("MIN", "MAX"))
-    p.add_argument("--num-betas", type=int, default=10, help="shape coefficients kept")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shape-samples", type=int, required=True, help="bodies for the shape PCA")
+    p.add_argument("--regressor-samples", type=int, required=True, help="bodies for the joint regressor")
+    p.add_argument("--eval-shapes", type=int, required=True, help="held-out bodies for the measurements")
+    p.add_argument("--eval-poses", type=int, required=True, help="random poses per held-out body")
+    p.add_argument("--pose-sigma", type=float, required=True, help="std (rad) of each pose parameter")
+    p.add_argument("--age-range", type=float, nargs=2, required=True, metavar=("MIN", "MAX"))
+    p.add_argument("--num-betas", type=int, required=True, help="shape coefficients kept")
+    p.add_argument("--seed", type=int, required=True)
     add_tracking_arguments(p)
     p.set_defaults(func=build)
 
@@ -126,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=summarize)
 
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

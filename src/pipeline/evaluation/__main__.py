@@ -50,8 +50,14 @@ def _check_genders(samples, models: dict, path) -> None:
 
 
 def _fit_settings(args: argparse.Namespace):
+    """The body fit's settings, which every method but `tasks` needs, from their options."""
     from pipeline.fitting.body_fit import FitSettings
 
+    options = {"joint_steps": "--joint-steps", "fit_steps": "--fit-steps", "max_vertices": "--max-vertices"}
+    options |= {"objective": "--objective", "matching": "--matching", "placement": "--placement"}
+    missing = [option for key, option in options.items() if getattr(args, key) is None]
+    if missing:
+        raise InputError(f"fitting the body needs {', '.join(missing)}")
     return FitSettings(
         joint_steps=args.joint_steps,
         steps=args.fit_steps,
@@ -109,14 +115,14 @@ def network(args: argparse.Namespace) -> None:
         raise InputError(f"{args.samples}: samples of sizes {sizes} do not fit {args.model}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = _fit_settings(args)
+    settings = _fit_settings(args) if method != "tasks" else None
     params = {
         "model": str(args.model),
         "samples": str(args.samples),
         "images": len(samples),
         "method": method,
         "placement": args.placement,
-        "fit": asdict(settings),
+        "fit": asdict(settings) if settings else None,
     }
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -157,7 +163,7 @@ def reference(args: argparse.Namespace) -> None:
         raise InputError("reference --kind constant needs --train-samples (the training set it is the mean of)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = _fit_settings(args)
+    settings = _fit_settings(args) if args.method != "tasks" else None
     params = {
         "kind": args.kind,
         "samples": str(args.samples),
@@ -166,7 +172,7 @@ def reference(args: argparse.Namespace) -> None:
         "images": len(samples),
         "method": args.method,
         "placement": args.placement,
-        "fit": asdict(settings),
+        "fit": asdict(settings) if settings else None,
     }
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
@@ -302,35 +308,33 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.evaluation.network import PLACEMENTS
     from pipeline.fitting.body_fit import MATCHINGS, OBJECTIVES
 
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
-    p.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
-    p.add_argument("--max-vertices", type=int, default=800, help="vertices used for correspondences")
+    p.add_argument("--batch-size", type=int, required=True, help="images fitted together")
+    p.add_argument("--joint-steps", type=int, help="fit iterations on the joints alone")
+    p.add_argument("--fit-steps", type=int, help="fit iterations on the whole objective")
+    p.add_argument("--max-vertices", type=int, help="vertices used for correspondences")
     p.add_argument(
         "--objective",
         choices=OBJECTIVES,
-        default="mean",
         help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
         "surfaces plus 5 × the joints' (the thesis's)",
     )
     p.add_argument(
         "--matching",
         choices=MATCHINGS,
-        default="every_step",
         help="every_step: the surface's nearest neighbours found anew at each step, the translation free; "
         "once: found once after the joint fit, the translation held (BodyNet's fitting code)",
     )
     p.add_argument(
         "--placement",
         choices=PLACEMENTS,
-        default="true_box",
         help="true_box: the fitted body moved and scaled into the true body's box before its error is "
         "taken (the paper's); crop: as fitted, from the crop and the true root depth",
     )
-    p.add_argument("--examples", type=int, default=4, help="test images on the qualitative sheet")
+    p.add_argument("--examples", type=int, help="test images on the qualitative sheet (body methods)")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     from pipeline.evaluation.network import METHODS
     from pipeline.evaluation.references import REFERENCES
     from pipeline.evaluation.tables import TABLES
@@ -356,8 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         help="constant: the training set's loss-minimising constant; oracle: the truth",
     )
     p.add_argument("--train-samples", type=Path, help="prepared training samples (the constant's)")
-    p.add_argument("--train-images", type=int, default=4096, help="training images the constant is the mean of")
-    p.add_argument("--seed", type=int, default=0, help="draws those images")
+    p.add_argument("--train-images", type=int, required=True, help="training images the constant is the mean of")
+    p.add_argument("--seed", type=int, required=True, help="draws those images")
     p.add_argument(
         "--method",
         choices=("voxels", "tasks"),
@@ -385,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the paper's pairwise orderings and each learned row against the "
         "constant: our paired difference and whether it holds, is reversed or undecided (CSV)",
     )
-    p.add_argument("--seed", type=int, default=0, help="draws the bootstrap resamples of the test images")
+    p.add_argument("--seed", type=int, required=True, help="draws the bootstrap resamples of the test images")
     add_tracking_arguments(p)
     p.set_defaults(func=table)
 
@@ -401,7 +405,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path, help="the page (.md)")
     add_tracking_arguments(p)
     p.set_defaults(func=page)
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def evaluate_network(
     for the first `examples` images."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
-    if placement not in PLACEMENTS:
+    if method != "tasks" and placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; one of {PLACEMENTS}")
     trained = set(getattr(network, "trained", {"pose2d", "segm", "pose3d", "voxels", "shape"}))
     missing = NEEDS[method] - trained

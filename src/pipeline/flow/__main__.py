@@ -81,7 +81,8 @@ def table(args: argparse.Namespace) -> None:
     log.info("best error at ≥ %g frames/s: %s", args.min_fps, chosen)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     from pipeline.flow.extract import RENDERED
     from pipeline.flow.methods import METHODS
 
@@ -90,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--split", required=True)
     p.add_argument("--method", required=True, choices=[RENDERED, *METHODS])
-    p.add_argument("--clips", type=int, default=0, help="the first N clips (sorted); 0: all")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality of LTC's format")
+    p.add_argument("--clips", type=int, required=True, help="the first N clips (sorted); 0: all")
+    p.add_argument("--quality", type=int, required=True, help="JPEG quality of LTC's format")
     p.add_argument("--out", required=True, type=Path, help="folder for <stem>.npz, <stem>/, <stem>_minmax.txt")
     p.add_argument("--scores", required=True, type=Path, help="JSON of the scores and speed")
     add_tracking_arguments(p)
@@ -109,13 +110,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout (frames for the figure)")
     p.add_argument("--split", required=True)
     p.add_argument(
-        "--min-fps", type=float, default=30.0, help="the default method: best EPE on the body at this speed or more"
+        "--min-fps", type=float, required=True, help="the default method: best EPE on the body at this speed or more"
     )
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--figure", required=True, type=Path)
     add_tracking_arguments(p)
     p.set_defaults(func=table)
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def cmu(args: argparse.Namespace) -> None:
         log.info("%d CMU motions for %s", len(chosen), args.split)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.sources", __doc__)
 
     p = commands.add_parser("download", help="fetch a file: resumable, verified, retried")
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=cmu)
 
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,8 @@ def table(args: argparse.Namespace) -> None:
         log.info("%d rows\n%s", len(frame), frame.drop(columns=["layers_pruned_percent"]).to_string(index=False))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.sparsity", __doc__)
 
     p = commands.add_parser("analyse", help="inactive filters of one checkpoint, and the checkpoint without them")
@@ -153,15 +154,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train", required=True, type=Path, help="training samples (the activations are taken on them)")
     p.add_argument("--val", required=True, type=Path, help="validation samples (measures before and after)")
     p.add_argument("--out", required=True, type=Path, help="folder for analysis.json and pruned.pt")
-    p.add_argument("--gamma-threshold", type=float, default=1e-3, help="inactive below this BatchNorm |γ|")
+    p.add_argument("--gamma-threshold", type=float, required=True, help="inactive below this BatchNorm |γ|")
     p.add_argument(
         "--activation-threshold",
         type=float,
-        default=1e-12,
+        required=True,
         help="inactive when the rectified output never exceeds this",
     )
-    p.add_argument("--activation-samples", type=int, default=0, help="training images to run (0: all)")
-    p.add_argument("--latency-batch", type=int, default=8, help="images per timed forward pass")
+    p.add_argument("--activation-samples", type=int, required=True, help="training images to run (0: all)")
+    p.add_argument("--latency-batch", type=int, required=True, help="images per timed forward pass")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     add_tracking_arguments(p)
     p.set_defaults(func=analyse)
@@ -173,7 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=table)
 
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ def motions(args: argparse.Namespace) -> None:
                 loaded = [motion for motion in loaded if motion.name in set(args.names)]
         if args.mirror:
             loaded += [mirror(motion) for motion in loaded]
+        missing = [f"--{k}" for k in ("speed", "blend", "jitter", "seed") if getattr(args, k) is None]
+        if args.variants and missing:
+            raise InputError(f"--variants {args.variants} needs {', '.join(missing)}")
         if args.variants:
             variation = Variation(tuple(args.speed), args.blend, args.jitter)
             loaded += variants(loaded, args.variants, variation, args.seed, args.split)
@@ -171,7 +174,8 @@ def sheet(args: argparse.Namespace) -> None:
         run.log_artifact(args.out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.synthesis", __doc__)
 
     p = commands.add_parser("motions", help="retarget the embedded motion capture to SMPL poses")
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--source",
         choices=["embedded", "file"],
-        default="embedded",
+        required=True,
         help="embedded: pybullet's DeepMimic clips; file: an SMPL motion npz",
     )
     p.add_argument("--names", nargs="+", help="motions to take (embedded: e.g. walk run)")
@@ -190,25 +194,24 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="frame rate of --file when it has no 'fps' key (SURREAL's smpl_data.npz: 120)",
     )
-    p.add_argument("--min-seconds", type=float, default=4.0, help="repeat looping clips to this length")
+    p.add_argument("--min-seconds", type=float, required=True, help="repeat looping clips to this length")
     p.add_argument("--mirror", action="store_true", help="add each motion's mirror image")
     p.add_argument(
         "--variants",
         type=int,
-        default=0,
-        help="add this many new motions made of the split's own (re-timed, blended, jittered)",
+        help="add this many new motions made of the split's own (re-timed, blended, jittered; they need "
+        "--speed, --blend, --jitter and --seed)",
     )
     p.add_argument(
         "--speed",
         type=float,
         nargs=2,
-        default=[1.0, 1.0],
         metavar=("LOW", "HIGH"),
         help="variants: range of the play-back speed factor",
     )
-    p.add_argument("--blend", type=float, default=0.0, help="variants: chance of another motion's upper body")
-    p.add_argument("--jitter", type=float, default=0.0, help="variants: std (radians) of each joint's offset")
-    p.add_argument("--seed", type=int, default=0, help="seeds the variants")
+    p.add_argument("--blend", type=float, help="variants: chance of another motion's upper body")
+    p.add_argument("--jitter", type=float, help="variants: std (radians) of each joint's offset")
+    p.add_argument("--seed", type=int, help="seeds the variants")
     p.add_argument("--out", required=True, type=Path, help="motion file to write (.npz)")
     add_tracking_arguments(p)
     p.set_defaults(func=motions)
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--source",
         choices=["package", "folder"],
-        default="package",
+        required=True,
         help="package: the embedded interior photographs; folder: --folder's images",
     )
     p.add_argument("--folder", type=Path, help="with --source folder: images to use (searched recursively)")
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("render", help="render a split's clips in SURREAL's layout")
     p.add_argument("--split", required=True)
-    p.add_argument("--run", type=int, default=0, help="SURREAL's run: 0, 1, 2 overlap clips by 50, 70, 30 %%")
+    p.add_argument("--run", type=int, required=True, help="SURREAL's run: 0, 1, 2 overlap clips by 50, 70, 30 %%")
     p.add_argument("--motions", required=True, type=Path)
     p.add_argument("--backgrounds", required=True, type=Path, help="folder of photographs")
     p.add_argument(
@@ -242,15 +245,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--manifest", required=True, type=Path, help="CSV: one row per clip")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--clip-length", type=int, default=100)
-    p.add_argument("--shapes", type=int, default=100, help="body shapes per gender in the split's bank")
-    p.add_argument("--outfits", type=int, default=100, help="outfits in the split's bank")
-    p.add_argument("--camera-distance", type=float, nargs=2, default=[8.0, 1.0], metavar=("MEAN", "STD"))
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--clip-length", type=int, required=True)
+    p.add_argument("--shapes", type=int, required=True, help="body shapes per gender in the split's bank")
+    p.add_argument("--outfits", type=int, required=True, help="outfits in the split's bank")
+    p.add_argument("--camera-distance", type=float, nargs=2, required=True, metavar=("MEAN", "STD"))
     p.add_argument(
         "--passes",
         nargs="*",
-        default=["segm", "depth", "gtflow", "flow", "normal"],
+        required=True,
         choices=["segm", "depth", "gtflow", "flow", "normal"],
     )
     p.add_argument("--lossless", action="store_true", help="also write PNG frames")
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         "--light-ambient",
         type=float,
         nargs=2,
-        default=[0.5, 1.4],
+        required=True,
         metavar=("LOW", "HIGH"),
         help="range of the ambient light coefficient sh[0] (SURREAL's: 0.5 1.4)",
     )
@@ -266,15 +269,15 @@ def main(argv: list[str] | None = None) -> None:
         "--light-from-above",
         type=float,
         nargs=2,
-        default=[0.0, 0.7],
+        required=True,
         metavar=("LOW", "HIGH"),
         help="range of the light from above, −sh[1] (SURREAL's: 0 0.7)",
     )
     p.add_argument(
-        "--light-others", type=float, default=0.7, help="the other seven coefficients ~ U(−x, x) (SURREAL's: 0.7)"
+        "--light-others", type=float, required=True, help="the other seven coefficients ~ U(−x, x) (SURREAL's: 0.7)"
     )
-    p.add_argument("--voxels", type=int, default=0, help="voxel resolution (0: no voxels)")
-    p.add_argument("--voxel-frames", choices=["all", "middle", "none"], default="all")
+    p.add_argument("--voxels", type=int, required=True, help="voxel resolution (0: no voxels)")
+    p.add_argument("--voxel-frames", choices=["all", "middle", "none"], required=True)
     p.add_argument("--no-resume", action="store_true", help="render clips that already exist again")
     p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
     add_tracking_arguments(p)
@@ -288,7 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=sheet)
 
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -187,16 +187,17 @@ def curves(args: argparse.Namespace) -> None:
         run.log_artifact(args.out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.training", __doc__)
 
     p = commands.add_parser("prepare", help="BodyNet samples of a split's clips, in one file")
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--split", required=True)
-    p.add_argument("--frames", choices=["all", "middle"], default="all")
-    p.add_argument("--input-size", type=int, default=256)
-    p.add_argument("--heatmap-size", type=int, default=64)
-    p.add_argument("--voxel-size", type=int, default=128)
+    p.add_argument("--frames", choices=["all", "middle"], required=True)
+    p.add_argument("--input-size", type=int, required=True)
+    p.add_argument("--heatmap-size", type=int, required=True)
+    p.add_argument("--voxel-size", type=int, required=True)
     p.add_argument(
         "--model",
         action="append",
@@ -226,19 +227,21 @@ def main(argv: list[str] | None = None) -> None:
         help="checkpoint of an earlier stage to start from (repeatable; later wins)",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for model.pt, history, figures")
-    p.add_argument("--stacks", type=int, default=2)
-    p.add_argument("--features", type=int, default=256)
-    p.add_argument("--modules", type=int, default=1)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--pose3d-inputs", nargs="+", default=["rgb", "pose2d", "segm"])
-    p.add_argument("--voxel-inputs", nargs="+", default=["rgb", "pose2d", "segm", "pose3d"])
-    p.add_argument("--iterations", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=6)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--stacks", type=int, required=True)
+    p.add_argument("--features", type=int, required=True)
+    p.add_argument("--modules", type=int, required=True)
+    p.add_argument("--depth", type=int, required=True)
+    p.add_argument("--pose3d-inputs", nargs="+", default=["rgb", "pose2d", "segm"], help="BodyNet's by default")
+    p.add_argument(
+        "--voxel-inputs", nargs="+", default=["rgb", "pose2d", "segm", "pose3d"], help="BodyNet's by default"
+    )
+    p.add_argument("--iterations", type=int, required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--learning-rate", type=float, required=True)
     p.add_argument(
         "--lr-drop",
         type=float,
-        default=1.0,
+        required=True,
         help="divide the learning rate by 10 after this fraction of the iterations (1: never)",
     )
     p.add_argument(
@@ -258,25 +261,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--precision",
         choices=["auto", "bf16", "fp32"],
-        default="auto",
+        required=True,
         help="bf16: the forward pass autocast to bfloat16; auto: where the hardware computes it natively",
     )
     p.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        required=True,
         help="NHWC activations (oneDNN's and tensor cores' fast layout)",
     )
     p.add_argument(
         "--rotation",
         type=float,
-        default=0.0,
+        required=True,
         help="degrees: the 2D tasks' crops turned by up to this much (BodyNet's 2D networks: 30)",
     )
-    p.add_argument("--scale", type=float, default=0.0, help="the 2D tasks' crops zoomed by a factor in 1 ± this")
-    p.add_argument("--eval-every", type=int, default=100)
-    p.add_argument("--eval-samples", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, required=True, help="the 2D tasks' crops zoomed by a factor in 1 ± this")
+    p.add_argument("--eval-every", type=int, required=True)
+    p.add_argument("--eval-samples", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
     add_device_arguments(p)
     add_tracking_arguments(p)
     p.set_defaults(func=train)
@@ -297,7 +300,11 @@ def main(argv: list[str] | None = None) -> None:
     add_tracking_arguments(p)
     p.set_defaults(func=curves)
 
-    run_command(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":
