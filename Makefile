@@ -10,6 +10,7 @@
 #   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
 #   make dvc.yaml                 rewrite dvc.yaml from the Snakefile (after changing either)
+#   make docs/config.md           rewrite the configuration's reference from the schema
 #   make pull                     fetch the artifacts of dvc.lock from the DVC remote
 
 PYTHON ?= python3
@@ -24,7 +25,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml
+.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml docs/config.md
 
 install: $(VENV)/.installed
 
@@ -65,6 +66,9 @@ trace: install
 
 dvc.yaml: install
 	python workflow/scripts/export_dvc.py
+
+docs/config.md: install
+	python workflow/scripts/config_reference.py
 
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once
 # DVC confirms each pulled artifact matches its stage, mark them current for Snakemake too.

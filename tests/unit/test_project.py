@@ -138,3 +138,30 @@ def test_options_the_config_always_sets_have_no_default_of_their_own():
             if all(set(action.option_strings) & set(argv) for argv in runs) and action.default is not None:
                 restated.append(f"{module} {command} {action.option_strings[0]} (default {action.default!r})")
     assert not restated, "options the config always sets but with a default of their own: " + "; ".join(restated)
+
+
+def test_every_config_key_is_described_once_in_the_schema_and_laid_out_in_the_docs():
+    import importlib.util
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    undescribed = []
+
+    def walk(node: dict, where: str) -> None:
+        for name, child in node.get("properties", {}).items():
+            if not child.get("description", "").strip():
+                undescribed.append(where + name)
+            walk(child, f"{where}{name}.")
+
+    walk(schema, "")
+    for name, definition in schema["$defs"].items():
+        walk(definition, f"$defs.{name}.")
+    assert not undescribed, f"keys the schema does not describe: {undescribed}"
+    assert not [line for line in (ROOT / "config.yaml").read_text().splitlines()[4:] if "#" in line], (
+        "config.yaml describes keys itself: their descriptions belong in the schema"
+    )
+    spec = importlib.util.spec_from_file_location("config_reference", ROOT / "workflow/scripts/config_reference.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    assert reference.main(["--check"]) == 0, "docs/config.md is out of date: run `make docs/config.md`"
+    page = (ROOT / "docs/config.md").read_text()
+    assert '| `evaluation.fit.matching` | `"every_step"` | every_step: the surface\'s nearest' in page
