@@ -52,7 +52,7 @@ def test_entry_points_have_help(command):
 # layers below its own (`pipeline.<name>` is a subpackage or a top-level module).
 LAYERS = (
     {"errors", "atomic", "seeding"},
-    {"cli", "figures", "tracking"},
+    {"cli", "config", "figures", "tracking"},
     {"clips", "body_model", "models"},
     {"synthesis", "fitting"},
     {"datasets", "flow", "sources"},

@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
@@ -35,68 +36,10 @@ shell.prefix(
 )
 
 
-def config_error(key, message):
-    raise WorkflowError(f"Invalid config: {key}: {message}")
-
-
-def check_config():
-    """Constraints between keys that the JSON schema cannot state."""
-    body = config["body_model"]
-    anny = body["anny"]
-    if anny["regressor_samples"] > anny["shape_samples"]:
-        config_error("body_model.anny.regressor_samples", "cannot exceed shape_samples")
-    if anny["num_betas"] >= anny["shape_samples"]:
-        config_error("body_model.anny.num_betas", "must be below shape_samples")
-    if anny["age_range"][0] >= anny["age_range"][1]:
-        config_error("body_model.anny.age_range", "must be [min, max] with min < max")
-    if body["source"] == "smpl":
-        for gender in GENDERS:
-            if not body["smpl_files"][gender]:
-                config_error(
-                    f"body_model.smpl_files.{gender}",
-                    "must name an SMPL model file when body_model.source is 'smpl'",
-                )
-
-
-    synthesis = config["synthesis"]
-    for split in synthesis["splits"]:
-        motions, backgrounds = synthesis["motions"], synthesis["backgrounds"]
-        if motions["source"] == "embedded" and not motions.get(split):
-            config_error(f"synthesis.motions.{split}", "must list the split's motions")
-        if motions["source"] == "file" and not motions["files"].get(split):
-            config_error(f"synthesis.motions.files.{split}", "must name a motion file when source is 'file'")
-        if backgrounds["source"] == "folder" and not backgrounds["folders"].get(split):
-            config_error(f"synthesis.backgrounds.folders.{split}", "must name a folder when source is 'folder'")
-        if split not in synthesis["light"]:
-            config_error(f"synthesis.light.{split}", "must give the split's light ranges")
-        for key in ("ambient", "from_above"):
-            low, high = synthesis["light"][split][key]
-            if low > high:
-                config_error(f"synthesis.light.{split}.{key}", "must be [low, high] with low ≤ high")
-    for gender in synthesis["genders"]:
-        if gender not in GENDERS:
-            config_error("synthesis.genders", f"{gender!r} is not among body_model.genders")
-
-
-    bodynet = config["bodynet"]
-    if bodynet["input_size"] != 4 * bodynet["heatmap_size"]:
-        config_error("bodynet.input_size", "must be 4 × bodynet.heatmap_size (the hourglass stem's stride)")
-    if bodynet["voxel_size"] % bodynet["heatmap_size"]:
-        config_error("bodynet.voxel_size", "must be a multiple of bodynet.heatmap_size")
-    if bodynet["heatmap_size"] % 2 ** bodynet["hourglass"]["depth"]:
-        config_error("bodynet.hourglass.depth", "halves heatmap_size that many times: it must divide evenly")
-    samples = bodynet["samples"]
-    for key in ("train_split", "validation_split"):
-        if samples[key] not in synthesis["splits"]:
-            config_error(f"bodynet.samples.{key}", f"{samples[key]!r} is not among synthesis.splits")
-    if samples["train_split"] == samples["validation_split"]:
-        config_error("bodynet.samples.validation_split", "must differ from train_split")
-    for key, split in (("flow.split", config["flow"]["split"]), ("flow.as_input.test_split", config["flow"]["as_input"]["test_split"])):
-        if split not in synthesis["splits"]:
-            config_error(key, f"{split!r} is not among synthesis.splits")
-
-
-check_config()
+try:
+    check_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 SPLITS = config["synthesis"]["splits"]
 
@@ -148,7 +91,7 @@ def check_cluster_rules():
     defined = {defined_rule.name for defined_rule in workflow.rules}
     for name in config["cluster"]["rules"]:
         if name not in defined:
-            config_error(f"cluster.rules.{name}", "is not a rule of the workflow")
+            raise WorkflowError(str(ConfigError(f"cluster.rules.{name}", "is not a rule of the workflow")))
 
 
 def tracking(rule_name):

@@ -1,0 +1,76 @@
+"""The configuration's constraints between keys (`pipeline.config`), each error naming its key."""
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from pipeline.config import ConfigError, check_config
+
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def changed(overrides: dict) -> dict:
+    config = copy.deepcopy(DEFAULT)
+    for key, value in overrides.items():
+        section = config
+        *parents, last = key.split(".")
+        for parent in parents:
+            section = section[parent]
+        section[last] = value
+    return config
+
+
+def test_the_default_config_holds_together():
+    check_config(DEFAULT)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"body_model.anny.regressor_samples": 2000}, "body_model.anny.regressor_samples", "cannot exceed"),
+        ({"body_model.anny.num_betas": 1000}, "body_model.anny.num_betas", "must be below shape_samples"),
+        ({"body_model.anny.age_range": [50, 30]}, "body_model.anny.age_range", "min < max"),
+        ({"body_model.source": "smpl"}, "body_model.smpl_files.female", "must name an SMPL model file"),
+        ({"synthesis.motions.train": []}, "synthesis.motions.train", "must list the split's motions"),
+        ({"synthesis.motions.source": "file"}, "synthesis.motions.files.train", "must name a motion file"),
+        ({"synthesis.backgrounds.source": "folder"}, "synthesis.backgrounds.folders.train", "must name a folder"),
+        ({"synthesis.splits": ["train", "test", "val"]}, "synthesis.motions.val", "must list"),
+        ({"synthesis.light.shifted.ambient": [0.9, 0.1]}, "synthesis.light.shifted.ambient", "[low, high]"),
+        ({"synthesis.genders": ["female", "child"]}, "synthesis.genders", "'child' is not among body_model.genders"),
+        ({"bodynet.input_size": 64}, "bodynet.input_size", "must be 4 × bodynet.heatmap_size"),
+        ({"bodynet.voxel_size": 48}, "bodynet.voxel_size", "a multiple of bodynet.heatmap_size"),
+        ({"bodynet.hourglass.depth": 6}, "bodynet.hourglass.depth", "must divide evenly"),
+        ({"bodynet.samples.validation_split": "train"}, "bodynet.samples.validation_split", "must differ"),
+        ({"bodynet.samples.validation_split": "val"}, "bodynet.samples.validation_split", "'val' is not among"),
+        ({"flow.split": "val"}, "flow.split", "'val' is not among synthesis.splits"),
+        ({"flow.as_input.test_split": "val"}, "flow.as_input.test_split", "'val' is not among synthesis.splits"),
+    ],
+)
+def test_contradicting_keys_are_named(overrides, key, message):
+    with pytest.raises(ConfigError, match=f"Invalid config: {key}: ") as error:
+        check_config(changed(overrides))
+    assert message in str(error.value) and error.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"seed": "abc"}, ["seed"]),
+        ({"body_model.source": "scan"}, ["body_model", "source"]),
+        ({"bodynet.device": "gpu"}, ["bodynet", "device"]),
+        ({"flow.methods": ["brox"]}, ["flow", "methods", 0]),
+        ({"evaluation.fit.steps": -1}, ["evaluation", "fit", "steps"]),
+        ({"evaluation.fit.matching": "sometimes"}, ["evaluation", "fit", "matching"]),
+        ({"cluster.rules.train_bodynet": {"gpus": 1}}, ["cluster", "rules", "train_bodynet"]),
+    ],
+)
+def test_the_schema_rejects_a_bad_value_where_it_lies(overrides, path):
+    import jsonschema
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    jsonschema.validate(DEFAULT, schema)
+    with pytest.raises(jsonschema.ValidationError) as error:
+        jsonschema.validate(changed(overrides), schema)
+    assert list(error.value.absolute_path) == path
