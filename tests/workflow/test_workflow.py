@@ -21,6 +21,15 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations" in result.stdout + result.stderr
 
 
+def test_a_plain_run_reads_the_default_profile(tmp_path):
+    """Snakemake finds profiles/default beside the Snakefile on its own: its settings (the
+    commands printed, failed logs shown, incomplete jobs rerun) hold for every run."""
+    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config.yaml"))
+    assert f"Using workflow specific profile {ROOT / 'profiles/default'}" in result.stdout + result.stderr
+    profile = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    assert profile == {"printshellcmds": True, "show-failed-logs": True, "rerun-incomplete": True}
+
+
 # The schema's and the cross-key rules' cases are unit-tested (tests/unit/test_config.py);
 # these check that a run stops on each kind, with the key named, before any job runs.
 @pytest.mark.parametrize(
