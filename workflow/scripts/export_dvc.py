@@ -28,6 +28,12 @@ HEADER = """\
 """
 
 
+# Outputs DVC shows as metrics (`dvc metrics show/diff`: the measures of each evaluation, the
+# body models' and the sparsity analyses' figures) and as plots (`dvc plots show/diff`).
+METRICS = ("summary.json", "metrics.json", "analysis.json")
+PLOTS = {"history.csv": {"x": "iteration"}}
+
+
 class Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data):
         return True
@@ -57,7 +63,14 @@ def stages(targets: list[str], configfiles: list[str], directory: str | None) ->
             stage["deps"] = deps
         if keys.get(job.rule):
             stage["params"] = [{"config.yaml": keys[job.rule]}]
-        stage["outs"] = job.outputs + job.logs
+        metrics = [path for path in job.outputs if path.endswith(METRICS)]
+        plots = [{path: PLOTS[name]} for path in job.outputs for name in PLOTS if path.endswith(name)]
+        stage["outs"] = [path for path in job.outputs if path not in metrics and not path.endswith(tuple(PLOTS))]
+        stage["outs"] += job.logs
+        if metrics:
+            stage["metrics"] = metrics
+        if plots:
+            stage["plots"] = plots
         if job.name in result:
             raise SystemExit(f"two jobs map to the DVC stage name {job.name!r}")
         result[job.name] = stage
