@@ -28,6 +28,8 @@ from pathlib import Path
 DEFAULT_EXPERIMENT = "bodynet"
 STORE_DIR = Path("mlflow")
 CONFIG_HASH_VARIABLE = "PIPELINE_CONFIG_HASH"
+# The run of the pipeline invocation a job belongs to: its run nests under it.
+PIPELINE_RUN_VARIABLE = "PIPELINE_RUN_ID"
 
 
 def default_tracking_uri(root: str | Path = ".") -> str:
@@ -224,7 +226,44 @@ def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[st
         "mlflow.source.name": f"pipeline.{stage}",
     }
     tags.update({f"pipeline.wildcard.{key}": value for key, value in wildcards.items()})
+    if parent := os.environ.get(PIPELINE_RUN_VARIABLE):
+        tags["mlflow.parentRunId"] = parent
     return tags
+
+
+def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[str]) -> str:
+    """Open the run of one pipeline invocation and hand its id to the jobs it starts (they
+    inherit this process's environment): every job's run nests under it, so the store shows
+    one expandable line per invocation."""
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = ensure_store(uri, experiment)
+    commit, dirty = git_state()
+    tags = {
+        "pipeline.invocation": "true",
+        "pipeline.command": " ".join(command),
+        "pipeline.host": socket.gethostname(),
+        "pipeline.config_hash": config_hash(config),
+        "pipeline.git_dirty": str(dirty).lower(),
+        "mlflow.source.git.commit": commit,
+        "mlflow.source.name": "snakemake",
+    }
+    client = MlflowClient(tracking_uri=uri)
+    with store_lock(uri):
+        run_id = client.create_run(experiment_id, run_name="pipeline", tags=tags).info.run_id
+    os.environ[PIPELINE_RUN_VARIABLE] = run_id
+    return run_id
+
+
+def end_pipeline_run(uri: str, status: str) -> None:
+    """Close the invocation's run (FINISHED or FAILED) that `start_pipeline_run` opened."""
+    from mlflow.tracking import MlflowClient
+
+    if run_id := os.environ.get(PIPELINE_RUN_VARIABLE):
+        with store_lock(uri):
+            MlflowClient(tracking_uri=uri).set_terminated(run_id, status=status)
 
 
 @contextmanager

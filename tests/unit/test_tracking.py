@@ -95,3 +95,20 @@ def test_a_commands_code_is_the_modules_it_can_import():
     assert "flow/storage.py" in training  # imported inside a function
     assert len(code_version("pipeline.flow.__main__")) == 16
     assert code_version("pipeline.flow.__main__") != code_version("pipeline.training.__main__")
+
+
+def test_a_pipelines_jobs_nest_under_its_invocation_run(tmp_path, tracking_env, monkeypatch):
+    monkeypatch.delenv(tracking.PIPELINE_RUN_VARIABLE, raising=False)  # restored after the test
+    with tracking.stage_run("alone", {}) as run:
+        alone = run.run_id
+    parent = tracking.start_pipeline_run(tracking_env, "bodynet", {"seed": 1}, ["snakemake", "--cores", "2"])
+    with tracking.stage_run("child", {"x": 1}, rule="a_rule") as run:
+        child = run.run_id
+    tracking.end_pipeline_run(tracking_env, "FINISHED")
+    client = MlflowClient(tracking_env)
+    invocation = client.get_run(parent)
+    assert invocation.info.status == "FINISHED" and invocation.data.tags["pipeline.invocation"] == "true"
+    assert invocation.data.tags["pipeline.command"] == "snakemake --cores 2"
+    assert invocation.data.tags["pipeline.config_hash"] == tracking.config_hash({"seed": 1})
+    assert client.get_run(child).data.tags["mlflow.parentRunId"] == parent
+    assert "mlflow.parentRunId" not in client.get_run(alone).data.tags

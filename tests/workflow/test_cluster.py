@@ -269,14 +269,19 @@ def test_two_pipelines_logging_to_one_store_at_once_lose_no_run(tmp_path):
 
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("bodynet")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    assert len(runs) == 2 * len(targets)
-    assert {run.info.status for run in runs} == {"FINISHED"}
+    every_run = client.search_runs([experiment.experiment_id], max_results=1000)
+    invocations = {r.info.run_id: r for r in every_run if r.data.tags.get("pipeline.invocation") == "true"}
+    runs = [r for r in every_run if r.info.run_id not in invocations]
+    assert len(runs) == 2 * len(targets) and len(invocations) == 2
+    assert {run.info.status for run in every_run} == {"FINISHED"}
     per_pipeline = {}
     for run_record in runs:
         per_pipeline.setdefault(run_record.data.tags["pipeline.config_hash"], []).append(run_record)
         assert run_record.data.params, run_record.info.run_name  # every run kept its parameters
     assert sorted(len(group) for group in per_pipeline.values()) == [len(targets)] * 2
+    for group in per_pipeline.values():  # each pipeline's jobs nest under its own invocation's run
+        (parent,) = {run_record.data.tags["mlflow.parentRunId"] for run_record in group}
+        assert invocations[parent].data.tags["pipeline.config_hash"] == group[0].data.tags["pipeline.config_hash"]
 
 
 def test_a_write_clears_the_temporaries_of_killed_writers_only(tmp_path):

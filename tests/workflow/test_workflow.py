@@ -84,7 +84,11 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     uri = f"sqlite:///{workdir}/mlflow/mlflow.db"
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("bodynet")
-    all_runs = client.search_runs([experiment.experiment_id])
+    every_run = client.search_runs([experiment.experiment_id], max_results=5000)
+    (invocation,) = [r for r in every_run if r.data.tags.get("pipeline.invocation") == "true"]
+    assert invocation.info.status == "FINISHED" and "--configfile" in invocation.data.tags["pipeline.command"]
+    all_runs = [r for r in every_run if r is not invocation]
+    assert {r.data.tags["mlflow.parentRunId"] for r in all_runs} == {invocation.info.run_id}  # one line in the UI
     runs = {run.data.tags["pipeline.rule"]: run for run in all_runs}
     assert set(runs) == {
         "build_body_model",
@@ -174,7 +178,7 @@ def test_the_tables_hold_every_row_with_the_papers_numbers_and_link_their_runs(t
     tables = [
         r
         for r in client.search_runs([evaluation.info.experiment_id])
-        if r.data.tags["pipeline.rule"] == "tabulate_evaluation"
+        if r.data.tags.get("pipeline.rule") == "tabulate_evaluation"
     ]
     main = next(r for r in tables if r.data.tags["pipeline.wildcard.table"] == "bodynet_table")
     assert main.data.tags["pipeline.row.end_to_end_fvsv.evaluation_run_id"] == summary["evaluation_run_id"]

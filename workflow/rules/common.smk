@@ -15,7 +15,8 @@ from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
-    code_version as module_code_version, config_hash, default_tracking_uri, ensure_store,
+    code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run, ensure_store,
+    start_pipeline_run,
 )
 
 GENDERS = config["body_model"]["genders"]
@@ -34,6 +35,19 @@ shell.prefix(
     f"MLFLOW_EXPERIMENT_NAME={shlex.quote(EXPERIMENT)} "
     f"PIPELINE_CONFIG_HASH={config_hash(config)}; "
 )
+
+
+# One MLflow run per invocation that runs jobs (not a dry run), every job's run its child.
+onstart:
+    start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
+
+
+onsuccess:
+    end_pipeline_run(TRACKING_URI, "FINISHED")
+
+
+onerror:
+    end_pipeline_run(TRACKING_URI, "FAILED")
 
 
 try:
