@@ -254,16 +254,22 @@ def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[st
     with store_lock(uri):
         run_id = client.create_run(experiment_id, run_name="pipeline", tags=tags).info.run_id
     os.environ[PIPELINE_RUN_VARIABLE] = run_id
+    _pipeline_runs.append(run_id)
     return run_id
 
 
+_pipeline_runs: list[str] = []  # opened by this process, not inherited from another
+
+
 def end_pipeline_run(uri: str, status: str) -> None:
-    """Close the invocation's run (FINISHED or FAILED) that `start_pipeline_run` opened."""
+    """Close the invocation's run (FINISHED or FAILED) that `start_pipeline_run` opened in
+    this process; nothing when it opened none."""
     from mlflow.tracking import MlflowClient
 
-    if run_id := os.environ.get(PIPELINE_RUN_VARIABLE):
+    if _pipeline_runs:
         with store_lock(uri):
-            MlflowClient(tracking_uri=uri).set_terminated(run_id, status=status)
+            MlflowClient(tracking_uri=uri).set_terminated(_pipeline_runs.pop(), status=status)
+        os.environ.pop(PIPELINE_RUN_VARIABLE, None)
 
 
 @contextmanager

@@ -98,7 +98,9 @@ def test_a_commands_code_is_the_modules_it_can_import():
 
 
 def test_a_pipelines_jobs_nest_under_its_invocation_run(tmp_path, tracking_env, monkeypatch):
-    monkeypatch.delenv(tracking.PIPELINE_RUN_VARIABLE, raising=False)  # restored after the test
+    # the variable absent now and after the test, whatever the test sets in between
+    monkeypatch.setenv(tracking.PIPELINE_RUN_VARIABLE, "")
+    monkeypatch.delenv(tracking.PIPELINE_RUN_VARIABLE)
     with tracking.stage_run("alone", {}) as run:
         alone = run.run_id
     parent = tracking.start_pipeline_run(tracking_env, "bodynet", {"seed": 1}, ["snakemake", "--cores", "2"])
@@ -112,3 +114,6 @@ def test_a_pipelines_jobs_nest_under_its_invocation_run(tmp_path, tracking_env, 
     assert invocation.data.tags["pipeline.config_hash"] == tracking.config_hash({"seed": 1})
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == parent
     assert "mlflow.parentRunId" not in client.get_run(alone).data.tags
+    assert tracking.PIPELINE_RUN_VARIABLE not in os.environ  # closed: later runs nest under nothing
+    tracking.end_pipeline_run(tracking_env, "FAILED")  # none open: nothing to close
+    assert client.get_run(parent).info.status == "FINISHED"

@@ -37,11 +37,8 @@ shell.prefix(
 )
 
 
-# One MLflow run per invocation that runs jobs (not a dry run), every job's run its child.
-onstart:
-    start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
-
-
+# One MLflow run per invocation that runs jobs (not a dry run), every job's run its child;
+# it is opened with the store, in the one onstart handler below.
 onsuccess:
     end_pipeline_run(TRACKING_URI, "FINISHED")
 
@@ -327,5 +324,7 @@ def body_model_outputs():
 
 
 onstart:
-    # Create the MLflow store and experiment once, before jobs run in parallel.
+    # Create the MLflow store and experiment once, before jobs run in parallel, and the
+    # invocation's own run, whose id the jobs inherit.
     ensure_store(TRACKING_URI, EXPERIMENT)
+    start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
