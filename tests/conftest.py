@@ -102,6 +102,11 @@ def tiny_config(**overrides) -> dict:
     config["sparsity"].update(copy.deepcopy(TINY_SPARSITY))
     config["flow"]["clips"] = 1
     config["flow"]["as_input"]["iterations"] = 2
+    return set_keys(config, overrides)
+
+
+def set_keys(config: dict, overrides: dict) -> dict:
+    """`config` with each dotted key of `overrides` ("bodynet.input_size") set to its value."""
     for key, value in overrides.items():
         section = config
         *parents, last = key.split(".")

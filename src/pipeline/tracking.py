@@ -231,10 +231,14 @@ def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[st
     return tags
 
 
+_pipeline_runs: list[str] = []  # opened by this process, not inherited from another
+
+
 def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[str]) -> str:
-    """Open the run of one pipeline invocation and hand its id to the jobs it starts (they
-    inherit this process's environment): every job's run nests under it, so the store shows
-    one expandable line per invocation."""
+    """Open the run of one pipeline invocation (creating the store and experiment if
+    missing) and hand its id to the jobs it starts (they inherit this process's
+    environment): every job's run nests under it, so the store shows one expandable line
+    per invocation."""
     import socket
 
     from mlflow.tracking import MlflowClient
@@ -256,9 +260,6 @@ def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[st
     os.environ[PIPELINE_RUN_VARIABLE] = run_id
     _pipeline_runs.append(run_id)
     return run_id
-
-
-_pipeline_runs: list[str] = []  # opened by this process, not inherited from another
 
 
 def end_pipeline_run(uri: str, status: str) -> None:

@@ -5,21 +5,14 @@ import copy
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, set_keys
 from pipeline.config import ConfigError, check_config
 
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
 def changed(overrides: dict) -> dict:
-    config = copy.deepcopy(DEFAULT)
-    for key, value in overrides.items():
-        section = config
-        *parents, last = key.split(".")
-        for parent in parents:
-            section = section[parent]
-        section[last] = value
-    return config
+    return set_keys(copy.deepcopy(DEFAULT), overrides)
 
 
 def test_the_default_config_holds_together():

@@ -498,35 +498,10 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
     from pipeline.evaluation.__main__ import main
 
-    batch_size = ["--batch-size", "8"]
+    def network(body_model: str) -> list[str]:
+        return f"network --model m.pt --samples s --body-model {body_model} --out o.csv --batch-size 8".split()
 
     with pytest.raises(SystemExit, match="--body-model expects female=PATH or male=PATH"):
-        main(
-            [
-                "network",
-                "--model",
-                "m.pt",
-                "--samples",
-                "s",
-                "--body-model",
-                "child=x.pkl",
-                "--out",
-                "o.csv",
-                *batch_size,
-            ]
-        )
+        main(network("child=x.pkl"))
     with pytest.raises(SystemExit, match="x.pkl"):
-        main(
-            [
-                "network",
-                "--model",
-                "m.pt",
-                "--samples",
-                "s",
-                "--body-model",
-                f"female={tmp_path / 'x.pkl'}",
-                "--out",
-                "o.csv",
-                *batch_size,
-            ]
-        )
+        main(network(f"female={tmp_path / 'x.pkl'}"))

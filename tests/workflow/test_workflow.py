@@ -44,14 +44,7 @@ def test_a_plain_run_reads_the_default_profile(tmp_path):
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
-    config = tiny_config()
-    for key, value in overrides.items():
-        section = config
-        *parents, last = key.split(".")
-        for parent in parents:
-            section = section[parent]
-        section[last] = value
-    path = write_config(tmp_path / "config.yaml", config)
+    path = write_config(tmp_path / "config.yaml", tiny_config(**overrides))
     result = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr

@@ -15,7 +15,7 @@ from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
-    code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run, ensure_store,
+    code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run,
     start_pipeline_run,
 )
 
@@ -35,16 +35,6 @@ shell.prefix(
     f"MLFLOW_EXPERIMENT_NAME={shlex.quote(EXPERIMENT)} "
     f"PIPELINE_CONFIG_HASH={config_hash(config)}; "
 )
-
-
-# One MLflow run per invocation that runs jobs (not a dry run), every job's run its child;
-# it is opened with the store, in the one onstart handler below.
-onsuccess:
-    end_pipeline_run(TRACKING_URI, "FINISHED")
-
-
-onerror:
-    end_pipeline_run(TRACKING_URI, "FAILED")
 
 
 try:
@@ -323,8 +313,15 @@ def body_model_outputs():
     return outputs
 
 
+# An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
+# before jobs run in parallel, and opens its own run; every job's run is its child.
 onstart:
-    # Create the MLflow store and experiment once, before jobs run in parallel, and the
-    # invocation's own run, whose id the jobs inherit.
-    ensure_store(TRACKING_URI, EXPERIMENT)
     start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
+
+
+onsuccess:
+    end_pipeline_run(TRACKING_URI, "FINISHED")
+
+
+onerror:
+    end_pipeline_run(TRACKING_URI, "FAILED")

@@ -53,9 +53,8 @@ def _fit_settings(args: argparse.Namespace):
     """The body fit's settings, which every method but `tasks` needs, from their options."""
     from pipeline.fitting.body_fit import FitSettings
 
-    options = {"joint_steps": "--joint-steps", "fit_steps": "--fit-steps", "max_vertices": "--max-vertices"}
-    options |= {"objective": "--objective", "matching": "--matching", "placement": "--placement"}
-    missing = [option for key, option in options.items() if getattr(args, key) is None]
+    keys = ("joint_steps", "fit_steps", "max_vertices", "objective", "matching", "placement")
+    missing = [f"--{key.replace('_', '-')}" for key in keys if getattr(args, key) is None]
     if missing:
         raise InputError(f"fitting the body needs {', '.join(missing)}")
     return FitSettings(

@@ -63,10 +63,10 @@ def motions(args: argparse.Namespace) -> None:
                 loaded = [motion for motion in loaded if motion.name in set(args.names)]
         if args.mirror:
             loaded += [mirror(motion) for motion in loaded]
-        missing = [f"--{k}" for k in ("speed", "blend", "jitter", "seed") if getattr(args, k) is None]
-        if args.variants and missing:
-            raise InputError(f"--variants {args.variants} needs {', '.join(missing)}")
         if args.variants:
+            missing = [f"--{key}" for key in ("speed", "blend", "jitter", "seed") if getattr(args, key) is None]
+            if missing:
+                raise InputError(f"--variants {args.variants} needs {', '.join(missing)}")
             variation = Variation(tuple(args.speed), args.blend, args.jitter)
             loaded += variants(loaded, args.variants, variation, args.seed, args.split)
         save_motions(args.out, loaded)
