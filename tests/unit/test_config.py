@@ -55,6 +55,8 @@ def test_contradicting_keys_are_named(overrides, key, message):
         ({"bodynet.device": "gpu"}, ["bodynet", "device"]),
         ({"flow.methods": ["brox"]}, ["flow", "methods", 0]),
         ({"evaluation.fit.steps": -1}, ["evaluation", "fit", "steps"]),
+        ({"bodynet.stage_threads": {"pose4d": 2}}, ["bodynet", "stage_threads"]),
+        ({"bodynet.stage_threads": {"pose3d": 0}}, ["bodynet", "stage_threads", "pose3d"]),
         ({"evaluation.fit.matching": "sometimes"}, ["evaluation", "fit", "matching"]),
         ({"cluster.rules.train_bodynet": {"gpus": 1}}, ["cluster", "rules", "train_bodynet"]),
     ],

@@ -262,6 +262,12 @@ def stage_schedule(stage, variant=False):
     return f"--iterations {iterations} --batch-size {batch} --learning-rate {rate}"
 
 
+def stage_threads(wildcards):
+    """Threads of a training stage: bodynet.threads, or more where bodynet.stage_threads asks."""
+    bodynet = config["bodynet"]
+    return max(bodynet["threads"], bodynet["stage_threads"].get(wildcards.stage, 1))
+
+
 def bodynet_outputs():
     return expand("results/bodynet/{stage}/model.pt", stage=STAGE_INITS) + ["results/bodynet/learning_curves.png"]
 

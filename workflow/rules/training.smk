@@ -52,7 +52,7 @@ rule train_bodynet:
         seed=config["seed"],
         tracking=tracking("train_bodynet"),
         code=code_version("training"),
-    threads: config["bodynet"]["threads"]
+    threads: stage_threads
     resources:
         **cluster_resources("train_bodynet"),
     log:

@@ -67,7 +67,8 @@ def plan(targets: list[str] = (), configfiles: list[str] = (), directory: str | 
         workflow_api = api.workflow(
             snakefile=ROOT / "Snakefile",
             workdir=workdir,
-            resource_settings=ResourceSettings(cores=1),
+            # DVC runs one stage at a time: each job gets the threads its config asks for
+            resource_settings=ResourceSettings(cores=64),
             config_settings=ConfigSettings(configfiles=[workdir / name for name in configfiles]),
         )
         dag_api = workflow_api.dag(DAGSettings(targets=set(targets) or {"all"}, forceall=True))
