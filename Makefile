@@ -11,6 +11,7 @@
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
 #   make dvc.yaml                 rewrite dvc.yaml from the Snakefile (after changing either)
 #   make docs/config.md           rewrite the configuration's reference from the schema
+#   make docs/results.md          rewrite the results page and the README's table after a default run
 #   make pull                     fetch the artifacts of dvc.lock from the DVC remote
 
 PYTHON ?= python3
@@ -25,7 +26,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml docs/config.md
+.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml docs/config.md docs/results.md
 
 install: $(VENV)/.installed
 
@@ -69,6 +70,12 @@ dvc.yaml: install
 
 docs/config.md: install
 	python workflow/scripts/config_reference.py
+
+# After a run of the default config: the results page, the README's table and its figure, from results/.
+docs/results.md: install
+	python -m pipeline.evaluation page --results results --out docs/results.md --readme README.md \
+		--title "Results at the default configuration"
+	cp results/bodynet/learning_curves.png docs/figures/learning_curves.png
 
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once
 # DVC confirms each pulled artifact matches its stage, mark them current for Snakemake too.

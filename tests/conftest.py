@@ -78,7 +78,15 @@ TINY_EVALUATION = {
     "batch_size": 4,
     "examples": 2,
     "reference_train_images": 16,
-    "fit": {"joint_steps": 4, "steps": 4, "max_vertices": 200, "objective": "mean", "matching": "every_step"},
+    "fit": {
+        "joint_steps": 4,
+        "steps": 4,
+        "max_vertices": 200,
+        "objective": "mean",
+        "matching": "every_step",
+        "pose_prior": "mixture",
+        "prior_components": 2,
+    },
 }
 
 

@@ -505,3 +505,65 @@ def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
         main(network("child=x.pkl"))
     with pytest.raises(SystemExit, match="x.pkl"):
         main(network(f"female={tmp_path / 'x.pkl'}"))
+
+
+def test_the_readme_summary_is_written_between_its_markers_and_nowhere_else(tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.evaluation.page import README_BEGIN, README_END, headline_markdown, with_headline
+
+    frame = pd.DataFrame(
+        {
+            "key": ["constant", "voxels"],
+            "method": ["reference: constant", "voxels network"],
+            "images": [84, 84],
+            "surface_error_mm": [369.5, 342.1],
+            "surface_error_mm_low": [344.6, 314.7],
+            "surface_error_mm_high": [394.5, 370.6],
+            "voxel_iou": [16.8, 25.8],
+            "voxel_iou_low": [15.3, 22.8],
+            "voxel_iou_high": [18.4, 28.9],
+            "paper_surface_error_mm": [np.nan, 73.6],
+        }
+    )
+    orderings = pd.DataFrame({"second": ["constant", "constant", "voxels"], "verdict": ["holds", "undecided", "holds"]})
+    headline = headline_markdown(frame, orderings)
+    assert "| voxels network | 342.1 [314.7, 370.6] | 25.8 [22.8, 28.9] | 73.6 |" in headline
+    assert "On 84 test images" in headline and "1 holds, 0 reversed, 0 undecided; learned rows" in headline
+    readme = f"# Title\n\nbefore\n\n{README_BEGIN}\n\n| stale | 1 |\n\n{README_END}\n\nafter\n"
+    written = with_headline(readme, headline, tmp_path / "README.md")
+    assert "stale" not in written and headline in written
+    assert written.startswith("# Title\n\nbefore\n\n") and written.endswith(f"{README_END}\n\nafter\n")
+    assert with_headline(written, headline, tmp_path / "README.md") == written  # rewriting changes nothing
+    with pytest.raises(InputError, match="README.md: no block"):
+        with_headline("# no markers\n", headline, tmp_path / "README.md")
+
+
+@pytest.mark.slow
+def test_the_fits_read_a_prior_learnt_by_the_prior_command(test_samples_folder, built_female, tmp_path, tracking_env):
+    from pipeline.evaluation.__main__ import main
+    from pipeline.fitting.body_fit import PosePrior
+    from pipeline.synthesis.motion import save_motions
+    from synthetic_clips import tiny_motions
+
+    save_motions(tmp_path / "train.npz", tiny_motions())
+    prior_path = tmp_path / "pose_prior.npz"
+    main(f"prior --motions {tmp_path / 'train.npz'} --components 2 --seed 0 --out {prior_path}".split())
+    assert len(PosePrior.load(prior_path).weights) == 2
+    fit = "--joint-steps 4 --fit-steps 4 --max-vertices 100 --objective mean --matching every_step --placement true_box"
+    for name, prior in (("quadratic", ""), ("mixture", f"--pose-prior {prior_path}")):
+        main(
+            f"reference --kind oracle --method voxels --train-images 4 --seed 0 --batch-size 8 --examples 0 "
+            f"--samples {test_samples_folder} --body-model female={built_female[0]} --out {tmp_path / name} "
+            f"{fit} {prior} --device cpu".split()
+        )
+    summaries = {name: json.loads((tmp_path / name / "summary.json").read_text()) for name in ("quadratic", "mixture")}
+    errors = {name: summary["measures"]["surface_error_mm"] for name, summary in summaries.items()}
+    assert errors["quadratic"] != errors["mixture"]  # the prior reached the fit
+    with pytest.raises(SystemExit, match="missing.npz: not a readable motion file"):
+        main(f"prior --motions {tmp_path / 'missing.npz'} --components 2 --seed 0 --out {prior_path}".split())
+    with pytest.raises(SystemExit, match="train.npz: not a pose prior"):
+        main(
+            f"reference --kind oracle --method voxels --train-images 4 --seed 0 --batch-size 8 --samples "
+            f"{test_samples_folder} --body-model female={built_female[0]} --out {tmp_path / 'bad'} {fit} "
+            f"--pose-prior {tmp_path / 'train.npz'} --device cpu".split()
+        )

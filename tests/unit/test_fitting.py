@@ -102,4 +102,55 @@ def test_matching_once_keeps_the_joint_fits_translation_and_its_first_matches(mo
     assert torch.allclose(once.transl, joint_fit.transl)
     assert not torch.allclose(every.transl, joint_fit.transl)
     with pytest.raises(ValueError, match="matching"):
-        fit(steps=1, matching="sometimes")
+        FitSettings(matching="sometimes")
+    with pytest.raises(ValueError, match="objective"):
+        FitSettings(objective="median")
+
+
+def test_a_learnt_pose_prior_prefers_the_poses_it_was_learnt_from_and_round_trips(tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.fitting.body_fit import PosePrior
+
+    rng = np.random.default_rng(0)
+    bent, straight = np.zeros(69), np.zeros(69)
+    bent[9] = 1.2  # two clusters of poses: one joint bent, or not
+    poses = np.concatenate(
+        [bent + 0.05 * rng.standard_normal((200, 69)), straight + 0.05 * rng.standard_normal((200, 69))]
+    )
+    prior = PosePrior.fit(np.concatenate([np.zeros((400, 3)), poses], axis=1), components=2, seed=0)
+    halfway, elsewhere = 0.5 * bent, np.zeros(69)
+    elsewhere[30] = 1.2
+    costs = prior(torch.as_tensor(np.stack([bent, straight, halfway, elsewhere]), dtype=torch.float32))
+    assert costs[:2].max() < 1.0 and costs.min() >= 0  # either cluster's centre is likely
+    assert costs[2] > 10 * costs[:2].max() and costs[3] > costs[2]  # between them less so, off both much less
+    prior.save(tmp_path / "prior.npz")
+    again = PosePrior.load(tmp_path / "prior.npz")
+    assert torch.equal(
+        again(torch.as_tensor(poses[:5], dtype=torch.float32)), prior(torch.as_tensor(poses[:5], dtype=torch.float32))
+    )
+    np.savez(tmp_path / "other.npz", weights=np.ones(2), means=np.zeros((2, 3)), covariances=np.zeros((2, 3, 3)))
+    with pytest.raises(InputError, match="other.npz: a pose prior has means"):
+        PosePrior.load(tmp_path / "other.npz")
+    with pytest.raises(InputError, match="missing.npz: not a pose prior"):
+        PosePrior.load(tmp_path / "missing.npz")
+
+
+def test_the_learnt_prior_is_the_fits_pose_cost(built_female):
+    """With a prior learnt around a bent elbow, a fit to the rest pose's joints alone bends
+    that elbow a little; without it, nothing pulls it away from the rest pose."""
+    from pipeline.body_model.model import BodyModel as Model
+    from pipeline.fitting.body_fit import FitSettings as Settings
+    from pipeline.fitting.body_fit import PosePrior, fit_body
+
+    model = copy.deepcopy(Model.from_file(built_female[0])).float()
+    with torch.no_grad():
+        joints = model(torch.zeros(1, model.num_betas), torch.zeros(1, 72)).joints[:, BODYNET_JOINTS]
+    elbow = 18 * 3 + 2 - 3  # the left elbow's z angle, among the 69 joint rotations
+    mean = np.zeros((1, 69))
+    mean[0, elbow] = 1.0
+    prior = PosePrior(np.ones(1), mean, np.eye(69)[None] * 0.01)
+    settings = dict(joint_steps=30, pose_prior=1.0)
+    plain = fit_body(model, joints, None, Settings(**settings))
+    learnt = fit_body(model, joints, None, Settings(**settings, learnt_prior=prior))
+    assert abs(float(plain.pose[0, 3 + elbow])) < 0.05
+    assert float(learnt.pose[0, 3 + elbow]) > 0.2

@@ -165,3 +165,18 @@ def test_every_config_key_is_described_once_in_the_schema_and_laid_out_in_the_do
     assert reference.main(["--check"]) == 0, "docs/config.md is out of date: run `make docs/config.md`"
     page = (ROOT / "docs/config.md").read_text()
     assert '| `evaluation.fit.matching` | `"every_step"` | every_step: the surface\'s nearest' in page
+
+
+def test_the_readme_table_is_the_one_on_the_generated_results_page():
+    """Both are written from the same run's CSVs by `python -m pipeline.evaluation page
+    --readme`: a figure in the README that the results page lacks was typed by hand."""
+    from pipeline.evaluation.page import README_BEGIN, README_END
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(README_BEGIN) + len(README_BEGIN) : readme.index(README_END)]
+    results = (ROOT / "docs/results.md").read_text()
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| row")]
+    assert len(rows) >= 4
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert all(f"| {cell} |" in results for cell in cells if cell), row

@@ -295,12 +295,21 @@ def evaluated_model(wildcards):
     return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)
 
 
+POSE_PRIOR = "results/fitting/pose_prior.npz"
+
+
+def pose_prior_input():
+    """The learnt pose prior every body fit reads, or none (evaluation.fit.pose_prior)."""
+    return [POSE_PRIOR] if config["evaluation"]["fit"]["pose_prior"] == "mixture" else []
+
+
 def fit_options():
     """The body fit's settings and where the fitted body is placed, as options."""
     fit = config["evaluation"]["fit"]
-    return cli_options({"joint_steps": fit["joint_steps"], "fit_steps": fit["steps"], "max_vertices": fit["max_vertices"],
-                        "objective": fit["objective"], "matching": fit["matching"],
-                        "placement": config["evaluation"]["placement"]})
+    options = {"joint_steps": fit["joint_steps"], "fit_steps": fit["steps"], "max_vertices": fit["max_vertices"],
+               "objective": fit["objective"], "matching": fit["matching"],
+               "placement": config["evaluation"]["placement"]}
+    return cli_options(options | ({"pose_prior": POSE_PRIOR} if pose_prior_input() else {}))
 
 
 def table_summaries(wildcards):

@@ -6,11 +6,36 @@ BODY_EVALUATIONS = "|".join(
 )
 
 
+# The body fit's pose prior, learnt from the training split's motions (never the test's).
+rule learn_pose_prior:
+    input:
+        "resources/motions/train.npz",
+    output:
+        POSE_PRIOR,
+    params:
+        components=config["evaluation"]["fit"]["prior_components"],
+        seed=config["seed"],
+        tracking=tracking("learn_pose_prior"),
+        code=code_version("evaluation"),
+    resources:
+        **cluster_resources("learn_pose_prior"),
+    log:
+        "logs/learn_pose_prior.log",
+    benchmark:
+        "logs/benchmarks/learn_pose_prior.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.evaluation prior --motions {input} --components {params.components} "
+        "--seed {params.seed} --out {output} {params.tracking} > {log} 2>&1"
+
+
 rule evaluate_body_fit:
     input:
         model=evaluated_model,
         samples=bodynet_samples("validation_split"),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        pose_prior=pose_prior_input(),
     output:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
@@ -51,6 +76,7 @@ rule evaluate_reference:
         samples=bodynet_samples("validation_split"),
         train=bodynet_samples("train_split"),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        pose_prior=pose_prior_input(),
     output:
         images="results/evaluation/reference/{reference}/images.csv",
         summary="results/evaluation/reference/{reference}/summary.json",

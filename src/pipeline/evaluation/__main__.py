@@ -23,7 +23,6 @@ import argparse
 import copy
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
@@ -51,7 +50,7 @@ def _check_genders(samples, models: dict, path) -> None:
 
 def _fit_settings(args: argparse.Namespace):
     """The body fit's settings, which every method but `tasks` needs, from their options."""
-    from pipeline.fitting.body_fit import FitSettings
+    from pipeline.fitting.body_fit import FitSettings, PosePrior
 
     keys = ("joint_steps", "fit_steps", "max_vertices", "objective", "matching", "placement")
     missing = [f"--{key.replace('_', '-')}" for key in keys if getattr(args, key) is None]
@@ -63,7 +62,16 @@ def _fit_settings(args: argparse.Namespace):
         max_vertices=args.max_vertices,
         objective=args.objective,
         matching=args.matching,
+        learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None,
     )
+
+
+def _fit_params(settings, args: argparse.Namespace) -> dict | None:
+    """The fit's settings as run parameters, the learnt prior by its file."""
+    if settings is None:
+        return None
+    params = {key: value for key, value in vars(settings).items() if key != "learnt_prior"}
+    return params | {"learnt_prior": str(args.pose_prior) if args.pose_prior else None}
 
 
 def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
@@ -121,7 +129,7 @@ def network(args: argparse.Namespace) -> None:
         "images": len(samples),
         "method": method,
         "placement": args.placement,
-        "fit": asdict(settings) if settings else None,
+        "fit": _fit_params(settings, args),
     }
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -171,7 +179,7 @@ def reference(args: argparse.Namespace) -> None:
         "images": len(samples),
         "method": args.method,
         "placement": args.placement,
-        "fit": asdict(settings) if settings else None,
+        "fit": _fit_params(settings, args),
     }
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
@@ -268,22 +276,68 @@ def table(args: argparse.Namespace) -> None:
     )
 
 
+def prior(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from pipeline.fitting.body_fit import PosePrior
+    from pipeline.synthesis.motion import load_motions
+
+    motions = load_motions(args.motions)
+    poses = np.concatenate([motion.pose for motion in motions])
+    params = {"motions": str(args.motions), "poses": len(poses), "components": args.components, "seed": args.seed}
+    with stage_run("pose_prior", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        learnt = PosePrior.fit(poses, args.components, args.seed)
+        learnt.save(args.out)
+        costs = learnt(torch.as_tensor(poses[:, 3:], dtype=torch.float32)).numpy()
+        run.log_metrics({"median_cost": float(np.median(costs)), "rest_pose_cost": float(learnt(torch.zeros(1, 69)))})
+    log.info(
+        "learnt a %d-component pose prior from %d poses of %d motions: %s",
+        args.components,
+        len(poses),
+        len(motions),
+        args.out,
+    )
+
+
 def page(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
-    from pipeline.evaluation.page import write_page
+    from pipeline.evaluation.page import HEADLINE_TABLE, headline_markdown, read_table, with_headline, write_page
+    from pipeline.evaluation.tables import TABLES
 
     tables = {}
     for item in args.table:
         name, path = parse_pair(item, "--table", "NAME")
         tables[name] = Path(path)
+    if args.results:
+        tables.update(
+            {name: args.results / f"{name}.csv" for name in TABLES if (args.results / f"{name}.csv").exists()}
+        )
+    if not tables:
+        raise InputError(f"no table to write: give --table NAME=PATH, or --results with tables in {args.results}")
+    if args.readme and HEADLINE_TABLE not in tables:
+        raise InputError(f"--readme {args.readme}: its summary is {HEADLINE_TABLE}, which no --table gives")
     with stage_run(
         "results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule, parse_wildcards(args.wildcard)
     ) as run:
         text = write_page(tables, args.out, args.title)
+        readme = None
+        if args.readme:
+            try:
+                readme = with_headline(
+                    args.readme.read_text(),
+                    headline_markdown(*read_table(HEADLINE_TABLE, tables[HEADLINE_TABLE])),
+                    args.readme,
+                )
+            except OSError as error:
+                raise InputError(f"{args.readme}: cannot read it ({error})") from error
         with atomic_output(args.out) as tmp:
             tmp.write_text(text)
+        if readme is not None:
+            with atomic_output(args.readme) as tmp:
+                tmp.write_text(readme)
         run.log_artifact(args.out)
-    log.info("wrote %s (%d tables)", args.out, len(tables))
+    log.info("wrote %s (%d tables)%s", args.out, len(tables), f" and {args.readme}'s summary" if args.readme else "")
 
 
 def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
@@ -328,6 +382,11 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
         choices=PLACEMENTS,
         help="true_box: the fitted body moved and scaled into the true body's box before its error is "
         "taken (the paper's); crop: as fitted, from the crop and the true root depth",
+    )
+    p.add_argument(
+        "--pose-prior",
+        type=Path,
+        help="a learnt pose prior (`prior`'s output) as the pose's cost; without it, the squared joint angles",
     )
     p.add_argument("--examples", type=int, help="test images on the qualitative sheet (body methods)")
 
@@ -392,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_tracking_arguments(p)
     p.set_defaults(func=table)
 
+    p = commands.add_parser("prior", help="learn the body fit's pose prior (a Gaussian mixture) from motions")
+    p.add_argument("--motions", required=True, type=Path, help="the training split's motions (.npz)")
+    p.add_argument("--components", required=True, type=int, help="the mixture's Gaussians (SMPLify's: 8)")
+    p.add_argument("--seed", type=int, required=True, help="starts expectation-maximisation")
+    p.add_argument("--out", required=True, type=Path, help="the prior (.npz)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=prior)
+
     p = commands.add_parser("page", help="the results page (Markdown) from the tables' CSVs and orderings")
     p.add_argument(
         "--table",
@@ -400,8 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="a table's CSV (its orderings read from evaluation/NAME_orderings.csv beside it)",
     )
+    p.add_argument(
+        "--results", type=Path, help="instead of --table: every table whose CSV lies in this folder (NAME.csv)"
+    )
     p.add_argument("--title", default="Results")
     p.add_argument("--out", required=True, type=Path, help="the page (.md)")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        help="also rewrite Table 4.2's summary in this file, between its generated-block markers",
+    )
     add_tracking_arguments(p)
     p.set_defaults(func=page)
     return parser

@@ -21,12 +21,15 @@ Shapes: B images, V vertices, S shape coefficients, J = 16 joints (BodyNet's ord
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.errors import InputError
 
 JOINT_WEIGHT = 5.0  # BodyNet's λ
 TORSO = [2, 3, 6, 7, 8, 12, 13]  # hips, pelvis, thorax, neck, shoulders (BodyNet's order)
@@ -38,12 +41,63 @@ OBJECTIVES = ("sum", "mean")
 MATCHINGS = ("every_step", "once")
 
 
+class PosePrior:
+    """A Gaussian mixture over the 69 joint rotations (axis-angle, the root excluded), learnt
+    from motions, as SMPLify's pose prior is: the cost of a pose is that of its most likely
+    component, −log(w_k N(θ; μ_k, Σ_k)), less the smallest such cost any pose has, so that 0
+    is the most likely pose. K components."""
+
+    def __init__(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> None:
+        """weights (K,), means (K, 69), covariances (K, 69, 69)."""
+        self.weights, self.covariances = np.asarray(weights, np.float64), np.asarray(covariances, np.float64)
+        precisions = np.linalg.inv(covariances)
+        self.means = torch.as_tensor(means, dtype=torch.float32)
+        self.precision_factors = torch.as_tensor(np.linalg.cholesky(precisions), dtype=torch.float32)  # (K, 69, 69)
+        log_det = np.linalg.slogdet(covariances)[1]
+        constants = -np.log(weights) + 0.5 * log_det  # (K,)
+        self.constants = torch.as_tensor(constants - constants.min(), dtype=torch.float32)
+
+    @classmethod
+    def fit(cls, poses: np.ndarray, components: int, seed: int) -> PosePrior:
+        """Learn it from poses (N, 72) or (N, 69) by expectation-maximisation."""
+        from sklearn.mixture import GaussianMixture
+
+        poses = poses[:, 3:] if poses.shape[1] == 72 else poses
+        mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(poses)
+        return cls(mixture.weights_, mixture.means_, mixture.covariances_)
+
+    def save(self, path: str | Path) -> None:
+        with atomic_output(Path(path)) as tmp, open(tmp, "wb") as file:
+            np.savez(file, weights=self.weights, means=self.means.numpy(), covariances=self.covariances)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PosePrior:
+        try:
+            with np.load(path) as arrays:
+                weights, means, covariances = (arrays[key] for key in ("weights", "means", "covariances"))
+        except (OSError, ValueError, KeyError) as error:
+            raise InputError(f"{path}: not a pose prior (weights, means, covariances): {error}") from error
+        count = len(weights)
+        if means.shape != (count, 69) or covariances.shape != (count, 69, 69):
+            raise InputError(
+                f"{path}: a pose prior has means (K, 69) and covariances (K, 69, 69), got "
+                f"{means.shape} and {covariances.shape}"
+            )
+        return cls(weights, means, covariances)
+
+    def __call__(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B, 69) joint rotations → (B,) their cost."""
+        offsets = pose[:, None, :] - self.means.to(pose)  # (B, K, 69)
+        whitened = torch.einsum("kji,bkj->bki", self.precision_factors.to(pose), offsets)  # L_kᵀ(θ − μ_k)
+        return (0.5 * whitened.square().sum(-1) + self.constants.to(pose)).min(dim=1).values
+
+
 @dataclass
 class FitSettings:
     joint_steps: int = 40  # initialisation: the target joints alone
     steps: int = 60  # the whole objective
     learning_rate: float = 0.03
-    pose_prior: float = 1e-3  # per squared radian, keeps limbs plausible
+    pose_prior: float = 1e-3  # the pose cost's weight: per squared radian, or per unit of a learnt prior's cost
     shape_prior: float = 1e-3  # per squared β
     max_vertices: int = 800  # vertices used for correspondences (a fixed, even subset)
     joint_weight: float = JOINT_WEIGHT
@@ -54,6 +108,13 @@ class FitSettings:
     # translation free; once: as BodyNet's fitting code, found once after the joint fit, the
     # translation held where that fit put it
     matching: str = "every_step"
+    learnt_prior: PosePrior | None = field(default=None, repr=False)  # the pose's cost; None: its squared angles
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.matching not in MATCHINGS:
+            raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
 
 
 @dataclass
@@ -120,13 +181,13 @@ def fit_body(
             loss = settings.joint_weight * joint_distances.mean(-1)
             if with_data:
                 loss = loss + data_term(vertices, model_joints)
-        loss = loss + settings.pose_prior * pose[:, 3:].square().sum(1)
+        prior = settings.learnt_prior
+        pose_cost = prior(pose[:, 3:]) if prior is not None else pose[:, 3:].square().sum(1)
+        loss = loss + settings.pose_prior * pose_cost
         if not fixed_shape:
             loss = loss + settings.shape_prior * betas.square().sum(1)
         return loss, vertices, model_joints
 
-    if settings.matching not in MATCHINGS:
-        raise ValueError(f"matching must be one of {MATCHINGS}, got {settings.matching!r}")
     phases = [([pose, transl], settings.joint_steps, False)]
     if data_term is not None:
         placed = [] if settings.matching == "once" else [transl]

@@ -111,8 +111,6 @@ def surface_terms(
         points_term = (weights * to_vertex).sum(1) / weights.sum(1).clamp_min(1e-9)
         vertices_term = (vertex_weights * to_point).sum(1) / vertex_weights.sum(1).clamp_min(1e-9)
         return points_term + vertices_term
-    if objective != "sum":
-        raise ValueError(f"objective must be 'sum' or 'mean', got {objective!r}")
     kept = valid.sum(1).clamp_min(1)
     point_scale = (point_counts.to(kept.dtype) / kept) if point_counts is not None else 1.0
     vertex_scale = (vertex_count or vertices.shape[1]) / vertices.shape[1]
