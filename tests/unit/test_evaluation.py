@@ -562,6 +562,18 @@ def test_the_readme_summary_is_written_between_its_markers_and_nowhere_else(tmp_
         with_headline("# no markers\n", headline, tmp_path / "README.md")
 
 
+def test_the_validation_sentence_takes_each_stages_last_validation(tmp_path):
+    from pipeline.evaluation.page import validation_markdown
+
+    assert validation_markdown(tmp_path) == ""
+    for stage, column, values in (("pose2d", "pckh", [0.1, 0.4651]), ("voxels", "voxel_iou", [0.2, 0.26])):
+        (tmp_path / "bodynet" / stage).mkdir(parents=True)
+        pd.DataFrame({"iteration": [0, 100], column: values}).to_csv(tmp_path / "bodynet" / stage / "history.csv")
+    assert validation_markdown(tmp_path) == (
+        "Validation on the test split when each stage's training ends: PCKh@0.5 pose2d 0.465; voxel IoU voxels 0.26.\n"
+    )
+
+
 @pytest.mark.slow
 def test_the_fits_read_a_prior_learnt_by_the_prior_command(test_samples_folder, built_female, tmp_path, tracking_env):
     from pipeline.evaluation.__main__ import main

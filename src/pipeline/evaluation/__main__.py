@@ -302,7 +302,14 @@ def prior(args: argparse.Namespace) -> None:
 
 def page(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
-    from pipeline.evaluation.page import HEADLINE_TABLE, headline_markdown, read_table, with_headline, write_page
+    from pipeline.evaluation.page import (
+        HEADLINE_TABLE,
+        headline_markdown,
+        read_table,
+        validation_markdown,
+        with_headline,
+        write_page,
+    )
     from pipeline.evaluation.tables import TABLES
 
     tables = {}
@@ -324,11 +331,10 @@ def page(args: argparse.Namespace) -> None:
         readme = None
         if args.readme:
             try:
-                readme = with_headline(
-                    args.readme.read_text(),
-                    headline_markdown(*read_table(HEADLINE_TABLE, tables[HEADLINE_TABLE])),
-                    args.readme,
-                )
+                headline = headline_markdown(*read_table(HEADLINE_TABLE, tables[HEADLINE_TABLE]))
+                if args.results:
+                    headline += "\n" + validation_markdown(args.results)
+                readme = with_headline(args.readme.read_text(), headline.rstrip("\n") + "\n", args.readme)
             except OSError as error:
                 raise InputError(f"{args.readme}: cannot read it ({error})") from error
         with atomic_output(args.out) as tmp:

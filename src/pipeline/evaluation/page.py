@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.errors import InputError
 from pipeline.evaluation import statistics
 from pipeline.evaluation.tables import PERCENT, TABLES, verdict_counts
+from pipeline.training.schedule import CURVE_PANELS
 
 UNITS = {"surface_error_mm": "mm", "joint_error_mm": "mm", "pa_joint_error_mm": "mm"}
 HEADERS = {
@@ -106,6 +107,32 @@ def headline_markdown(frame: pd.DataFrame, orderings: pd.DataFrame) -> str:
         + ".",
     ]
     return "\n".join(lines) + "\n"
+
+
+VALIDATION_LABELS = {
+    "pckh": "PCKh@0.5",
+    "part_iou": "part IoU",
+    "joint_error_mm": "3D joints (mm)",
+    "voxel_iou": "voxel IoU",
+}
+
+
+def validation_markdown(results: Path) -> str:
+    """The last validation of each stage the learning curves draw, from
+    `results`/bodynet/<stage>/history.csv: one sentence, empty when none was trained."""
+    parts = []
+    for measure, stages in CURVE_PANELS.items():
+        values = []
+        for stage in stages:
+            path = Path(results) / "bodynet" / stage / "history.csv"
+            frame = pd.read_csv(path) if path.exists() else pd.DataFrame()
+            if measure in frame and frame[measure].notna().any():
+                values.append(f"{stage} {frame[measure].dropna().iloc[-1]:.3g}")
+        if values:
+            parts.append(f"{VALIDATION_LABELS[measure]} " + ", ".join(values))
+    if not parts:
+        return ""
+    return "Validation on the test split when each stage's training ends: " + "; ".join(parts) + ".\n"
 
 
 def with_headline(text: str, headline: str, path: Path) -> str:
