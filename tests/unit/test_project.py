@@ -27,6 +27,20 @@ def test_conda_env_lists_the_package_dependencies():
     assert {requirement_name(r) for r in project["dependencies"]} - ORCHESTRATION == {requirement_name(r) for r in pip}
 
 
+def test_the_conda_env_pins_the_versions_the_tests_run_with():
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            pinned[requirement_name(name)] = version.strip()
+    pinned["torch"] = re.search(r"^TORCH_VERSION \?= (\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
+    env = yaml.safe_load((ROOT / "envs/pipeline.yaml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    for requirement in pip:
+        name, _, version = requirement.partition("==")
+        assert version == pinned[requirement_name(name)], f"envs/pipeline.yaml: {requirement}"
+
+
 def test_every_rule_names_the_conda_env_log_and_benchmark():
     for rules in (ROOT / "workflow/rules").glob("*.smk"):
         blocks = re.split(r"^rule ", rules.read_text(), flags=re.MULTILINE)[1:]
