@@ -213,13 +213,27 @@ class StageRun:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
 
+def job_config_hash() -> str:
+    """The hash of the configuration a job runs under: the workflow's, which it exports; for a
+    job run outside the workflow (a DVC stage), that of ./config.yaml, the file DVC's stages
+    read their parameters from; else 'unknown'."""
+    if exported := os.environ.get(CONFIG_HASH_VARIABLE):
+        return exported
+    import yaml
+
+    try:
+        return config_hash(yaml.safe_load(Path("config.yaml").read_text()))
+    except (OSError, yaml.YAMLError):
+        return "unknown"
+
+
 def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[str, str]:
     commit, dirty = git_state()
     tags = {
         "pipeline.stage": stage,
         "pipeline.rule": rule or stage,
         "pipeline.wildcards": json.dumps(wildcards, sort_keys=True),
-        "pipeline.config_hash": os.environ.get(CONFIG_HASH_VARIABLE, "unknown"),
+        "pipeline.config_hash": job_config_hash(),
         "pipeline.git_dirty": str(dirty).lower(),
         "pipeline.code_version": code_version(entry) if (entry := _entry_module()) else "unknown",
         "mlflow.source.git.commit": commit,

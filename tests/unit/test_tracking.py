@@ -54,6 +54,16 @@ def test_default_store_is_an_absolute_sqlite_path_in_the_working_directory(tmp_p
     assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
 
 
+def test_a_job_outside_the_workflow_tags_the_hash_of_the_config_it_reads(tmp_path, monkeypatch):
+    monkeypatch.delenv(tracking.CONFIG_HASH_VARIABLE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking.job_config_hash() == "unknown"
+    (tmp_path / "config.yaml").write_text("seed: 3\nbodynet: {threads: 1}\n")
+    assert tracking.job_config_hash() == tracking.config_hash({"bodynet": {"threads": 1}, "seed": 3})
+    monkeypatch.setenv(tracking.CONFIG_HASH_VARIABLE, "abc123")
+    assert tracking.job_config_hash() == "abc123"
+
+
 def test_config_hash_ignores_key_order():
     assert tracking.config_hash({"a": 1, "b": {"c": 2}}) == tracking.config_hash({"b": {"c": 2}, "a": 1})
     assert tracking.config_hash({"a": 1}) != tracking.config_hash({"a": 2})
