@@ -24,6 +24,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/motion.smk"
 include: "workflow/rules/sparsity.smk"
+include: "workflow/rules/predict.smk"
 
 
 check_cluster_rules()

@@ -62,6 +62,14 @@ def test_entry_points_have_help(command):
     assert "usage: python -m pipeline.body_model" in result.stdout
 
 
+@pytest.mark.parametrize("entry", sorted(path.parent.name for path in (ROOT / "src/pipeline").glob("*/__main__.py")))
+def test_every_entry_point_describes_itself(entry):
+    import importlib
+
+    parser = importlib.import_module(f"pipeline.{entry}.__main__").build_parser()
+    assert f"python -m pipeline.{entry}" in parser.format_help()
+
+
 # The package's layers, lowest first: a module imports only from its own subpackage and from
 # layers below its own (`pipeline.<name>` is a subpackage or a top-level module).
 LAYERS = (
@@ -72,6 +80,7 @@ LAYERS = (
     {"datasets", "flow", "sources"},
     {"training"},
     {"evaluation", "sparsity"},
+    {"predict"},
 )
 
 

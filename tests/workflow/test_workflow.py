@@ -413,3 +413,33 @@ def test_a_malformed_smpl_file_fails_the_job_naming_it(tmp_path):
     log = (tmp_path / "logs/plot_body_model/female.log").read_text()
     assert f"error: {model}: missing key(s) 'J_regressor'" in log
     assert not (tmp_path / "results/body_model/female/figure.png").exists()
+
+
+@pytest.mark.slow
+def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
+    """Last of the tests on the tiny run: it adds a folder of images and an invocation."""
+    import shutil
+
+    import cv2
+
+    workdir, _ = tiny_run
+    clip = sorted((workdir / "results/surreal/cmu/test").rglob("*.mp4"))[0]
+    ok, frame = cv2.VideoCapture(str(clip)).read()
+    assert ok
+    folder = workdir / "images/rendered"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "frame.png"), frame)
+    config = write_config(workdir / "predict.yaml", tiny_config(**{"predict.gender": "female"}))
+    try:
+        result = snakemake(workdir, "results/predict/rendered", "--cores", "2", "--configfile", str(config))
+        out = workdir / "results/predict/rendered"
+        record = json.loads((out / "frame.json").read_text())
+        assert record["person_found_by"] in ("detector", "whole image")
+        assert np.array(record["joints3d"]).shape == (16, 3) and record["root_depth"] > 0
+        assert {"frame_body.obj", "frame_voxels.obj", "frame_overlay.png", "frame_parts.png", "summary.csv"} <= {
+            path.name for path in out.iterdir()
+        }
+        assert "train_bodynet" not in result.stdout + result.stderr  # the trained networks, not new ones
+    finally:
+        for path in ("images", "results/predict", "logs/predict_images", "logs/benchmarks/predict_images"):
+            shutil.rmtree(workdir / path, ignore_errors=True)

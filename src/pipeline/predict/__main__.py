@@ -1,0 +1,144 @@
+"""A trained BodyNet on your own images: the body out, as numbers, meshes and pictures.
+
+    python -m pipeline.predict photo.jpg more/*.png --model results/bodynet/end_to_end_fvsv/model.pt \\
+        --body-model resources/body_models/anny/smpl_neutral.pkl --out predictions/ [--box x0,y0,x1,y1] [--focal 1200]
+
+Per image, in --out: <name>.json (the person's box and what found it, 2D joints in pixels, 3D
+joints in camera metres, the fitted body's pose, shape and translation, each network's
+confidence), <name>_body.obj (the fitted body), <name>_voxels.obj (the predicted voxels'
+surface), <name>_parts.png (the predicted parts) and <name>_overlay.png (the body over the
+image); and summary.csv, a row per image. The person is the given box, else the largest of
+OpenCV's HOG people detections, else the whole image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+from pathlib import Path
+
+from pipeline.cli import add_device_arguments, run_command
+from pipeline.errors import InputError
+from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+
+log = logging.getLogger("pipeline.predict")
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 in pixels, got {text!r}") from None
+    if x1 <= x0 or y1 <= y0:
+        raise argparse.ArgumentTypeError(f"an empty box: {text!r}")
+    return x0, y0, x1, y1
+
+
+def read_image(path: Path):
+    """An image file as RGB uint8 (H, W, 3), or an InputError naming it."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise InputError(f"{path}: not an image OpenCV can read")
+    return image[..., ::-1].copy()
+
+
+def predict(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from pipeline.atomic import atomic_output
+    from pipeline.body_model.model import BodyModel
+    from pipeline.fitting.body_fit import FitSettings, PosePrior
+    from pipeline.models.bodynet import BodyNetConfig
+    from pipeline.models.checkpoint import build_model, load_checkpoint
+    from pipeline.predict.body import predict_bodies
+    from pipeline.predict.write import write_prediction
+    from pipeline.training.loop import pick_device
+
+    if args.box and len(args.images) != 1:
+        raise InputError(f"--box gives one person's box: give one image, not {len(args.images)}")
+    names = [path.stem for path in args.images]
+    if len(set(names)) != len(names):
+        raise InputError("two images share a name; their outputs would overwrite each other")
+    checkpoint = load_checkpoint(args.model)
+    missing = {"pose2d", "segm", "pose3d", "voxels"} - set(checkpoint["state"])
+    if missing:
+        raise InputError(
+            f"{args.model}: holds no trained {', '.join(sorted(missing))}: give a voxel or end-to-end stage"
+        )
+    images = [read_image(path) for path in args.images]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    network = build_model(BodyNetConfig(**checkpoint["config"]), [args.model]).to(pick_device(args.device)).eval()
+    model = BodyModel.from_file(args.body_model).float()
+    settings = FitSettings(
+        joint_steps=args.joint_steps,
+        steps=args.fit_steps,
+        learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None,
+    )
+    params = {"images": len(images), "model": str(args.model), "body_model": str(args.body_model), "focal": args.focal}
+    rows = []
+    with stage_run("predict", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        for start in tqdm(range(0, len(images), args.batch_size), desc="images", unit="batch"):
+            chunk = slice(start, start + args.batch_size)
+            count = len(images[chunk])
+            predictions = predict_bodies(
+                network, model, images[chunk], [args.box] * count, [args.focal] * count, settings
+            )
+            for path, name, image, prediction in zip(args.images[chunk], names[chunk], images[chunk], predictions):
+                data = write_prediction(args.out, name, image, prediction, model, str(args.body_model))
+                confidence = {f"confidence_{key}": round(value, 4) for key, value in data["confidence"].items()}
+                rows.append(
+                    {
+                        "image": str(path),
+                        "found_by": data["person_found_by"],
+                        "root_depth": round(data["root_depth"], 4),
+                        "focal_length": data["focal_length"],
+                        "height_m": round(float(np.ptp(prediction.vertices[:, 1])), 4),
+                        **confidence,
+                    }
+                )
+        run.log_metrics({"images": len(rows)})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_output(args.out / "summary.csv") as tmp:
+        tmp.write_text(text.getvalue())
+    log.info("%d images: %s", len(rows), args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="image files (any format OpenCV reads)")
+    parser.add_argument("--model", required=True, type=Path, help="a BodyNet checkpoint with a voxel network")
+    parser.add_argument("--body-model", required=True, type=Path, help="the SMPL-format body model to fit")
+    parser.add_argument("--out", required=True, type=Path, help="the folder the outputs go to")
+    parser.add_argument("--box", type=_box, help="the person's box x0,y0,x1,y1 in pixels (one image)")
+    parser.add_argument(
+        "--focal", type=float, help="the focal length in pixels (default: the image's longer side, a 53° view)"
+    )
+    parser.add_argument("--pose-prior", type=Path, help="a learnt pose prior (results/fitting/pose_prior.npz)")
+    parser.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
+    parser.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
+    parser.add_argument("--batch-size", type=int, default=8, help="images fitted together")
+    add_device_arguments(parser)
+    add_tracking_arguments(parser)
+    parser.set_defaults(func=predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""From an image to a fitted body: the person's box, the crop, the networks, the fit.
+
+Shapes: J = 16 joints (BodyNet's order), s heatmap size, D voxel size, V vertices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.datasets.surreal import DEPTH_BIN_SIZE, crop_transform, warp
+from pipeline.evaluation.frames import crop_to_image, mirror, voxels_to_camera
+from pipeline.fitting.body_fit import FitSettings
+from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
+from pipeline.training.metrics import peaks, volume_peaks
+
+# BodyNet's bones (MPII's joint slots), whose lengths place the body in depth
+BONES = ((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7), (7, 13))
+BONES += ((13, 14), (14, 15))
+# the crop's side over the person box's longer side: training crops the joints' box widened
+# (`crop_box`), about 1.15 times the height of a standing person's silhouette
+CROP_MARGIN = 1.15
+
+
+@dataclass
+class Prediction:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
+    found_by: str  # "box" (given), "detector" (OpenCV's HOG people detector) or "whole image"
+    image_size: tuple[int, int]  # (H, W)
+    crop_centre: np.ndarray  # (2,) image pixels
+    crop_side: float  # image pixels
+    focal: float
+    focal_given: bool
+    root_depth: float  # metres: estimated from the bones' lengths
+    joints2d: np.ndarray  # (J, 2) image pixels
+    joints3d: np.ndarray  # (J, 3) camera metres
+    parts: np.ndarray  # (s, s) part of each heatmap pixel of the crop, 0 = background
+    voxels: np.ndarray  # (D, D, D) occupancy probabilities, indexed (z, y, x)
+    voxel_points: np.ndarray  # (N, 3) the voxels' iso-surface in camera metres
+    pose: np.ndarray  # (72,) the fitted body's pose (axis-angle), in the fit's mirrored frame
+    betas: np.ndarray  # (S,)
+    transl: np.ndarray  # (3,)
+    vertices: np.ndarray  # (V, 3) the fitted body in camera metres
+    confidence: dict[str, float]
+
+
+def find_person(image: np.ndarray, box: tuple[float, float, float, float] | None) -> tuple[tuple, str]:
+    """The person's box (x0, y0, x1, y1) and what found it: the given box, else the largest
+    of OpenCV's HOG people detections, else the whole image."""
+    height, width = image.shape[:2]
+    if box is not None:
+        return tuple(float(v) for v in box), "box"
+    if height < 128 or width < 64:  # smaller than the detector's window
+        return (0.0, 0.0, float(width), float(height)), "whole image"
+    detector = cv2.HOGDescriptor()
+    detector.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    scale = min(1.0, 800.0 / max(height, width))  # the detector's cost grows with the pixels
+    small = cv2.resize(image, None, fx=scale, fy=scale) if scale < 1 else image
+    found, _ = detector.detectMultiScale(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), winStride=(8, 8))
+    if len(found):
+        x, y, w, h = max(found, key=lambda r: r[2] * r[3]) / scale
+        # HOG's windows hold the person with a margin of about a tenth of their height
+        return (float(x + 0.1 * w), float(y + 0.05 * h), float(x + 0.9 * w), float(y + 0.95 * h)), "detector"
+    return (0.0, 0.0, float(width), float(height)), "whole image"
+
+
+def crop(image: np.ndarray, box: tuple, size: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The network's input (size, size, 3) uint8 around `box`, its centre (2,) and side."""
+    x0, y0, x1, y1 = box
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    side = max(x1 - x0, y1 - y0, 1.0) * CROP_MARGIN
+    return warp(image, crop_transform(centre, side, size), size, nearest=False), centre, side
+
+
+def rest_bone_lengths(model) -> np.ndarray:
+    """(len(BONES),) metres: the mean-shape body's bones at rest."""
+    with torch.no_grad():
+        joints = model(torch.zeros(1, model.num_betas), torch.zeros(1, 72)).joints[0, BODYNET_JOINTS].double().numpy()
+    return np.array([np.linalg.norm(joints[a] - joints[b]) for a, b in BONES])
+
+
+def estimate_root_depth(pixels: np.ndarray, depths: np.ndarray, focal: float, lengths: np.ndarray) -> float:
+    """The distance at which joints seen at image offsets `pixels` (J, 2) from the principal
+    point, with depths `depths` (J,) relative to the root, have bones of `lengths`: a bone
+    spans (Δu·d/f, Δv·d/f, Δz), so summing squared lengths over the bones,
+    d² Σ|Δuv|²/f² + Σ Δz² = Σ L², solved for d."""
+    spans = np.array([pixels[a] - pixels[b] for a, b in BONES])
+    reaches = np.array([depths[a] - depths[b] for a, b in BONES])
+    across = max(float(np.square(lengths).sum() - np.square(reaches).sum()), 0.25 * float(np.square(lengths).sum()))
+    return focal * float(np.sqrt(across / max(float(np.square(spans).sum()), 1e-9)))
+
+
+@torch.no_grad()
+def run_networks(network, crops: np.ndarray) -> dict[str, torch.Tensor]:
+    """{'pose2d', 'segm', 'pose3d', 'voxels'}: the last stack's outputs for crops (B, S, S, 3) uint8."""
+    device = next(network.parameters()).device
+    rgb = torch.from_numpy(crops).to(torch.float32).div(255.0).permute(0, 3, 1, 2).to(device)
+    outputs = network(rgb=rgb, wanted=("pose2d", "segm", "pose3d", "voxels"))
+    return {name: stacks[-1].float().cpu() for name, stacks in outputs.items()}
+
+
+def predict_bodies(
+    network,
+    model,
+    images: list[np.ndarray],
+    boxes: list[tuple | None],
+    focals: list[float | None],
+    settings: FitSettings,
+) -> list[Prediction]:
+    """One Prediction per RGB image (H, W, 3) uint8, the person in its box (or found), seen
+    through `focals` (pixels; None: the image's longer side, a 53° field of view)."""
+    size = network.config.input_size
+    found = [find_person(image, box) for image, box in zip(images, boxes)]
+    crops = [crop(image, box, size) for image, (box, _) in zip(images, found)]
+    outputs = run_networks(network, np.stack([c[0] for c in crops]))
+    lengths = rest_bone_lengths(model)
+    heat = peaks(outputs["pose2d"]).numpy()
+    volumes = volume_peaks(outputs["pose3d"]).numpy()
+    probabilities = torch.sigmoid(outputs["voxels"]).numpy()
+    parts = outputs["segm"].argmax(dim=1).numpy()
+    heatmap_size, bins = outputs["pose2d"].shape[-1], outputs["pose3d"].shape[2]
+    results, point_sets, weight_sets, targets = [], [], [], []
+    for k, (image, (box, how), (_, centre, side)) in enumerate(zip(images, found, crops)):
+        height, width = image.shape[:2]
+        focal = float(focals[k]) if focals[k] else float(max(height, width))
+        principal = np.array([width / 2, height / 2])
+        joints2d = crop_to_image(heat[k], heatmap_size, centre, side)
+        uv = crop_to_image(volumes[k][:, :2], heatmap_size, centre, side)
+        towards = (volumes[k][:, 2] - bins // 2) * DEPTH_BIN_SIZE  # metres nearer the camera than the root
+        depth = estimate_root_depth(uv - principal, towards, focal, lengths)
+        z = depth - towards
+        joints3d = np.stack([(uv[:, 0] - principal[0]) * z / focal, (uv[:, 1] - principal[1]) * z / focal, z], axis=1)
+        points, weights = surface_points(probabilities[k])
+        camera_points = voxels_to_camera(points, probabilities.shape[-1], centre, side, depth, focal, principal)
+        point_sets.append(mirror(camera_points))
+        weight_sets.append(weights)
+        targets.append(mirror(joints3d))
+        confidence = {
+            "pose2d": float(outputs["pose2d"][k].flatten(1).amax(1).mean()),
+            "segm": float(torch.softmax(outputs["segm"][k], 0).amax(0).mean()),
+            "voxels": float(np.mean(np.maximum(probabilities[k], 1 - probabilities[k]))),
+        }
+        results.append(
+            dict(
+                box=box,
+                found_by=how,
+                image_size=(height, width),
+                crop_centre=centre,
+                crop_side=float(side),
+                focal=focal,
+                focal_given=bool(focals[k]),
+                root_depth=depth,
+                joints2d=joints2d,
+                joints3d=joints3d,
+                parts=parts[k],
+                voxels=probabilities[k],
+                voxel_points=camera_points,
+                confidence=confidence,
+            )
+        )
+    points, weights = pad_points(point_sets, weight_sets)
+    fit = fit_to_voxels(model, points, weights, torch.as_tensor(np.stack(targets), dtype=torch.float32), settings)
+    vertices = mirror(fit.vertices).numpy()
+    return [
+        Prediction(
+            **result,
+            pose=fit.pose[k].numpy(),
+            betas=fit.betas[k].numpy(),
+            transl=fit.transl[k].numpy(),
+            vertices=vertices[k],
+        )
+        for k, result in enumerate(results)
+    ]

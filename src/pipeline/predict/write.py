@@ -1,0 +1,131 @@
+"""What a prediction leaves on disk: JSON, meshes (OBJ), the parts and the body over the
+image (PNG, drawn by the synthesis renderer), each written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from skimage import measure
+
+from pipeline.atomic import atomic_output
+from pipeline.evaluation.frames import voxels_to_camera
+from pipeline.figures import labels_to_rgb
+from pipeline.predict.body import Prediction
+from pipeline.synthesis import appearance
+from pipeline.synthesis.generate import face_parts, vertex_face_incidence, vertex_normals
+from pipeline.synthesis.renderer import BodyRenderer
+
+PART_CLASSES = 14
+
+
+def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
+    """A Wavefront OBJ of a triangle mesh: vertices (V, 3), faces (F, 3) counted from 0."""
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
+    return "\n".join(lines) + "\n"
+
+
+def voxel_mesh(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted voxels' iso-surface at 0.5 as a mesh in camera metres (empty if none)."""
+    probabilities = prediction.voxels
+    if not (probabilities > 0.5).any():
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    verts, faces, _, _ = measure.marching_cubes(np.pad(probabilities, 1), level=0.5)
+    points = (verts - 1.0)[:, ::-1]  # (z, y, x) → (x, y, z)
+    height, width = prediction.image_size
+    principal = np.array([width / 2, height / 2])
+    resolution = probabilities.shape[-1]
+    camera = voxels_to_camera(
+        points,
+        resolution,
+        prediction.crop_centre,
+        prediction.crop_side,
+        prediction.root_depth,
+        prediction.focal,
+        principal,
+    )
+    return camera, faces[:, ::-1]  # the axis swap reverses the winding
+
+
+def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
+    """The fitted body drawn over the image (RGB uint8) by the synthesis renderer, plainly dressed and lit."""
+    height, width = image.shape[:2]
+    renderer = BodyRenderer(
+        model.faces.astype(np.int64), face_parts(model), appearance.CLOTHING_GLSL, appearance.SH_GLSL, width, height
+    )
+    with torch.no_grad():
+        rest = model(torch.as_tensor(prediction.betas, dtype=torch.float32)[None], torch.zeros(1, 72))
+    outfit = appearance.sample_outfit(np.random.default_rng(0), "overlay")
+    renderer.set_static(
+        rest.vertices[0].numpy(), appearance.outfit_uniforms(outfit, appearance.body_landmarks(rest.joints[0].numpy()))
+    )
+    intrinsics = np.array([[prediction.focal, 0, width / 2], [0, prediction.focal, height / 2], [0, 0, 1.0]])
+    renderer.set_camera(np.eye(3), np.zeros(3), intrinsics)
+    renderer.set_light(np.array([1.2, -0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    renderer.set_background(np.ascontiguousarray(image))
+    vertices = torch.as_tensor(prediction.vertices, dtype=torch.float32)
+    faces = torch.as_tensor(model.faces.astype(np.int64))
+    normals = vertex_normals(vertices[None], vertex_face_incidence(model.faces, model.num_vertices), faces)[0].numpy()
+    v = prediction.vertices.astype(np.float32)
+    frame = renderer.render(v, v, v, normals)
+    renderer.ctx.release()
+    drawn = frame.parts > 0
+    blended = image.copy()
+    blended[drawn] = (0.35 * image[drawn] + 0.65 * frame.rgb[drawn]).astype(np.uint8)
+    return blended
+
+
+def record(name: str, prediction: Prediction, body_model: str) -> dict:
+    """The JSON a prediction is written as."""
+    return {
+        "image": name,
+        "person_box": list(prediction.box),
+        "person_found_by": prediction.found_by,
+        "crop": {"centre": prediction.crop_centre.tolist(), "side": prediction.crop_side},
+        "focal_length": prediction.focal,
+        "focal_length_given": prediction.focal_given,
+        "root_depth": prediction.root_depth,
+        "metric_note": "camera-frame metres, x right, y down, z forward. The depth is estimated from the body "
+        "model's bone lengths through the focal length"
+        + ("" if prediction.focal_given else ", itself assumed (the image's longer side): give --focal")
+        + "; sizes and distances are only as good as both.",
+        "joints2d": np.round(prediction.joints2d, 2).tolist(),
+        "joints3d": np.round(prediction.joints3d, 5).tolist(),
+        "body_model": body_model,
+        "pose": np.round(prediction.pose, 6).tolist(),
+        "betas": np.round(prediction.betas, 6).tolist(),
+        "transl": np.round(prediction.transl, 6).tolist(),
+        "parameters_note": "pose, betas and transl give the body with x negated (the frame the networks' "
+        "training data put bodies in): the mesh is the model's vertices at them, x negated",
+        "confidence": prediction.confidence,
+    }
+
+
+def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Prediction, model, body_model: str) -> dict:
+    """<name>.json, <name>_body.obj, <name>_voxels.obj, <name>_parts.png, <name>_overlay.png in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = record(name, prediction, body_model)
+    voxel_vertices, voxel_faces = voxel_mesh(prediction)
+    parts = labels_to_rgb(prediction.parts, PART_CLASSES)
+    side = max(256, prediction.parts.shape[0])
+    texts = {
+        f"{name}.json": json.dumps(data, indent=1) + "\n",
+        f"{name}_body.obj": obj_text(prediction.vertices, model.faces),
+        f"{name}_voxels.obj": obj_text(voxel_vertices, voxel_faces),
+    }
+    pictures = {
+        f"{name}_parts.png": cv2.resize(parts, (side, side), interpolation=cv2.INTER_NEAREST),
+        f"{name}_overlay.png": overlay(image, prediction, model),
+    }
+    for filename, text in texts.items():
+        with atomic_output(out / filename) as tmp:
+            tmp.write_text(text)
+    for filename, picture in pictures.items():
+        with atomic_output(out / filename) as tmp:
+            if not cv2.imwrite(str(tmp), np.ascontiguousarray(picture[..., ::-1])):
+                raise OSError(f"{out / filename}: could not write the image")
+    return data

@@ -1,0 +1,88 @@
+"""The predict command on images it has never seen: a real photograph and rendered frames."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def toy_checkpoint(tmp_path_factory):
+    """An untrained BodyNet at toy sizes: what predict does with it is checked, not how well."""
+    from pipeline.models.bodynet import BodyNetConfig, HourglassConfig
+    from pipeline.models.checkpoint import build_model, save_model
+
+    config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2))
+    model = build_model(config, [])
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_model(path, model, "end_to_end_fvsv", ("pose2d", "segm", "pose3d", "voxels"), 0)
+    return path
+
+
+def test_root_depth_is_where_the_bones_have_their_lengths():
+    from pipeline.predict.body import BONES, estimate_root_depth
+
+    rng = np.random.default_rng(0)
+    joints = rng.normal(0, 0.3, size=(16, 3)) + [0.0, 0.0, 4.0]  # camera metres, ~4 m away
+    lengths = np.array([np.linalg.norm(joints[a] - joints[b]) for a, b in BONES])
+    focal = 500.0
+    # seen at the root's depth with exact relative depths, the bones' lengths place it back
+    pixels = joints[:, :2] / joints[:, 2:] * focal
+    towards = joints[6, 2] - joints[:, 2]
+    depth = estimate_root_depth(pixels, towards, focal, lengths)
+    assert depth == pytest.approx(joints[6, 2], rel=0.1)
+    assert estimate_root_depth(pixels * 2, towards, focal, lengths) < depth  # twice as large: nearer
+
+
+def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
+    toy_checkpoint, built_female, tmp_path, tracking_env
+):
+    import cv2
+    import trimesh
+    from skimage import data
+
+    from pipeline.body_model.model import BodyModel
+    from pipeline.predict.__main__ import main
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), data.astronaut()[..., ::-1])
+    out = tmp_path / "out"
+    common = ["--model", str(toy_checkpoint), "--body-model", str(built_female[0]), "--out", str(out)]
+    main([str(photo), *common, "--box", "150,20,420,512", "--joint-steps", "3", "--fit-steps", "3", "--device", "cpu"])
+    record = json.loads((out / "astronaut.json").read_text())
+    assert record["person_found_by"] == "box" and record["person_box"] == [150, 20, 420, 512]
+    assert np.array(record["joints2d"]).shape == (16, 2) and np.array(record["joints3d"]).shape == (16, 3)
+    assert len(record["pose"]) == 72 and len(record["betas"]) == 10 and record["root_depth"] > 0
+    assert record["focal_length"] == 512 and not record["focal_length_given"]
+    body = trimesh.load(out / "astronaut_body.obj", process=False)  # loads in a mesh library
+    model = BodyModel.from_file(built_female[0])
+    assert body.vertices.shape == (model.num_vertices, 3) and len(body.faces) == len(model.faces)
+    overlay = cv2.imread(str(out / "astronaut_overlay.png"))
+    assert overlay.shape == (512, 512, 3)
+    assert cv2.imread(str(out / "astronaut_parts.png")) is not None
+    assert (out / "astronaut_voxels.obj").exists()
+    with open(out / "summary.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["image"] for row in rows] == [str(photo)] and float(rows[0]["height_m"]) > 0
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(SystemExit, match="empty.png: not an image OpenCV can read"):
+        main([str(tmp_path / "empty.png"), *common])
+    with pytest.raises(SystemExit, match="astronaut.png: not a BodyNet checkpoint|astronaut.png: not a readable"):
+        main([str(photo), *common[:0], "--model", str(photo), *common[2:]])
+    written = ["astronaut.json", "astronaut_body.obj", "astronaut_voxels.obj", "astronaut_parts.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written + ["astronaut_overlay.png", "summary.csv"])
+
+
+def test_without_a_box_the_person_is_detected_or_the_image_taken_whole():
+    from skimage import data
+
+    from pipeline.predict.body import find_person
+
+    photo = data.astronaut()
+    box, found_by = find_person(photo, None)
+    assert found_by in ("detector", "whole image")
+    x0, y0, x1, y1 = box
+    assert 0 <= x0 < x1 <= photo.shape[1] + 1 and 0 <= y0 < y1 <= photo.shape[0] + 1
+    assert find_person(photo, (1, 2, 3, 4)) == ((1.0, 2.0, 3.0, 4.0), "box")
+    assert find_person(np.zeros((64, 48, 3), np.uint8), None) == ((0.0, 0.0, 48.0, 64.0), "whole image")
