@@ -96,6 +96,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "plot_learning_curves",
         "train_input_variant",
         "evaluate_body_fit",
+        "learn_pose_prior",
         "evaluate_reference",
         "evaluate_tasks",
         "tabulate_evaluation",
@@ -443,3 +444,14 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
     finally:
         for path in ("images", "results/predict", "logs/predict_images", "logs/benchmarks/predict_images"):
             shutil.rmtree(workdir / path, ignore_errors=True)
+
+
+def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_path):
+    model = tmp_path / "SMPL_FEMALE.pkl"
+    write_model_file(model, toy_arrays())
+    overrides = {"body_model.source": "smpl", "body_model.smpl_files.female": str(model), "predict.gender": "neutral"}
+    path = write_config(tmp_path / "smpl.yaml", tiny_config(**overrides))
+    (tmp_path / "images/mine").mkdir(parents=True)
+    result = snakemake(tmp_path, "-n", "results/predict/mine", "--configfile", str(path), check=False)
+    assert result.returncode != 0
+    assert "predict.gender: asks for the neutral model" in result.stdout + result.stderr

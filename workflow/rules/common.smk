@@ -105,10 +105,15 @@ def tracking(rule_name):
     return options
 
 
-def body_model_file(gender):
-    """The SMPL-format model every stage poses: built from anny, or the user's own file."""
+def body_model_file(gender, key="body_model.genders"):
+    """The SMPL-format model every stage poses: built from anny, or the user's own file.
+    `key` names the setting that asked for `gender`, for the error when its file is missing."""
     if config["body_model"]["source"] == "smpl":
-        return config["body_model"]["smpl_files"][gender]
+        path = config["body_model"]["smpl_files"][gender]
+        if not path:
+            message = f"asks for the {gender} model: name its file under body_model.smpl_files.{gender}"
+            raise WorkflowError(str(ConfigError(key, message)))
+        return path
     return f"resources/body_models/anny/smpl_{gender}.pkl"
 
 

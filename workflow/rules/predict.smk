@@ -6,7 +6,7 @@ rule predict_images:
     input:
         images="images/{name}",
         model=stage_model(config["predict"]["stage"]),
-        body_model=body_model_file(config["predict"]["gender"]),
+        body_model=lambda wildcards: body_model_file(config["predict"]["gender"], key="predict.gender"),
         pose_prior=pose_prior_input(),
     output:
         directory("results/predict/{name}"),
