@@ -62,6 +62,10 @@ def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
     assert overlay.shape == (512, 512, 3)
     assert cv2.imread(str(out / "astronaut_parts.png")) is not None
     assert (out / "astronaut_voxels.obj").exists()
+    views = cv2.imread(str(out / "astronaut_views.png"))
+    assert views.shape == (256, 768, 3)
+    body_pixels = [(np.abs(views[:, i * 256 : (i + 1) * 256].astype(int) - 235).sum(-1) > 30).mean() for i in range(3)]
+    assert all(0.02 < share < 0.6 for share in body_pixels), body_pixels  # a whole body in each panel
     with open(out / "summary.csv") as file:
         rows = list(csv.DictReader(file))
     assert [row["image"] for row in rows] == [str(photo)] and float(rows[0]["height_m"]) > 0
@@ -70,8 +74,9 @@ def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
         main([str(tmp_path / "empty.png"), *common])
     with pytest.raises(SystemExit, match="astronaut.png: not a BodyNet checkpoint|astronaut.png: not a readable"):
         main([str(photo), *common[:0], "--model", str(photo), *common[2:]])
-    written = ["astronaut.json", "astronaut_body.obj", "astronaut_voxels.obj", "astronaut_parts.png"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(written + ["astronaut_overlay.png", "summary.csv"])
+    written = ["astronaut.json", "astronaut_body.obj", "astronaut_voxels.obj", "astronaut_parts.png", "summary.csv"]
+    written += ["astronaut_overlay.png", "astronaut_views.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
 
 
 def test_without_a_box_the_person_is_detected_or_the_image_taken_whole():

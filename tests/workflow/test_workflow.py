@@ -437,7 +437,7 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
         record = json.loads((out / "frame.json").read_text())
         assert record["person_found_by"] in ("detector", "whole image")
         assert np.array(record["joints3d"]).shape == (16, 3) and record["root_depth"] > 0
-        assert {"frame_body.obj", "frame_voxels.obj", "frame_overlay.png", "frame_parts.png", "summary.csv"} <= {
+        assert {"frame_body.obj", "frame_voxels.obj", "frame_overlay.png", "frame_views.png", "summary.csv"} <= {
             path.name for path in out.iterdir()
         }
         assert "train_bodynet" not in result.stdout + result.stderr  # the trained networks, not new ones

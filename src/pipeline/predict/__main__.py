@@ -6,9 +6,10 @@
 Per image, in --out: <name>.json (the person's box and what found it, 2D joints in pixels, 3D
 joints in camera metres, the fitted body's pose, shape and translation, each network's
 confidence), <name>_body.obj (the fitted body), <name>_voxels.obj (the predicted voxels'
-surface), <name>_parts.png (the predicted parts) and <name>_overlay.png (the body over the
-image); and summary.csv, a row per image. The person is the given box, else the largest of
-OpenCV's HOG people detections, else the whole image.
+surface), <name>_parts.png (the predicted parts), <name>_overlay.png (the body over the
+image) and <name>_views.png (the body from the front, the side and the back); and summary.csv,
+a row per image. The person is the given box, else the largest of OpenCV's HOG people
+detections, else the whole image.
 """
 
 from __future__ import annotations

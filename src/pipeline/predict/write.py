@@ -51,32 +51,58 @@ def voxel_mesh(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     return camera, faces[:, ::-1]  # the axis swap reverses the winding
 
 
-def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
-    """The fitted body drawn over the image (RGB uint8) by the synthesis renderer, plainly dressed and lit."""
-    height, width = image.shape[:2]
+def render_body(model, betas: np.ndarray, vertices: np.ndarray, intrinsics: np.ndarray, background: np.ndarray):
+    """The body at `vertices` (V, 3, camera metres) drawn by the synthesis renderer over
+    `background` (H, W, 3 uint8), plainly dressed and lit: the renderer's Frame."""
+    height, width = background.shape[:2]
     renderer = BodyRenderer(
         model.faces.astype(np.int64), face_parts(model), appearance.CLOTHING_GLSL, appearance.SH_GLSL, width, height
     )
     with torch.no_grad():
-        rest = model(torch.as_tensor(prediction.betas, dtype=torch.float32)[None], torch.zeros(1, 72))
+        rest = model(torch.as_tensor(betas, dtype=torch.float32)[None], torch.zeros(1, 72))
     outfit = appearance.sample_outfit(np.random.default_rng(0), "overlay")
     renderer.set_static(
         rest.vertices[0].numpy(), appearance.outfit_uniforms(outfit, appearance.body_landmarks(rest.joints[0].numpy()))
     )
-    intrinsics = np.array([[prediction.focal, 0, width / 2], [0, prediction.focal, height / 2], [0, 0, 1.0]])
     renderer.set_camera(np.eye(3), np.zeros(3), intrinsics)
     renderer.set_light(np.array([1.2, -0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
-    renderer.set_background(np.ascontiguousarray(image))
-    vertices = torch.as_tensor(prediction.vertices, dtype=torch.float32)
+    renderer.set_background(np.ascontiguousarray(background))
     faces = torch.as_tensor(model.faces.astype(np.int64))
-    normals = vertex_normals(vertices[None], vertex_face_incidence(model.faces, model.num_vertices), faces)[0].numpy()
-    v = prediction.vertices.astype(np.float32)
+    incidence = vertex_face_incidence(model.faces, model.num_vertices)
+    normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32)[None], incidence, faces)[0].numpy()
+    v = vertices.astype(np.float32)
     frame = renderer.render(v, v, v, normals)
     renderer.ctx.release()
+    return frame
+
+
+def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
+    """The fitted body drawn over the image (RGB uint8) where the camera saw it."""
+    height, width = image.shape[:2]
+    intrinsics = np.array([[prediction.focal, 0, width / 2], [0, prediction.focal, height / 2], [0, 0, 1.0]])
+    frame = render_body(model, prediction.betas, prediction.vertices, intrinsics, image)
     drawn = frame.parts > 0
     blended = image.copy()
     blended[drawn] = (0.35 * image[drawn] + 0.65 * frame.rgb[drawn]).astype(np.uint8)
     return blended
+
+
+def turntable(prediction: Prediction, model, size: int = 256, yaws=(0.0, 90.0, 180.0)) -> np.ndarray:
+    """The fitted body from the front, the side and the back (RGB uint8, size × len(yaws)·size):
+    turned about its own vertical axis, framed 2.4 m tall at 3 m, so a wrong depth or lean
+    shows though the overlay looks right."""
+    centre = prediction.vertices.mean(axis=0)
+    distance, framed_height = 3.0, 2.4
+    focal = size * distance / framed_height
+    intrinsics = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]])
+    background = np.full((size, size, 3), 235, np.uint8)
+    panels = []
+    for yaw in np.radians(yaws):
+        c, s = np.cos(yaw), np.sin(yaw)
+        turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        vertices = (prediction.vertices - centre) @ turn.T + np.array([0.0, 0.0, distance])
+        panels.append(render_body(model, prediction.betas, vertices, intrinsics, background).rgb)
+    return np.concatenate(panels, axis=1)
 
 
 def record(name: str, prediction: Prediction, body_model: str) -> dict:
@@ -106,7 +132,7 @@ def record(name: str, prediction: Prediction, body_model: str) -> dict:
 
 
 def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Prediction, model, body_model: str) -> dict:
-    """<name>.json, <name>_body.obj, <name>_voxels.obj, <name>_parts.png, <name>_overlay.png in `out`."""
+    """<name>.json, _body.obj, _voxels.obj, _parts.png, _overlay.png and _views.png in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     data = record(name, prediction, body_model)
     voxel_vertices, voxel_faces = voxel_mesh(prediction)
@@ -120,6 +146,7 @@ def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Predic
     pictures = {
         f"{name}_parts.png": cv2.resize(parts, (side, side), interpolation=cv2.INTER_NEAREST),
         f"{name}_overlay.png": overlay(image, prediction, model),
+        f"{name}_views.png": turntable(prediction, model),
     }
     for filename, text in texts.items():
         with atomic_output(out / filename) as tmp:
