@@ -91,3 +91,39 @@ def test_without_a_box_the_person_is_detected_or_the_image_taken_whole():
     assert 0 <= x0 < x1 <= photo.shape[1] + 1 and 0 <= y0 < y1 <= photo.shape[0] + 1
     assert find_person(photo, (1, 2, 3, 4)) == ((1.0, 2.0, 3.0, 4.0), "box")
     assert find_person(np.zeros((64, 48, 3), np.uint8), None) == ((0.0, 0.0, 48.0, 64.0), "whole image")
+
+
+def test_the_evaluations_crop_given_as_a_box_is_the_crop_predict_takes():
+    from pipeline.datasets.surreal import crop_box
+    from pipeline.predict.body import crop
+    from pipeline.predict.check import evaluation_box
+
+    rng = np.random.default_rng(1)
+    joints2d = rng.uniform([100, 40], [220, 200], size=(24, 2))
+    centre, side = crop_box(joints2d)
+    _, got_centre, got_side = crop(np.zeros((240, 320, 3), np.uint8), evaluation_box(centre, side), 32)
+    np.testing.assert_allclose(got_centre, centre)
+    assert got_side == pytest.approx(side)
+
+
+def test_the_check_pairs_predict_with_the_evaluation_image_by_image():
+    import pandas as pd
+
+    from pipeline.errors import InputError
+    from pipeline.predict.check import summarise
+
+    rng = np.random.default_rng(0)
+    evaluation = pd.DataFrame(
+        {"image": np.arange(40), "surface_error_mm": rng.normal(100, 20, 40), "joint_error_mm": rng.normal(90, 5, 40)}
+    )
+    same = evaluation.assign(finder="evaluation_crop", found_by="box")
+    worse = evaluation.assign(finder="detector", found_by="detector", surface_error_mm=evaluation.surface_error_mm + 30)
+    summary = summarise(pd.concat([same, worse]), evaluation)
+    assert summary["evaluation_crop"]["difference_mm"] == 0 and summary["evaluation_crop"]["verdict"] == "no worse"
+    assert summary["detector"]["difference_mm"] == pytest.approx(30) and summary["detector"]["verdict"] == "worse"
+    assert summary["detector"]["difference_mm_interval"] == pytest.approx([30, 30])  # paired: the spread cancels
+    low, high = summary["detector"]["surface_error_mm_interval"]
+    assert low < summary["detector"]["surface_error_mm"] < high
+    assert summary["detector"]["found_by"] == {"detector": 40}
+    with pytest.raises(InputError, match="lacks test images"):
+        summarise(same, evaluation.iloc[:10])

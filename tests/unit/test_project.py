@@ -62,12 +62,19 @@ def test_entry_points_have_help(command):
     assert "usage: python -m pipeline.body_model" in result.stdout
 
 
-@pytest.mark.parametrize("entry", sorted(path.parent.name for path in (ROOT / "src/pipeline").glob("*/__main__.py")))
-def test_every_entry_point_describes_itself(entry):
+def entry_modules() -> list[str]:
+    """Every module `python -m` runs: each package's __main__, and modules with a main guard."""
+    package = ROOT / "src/pipeline"
+    mains = [path for path in package.rglob("*.py") if 'if __name__ == "__main__":' in path.read_text()]
+    return sorted(".".join(("pipeline", *path.relative_to(package).with_suffix("").parts)) for path in mains)
+
+
+@pytest.mark.parametrize("module", entry_modules())
+def test_every_entry_point_describes_itself(module):
     import importlib
 
-    parser = importlib.import_module(f"pipeline.{entry}.__main__").build_parser()
-    assert f"python -m pipeline.{entry}" in parser.format_help()
+    parser = importlib.import_module(module).build_parser()
+    assert f"python -m {module.removesuffix('.__main__')}" in parser.format_help()
 
 
 # The package's layers, lowest first: a module imports only from its own subpackage and from

@@ -441,9 +441,21 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
             path.name for path in out.iterdir()
         }
         assert "train_bodynet" not in result.stdout + result.stderr  # the trained networks, not new ones
+
+        # on the test frames, whole, beside the evaluation of the same network on them
+        snakemake(workdir, "results/predict_check/summary.json", "--cores", "2", "--configfile", str(config))
+        summary = json.loads((workdir / "results/predict_check/summary.json").read_text())["finders"]
+        evaluation = pd.read_csv(workdir / "results/evaluation/end_to_end_fvsv/images.csv")
+        images = pd.read_csv(workdir / "results/predict_check/images.csv")
+        assert len(images) == 2 * len(evaluation) and (images["surface_error_mm"] > 0).all()
+        crop = summary["evaluation_crop"]
+        assert crop["found_by"] == {"box": len(evaluation)} and crop["verdict"] in ("no worse", "worse")
+        assert crop["evaluation_surface_error_mm"] == pytest.approx(evaluation["surface_error_mm"].mean(), abs=0.01)
+        assert set(summary["detector"]["found_by"]) <= {"detector", "whole image"}
     finally:
         for path in ("images", "results/predict", "logs/predict_images", "logs/benchmarks/predict_images"):
             shutil.rmtree(workdir / path, ignore_errors=True)
+        shutil.rmtree(workdir / "results/predict_check", ignore_errors=True)
 
 
 def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_path):

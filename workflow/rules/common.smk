@@ -69,9 +69,11 @@ def cli_options(section):
 
 
 def code_version(entry):
-    """A hash of the code `python -m pipeline.<entry>` runs: as a rule's param, a change to
-    that code reruns the rule (and only the rules whose code it is)."""
-    return module_code_version(f"pipeline.{entry}.__main__")
+    """A hash of the code `python -m pipeline.<entry>` runs (a package's __main__, or a
+    module): as a rule's param, a change to that code reruns the rule (and only the rules
+    whose code it is)."""
+    package = (SRC / "pipeline" / entry.replace(".", "/")).is_dir()
+    return module_code_version(f"pipeline.{entry}.__main__" if package else f"pipeline.{entry}")
 
 
 def cluster_resources(rule_name):
@@ -308,12 +310,14 @@ def pose_prior_input():
     return [POSE_PRIOR] if config["evaluation"]["fit"]["pose_prior"] == "mixture" else []
 
 
-def fit_options():
-    """The body fit's settings and where the fitted body is placed, as options."""
+def fit_options(placement=False):
+    """The body fit's settings as options (pipeline.fitting.options); with `placement`, also
+    where the fitted body is placed before it is measured (the evaluation's)."""
     fit = config["evaluation"]["fit"]
     options = {"joint_steps": fit["joint_steps"], "fit_steps": fit["steps"], "max_vertices": fit["max_vertices"],
-               "objective": fit["objective"], "matching": fit["matching"],
-               "placement": config["evaluation"]["placement"]}
+               "objective": fit["objective"], "matching": fit["matching"]}
+    if placement:
+        options["placement"] = config["evaluation"]["placement"]
     return cli_options(options | ({"pose_prior": POSE_PRIOR} if pose_prior_input() else {}))
 
 

@@ -52,7 +52,7 @@ rule evaluate_body_fit:
         method=lambda wildcards: "--method smplify" if wildcards.evaluation == "smplify" else "",
         models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
-        fit=fit_options(),
+        fit=fit_options(placement=True),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_body_fit"),
         code=code_version("evaluation"),
@@ -86,7 +86,7 @@ rule evaluate_reference:
     params:
         models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
-        fit=fit_options(),
+        fit=fit_options(placement=True),
         train_images=config["evaluation"]["reference_train_images"],
         seed=config["seed"],
         device=config["bodynet"]["device"],

@@ -11,10 +11,8 @@ rule predict_images:
     output:
         directory("results/predict/{name}"),
     params:
-        prior=lambda wildcards, input: f"--pose-prior {input.pose_prior}" if input.pose_prior else "",
-        fit=cli_options({"joint_steps": config["evaluation"]["fit"]["joint_steps"],
-                         "fit_steps": config["evaluation"]["fit"]["steps"],
-                         "batch_size": config["evaluation"]["batch_size"]}),
+        fit=fit_options(),
+        batch_size=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],
         tracking=tracking("predict_images"),
         code=code_version("predict"),
@@ -29,5 +27,42 @@ rule predict_images:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.predict {input.images}/* --model {input.model} --body-model {input.body_model} "
-        "{params.prior} {params.fit} --out {output} --device {params.device} --threads {threads} "
+        "{params.fit} --batch-size {params.batch_size} --out {output} --device {params.device} --threads {threads} "
+        "{params.tracking} > {log} 2>&1"
+
+
+# Predict checked where the truth is known: the test frames the evaluation measures, whole.
+rule check_predict:
+    input:
+        model=stage_model(config["predict"]["stage"]),
+        samples=bodynet_samples("validation_split"),
+        manifests=expand("results/surreal/{split}_run{run}.csv", split=config["bodynet"]["samples"]["validation_split"],
+                         run=RUNS),
+        evaluation=f"{evaluation_folder(config['predict']['stage'])}/images.csv",
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        pose_prior=pose_prior_input(),
+    output:
+        images="results/predict_check/images.csv",
+        summary="results/predict_check/summary.json",
+    params:
+        split=config["bodynet"]["samples"]["validation_split"],
+        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        fit=fit_options(),
+        batch_size=config["evaluation"]["batch_size"],
+        device=config["bodynet"]["device"],
+        tracking=tracking("check_predict"),
+        code=code_version("predict.check"),
+    threads: config["evaluation"]["threads"]
+    resources:
+        **cluster_resources("check_predict"),
+    log:
+        "logs/check_predict.log",
+    benchmark:
+        "logs/benchmarks/check_predict.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.predict.check --model {input.model} --samples {input.samples} --root results/surreal "
+        "--split {params.split} {params.models} --evaluation {input.evaluation} {params.fit} "
+        "--batch-size {params.batch_size} --out results/predict_check --device {params.device} --threads {threads} "
         "{params.tracking} > {log} 2>&1"

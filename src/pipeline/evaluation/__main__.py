@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
+from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.evaluation")
@@ -48,30 +49,13 @@ def _check_genders(samples, models: dict, path) -> None:
         raise InputError(f"{path}: holds {sorted(genders)} bodies; give a --body-model for each")
 
 
-def _fit_settings(args: argparse.Namespace):
-    """The body fit's settings, which every method but `tasks` needs, from their options."""
-    from pipeline.fitting.body_fit import FitSettings, PosePrior
-
-    keys = ("joint_steps", "fit_steps", "max_vertices", "objective", "matching", "placement")
-    missing = [f"--{key.replace('_', '-')}" for key in keys if getattr(args, key) is None]
-    if missing:
-        raise InputError(f"fitting the body needs {', '.join(missing)}")
-    return FitSettings(
-        joint_steps=args.joint_steps,
-        steps=args.fit_steps,
-        max_vertices=args.max_vertices,
-        objective=args.objective,
-        matching=args.matching,
-        learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None,
-    )
-
-
-def _fit_params(settings, args: argparse.Namespace) -> dict | None:
-    """The fit's settings as run parameters, the learnt prior by its file."""
-    if settings is None:
+def _fit_settings(args: argparse.Namespace, method: str):
+    """The body fit's settings, which every method but `tasks` needs, with where the body is placed."""
+    if method == "tasks":
         return None
-    params = {key: value for key, value in vars(settings).items() if key != "learnt_prior"}
-    return params | {"learnt_prior": str(args.pose_prior) if args.pose_prior else None}
+    if args.placement is None:
+        raise InputError("fitting the body needs --placement")
+    return fit_settings(args, required=True)
 
 
 def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
@@ -122,14 +106,14 @@ def network(args: argparse.Namespace) -> None:
         raise InputError(f"{args.samples}: samples of sizes {sizes} do not fit {args.model}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = _fit_settings(args) if method != "tasks" else None
+    settings = _fit_settings(args, method)
     params = {
         "model": str(args.model),
         "samples": str(args.samples),
         "images": len(samples),
         "method": method,
         "placement": args.placement,
-        "fit": _fit_params(settings, args),
+        "fit": fit_params(settings, args) if settings else None,
     }
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -170,7 +154,7 @@ def reference(args: argparse.Namespace) -> None:
         raise InputError("reference --kind constant needs --train-samples (the training set it is the mean of)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = _fit_settings(args) if args.method != "tasks" else None
+    settings = _fit_settings(args, args.method)
     params = {
         "kind": args.kind,
         "samples": str(args.samples),
@@ -179,7 +163,7 @@ def reference(args: argparse.Namespace) -> None:
         "images": len(samples),
         "method": args.method,
         "placement": args.placement,
-        "fit": _fit_params(settings, args),
+        "fit": fit_params(settings, args) if settings else None,
     }
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
@@ -365,34 +349,14 @@ def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.evaluation.network import PLACEMENTS
-    from pipeline.fitting.body_fit import MATCHINGS, OBJECTIVES
 
     p.add_argument("--batch-size", type=int, required=True, help="images fitted together")
-    p.add_argument("--joint-steps", type=int, help="fit iterations on the joints alone")
-    p.add_argument("--fit-steps", type=int, help="fit iterations on the whole objective")
-    p.add_argument("--max-vertices", type=int, help="vertices used for correspondences")
-    p.add_argument(
-        "--objective",
-        choices=OBJECTIVES,
-        help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
-        "surfaces plus 5 × the joints' (the thesis's)",
-    )
-    p.add_argument(
-        "--matching",
-        choices=MATCHINGS,
-        help="every_step: the surface's nearest neighbours found anew at each step, the translation free; "
-        "once: found once after the joint fit, the translation held (BodyNet's fitting code)",
-    )
+    add_fit_arguments(p)
     p.add_argument(
         "--placement",
         choices=PLACEMENTS,
         help="true_box: the fitted body moved and scaled into the true body's box before its error is "
         "taken (the paper's); crop: as fitted, from the crop and the true root depth",
-    )
-    p.add_argument(
-        "--pose-prior",
-        type=Path,
-        help="a learnt pose prior (`prior`'s output) as the pose's cost; without it, the squared joint angles",
     )
     p.add_argument("--examples", type=int, help="test images on the qualitative sheet (body methods)")
 

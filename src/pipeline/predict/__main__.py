@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pipeline.cli import add_device_arguments, run_command
 from pipeline.errors import InputError
+from pipeline.fitting.options import add_fit_arguments
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.predict")
@@ -54,7 +55,7 @@ def predict(args: argparse.Namespace) -> None:
 
     from pipeline.atomic import atomic_output
     from pipeline.body_model.model import BodyModel
-    from pipeline.fitting.body_fit import FitSettings, PosePrior
+    from pipeline.fitting.options import fit_params, fit_settings
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.predict.body import predict_bodies
@@ -77,12 +78,9 @@ def predict(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     network = build_model(BodyNetConfig(**checkpoint["config"]), [args.model]).to(pick_device(args.device)).eval()
     model = BodyModel.from_file(args.body_model).float()
-    settings = FitSettings(
-        joint_steps=args.joint_steps,
-        steps=args.fit_steps,
-        learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None,
-    )
+    settings = fit_settings(args, required=False)
     params = {"images": len(images), "model": str(args.model), "body_model": str(args.body_model), "focal": args.focal}
+    params["fit"] = fit_params(settings, args)
     rows = []
     with stage_run("predict", params, args.rule, parse_wildcards(args.wildcard)) as run:
         for start in tqdm(range(0, len(images), args.batch_size), desc="images", unit="batch"):
@@ -127,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--focal", type=float, help="the focal length in pixels (default: the image's longer side, a 53° view)"
     )
-    parser.add_argument("--pose-prior", type=Path, help="a learnt pose prior (results/fitting/pose_prior.npz)")
-    parser.add_argument("--joint-steps", type=int, default=40, help="fit iterations on the joints alone")
-    parser.add_argument("--fit-steps", type=int, default=60, help="fit iterations on the whole objective")
+    add_fit_arguments(parser)  # left out: the fitting library's own settings
     parser.add_argument("--batch-size", type=int, default=8, help="images fitted together")
     add_device_arguments(parser)
     add_tracking_arguments(parser)

@@ -1,0 +1,61 @@
+"""The body fit's settings as command-line options, shared by every command that fits a
+body (the evaluation, predict): one spelling of each option, one way to read them back."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.fitting.body_fit import MATCHINGS, OBJECTIVES, FitSettings, PosePrior
+
+# option (its dest) → FitSettings field
+FIELDS = {
+    "joint_steps": "joint_steps",
+    "fit_steps": "steps",
+    "max_vertices": "max_vertices",
+    "objective": "objective",
+    "matching": "matching",
+}
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--joint-steps, --fit-steps, --max-vertices, --objective, --matching and --pose-prior,
+    none with a default of its own (see `fit_settings`)."""
+    parser.add_argument("--joint-steps", type=int, help="fit iterations on the joints alone")
+    parser.add_argument("--fit-steps", type=int, help="fit iterations on the whole objective")
+    parser.add_argument("--max-vertices", type=int, help="vertices used for correspondences")
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="mean: weighted means, the joints as heavy as the surface; sum: Eq. 4.6's sums over the "
+        "surfaces plus 5 × the joints' (the thesis's)",
+    )
+    parser.add_argument(
+        "--matching",
+        choices=MATCHINGS,
+        help="every_step: the surface's nearest neighbours found anew at each step, the translation free; "
+        "once: found once after the joint fit, the translation held (BodyNet's fitting code)",
+    )
+    parser.add_argument(
+        "--pose-prior",
+        type=Path,
+        help="a learnt pose prior (results/fitting/pose_prior.npz) as the pose's cost; "
+        "without it, the squared joint angles",
+    )
+
+
+def fit_settings(args: argparse.Namespace, required: bool) -> FitSettings:
+    """The FitSettings the options name. `required`: each must be given (a workflow job,
+    whose config holds them); else an option left out keeps FitSettings' own value."""
+    missing = [f"--{key.replace('_', '-')}" for key in FIELDS if getattr(args, key) is None]
+    if required and missing:
+        raise InputError(f"fitting the body needs {', '.join(missing)}")
+    given = {field: getattr(args, key) for key, field in FIELDS.items() if getattr(args, key) is not None}
+    return FitSettings(**given, learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None)
+
+
+def fit_params(settings: FitSettings, args: argparse.Namespace) -> dict:
+    """The fit's settings as run parameters, the learnt prior by its file."""
+    params = {key: value for key, value in vars(settings).items() if key != "learnt_prior"}
+    return params | {"learnt_prior": str(args.pose_prior) if args.pose_prior else None}
