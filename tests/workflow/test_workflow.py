@@ -452,6 +452,8 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
         assert crop["found_by"] == {"box": len(evaluation)} and crop["verdict"] in ("no worse", "worse")
         assert crop["evaluation_surface_error_mm"] == pytest.approx(evaluation["surface_error_mm"].mean(), abs=0.01)
         assert set(summary["detector"]["found_by"]) <= {"detector", "whole image"}
+        gallery = cv2.imread(str(workdir / "results/predict_check/gallery.png"))
+        assert gallery.shape[0] == 2 * (256 + 4)  # the config's two examples, a row each
     finally:
         for path in ("images", "results/predict", "logs/predict_images", "logs/benchmarks/predict_images"):
             shutil.rmtree(workdir / path, ignore_errors=True)

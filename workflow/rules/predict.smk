@@ -44,11 +44,17 @@ rule check_predict:
     output:
         images="results/predict_check/images.csv",
         summary="results/predict_check/summary.json",
+        gallery=report(
+            "results/predict_check/gallery.png",
+            caption="../report/predict_gallery.rst",
+            category="2. BodyNet evaluation",
+            subcategory="predict on whole frames",
+        ),
     params:
         split=config["bodynet"]["samples"]["validation_split"],
         models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         fit=fit_options(),
-        batch_size=config["evaluation"]["batch_size"],
+        options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         device=config["bodynet"]["device"],
         tracking=tracking("check_predict"),
         code=code_version("predict.check"),
@@ -64,5 +70,5 @@ rule check_predict:
     shell:
         "python -m pipeline.predict.check --model {input.model} --samples {input.samples} --root results/surreal "
         "--split {params.split} {params.models} --evaluation {input.evaluation} {params.fit} "
-        "--batch-size {params.batch_size} --out results/predict_check --device {params.device} --threads {threads} "
+        "{params.options} --out results/predict_check --device {params.device} --threads {threads} "
         "{params.tracking} > {log} 2>&1"

@@ -14,7 +14,9 @@ moved and scaled into the true body's box, and the root-centred 3D joint error (
 
 images.csv has a row per image and person-finding; summary.json each one's mean with a 95 %
 bootstrap interval, the evaluation's on the same images, and the paired interval of the
-difference (predict − evaluation): `no worse` when it reaches zero or below, else `worse`.
+difference (predict − evaluation): `no worse` when it reaches zero or below, else `worse`;
+gallery.png (with --examples) the first images' frames with the detector-found body drawn
+over them and that body from three sides.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -38,6 +41,7 @@ from pipeline.evaluation.measures import surface_error_mm
 from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_counts
 from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
 from pipeline.predict.body import CROP_MARGIN, predict_bodies
+from pipeline.predict.write import overlay, turntable
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.predict.check")
@@ -67,11 +71,14 @@ def test_frames(samples, root: Path, split: str, count: int) -> list[np.ndarray]
     return frames
 
 
-def check_images(network, models: dict, samples, frames: list[np.ndarray], settings, batch_size: int) -> pd.DataFrame:
-    """A row per test image and person-finding: its surface and 3D joint errors (mm)."""
+def check_images(
+    network, models: dict, samples, frames: list[np.ndarray], settings, batch_size: int, examples: int = 0
+) -> tuple[pd.DataFrame, list[tuple]]:
+    """A row per test image and person-finding: its surface and 3D joint errors (mm); and
+    (frame, prediction, body model) of the first `examples` images, found by the detector."""
     a = samples.arrays
     focal = float(a["focal"])
-    rows = []
+    rows, kept = [], {}
     for finder in FINDERS:
         for code, gender in enumerate(GENDERS):
             chosen = np.flatnonzero(a["gender"][: len(frames)] == code)
@@ -84,6 +91,8 @@ def check_images(network, models: dict, samples, frames: list[np.ndarray], setti
                 images = [frames[i] for i in indices]
                 predictions = predict_bodies(network, models[gender], images, boxes, [focal] * len(indices), settings)
                 for i, prediction in zip(indices, predictions):
+                    if finder == FINDERS[1] and i < examples:
+                        kept[int(i)] = (frames[i], prediction, models[gender])
                     truth, true_joints = true_body_camera(
                         models[gender], a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i]
                     )
@@ -101,7 +110,21 @@ def check_images(network, models: dict, samples, frames: list[np.ndarray], setti
                             "joint_error_mm": 1000 * float(np.linalg.norm(centred - true_centred, axis=1).mean()),
                         }
                     )
-    return pd.DataFrame(rows).sort_values(["finder", "image"], ignore_index=True)
+    return pd.DataFrame(rows).sort_values(["finder", "image"], ignore_index=True), [kept[i] for i in sorted(kept)]
+
+
+def gallery(examples: list[tuple], height: int = 256) -> np.ndarray:
+    """A row per example (RGB uint8): the frame with the predicted body drawn over it, then
+    the body from the front, the side and the back."""
+    rows = []
+    for frame, prediction, model in examples:
+        drawn = overlay(frame, prediction, model)
+        width = round(drawn.shape[1] * height / drawn.shape[0])
+        rows.append(np.concatenate([cv2.resize(drawn, (width, height)), turntable(prediction, model, height)], axis=1))
+    widest = max(row.shape[1] for row in rows)
+    return np.concatenate(
+        [np.pad(row, ((0, 4), (0, widest - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    )
 
 
 def summarise(images: pd.DataFrame, evaluation: pd.DataFrame) -> dict:
@@ -175,10 +198,15 @@ def check(args: argparse.Namespace) -> None:
         "images": count,
         "fit": fit_params(settings, args),
     }
+    args.out.mkdir(parents=True, exist_ok=True)
     with stage_run("predict_check", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        images = check_images(network, models, samples, frames, settings, args.batch_size)
+        images, examples = check_images(network, models, samples, frames, settings, args.batch_size, args.examples)
         summary = summarise(images, evaluation)
-        args.out.mkdir(parents=True, exist_ok=True)
+        if examples:
+            with atomic_output(args.out / "gallery.png") as tmp:
+                if not cv2.imwrite(str(tmp), np.ascontiguousarray(gallery(examples)[..., ::-1])):
+                    raise OSError(f"{args.out / 'gallery.png'}: could not write the image")
+            run.log_artifact(args.out / "gallery.png")
         with atomic_output(args.out / "images.csv") as tmp:
             images.to_csv(tmp, index=False, float_format="%.6g")
         with atomic_output(args.out / "summary.json") as tmp:
@@ -218,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="folder for images.csv and summary.json")
     parser.add_argument("--images", type=int, default=0, help="the first N test images only (0: all)")
     parser.add_argument("--batch-size", type=int, default=8, help="images fitted together")
+    parser.add_argument("--examples", type=int, default=0, help="the first N images in gallery.png (0: none)")
     add_fit_arguments(parser)
     add_device_arguments(parser)
     add_tracking_arguments(parser)
