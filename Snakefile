@@ -39,3 +39,4 @@ rule all:
         evaluation_outputs(),
         "results/flow_table.csv",
         "results/sparsity_table.csv",
+        "results/predict_check/summary.json",

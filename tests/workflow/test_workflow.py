@@ -97,6 +97,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "train_input_variant",
         "evaluate_body_fit",
         "learn_pose_prior",
+        "check_predict",
         "evaluate_reference",
         "evaluate_tasks",
         "tabulate_evaluation",
@@ -385,6 +386,7 @@ def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run):
     assert "The tables first" in html and "showResultInfo('results/bodynet_table.csv')" in html
     assert any(name.endswith("/bodynet_table.png") for name in names)
     assert any(name.endswith("/sheet.png") for name in names)
+    assert any(name.endswith("predict_check/gallery.png") for name in names)
 
 
 @pytest.mark.slow
@@ -442,8 +444,7 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
         }
         assert "train_bodynet" not in result.stdout + result.stderr  # the trained networks, not new ones
 
-        # on the test frames, whole, beside the evaluation of the same network on them
-        snakemake(workdir, "results/predict_check/summary.json", "--cores", "2", "--configfile", str(config))
+        # on the test frames, whole, beside the evaluation of the same network on them (in `all`)
         summary = json.loads((workdir / "results/predict_check/summary.json").read_text())["finders"]
         evaluation = pd.read_csv(workdir / "results/evaluation/end_to_end_fvsv/images.csv")
         images = pd.read_csv(workdir / "results/predict_check/images.csv")
@@ -457,7 +458,6 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
     finally:
         for path in ("images", "results/predict", "logs/predict_images", "logs/benchmarks/predict_images"):
             shutil.rmtree(workdir / path, ignore_errors=True)
-        shutil.rmtree(workdir / "results/predict_check", ignore_errors=True)
 
 
 def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_path):
