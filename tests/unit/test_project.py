@@ -127,19 +127,37 @@ def test_every_import_runs_down_the_layers():
 RUNTIME_OPTIONS = {"--device", "--threads", "--workers"}
 
 
-def rule_commands() -> dict[tuple[str, str], list[list[str]]]:
-    """{(module, command): the argument lists the rules give it} from dvc.yaml, which holds
-    every rule's command under the default config (a workflow test keeps it the Snakefile's)."""
+def entry_parser(module: str):
+    """The parser of `python -m <module>` (a package's __main__, or a module)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{module}.__main__").build_parser()
+    except ModuleNotFoundError:
+        return importlib.import_module(module).build_parser()
+
+
+def command_parsers() -> dict[tuple[str, str], tuple]:
+    """{(module, command): (its parser, the argument lists the rules give it)} from dvc.yaml,
+    which holds every rule's command under the default config (a workflow test keeps it the
+    Snakefile's). A module without subcommands has the command ''."""
+    import argparse
     import shlex
 
-    commands: dict[tuple[str, str], list[list[str]]] = {}
+    commands: dict[tuple[str, str], tuple] = {}
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
         words = shlex.split(stage["cmd"])
         for i, word in enumerate(words[:-1]):
             if word == "-m" and words[i + 1].startswith("pipeline."):
-                rest = words[i + 2 :]
+                module, rest = words[i + 1], words[i + 2 :]
                 end = next((k for k, w in enumerate(rest) if w in {">", "&&", "|", ";"}), len(rest))
-                commands.setdefault((words[i + 1], rest[0]), []).append(rest[1:end])
+                parser = entry_parser(module)
+                subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+                if subparsers:
+                    key, parser, argv = (module, rest[0]), subparsers[0].choices[rest[0]], rest[1:end]
+                else:
+                    key, argv = (module, ""), rest[:end]
+                commands.setdefault(key, (parser, []))[1].append(argv)
     return commands
 
 
@@ -149,15 +167,11 @@ def test_options_the_config_always_sets_have_no_default_of_their_own():
     source. An option only some runs are given keeps its default (BodyNet's RMSprop, its
     inputs), which those runs override."""
     import argparse
-    import importlib
 
-    commands = rule_commands()
+    commands = command_parsers()
     assert len(commands) >= 15
     restated = []
-    for (module, command), runs in sorted(commands.items()):
-        parser = importlib.import_module(f"{module}.__main__").build_parser()
-        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub = subparsers.choices[command]
+    for (module, command), (sub, runs) in sorted(commands.items()):
         for argv in runs:
             sub.parse_args(argv)  # exits (fails the test) on an option a rule lacks or misspells
         for action in sub._actions:

@@ -4,7 +4,8 @@ evaluation measures, the whole frame in, the body out, its error beside the eval
     python -m pipeline.predict.check --model results/bodynet/end_to_end_fvsv/model.pt \\
         --samples results/bodynet/samples/test --root results/surreal --split test \\
         --body-model female=F.pkl --body-model male=M.pkl \\
-        --evaluation results/evaluation/end_to_end_fvsv/images.csv --out results/predict_check
+        --evaluation results/evaluation/end_to_end_fvsv/images.csv --batch-size 8 --examples 4 \\
+        --out results/predict_check
 
 Each test image's full frame is read from its clip and given to predict twice: with the
 evaluation's crop as the person's box (the same network input: what differs is only predict's
@@ -245,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--evaluation", required=True, type=Path, help="the evaluation's images.csv of the model")
     parser.add_argument("--out", required=True, type=Path, help="folder for images.csv and summary.json")
     parser.add_argument("--images", type=int, default=0, help="the first N test images only (0: all)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images fitted together")
-    parser.add_argument("--examples", type=int, default=0, help="the first N images in gallery.png (0: none)")
+    parser.add_argument("--batch-size", type=int, required=True, help="images fitted together")
+    parser.add_argument("--examples", type=int, required=True, help="the first N images in gallery.png (0: none)")
     add_fit_arguments(parser)
     add_device_arguments(parser)
     add_tracking_arguments(parser)
