@@ -95,13 +95,12 @@ def test_without_a_box_the_person_is_detected_or_the_image_taken_whole():
 
 def test_the_evaluations_crop_given_as_a_box_is_the_crop_predict_takes():
     from pipeline.datasets.surreal import crop_box
-    from pipeline.predict.body import crop
-    from pipeline.predict.check import evaluation_box
+    from pipeline.predict.body import box_of_crop, crop
 
     rng = np.random.default_rng(1)
     joints2d = rng.uniform([100, 40], [220, 200], size=(24, 2))
     centre, side = crop_box(joints2d)
-    _, got_centre, got_side = crop(np.zeros((240, 320, 3), np.uint8), evaluation_box(centre, side), 32)
+    _, got_centre, got_side = crop(np.zeros((240, 320, 3), np.uint8), box_of_crop(centre, side), 32)
     np.testing.assert_allclose(got_centre, centre)
     assert got_side == pytest.approx(side)
 
@@ -127,3 +126,17 @@ def test_the_check_pairs_predict_with_the_evaluation_image_by_image():
     assert summary["detector"]["found_by"] == {"detector": 40}
     with pytest.raises(InputError, match="lacks test images"):
         summarise(same, evaluation.iloc[:10])
+
+
+def test_the_segmentations_body_box_maps_back_to_the_image():
+    from pipeline.evaluation.frames import image_to_crop
+    from pipeline.predict.body import body_box
+
+    parts = np.zeros((32, 32), np.int64)
+    parts[8:24, 12:20] = 3  # rows 8-23, columns 12-19 of the crop called body
+    centre = np.array([100.0, 120.0])
+    x0, y0, x1, y1 = body_box(parts, centre, 64.0)
+    corners = image_to_crop(np.array([[x0, y0], [x1, y1]]), 32, centre, 64.0)
+    np.testing.assert_allclose(corners, [[11.5, 7.5], [19.5, 23.5]])
+    assert x1 - x0 == pytest.approx(16) and y1 - y0 == pytest.approx(32)  # two image pixels a crop pixel
+    assert body_box(np.zeros((32, 32), np.int64), centre, 64.0) is None

@@ -11,13 +11,14 @@ Each test image's full frame is read from its clip and given to predict twice: w
 evaluation's crop as the person's box (the same network input: what differs is only predict's
 own depth estimate and fit), and with no box (the person found by the detector). Both bodies are
 measured as the evaluation measures its own: the surface error (mm) after the fitted body is
-moved and scaled into the true body's box, and the root-centred 3D joint error (mm).
+moved and scaled into the true body's box, and the root-centred 3D joint error (mm); with how
+far predict's crop lies from the evaluation's (centre offset over the side, side ratio).
 
 images.csv has a row per image and person-finding; summary.json each one's mean with a 95 %
 bootstrap interval, the evaluation's on the same images, and the paired interval of the
 difference (predict − evaluation): `no worse` when it reaches zero or below, else `worse`;
 gallery.png (with --examples) the first images' frames with the detector-found body drawn
-over them and that body from three sides.
+over them and that body from three sides (as seen, turned 90° and 180°).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pipeline.evaluation.frames import PELVIS, place_in_true_box, true_body_came
 from pipeline.evaluation.measures import surface_error_mm
 from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_counts
 from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
-from pipeline.predict.body import CROP_MARGIN, predict_bodies
+from pipeline.predict.body import box_of_crop, predict_bodies
 from pipeline.predict.write import overlay, turntable
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -50,12 +51,6 @@ log = logging.getLogger("pipeline.predict.check")
 GENDERS = ("female", "male")  # the samples' gender codes
 FINDERS = ("evaluation_crop", "detector")
 MEASURES = ("surface_error_mm", "joint_error_mm")
-
-
-def evaluation_box(centre: np.ndarray, side: float) -> tuple[float, float, float, float]:
-    """The person box whose predict crop is the evaluation's crop (`centre` (2,), `side`)."""
-    half = side / CROP_MARGIN / 2
-    return (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
 
 
 def test_frames(samples, root: Path, split: str, count: int) -> list[np.ndarray]:
@@ -86,7 +81,7 @@ def check_images(
             for start in tqdm(range(0, len(chosen), batch_size), desc=f"{finder}, {gender}", unit="batch"):
                 indices = chosen[start : start + batch_size]
                 boxes = [
-                    evaluation_box(a["crop_centre"][i], float(a["crop_side"][i])) if finder == FINDERS[0] else None
+                    box_of_crop(a["crop_centre"][i], float(a["crop_side"][i])) if finder == FINDERS[0] else None
                     for i in indices
                 ]
                 images = [frames[i] for i in indices]
@@ -107,6 +102,11 @@ def check_images(
                             "finder": finder,
                             "found_by": prediction.found_by,
                             "gender": gender,
+                            # how far the crop predict took is from the evaluation's
+                            "crop_offset": float(
+                                np.linalg.norm(prediction.crop_centre - a["crop_centre"][i]) / a["crop_side"][i]
+                            ),
+                            "crop_scale": float(prediction.crop_side / a["crop_side"][i]),
                             "surface_error_mm": float(surface[0]),
                             "joint_error_mm": 1000 * float(np.linalg.norm(centred - true_centred, axis=1).mean()),
                         }
@@ -116,7 +116,7 @@ def check_images(
 
 def gallery(examples: list[tuple], height: int = 256) -> np.ndarray:
     """A row per example (RGB uint8): the frame with the predicted body drawn over it, then
-    the body from the front, the side and the back."""
+    the body as seen, and turned 90° and 180°."""
     rows = []
     for frame, prediction, model in examples:
         drawn = overlay(frame, prediction, model)
@@ -150,6 +150,9 @@ def summarise(images: pd.DataFrame, evaluation: pd.DataFrame) -> dict:
         )
         paired["difference"] = paired["predict"] - paired["evaluation"]
         entry = {"images": len(rows), "found_by": rows["found_by"].value_counts().to_dict()}
+        if "crop_offset" in rows:
+            entry["median_crop_offset"] = round(float(rows["crop_offset"].median()), 3)
+            entry["median_crop_scale"] = round(float(rows["crop_scale"].median()), 3)
         for name, column in (
             ("surface_error_mm", "predict"),
             ("evaluation_surface_error_mm", "evaluation"),

@@ -88,9 +88,9 @@ def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
 
 
 def turntable(prediction: Prediction, model, size: int = 256, yaws=(0.0, 90.0, 180.0)) -> np.ndarray:
-    """The fitted body from the front, the side and the back (RGB uint8, size × len(yaws)·size):
-    turned about its own vertical axis, framed 2.4 m tall at 3 m, so a wrong depth or lean
-    shows though the overlay looks right."""
+    """The fitted body as the camera sees it, then turned 90° and 180° about its own vertical
+    axis (RGB uint8, size × len(yaws)·size), framed 2.4 m tall at 3 m: a wrong depth or lean
+    shows here though the overlay looks right."""
     centre = prediction.vertices.mean(axis=0)
     distance, framed_height = 3.0, 2.4
     focal = size * distance / framed_height
