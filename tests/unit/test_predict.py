@@ -140,3 +140,22 @@ def test_the_segmentations_body_box_maps_back_to_the_image():
     np.testing.assert_allclose(corners, [[11.5, 7.5], [19.5, 23.5]])
     assert x1 - x0 == pytest.approx(16) and y1 - y0 == pytest.approx(32)  # two image pixels a crop pixel
     assert body_box(np.zeros((32, 32), np.int64), centre, 64.0) is None
+
+
+def test_a_csv_of_boxes_is_read_by_image_name_and_bad_rows_are_named(tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.predict.__main__ import read_boxes
+
+    good = tmp_path / "boxes.csv"
+    good.write_text("image,x0,y0,x1,y1\nphotos/a.jpg,10,20,110,220\nb.png,0,0,5,9\n")
+    assert read_boxes(good) == {"a.jpg": (10.0, 20.0, 110.0, 220.0), "b.png": (0.0, 0.0, 5.0, 9.0)}
+    empty_box = tmp_path / "empty_box.csv"
+    empty_box.write_text("image,x0,y0,x1,y1\na.jpg,10,20,110,220\nb.png,50,0,5,9\n")
+    with pytest.raises(InputError, match=r"empty_box.csv, line 3: an empty box"):
+        read_boxes(empty_box)
+    no_header = tmp_path / "no_header.csv"
+    no_header.write_text("a.jpg,10,20,110,220\n")
+    with pytest.raises(InputError, match="no_header.csv: needs a header with the columns image, x0"):
+        read_boxes(no_header)
+    with pytest.raises(InputError, match="missing.csv: not a readable CSV"):
+        read_boxes(tmp_path / "missing.csv")

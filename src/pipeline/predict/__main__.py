@@ -1,7 +1,8 @@
 """A trained BodyNet on your own images: the body out, as numbers, meshes and pictures.
 
     python -m pipeline.predict photo.jpg more/*.png --model results/bodynet/end_to_end_fvsv/model.pt \\
-        --body-model resources/body_models/anny/smpl_neutral.pkl --out predictions/ [--box x0,y0,x1,y1] [--focal 1200]
+        --body-model resources/body_models/anny/smpl_neutral.pkl --out predictions/ \\
+        [--box x0,y0,x1,y1 | --boxes boxes.csv] [--focal 1200]
 
 Per image, in --out: <name>.json (the person's box and what found it, 2D joints in pixels, 3D
 joints in camera metres, the fitted body's pose, shape and translation, each network's
@@ -39,6 +40,26 @@ def _box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
+def read_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
+    """{image file name: its person's box} from a CSV with the columns image, x0, y0, x1, y1
+    (pixels), or an InputError naming the file and line."""
+    try:
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: not a readable CSV of boxes ({error})") from error
+    columns = ("image", "x0", "y0", "x1", "y1")
+    if not rows or any(column not in rows[0] for column in columns):
+        raise InputError(f"{path}: needs a header with the columns {', '.join(columns)} and a row per image")
+    boxes = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            boxes[Path(row["image"]).name] = _box(",".join(row[c] or "" for c in columns[1:]))
+        except argparse.ArgumentTypeError as error:
+            raise InputError(f"{path}, line {line}: {error}") from None
+    return boxes
+
+
 def read_image(path: Path):
     """An image file as RGB uint8 (H, W, 3), or an InputError naming it."""
     import cv2
@@ -65,6 +86,10 @@ def predict(args: argparse.Namespace) -> None:
 
     if args.box and len(args.images) != 1:
         raise InputError(f"--box gives one person's box: give one image, not {len(args.images)}")
+    if args.box and args.boxes:
+        raise InputError("give --box (one image) or --boxes (a CSV), not both")
+    listed = read_boxes(args.boxes) if args.boxes else {}
+    boxes = [args.box] * len(args.images) if args.box else [listed.get(path.name) for path in args.images]
     names = [path.stem for path in args.images]
     if len(set(names)) != len(names):
         raise InputError("two images share a name; their outputs would overwrite each other")
@@ -87,9 +112,7 @@ def predict(args: argparse.Namespace) -> None:
         for start in tqdm(range(0, len(images), args.batch_size), desc="images", unit="batch"):
             chunk = slice(start, start + args.batch_size)
             count = len(images[chunk])
-            predictions = predict_bodies(
-                network, model, images[chunk], [args.box] * count, [args.focal] * count, settings
-            )
+            predictions = predict_bodies(network, model, images[chunk], boxes[chunk], [args.focal] * count, settings)
             for path, name, image, prediction in zip(args.images[chunk], names[chunk], images[chunk], predictions):
                 data = write_prediction(args.out, name, image, prediction, model, str(args.body_model))
                 confidence = {f"confidence_{key}": round(value, 4) for key, value in data["confidence"].items()}
@@ -123,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--body-model", required=True, type=Path, help="the SMPL-format body model to fit")
     parser.add_argument("--out", required=True, type=Path, help="the folder the outputs go to")
     parser.add_argument("--box", type=_box, help="the person's box x0,y0,x1,y1 in pixels (one image)")
+    parser.add_argument(
+        "--boxes",
+        type=Path,
+        help="a CSV of the people's boxes (columns image, x0, y0, x1, y1; image: the file's name); "
+        "an image it does not list has its person found",
+    )
     parser.add_argument(
         "--focal", type=float, help="the focal length in pixels (default: the image's longer side, a 53° view)"
     )
