@@ -299,10 +299,17 @@ def dry_run_jobs(output: str) -> dict[str, int]:
     ("key", "value", "rules"),
     [
         (
-            # the learning curves draw the references' measures beside the stages'
+            # the learning curves draw the references' measures beside the stages'; predict fits as they do
             "evaluation.fit.steps",
             5,
-            {"evaluate_body_fit", "evaluate_reference", "tabulate_evaluation", "results_page", "plot_learning_curves"},
+            {
+                "evaluate_body_fit",
+                "evaluate_reference",
+                "tabulate_evaluation",
+                "results_page",
+                "plot_learning_curves",
+                "check_predict",
+            },
         ),
         (
             "flow.as_input.iterations",
@@ -386,7 +393,7 @@ def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run):
     assert "The tables first" in html and "showResultInfo('results/bodynet_table.csv')" in html
     assert any(name.endswith("/bodynet_table.png") for name in names)
     assert any(name.endswith("/sheet.png") for name in names)
-    assert any(name.endswith("predict_check/gallery.png") for name in names)
+    assert any(name.endswith("/gallery.png") for name in names)  # predict on whole test frames
 
 
 @pytest.mark.slow
