@@ -53,16 +53,19 @@ FINDERS = ("evaluation_crop", "detector")
 MEASURES = ("surface_error_mm", "joint_error_mm")
 
 
-def test_frames(samples, root: Path, split: str, count: int) -> list[np.ndarray]:
+def whole_frames(samples, root: Path, split: str, count: int) -> list[np.ndarray]:
     """The full rendered frame (H, W, 3) uint8 of the first `count` samples, read from their clips."""
     a = samples.arrays
     clips = {path.name.removesuffix("_info.mat"): path for path in find_clips(root, split)}
-    frames, opened = [], {}
+    frames, clip = [], None
     for i in range(count):
         stem = str(a["clip_names"][a["clip"][i]])
         if stem not in clips:
             raise InputError(f"{root}/cmu/{split}: no clip {stem}, which the samples were made from")
-        clip = opened.setdefault(stem, Clip(clips[stem]))
+        if clip is None or clip.stem != stem:
+            if clip is not None:
+                clip.forget()  # one decoded video in memory at a time
+            clip = Clip(clips[stem])
         frames.append(clip.rgb(int(a["frame"][i])))
     return frames
 
@@ -195,7 +198,7 @@ def check(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     network = build_model(BodyNetConfig(**checkpoint["config"]), [args.model]).to(pick_device(args.device)).eval()
     settings = fit_settings(args, required=False)
-    frames = test_frames(samples, args.root, args.split, count)
+    frames = whole_frames(samples, args.root, args.split, count)
     params = {
         "model": str(args.model),
         "samples": str(args.samples),
