@@ -20,7 +20,6 @@ chart, and each ordering's verdict (holds, reversed, undecided) by paired bootst
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 from pathlib import Path
@@ -31,22 +30,6 @@ from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.evaluation")
-
-
-def _body_models(items: list[str]) -> dict:
-    from pipeline.body_model.model import BodyModel
-
-    models = {}
-    for item in items:
-        gender, path = parse_pair(item, "--body-model", keys=("female", "male"))
-        models[gender] = copy.deepcopy(BodyModel.from_file(path)).float()
-    return models
-
-
-def _check_genders(samples, models: dict, path) -> None:
-    genders = {("female", "male")[int(g)] for g in set(samples.arrays["gender"].tolist())}
-    if genders - set(models):
-        raise InputError(f"{path}: holds {sorted(genders)} bodies; give a --body-model for each")
 
 
 def _fit_settings(args: argparse.Namespace, method: str):
@@ -83,20 +66,27 @@ def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, 
 def network(args: argparse.Namespace) -> None:
     import torch
 
-    from pipeline.evaluation.network import METHODS, NEEDS, evaluate_network, method_for_stage
+    from pipeline.evaluation.network import (
+        METHODS,
+        NEEDS,
+        body_models,
+        check_genders,
+        evaluate_network,
+        method_for_stage,
+    )
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.training.loop import pick_device
     from pipeline.training.samples import SampleSet
 
-    models = _body_models(args.body_model)
+    models = body_models(args.body_model)
     samples = SampleSet.load(args.samples)
     checkpoint = load_checkpoint(args.model)
     method = args.method or method_for_stage(checkpoint.get("stage", ""))
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if method != "tasks":
-        _check_genders(samples, models, args.samples)
+        check_genders(samples, models, args.samples)
     missing = NEEDS[method] - set(checkpoint["state"])
     if missing:
         raise InputError(f"{args.model}: holds no trained {', '.join(sorted(missing))}, which method {method!r} needs")
@@ -142,14 +132,14 @@ def network(args: argparse.Namespace) -> None:
 def reference(args: argparse.Namespace) -> None:
     import torch
 
-    from pipeline.evaluation.network import evaluate_network
+    from pipeline.evaluation.network import body_models, check_genders, evaluate_network
     from pipeline.evaluation.references import ReferencePredictor, training_means
     from pipeline.training.samples import SampleSet
 
-    models = _body_models(args.body_model)
+    models = body_models(args.body_model)
     samples = SampleSet.load(args.samples)
     if args.method != "tasks":
-        _check_genders(samples, models, args.samples)
+        check_genders(samples, models, args.samples)
     if args.kind == "constant" and args.train_samples is None:
         raise InputError("reference --kind constant needs --train-samples (the training set it is the mean of)")
     if args.threads:

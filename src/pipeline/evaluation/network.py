@@ -25,6 +25,7 @@ Shapes: B images, D voxel size, s heatmap size, J = 16 joints.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -32,6 +33,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from pipeline.cli import parse_pair
+from pipeline.errors import InputError
 from pipeline.evaluation.frames import (
     camera_to_image,
     crop_to_image,
@@ -66,6 +69,25 @@ NEEDS = {
     "shape_regression": {"shape", "pose3d"},
     "tasks": set(),
 }
+
+
+def body_models(items: list[str]) -> dict:
+    """{gender: BodyModel} from `--body-model GENDER=PATH` items, each its own copy (float32)."""
+    from pipeline.body_model.model import BodyModel
+
+    models = {}
+    for item in items:
+        gender, path = parse_pair(item, "--body-model", keys=tuple(GENDERS.values()))
+        models[gender] = copy.deepcopy(BodyModel.from_file(path)).float()
+    return models
+
+
+def check_genders(samples: SampleSet, models: dict, path, count: int | None = None) -> None:
+    """An InputError naming `path` unless `models` holds every gender among the first
+    `count` samples (all when None)."""
+    genders = {GENDERS[int(g)] for g in set(samples.arrays["gender"][:count].tolist())}
+    if genders - set(models):
+        raise InputError(f"{path}: holds {sorted(genders)} bodies; give a --body-model for each")
 
 
 @dataclass

@@ -35,11 +35,12 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_output
-from pipeline.cli import add_device_arguments, parse_pair, run_command
+from pipeline.cli import add_device_arguments, run_command
 from pipeline.clips import Clip, find_clips
 from pipeline.errors import InputError
 from pipeline.evaluation.frames import PELVIS, place_in_true_box, true_body_camera
 from pipeline.evaluation.measures import surface_error_mm
+from pipeline.evaluation.network import GENDERS, body_models, check_genders
 from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_counts
 from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
 from pipeline.predict.body import box_of_crop, predict_bodies
@@ -48,7 +49,6 @@ from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.predict.check")
 
-GENDERS = ("female", "male")  # the samples' gender codes
 FINDERS = ("evaluation_crop", "detector")
 MEASURES = ("surface_error_mm", "joint_error_mm")
 
@@ -79,7 +79,7 @@ def check_images(
     focal = float(a["focal"])
     rows, kept = [], {}
     for finder in FINDERS:
-        for code, gender in enumerate(GENDERS):
+        for code, gender in GENDERS.items():
             chosen = np.flatnonzero(a["gender"][: len(frames)] == code)
             for start in tqdm(range(0, len(chosen), batch_size), desc=f"{finder}, {gender}", unit="batch"):
                 indices = chosen[start : start + batch_size]
@@ -172,21 +172,15 @@ def summarise(images: pd.DataFrame, evaluation: pd.DataFrame) -> dict:
 
 
 def check(args: argparse.Namespace) -> None:
-    from pipeline.body_model.model import BodyModel
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.training.loop import pick_device
     from pipeline.training.samples import SampleSet
 
-    models = {}
-    for item in args.body_model:
-        gender, path = parse_pair(item, "--body-model", keys=GENDERS)
-        models[gender] = BodyModel.from_file(path).float()
+    models = body_models(args.body_model)
     samples = SampleSet.load(args.samples)
     count = min(len(samples), args.images) if args.images else len(samples)
-    wanted = {GENDERS[int(code)] for code in set(samples.arrays["gender"][:count].tolist())}
-    if wanted - set(models):
-        raise InputError(f"{args.samples}: holds {sorted(wanted)} bodies; give a --body-model for each")
+    check_genders(samples, models, args.samples, count)
     try:
         evaluation = pd.read_csv(args.evaluation)
     except (OSError, pd.errors.ParserError) as error:
