@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from source_files import serve_files
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The smallest settings that still exercise every step of the body-model build.
@@ -78,6 +80,13 @@ TINY_EVALUATION = {
     "batch_size": 4,
     "examples": 2,
     "reference_train_images": 16,
+    # a row or a few of each study that trains a network per row: each of its rules runs,
+    # each kind of input (several inputs, rendered and estimated flow) is read
+    "rows": {
+        "bodynet_inputs": ["segm+pose3d"],
+        "pose3d_inputs": ["pose2d+segm"],
+        "motion_inputs": ["rgb", "flow_estimated", "flow+pose2d_rendered"],
+    },
     "fit": {
         "joint_steps": 4,
         "steps": 4,
@@ -170,6 +179,13 @@ def copy_project(destination: Path) -> Path:
         shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
     run(["git", "init", "-q"], cwd=destination)
     return destination
+
+
+@pytest.fixture
+def server():
+    """The URL of a local HTTP server of `source_files.Files` (reset for each test)."""
+    with serve_files() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -382,6 +382,33 @@ def test_a_table_puts_the_papers_numbers_and_intervals_beside_ours_and_judges_or
         build(table, shuffled)
 
 
+def test_a_table_of_some_learned_rows_keeps_its_references_and_judges_only_what_it_holds():
+    from pipeline.errors import ConfigError, InputError
+    from pipeline.evaluation.tables import TABLES, build, orderings, selected_tables
+
+    tables = selected_tables({"pose3d_inputs": ["segm", "rgb"]})
+    assert [row.key for row in tables["pose3d_inputs"].rows] == ["constant", "rgb", "segm", "oracle"]
+    assert tables["bodynet_table"] == TABLES["bodynet_table"]  # not named: every row
+    table = tables["pose3d_inputs"]
+    errors = {"constant": 250.0, "rgb": 60.0, "segm": 40.0, "oracle": 20.0}
+    images = {
+        key: _images({"joint_error_mm": v, "pa_joint_error_mm": v}, seed=k) for k, (key, v) in enumerate(errors.items())
+    }
+    frame, counts = build(table, images)
+    pairs = orderings(table, frame, images, counts)
+    assert set(pairs["first"]) | set(pairs["second"]) == {"rgb", "segm", "constant"}
+    paper = pairs[pairs["second"] != "constant"].set_index(["first", "second", "column"])["verdict"]
+    assert paper[("rgb", "segm", "joint_error_mm")] == "holds"  # paper 49.1 > 48.1, ours 60 > 40
+    with pytest.raises(InputError, match="no evaluation given for row.*constant"):
+        build(table, {key: images[key] for key in ("rgb", "segm", "oracle")})
+    with pytest.raises(ConfigError, match="evaluation.rows.pose3d_inputs: 'voxels' is not a learned row"):
+        selected_tables({"pose3d_inputs": ["voxels"]})
+    with pytest.raises(ConfigError, match="evaluation.rows.oracle_table: no such table"):
+        selected_tables({"oracle_table": ["rgb"]})
+    with pytest.raises(ConfigError, match="'oracle' is not a learned row"):
+        selected_tables({"pose3d_inputs": ["oracle"]})
+
+
 def _evaluation(folder, measures: dict, run: str, seed: int):
     from pipeline.evaluation.measures import summarise
 

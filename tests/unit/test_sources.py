@@ -1,78 +1,14 @@
 """Downloads against a local HTTP server the tests start, safe unpacking, CMU motions."""
 
-import base64
 import hashlib
-import io
-import tarfile
-import threading
-import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from conftest import snakemake, tiny_config, write_config
 from pipeline.sources import cmu
 from pipeline.sources.download import Credentials, DownloadError, download, extract, find_credentials
-from pipeline.synthesis.motion import load_motions
-
-
-class Files(BaseHTTPRequestHandler):
-    """Serves `files` with Range support; can drop a connection, fail, or ask for a password."""
-
-    files: dict[str, bytes] = {}
-    cut_after: dict[str, int] = {}  # path -> bytes sent before dropping the first connection
-    failures: dict[str, int] = {}  # path -> HTTP 503 answers before serving
-    password: str | None = None
-    requests: list[dict] = []
-
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-    def do_GET(self):
-        type(self).requests.append({"path": self.path, "range": self.headers.get("Range")})
-        if self.password is not None:
-            expected = "Basic " + base64.b64encode(f"user:{self.password}".encode()).decode()
-            if self.headers.get("Authorization") != expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="files"')
-                self.end_headers()
-                return
-        if self.failures.get(self.path, 0) > 0:
-            self.failures[self.path] -= 1
-            self.send_response(503)
-            self.end_headers()
-            return
-        data = self.files.get(self.path)
-        if data is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        start = 0
-        if self.headers.get("Range"):
-            start = int(self.headers["Range"].split("=")[1].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        body = data[start:]
-        cut = self.cut_after.pop(self.path, None)
-        self.wfile.write(body[:cut] if cut is not None else body)
-
-
-@pytest.fixture
-def server():
-    Files.files, Files.cut_after, Files.failures, Files.password, Files.requests = {}, {}, {}, None, []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
+from source_files import Files, cmu_amc, cmu_asf, tar_bytes, zip_bytes
 
 PAYLOAD = bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8))
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -140,32 +76,10 @@ def test_credentials_come_from_the_environment_or_netrc(server, tmp_path, monkey
     assert find_credentials(f"{server}/private.bin", "SURREAL") == Credentials("user", "s3cret")
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _tar(members: dict[str, bytes], link: tuple[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            bundle.addfile(info, io.BytesIO(data))
-        if link:
-            info = tarfile.TarInfo(link[0])
-            info.type, info.linkname = tarfile.SYMTYPE, link[1]
-            bundle.addfile(info)
-    return buffer.getvalue()
-
-
 def test_archives_unpack_whole(tmp_path):
     for name, data in (
-        ("a.zip", _zip({"x/1.txt": b"one", "x/y/2.txt": b"two"})),
-        ("a.tar.gz", _tar({"x/1.txt": b"one"})),
+        ("a.zip", zip_bytes({"x/1.txt": b"one", "x/y/2.txt": b"two"})),
+        ("a.tar.gz", tar_bytes({"x/1.txt": b"one"})),
     ):
         archive = tmp_path / name
         archive.write_bytes(data)
@@ -176,10 +90,10 @@ def test_archives_unpack_whole(tmp_path):
 @pytest.mark.parametrize(
     "data",
     [
-        _zip({"../escape.txt": b"x"}),
-        _zip({"/etc/escape.txt": b"x"}),
-        _tar({"ok.txt": b"x", "../../escape.txt": b"x"}),
-        _tar({"ok.txt": b"x"}, link=("link", "/etc/passwd")),
+        zip_bytes({"../escape.txt": b"x"}),
+        zip_bytes({"/etc/escape.txt": b"x"}),
+        tar_bytes({"ok.txt": b"x", "../../escape.txt": b"x"}),
+        tar_bytes({"ok.txt": b"x"}, link=("link", "/etc/passwd")),
     ],
 )
 def test_archives_that_reach_outside_are_refused(tmp_path, data):
@@ -192,83 +106,6 @@ def test_archives_that_reach_outside_are_refused(tmp_path, data):
 
 
 # --- CMU ---------------------------------------------------------------------------------
-
-# A skeleton with CMU's bones and rest directions (lengths in CMU's units); every bone can
-# turn about its three axes.
-CMU_BONES = {
-    "lhipjoint": ("root", (0.69, -0.65, 0.32), 2.4),
-    "lfemur": ("lhipjoint", (0.34, -0.94, 0), 7.1),
-    "ltibia": ("lfemur", (0.34, -0.94, 0), 7.3),
-    "lfoot": ("ltibia", (0, 0, 1), 2.2),
-    "ltoes": ("lfoot", (0, 0, 1), 1.1),
-    "rhipjoint": ("root", (-0.69, -0.65, 0.32), 2.4),
-    "rfemur": ("rhipjoint", (-0.34, -0.94, 0), 7.1),
-    "rtibia": ("rfemur", (-0.34, -0.94, 0), 7.3),
-    "rfoot": ("rtibia", (0, 0, 1), 2.2),
-    "rtoes": ("rfoot", (0, 0, 1), 1.1),
-    "lowerback": ("root", (0, 1, 0), 2.0),
-    "upperback": ("lowerback", (0, 1, 0), 2.0),
-    "thorax": ("upperback", (0, 1, 0), 2.0),
-    "lowerneck": ("thorax", (0, 1, 0), 1.5),
-    "upperneck": ("lowerneck", (0, 1, 0), 1.5),
-    "head": ("upperneck", (0, 1, 0), 1.5),
-    "lclavicle": ("thorax", (1, 0.2, 0), 3.5),
-    "lhumerus": ("lclavicle", (1, 0, 0), 5.0),
-    "lradius": ("lhumerus", (1, 0, 0), 3.4),
-    "lwrist": ("lradius", (1, 0, 0), 1.7),
-    "lhand": ("lwrist", (1, 0, 0), 0.7),
-    "rclavicle": ("thorax", (-1, 0.2, 0), 3.5),
-    "rhumerus": ("rclavicle", (-1, 0, 0), 5.0),
-    "rradius": ("rhumerus", (-1, 0, 0), 3.4),
-    "rwrist": ("rradius", (-1, 0, 0), 1.7),
-    "rhand": ("rwrist", (-1, 0, 0), 0.7),
-}
-
-
-def cmu_asf() -> str:
-    lines = [
-        ":version 1.10",
-        ":name VICON",
-        ":units",
-        "  mass 1.0",
-        "  length 0.45",
-        "  angle deg",
-        ":root",
-        "   order TX TY TZ RX RY RZ",
-        "   axis XYZ",
-        "   position 0 0 0",
-        "   orientation 0 0 0",
-        ":bonedata",
-    ]
-    for index, (name, (_, direction, length)) in enumerate(CMU_BONES.items(), start=1):
-        axis = "0 0 -20" if name.startswith("l") else "0 0 20"
-        lines += [
-            "  begin",
-            f"     id {index}",
-            f"     name {name}",
-            f"     direction {' '.join(map(str, direction))}",
-            f"     length {length}",
-            f"     axis {axis} XYZ",
-            "     dof rx ry rz",
-            "  end",
-        ]
-    lines += [":hierarchy", "  begin"]
-    children = {}
-    for name, (parent, _, _) in CMU_BONES.items():
-        children.setdefault(parent, []).append(name)
-    lines += [f"    {parent} {' '.join(kids)}" for parent, kids in children.items()]
-    return "\n".join(lines + ["  end", ""])
-
-
-def cmu_amc(frames: int, rng: np.random.Generator) -> tuple[str, dict]:
-    values = {name: rng.normal(0, 25, size=(frames, 3)) for name in CMU_BONES}
-    root = np.concatenate([rng.normal(0, 10, (frames, 3)), rng.normal(0, 20, (frames, 3))], axis=1)
-    lines = ["#!OML:ASF", ":FULLY-SPECIFIED", ":DEGREES"]
-    for t in range(frames):
-        lines.append(str(t + 1))
-        lines.append("root " + " ".join(f"{v:.4f}" for v in root[t]))
-        lines += [f"{name} " + " ".join(f"{v:.4f}" for v in values[name][t]) for name in CMU_BONES]
-    return "\n".join(lines) + "\n", values
 
 
 def test_cmu_motions_keep_each_bones_world_rotation(tmp_path):
@@ -302,38 +139,3 @@ def test_broken_cmu_files_are_named(tmp_path):
     (tmp_path / "01_01.amc").write_text(":DEGREES\n1\nroot 0 0 0 0 0 zero\n2\n")
     with pytest.raises(cmu.CmuError, match="01_01.amc: malformed AMC"):
         cmu.parse_amc(tmp_path / "01_01.amc", cmu.parse_asf(asf))
-
-
-@pytest.mark.slow
-def test_workflow_downloads_unpacks_and_converts_cmu(server, tmp_path):
-    """The rules, end to end, against the local server: zip → folder → SMPL motions."""
-    rng = np.random.default_rng(1)
-    members = {
-        "allasfamc/all_asfamc/subjects/07/07.asf": cmu_asf().encode(),
-        "allasfamc/all_asfamc/subjects/05/05.asf": cmu_asf().encode(),
-    }
-    for subject in ("07", "05"):
-        members[f"allasfamc/all_asfamc/subjects/{subject}/{subject}_01.amc"] = cmu_amc(8, rng)[0].encode()
-    archive = _zip(members)
-    Files.files["/allasfamc.zip"] = archive
-    config = tiny_config(
-        **{
-            "sources.cmu_mocap.url": f"{server}/allasfamc.zip",
-            "sources.cmu_mocap.sha256": hashlib.sha256(archive).hexdigest(),
-            "sources.cmu_mocap.test_subjects": ["05"],
-        }
-    )
-    path = write_config(tmp_path / "config.yaml", config)
-    snakemake(
-        tmp_path,
-        "resources/motions/cmu_train.npz",
-        "resources/motions/cmu_test.npz",
-        "--cores",
-        "1",
-        "--configfile",
-        str(path),
-    )
-    assert [m.name for m in load_motions(tmp_path / "resources/motions/cmu_train.npz")] == ["07_01"]
-    assert [m.name for m in load_motions(tmp_path / "resources/motions/cmu_test.npz")] == ["05_01"]
-    log = (tmp_path / "logs/download_cmu_mocap/download.log").read_text()
-    assert "Traceback" not in log

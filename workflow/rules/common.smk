@@ -11,8 +11,9 @@ from snakemake.exceptions import WorkflowError
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from pipeline.config import ConfigError, check_config  # noqa: E402
-from pipeline.evaluation.tables import REFERENCES, TABLES  # noqa: E402
+from pipeline.config import check_config  # noqa: E402
+from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run,
@@ -39,6 +40,7 @@ shell.prefix(
 
 try:
     check_config(config)
+    TABLES = selected_tables(config["evaluation"]["rows"])  # each with the rows evaluation.rows asks for
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

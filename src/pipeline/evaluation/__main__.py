@@ -204,6 +204,7 @@ def table(args: argparse.Namespace) -> None:
         if key not in {row.key for row in spec.rows}:
             raise InputError(f"--summary {item}: {args.table} has no row {key!r}")
         summaries[key], images[key] = tables.read_summary(path), tables.read_images(path)
+    spec = spec.with_rows(summaries)  # the learned rows given (evaluation.rows); the references always
     frame, counts = tables.build(spec, images, seed=args.seed)
     orderings = tables.orderings(spec, frame, images, counts)
     verdicts = tables.verdict_counts(orderings)
@@ -397,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ROW=PATH",
-        help="summary.json of each row's evaluation (repeatable)",
+        help="summary.json of each row's evaluation (repeatable): the reference rows and the learned rows to "
+        "tabulate, every learned row or some",
     )
     p.add_argument("--out", required=True, type=Path, help="the table (CSV)")
     p.add_argument("--figure", type=Path, help="bar chart against the paper (PNG)")

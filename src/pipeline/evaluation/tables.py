@@ -24,13 +24,13 @@ constant, the paired bootstrap interval of our difference decides whether the or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import InputError, read_json_record
+from pipeline.errors import ConfigError, InputError, read_json_record
 from pipeline.evaluation import statistics
 
 PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh", "pckh_head"}
@@ -52,6 +52,16 @@ class Table:
     title: str
     columns: tuple[str, ...]  # summary figures, in this order
     rows: tuple[Row, ...]
+
+    @property
+    def learned(self) -> tuple[str, ...]:
+        """The keys of the rows that are not references."""
+        return tuple(row.key for row in self.rows if row.key not in REFERENCES)
+
+    def with_rows(self, keys) -> Table:
+        """This table with its reference rows and only the learned rows in `keys`, in the
+        table's order."""
+        return replace(self, rows=tuple(row for row in self.rows if row.key in REFERENCES or row.key in keys))
 
 
 def _surface(full, s20, s10, iou=None) -> dict[str, float]:
@@ -210,6 +220,19 @@ TABLES = {
         ),
     )
 }
+
+
+def selected_tables(rows: dict[str, list[str]]) -> dict[str, Table]:
+    """The tables as `evaluation.rows` asks: a table it names with only the learned rows it
+    lists (and the reference rows), every other table whole."""
+    for name, keys in rows.items():
+        if name not in TABLES:
+            raise ConfigError(f"evaluation.rows.{name}", f"no such table; one of {', '.join(TABLES)}")
+        unknown = [key for key in keys if key not in TABLES[name].learned]
+        if unknown:
+            learned = ", ".join(TABLES[name].learned)
+            raise ConfigError(f"evaluation.rows.{name}", f"{unknown[0]!r} is not a learned row of {name} ({learned})")
+    return {name: table.with_rows(rows[name]) if name in rows else table for name, table in TABLES.items()}
 
 
 def read_summary(path: str | Path) -> dict:
