@@ -69,8 +69,8 @@ TINY_SPARSITY = {
     "study": {
         "stage": "pose2d",
         "iterations": 2,
-        "optimisers": {"adam": 1e-3, "sgd": 1e-2},
-        "decays": ["decoupled"],  # L2's rows: tests/unit/test_sparsity.py
+        "optimisers": {"adam": 1e-3},  # SGD's and L2's settings: tests/unit/test_sparsity.py
+        "decays": ["decoupled"],
         "strengths": [1e-3],
     },
 }

@@ -7,6 +7,7 @@ from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.clips import Clip, ClipError, find_clips, read_info
 from pipeline.datasets.surreal import BodyNetDataset, SampleSizes, VoxelSource, bodynet_sample, depth_bins
+from pipeline.synthesis import camera
 
 SIZES = SampleSizes(input=64, heatmap=32, voxels=32)
 
@@ -99,3 +100,57 @@ def test_missing_and_broken_files_are_named(tiny_clips, tmp_path):
     clip = Clip(find_clips(root, "train")[0])
     with pytest.raises(ClipError, match="no variable segm_99"):
         clip.segm(98)
+
+
+def test_frames_come_with_their_passes_and_annotations_through_a_loader_with_workers(tiny_clips):
+    from torch.utils.data import DataLoader
+
+    from pipeline.datasets.frames import SurrealFrames
+
+    root, _, _ = tiny_clips
+    frames = SurrealFrames(root, "train", passes=("segm", "depth", "gtflow"), cached_clips=2)
+    assert len(frames) == 48 and len(SurrealFrames(root, "train", frames="middle")) == 6
+    frame = frames[11]  # the second clip's frame 3
+    clip = Clip(find_clips(root, "train")[1])
+    assert (frame["clip"], frame["frame"]) == (clip.stem, 3)
+    assert frame["rgb"].shape == (240, 320, 3) and frame["rgb"].dtype == np.uint8
+    assert np.array_equal(frame["segm"], clip.segm(3)) and frame["segm"].dtype == np.uint8
+    assert frame["depth"].dtype == np.float32 and frame["gtflow"].shape == (240, 320, 2)
+    person = frame["segm"] > 0
+    assert frame["depth"][person].max() < 100 < frame["depth"][~person].min()  # background far away
+    assert np.allclose(frame["joints2d"], clip.info.joints2d[3]) and frame["pose"].shape == (72,)
+    # the joints project where the annotations put them
+    projected = camera.project(clip.info.joints3d[3], clip.info.cam_loc, frame["camera_matrix"])
+    assert np.abs(projected - frame["joints2d"]).max() < 0.5
+    assert len(frames._clips) == 1
+    batches = list(DataLoader(frames, batch_size=8, num_workers=2))
+    assert len(batches) == 6 and batches[0]["rgb"].shape == (8, 240, 320, 3)
+    assert np.array_equal(batches[1]["segm"][3].numpy(), frame["segm"]) and batches[1]["clip"][3] == clip.stem
+    samples = next(iter(DataLoader(BodyNetDataset(find_clips(root, "train"), SIZES, "middle"), batch_size=6)))
+    assert samples["rgb"].shape == (6, 3, 64, 64) and samples["joints3d_volume"].shape == (6, 16, 19, 32, 32)
+
+
+def test_frames_name_what_is_wrong(tiny_clips, tmp_path):
+    import shutil
+
+    from pipeline.clips import write_mat
+    from pipeline.datasets.frames import SurrealFrames
+
+    root, _, _ = tiny_clips
+    with pytest.raises(ValueError, match="passes: 'flow' is not one of"):
+        SurrealFrames(root, "train", passes=("flow",))
+    with pytest.raises(ClipError, match="no such split folder"):
+        SurrealFrames(tmp_path, "test")
+    info = find_clips(root, "train")[0]
+    copy = tmp_path / info.parent.relative_to(root)
+    shutil.copytree(info.parent, copy)
+    clip = Clip(copy / info.name)
+    segm = [clip.segm(t) for t in range(8)]
+    write_mat(clip.file("_segm.mat"), {f"segm_{t + 1}": s for t, s in enumerate(segm[:6])})
+    frames = SurrealFrames(tmp_path, "train", passes=("segm",))
+    frames[5]
+    with pytest.raises(ClipError, match="_segm.mat: no variable segm_7"):
+        frames[6]
+    write_mat(clip.file("_segm.mat"), {f"segm_{t + 1}": s[:100] for t, s in enumerate(segm)})
+    with pytest.raises(ClipError, match=r"_segm.mat: frame 1 is \(100, 320\)"):
+        SurrealFrames(tmp_path, "train", passes=("segm",))[0]

@@ -150,7 +150,7 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
     workdir, _ = tiny_run
     for folder in ("results/bodynet/samples/train", "results/bodynet/samples/test"):
         shutil.copytree(workdir / folder, tmp_path / folder)
-    config = write_config(tmp_path / "long.yaml", tiny_config(**{"bodynet.iterations.pose2d": 400}))
+    config = write_config(tmp_path / "long.yaml", tiny_config(**{"bodynet.iterations.pose2d": 200}))
     command = [
         sys.executable,
         "-m",
@@ -178,13 +178,13 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
         return int(logged[-1]) if logged else 0
 
     deadline = time.monotonic() + 300
-    while iterations_done() < 100:  # a quarter into the stage, past several checkpoints
+    while iterations_done() < 50:  # a quarter into the stage, past several checkpoints
         assert pipeline.poll() is None and time.monotonic() < deadline, "the stage ended before it was killed"
         time.sleep(0.1)
     os.killpg(pipeline.pid, signal.SIGKILL)  # the whole pipeline, as a lost node or a kill -9 would
     pipeline.wait()
     killed_at = iterations_done()
-    assert killed_at < 400
+    assert killed_at < 200
 
     stage = tmp_path / "results/bodynet/pose2d"
     assert not (stage / "model.pt").exists()
@@ -214,7 +214,7 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
     resumed = re.search(r"resuming at iteration (\d+)", log.read_text())
     assert resumed and 0 < int(resumed.group(1)) <= killed_at  # from its last whole checkpoint, not from zero
     history = pd.read_csv(stage / "history.csv")
-    assert list(history["iteration"]) == list(range(0, 401, 2))
+    assert list(history["iteration"]) == list(range(0, 201, 2))
     # a checkpoint the kill caught mid-write was never taken, and its temporary is cleared
     assert not (stage / "checkpoint.pt").exists() and not list(stage.glob(".*tmp*"))
     import torch
