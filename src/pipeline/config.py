@@ -4,7 +4,15 @@ config before it plans a single job; each error names the key to change."""
 
 from __future__ import annotations
 
-from pipeline.errors import ConfigError
+from pipeline.errors import InputError
+
+
+class ConfigError(InputError):
+    """A configuration whose keys contradict each other; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"Invalid config: {key}: {message}")
+        self.key = key
 
 
 def check_body_model(body: dict) -> None:

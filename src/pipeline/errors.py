@@ -8,14 +8,6 @@ class InputError(ValueError):
     """An input that is missing, unreadable or malformed; the message names it."""
 
 
-class ConfigError(InputError):
-    """A configuration whose keys contradict each other; the message names the key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"Invalid config: {key}: {message}")
-        self.key = key
-
-
 def read_json_record(path: str | Path, what: str, required: tuple[str, ...]) -> dict:
     """A JSON object holding the `required` keys, or an InputError naming the file: `what`
     completes "not a readable ..." and "not a(n) ..." ("sparsity analysis")."""

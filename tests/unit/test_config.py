@@ -6,8 +6,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, set_keys
-from pipeline.config import check_config
-from pipeline.errors import ConfigError
+from pipeline.config import ConfigError, check_config
 
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 

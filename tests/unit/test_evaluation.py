@@ -383,7 +383,8 @@ def test_a_table_puts_the_papers_numbers_and_intervals_beside_ours_and_judges_or
 
 
 def test_a_table_of_some_learned_rows_keeps_its_references_and_judges_only_what_it_holds():
-    from pipeline.errors import ConfigError, InputError
+    from pipeline.config import ConfigError
+    from pipeline.errors import InputError
     from pipeline.evaluation.tables import TABLES, build, orderings, selected_tables
 
     tables = selected_tables({"pose3d_inputs": ["segm", "rgb"]})

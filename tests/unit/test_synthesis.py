@@ -368,3 +368,24 @@ def test_a_killed_clip_is_rendered_again(tiny_clips, tmp_path):
     render_tiny(tmp_path, model_path)
     assert info.read_bytes() == (root / "cmu/train/run0/walk/walk_c0002_info.mat").read_bytes()
     assert scipy.io.loadmat(tmp_path / "cmu/train/run0/walk/walk_c0002_segm.mat")["segm_1"].shape == (240, 320)
+
+
+def test_the_clips_play_as_an_animated_picture_of_rgb_parts_and_depth(tiny_clips, tmp_path):
+    from PIL import Image
+
+    from pipeline.synthesis.sheet import clip_animation
+
+    root, _, _ = tiny_clips
+    clips = [Clip(path) for path in find_clips(root, "train")[:2]]
+    assert clip_animation(clips, tmp_path / "clips.png") == 8
+    with Image.open(tmp_path / "clips.png") as animation:
+        assert animation.is_animated and animation.n_frames == 8 and animation.size == (480, 240)
+        animation.seek(5)
+        frame = np.asarray(animation.convert("RGB"))
+    person = cv2.resize((clips[1].segm(5) > 0).astype(np.uint8), (160, 120), interpolation=cv2.INTER_NEAREST) > 0
+    parts, depth = frame[120:, 160:320], frame[120:, 320:]  # the second clip's row, frame 6
+    for panel in (parts, depth):
+        coloured = panel.max(axis=2) > 20
+        assert (coloured == person).mean() > 0.97  # the body coloured, the rest black
+    rgb = cv2.resize(clips[1].rgb(5), (160, 120), interpolation=cv2.INTER_AREA)
+    assert np.abs(frame[120:, :160].astype(int) - rgb).mean() < 3

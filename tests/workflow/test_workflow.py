@@ -386,6 +386,7 @@ def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run):
     assert any(name.endswith("/bodynet_table.png") for name in names)
     assert any(name.endswith("/sheet.png") for name in names)
     assert any(name.endswith("/gallery.png") for name in names)  # predict on whole test frames
+    assert any(name.endswith("/clips_test.png") for name in names)  # test clips playing
 
 
 @pytest.mark.slow

@@ -11,8 +11,7 @@ from snakemake.exceptions import WorkflowError
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from pipeline.config import check_config  # noqa: E402
-from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
@@ -169,7 +168,7 @@ def render_options(wildcards):
 
 def synthesis_outputs():
     return expand("results/surreal/{split}_run{run}.csv", split=SPLITS, run=RUNS) + expand(
-        "results/synthesis/contact_sheet_{split}.png", split=SPLITS
+        "results/synthesis/{figure}_{split}.png", figure=("contact_sheet", "clips"), split=SPLITS
     )
 
 

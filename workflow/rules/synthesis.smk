@@ -76,11 +76,17 @@ rule plot_contact_sheet:
     input:
         expand("results/surreal/cmu/{{split}}/run{run}", run=RUNS),
     output:
-        report(
+        sheet=report(
             "results/synthesis/contact_sheet_{split}.png",
             caption="../report/contact_sheet.rst",
             category="Synthetic humans",
-            labels={"split": "{split}"},
+            labels={"split": "{split}", "figure": "passes"},
+        ),
+        animation=report(
+            "results/synthesis/clips_{split}.png",
+            caption="../report/clip_animation.rst",
+            category="Synthetic humans",
+            labels={"split": "{split}", "figure": "clips playing"},
         ),
     params:
         root=lambda wildcards, input: Path(input[0]).parents[2],
@@ -96,4 +102,4 @@ rule plot_contact_sheet:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.synthesis sheet --root {params.root} --split {wildcards.split} "
-        "--out {output} {params.tracking} > {log} 2>&1"
+        "--out {output.sheet} --animation {output.animation} {params.tracking} > {log} 2>&1"

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, InputError, read_json_record
+from pipeline.config import ConfigError
+from pipeline.errors import InputError, read_json_record
 from pipeline.evaluation import statistics
 
 PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh", "pckh_head"}

@@ -5,7 +5,8 @@
     python -m pipeline.synthesis render --split train --run 0 --motions train.npz \\
         --backgrounds resources/backgrounds/train --model female=f.pkl --model male=m.pkl \\
         --root results/surreal --manifest results/surreal/train_run0.csv
-    python -m pipeline.synthesis sheet --root results/surreal --split train --out sheet.png
+    python -m pipeline.synthesis sheet --root results/surreal --split train --out sheet.png \\
+        --animation clips.png
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def render(args: argparse.Namespace) -> None:
 
 def sheet(args: argparse.Namespace) -> None:
     from pipeline.clips import Clip, find_clips
-    from pipeline.synthesis.sheet import contact_sheet
+    from pipeline.synthesis.sheet import clip_animation, contact_sheet
 
     clips = [Clip(path) for path in find_clips(args.root, args.split)]
     if not clips:
@@ -172,6 +173,9 @@ def sheet(args: argparse.Namespace) -> None:
     with stage_run("synthesis_sheet", params, args.rule, parse_wildcards(args.wildcard)) as run:
         contact_sheet(chosen, args.out)
         run.log_artifact(args.out)
+        if args.animation:
+            clip_animation(chosen, args.animation)
+            run.log_artifact(args.animation)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,11 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_tracking_arguments(p)
     p.set_defaults(func=render)
 
-    p = commands.add_parser("sheet", help="contact sheet: every pass for a few clips")
+    p = commands.add_parser("sheet", help="contact sheet: every pass for a few clips, and the clips playing")
     p.add_argument("--root", required=True, type=Path)
     p.add_argument("--split", required=True)
     p.add_argument("--clips", type=int, default=4)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--animation", type=Path, help="the same clips playing: RGB, segmentation, depth (animated PNG)")
     add_tracking_arguments(p)
     p.set_defaults(func=sheet)
 

@@ -1,4 +1,6 @@
-"""A contact sheet of generated clips: every ground-truth pass for a few frames."""
+"""A contact sheet of generated clips (every ground-truth pass of a few frames), and the same
+clips in motion: an animated PNG, which a browser and the workflow's report play as they show
+any picture."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pipeline.atomic import atomic_output  # noqa: E402
 from pipeline.clips import Clip  # noqa: E402
 from pipeline.figures import depth_to_rgb, flow_to_rgb, labels_to_rgb, normals_to_rgb  # noqa: E402
 
+FPS = 30  # SURREAL's clips'
 COLUMNS = ("RGB + 2D joints", "segmentation (24 parts)", "depth", "forward flow", "normals", "voxels (front | side)")
 
 
@@ -57,3 +60,43 @@ def contact_sheet(clips: list[Clip], out: str | Path) -> None:
     with atomic_output(out) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
+
+
+def _depth_frames(clip: Clip, background: float = 1e3) -> list[np.ndarray]:
+    """A clip's depth as RGB frames, near = bright, on one scale for the whole clip (a scale
+    per frame would flicker); off-body pixels black."""
+    depths = [clip.depth(t) for t in range(clip.info.frames)]
+    body = np.concatenate([d[d < background] for d in depths]) if depths else np.zeros(0)
+    near, far = (body.min(), body.max()) if body.size else (0.0, 1.0)
+    frames = []
+    for depth in depths:
+        mask = depth < background
+        out = np.zeros(depth.shape + (3,), np.uint8)
+        scaled = 1.0 - (depth[mask] - near) / max(far - near, 1e-6)
+        out[mask] = (matplotlib.colormaps["viridis"](scaled)[:, :3] * 255).astype(np.uint8)
+        frames.append(out)
+    return frames
+
+
+def clip_animation(clips: list[Clip], out: str | Path, scale: float = 0.5) -> int:
+    """An animated PNG of the clips playing together at SURREAL's 30 fps, a row per clip:
+    RGB, the 24-part segmentation and depth. Clips of different lengths loop on the longest.
+    Returns the number of frames."""
+    import cv2
+    from PIL import Image
+
+    rows = []
+    for clip in clips:
+        segm = [labels_to_rgb(clip.segm(t).astype(int), 24) for t in range(clip.info.frames)]
+        rgb = [clip.rgb(t) for t in range(clip.info.frames)]
+        rows.append([np.concatenate(panels, axis=1) for panels in zip(rgb, segm, _depth_frames(clip))])
+        clip.forget()
+    length = max(len(row) for row in rows)
+    images = []
+    for t in range(length):
+        grid = np.concatenate([row[t % len(row)] for row in rows], axis=0)
+        size = (round(grid.shape[1] * scale), round(grid.shape[0] * scale))
+        images.append(Image.fromarray(cv2.resize(grid, size, interpolation=cv2.INTER_AREA)))
+    with atomic_output(out) as tmp:
+        images[0].save(tmp, format="PNG", save_all=True, append_images=images[1:], duration=1000 / FPS, loop=0)
+    return length
