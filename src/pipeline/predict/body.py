@@ -154,16 +154,17 @@ def predict_bodies(
     crops = [crop(image, box, size) for image, (box, _) in zip(images, found)]
     outputs = run_networks(network, np.stack([c[0] for c in crops]))
     for by in REFINEMENTS:
-        redo = [k for k, (_, how) in enumerate(found) if how != "box"]
-        for k in redo:
+        moved = []  # the images whose crop this pass changes: only they are run again
+        for k in (k for k, (_, how) in enumerate(found) if how != "box"):
             box = refined_box(outputs, k, crops[k][1], crops[k][2], by)
             if box is not None:
                 found[k] = (box, found[k][1].removesuffix(", refined") + ", refined")
                 crops[k] = crop(images[k], box, size)
-        if redo:
-            again = run_networks(network, np.stack([crops[k][0] for k in redo]))
+                moved.append(k)
+        if moved:
+            again = run_networks(network, np.stack([crops[k][0] for k in moved]))
             for name in outputs:
-                outputs[name][redo] = again[name]
+                outputs[name][moved] = again[name]
     lengths = rest_bone_lengths(model)
     heat = peaks(outputs["pose2d"]).numpy()
     volumes = volume_peaks(outputs["pose3d"]).numpy()

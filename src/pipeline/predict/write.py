@@ -51,36 +51,47 @@ def voxel_mesh(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
     return camera, faces[:, ::-1]  # the axis swap reverses the winding
 
 
-def render_body(model, betas: np.ndarray, vertices: np.ndarray, intrinsics: np.ndarray, background: np.ndarray):
-    """The body at `vertices` (V, 3, camera metres) drawn by the synthesis renderer over
-    `background` (H, W, 3 uint8), plainly dressed and lit: the renderer's Frame."""
-    height, width = background.shape[:2]
-    renderer = BodyRenderer(
-        model.faces.astype(np.int64), face_parts(model), appearance.CLOTHING_GLSL, appearance.SH_GLSL, width, height
-    )
-    with torch.no_grad():
-        rest = model(torch.as_tensor(betas, dtype=torch.float32)[None], torch.zeros(1, 72))
-    outfit = appearance.sample_outfit(np.random.default_rng(0), "overlay")
-    renderer.set_static(
-        rest.vertices[0].numpy(), appearance.outfit_uniforms(outfit, appearance.body_landmarks(rest.joints[0].numpy()))
-    )
-    renderer.set_camera(np.eye(3), np.zeros(3), intrinsics)
-    renderer.set_light(np.array([1.2, -0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
-    renderer.set_background(np.ascontiguousarray(background))
-    faces = torch.as_tensor(model.faces.astype(np.int64))
-    incidence = vertex_face_incidence(model.faces, model.num_vertices)
-    normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32)[None], incidence, faces)[0].numpy()
-    v = vertices.astype(np.float32)
-    frame = renderer.render(v, v, v, normals)
-    renderer.ctx.release()
-    return frame
+class BodyPainter:
+    """The synthesis renderer set up once for one body (its shape, plainly dressed and lit) at
+    one picture size; each `paint` draws the body at other vertices, camera and background.
+    One OpenGL context for every view of a body at that size."""
+
+    def __init__(self, model, betas: np.ndarray, width: int, height: int) -> None:
+        self.renderer = BodyRenderer(
+            model.faces.astype(np.int64), face_parts(model), appearance.CLOTHING_GLSL, appearance.SH_GLSL, width, height
+        )
+        with torch.no_grad():
+            rest = model(torch.as_tensor(betas, dtype=torch.float32)[None], torch.zeros(1, 72))
+        outfit = appearance.sample_outfit(np.random.default_rng(0), "overlay")
+        landmarks = appearance.body_landmarks(rest.joints[0].numpy())
+        self.renderer.set_static(rest.vertices[0].numpy(), appearance.outfit_uniforms(outfit, landmarks))
+        self.renderer.set_light(np.array([1.2, -0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+        self.faces = torch.as_tensor(model.faces.astype(np.int64))
+        self.incidence = vertex_face_incidence(model.faces, model.num_vertices)
+
+    def paint(self, vertices: np.ndarray, intrinsics: np.ndarray, background: np.ndarray):
+        """The body at `vertices` (V, 3, camera metres) over `background` (H, W, 3 uint8):
+        the renderer's Frame."""
+        self.renderer.set_camera(np.eye(3), np.zeros(3), intrinsics)
+        self.renderer.set_background(np.ascontiguousarray(background))
+        posed = torch.as_tensor(vertices, dtype=torch.float32)[None]
+        normals = vertex_normals(posed, self.incidence, self.faces)[0].numpy()
+        v = vertices.astype(np.float32)
+        return self.renderer.render(v, v, v, normals)
+
+    def __enter__(self) -> BodyPainter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.renderer.ctx.release()
 
 
 def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
     """The fitted body drawn over the image (RGB uint8) where the camera saw it."""
     height, width = image.shape[:2]
     intrinsics = np.array([[prediction.focal, 0, width / 2], [0, prediction.focal, height / 2], [0, 0, 1.0]])
-    frame = render_body(model, prediction.betas, prediction.vertices, intrinsics, image)
+    with BodyPainter(model, prediction.betas, width, height) as painter:
+        frame = painter.paint(prediction.vertices, intrinsics, image)
     drawn = frame.parts > 0
     blended = image.copy()
     blended[drawn] = (0.35 * image[drawn] + 0.65 * frame.rgb[drawn]).astype(np.uint8)
@@ -97,11 +108,12 @@ def turntable(prediction: Prediction, model, size: int = 256, yaws=(0.0, 90.0, 1
     intrinsics = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]])
     background = np.full((size, size, 3), 235, np.uint8)
     panels = []
-    for yaw in np.radians(yaws):
-        c, s = np.cos(yaw), np.sin(yaw)
-        turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-        vertices = (prediction.vertices - centre) @ turn.T + np.array([0.0, 0.0, distance])
-        panels.append(render_body(model, prediction.betas, vertices, intrinsics, background).rgb)
+    with BodyPainter(model, prediction.betas, size, size) as painter:
+        for yaw in np.radians(yaws):
+            c, s = np.cos(yaw), np.sin(yaw)
+            turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+            vertices = (prediction.vertices - centre) @ turn.T + np.array([0.0, 0.0, distance])
+            panels.append(painter.paint(vertices, intrinsics, background).rgb)
     return np.concatenate(panels, axis=1)
 
 
