@@ -141,6 +141,11 @@ def test_frames_name_what_is_wrong(tiny_clips, tmp_path):
         SurrealFrames(root, "train", passes=("flow",))
     with pytest.raises(ClipError, match="no such split folder"):
         SurrealFrames(tmp_path, "test")
+    with pytest.raises(ClipError, match="train/run1: no such run folder"):
+        SurrealFrames(root, "train", runs=[0, 1])
+    (tmp_path / "cmu/test/run0/walk").mkdir(parents=True)
+    with pytest.raises(ClipError, match="test: no complete clip"):
+        SurrealFrames(tmp_path, "test")
     info = find_clips(root, "train")[0]
     copy = tmp_path / info.parent.relative_to(root)
     shutil.copytree(info.parent, copy)
