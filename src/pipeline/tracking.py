@@ -212,6 +212,58 @@ class StageRun:
         with store_lock(self.uri):
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def tag_evaluated(self, trained_run_id: str) -> None:
+        """Tag this run with the run that trained what it measures and, where that run
+        registered its network, the model version (`<name>/<version>`)."""
+        from mlflow.exceptions import MlflowException
+
+        tags = {"pipeline.evaluated_run_id": trained_run_id}
+        try:
+            trained = self.client.get_run(trained_run_id).data.tags
+        except MlflowException:  # trained outside this store
+            trained = {}
+        if version := trained.get("pipeline.model_version"):
+            tags["pipeline.evaluated_model_version"] = version
+        self.set_tags(tags)
+
+    def log_model(self, module, example, outputs, registered_name: str) -> str:
+        """A torch `module` as this run's MLflow model (artifact `model`), its signature that
+        of `example` → `outputs` (numpy arrays) and `example` its input example, registered as
+        a new version of `registered_name`: `mlflow.pytorch.load_model("models:/<name>/<version>")`
+        gives the module back. Returns the version."""
+        import tempfile
+
+        import mlflow.pytorch
+        import torch
+        from mlflow.exceptions import MlflowException
+        from mlflow.models import infer_signature
+        from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model"
+            # pickled, not traced (pt2): the networks take options and return their outputs per
+            # stack by name, which a traced graph does not keep
+            mlflow.pytorch.save_model(
+                module,
+                path,
+                signature=infer_signature(example, outputs),
+                input_example=example,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
+                serialization_format="pickle",
+            )
+            with store_lock(self.uri):
+                self.client.log_artifacts(self.run_id, str(path), "model")
+                try:
+                    self.client.create_registered_model(registered_name)
+                except MlflowException as error:
+                    if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                        raise
+                version = self.client.create_model_version(
+                    registered_name, f"runs:/{self.run_id}/model", run_id=self.run_id
+                )
+        self.set_tags({"pipeline.model_version": f"{registered_name}/{version.version}"})
+        return version.version
+
 
 def job_config_hash() -> str:
     """The hash of the configuration a job runs under: the workflow's, which it exports; for a

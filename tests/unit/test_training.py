@@ -310,6 +310,39 @@ CONFIG_OPTIONS = "--modules 1 --depth 4 --learning-rate 1e-3 --lr-drop 1 --preci
 CONFIG_OPTIONS += "--rotation 0 --scale 0 --seed 0".split()
 
 
+def test_a_registered_stage_loads_from_the_model_registry_and_predicts_as_its_checkpoint(
+    samples, tmp_path, tracking_env
+):
+    import mlflow.pytorch
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.models.bodynet import BodyNetConfig
+    from pipeline.models.checkpoint import build_model, load_checkpoint
+    from pipeline.training.__main__ import main
+
+    data = tmp_path / "train"
+    samples.save(data)
+    options = "--stacks 1 --features 8 --iterations 2 --batch-size 2 --eval-every 2 --eval-samples 4 --device cpu"
+    for _ in range(2):  # trained again: the registered model's second version
+        main(["train", "--stage", "segm", "--train", str(data), "--val", str(data), "--out", str(tmp_path / "segm")]
+             + ["--register", *options.split(), *CONFIG_OPTIONS])  # fmt: skip
+    client = MlflowClient(tracking_env)
+    versions = {int(v.version): v for v in client.search_model_versions("name='bodynet-segm'")}
+    assert sorted(versions) == [1, 2]
+    checkpoint = load_checkpoint(tmp_path / "segm/model.pt")
+    assert versions[2].run_id == checkpoint["run_id"]
+    run = client.get_run(checkpoint["run_id"])
+    assert run.data.tags["pipeline.model_version"] == "bodynet-segm/2"
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"model", "history.csv"}
+    assert "model.pt" not in {a.path for a in client.list_artifacts(run.info.run_id)}  # one copy of the weights
+    registered = mlflow.pytorch.load_model("models:/bodynet-segm/2")
+    network = build_model(BodyNetConfig(**checkpoint["config"]), [tmp_path / "segm/model.pt"]).eval()
+    rgb = torch.as_tensor(samples.arrays["rgb"][:3].transpose(0, 3, 1, 2) / 255.0, dtype=torch.float32)
+    with torch.no_grad():
+        ours, theirs = (net(rgb, wanted=("segm",))["segm"][-1] for net in (network, registered))
+    torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-5)  # its layout is the trained one's (channels last)
+
+
 def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracking_env):
     from pipeline.training.__main__ import main
 

@@ -135,11 +135,14 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     history = client.get_metric_history(final.info.run_id, "loss")
     assert [m.step for m in history] == [1, 2]
     assert {a.path for a in client.list_artifacts(final.info.run_id)} == {
-        "model.pt",
+        "model",  # an MLflow model, registered
         "history.csv",
         "curves.png",
         "predictions.png",
     }
+    registered = {model.name for model in client.search_registered_models()}
+    assert registered == {f"bodynet-{stage}" for stage in training}
+    assert final.data.tags["pipeline.model_version"] == "bodynet-end_to_end_fvsv/1"
 
 
 @pytest.mark.slow
@@ -171,6 +174,7 @@ def test_the_tables_hold_every_row_asked_for_with_the_papers_numbers_and_link_th
     evaluation = client.get_run(summary["evaluation_run_id"])
     trained = client.get_run(evaluation.data.tags["pipeline.evaluated_run_id"])
     assert trained.data.tags["pipeline.wildcard.stage"] == "end_to_end_fvsv"
+    assert evaluation.data.tags["pipeline.evaluated_model_version"] == trained.data.tags["pipeline.model_version"]
     assert evaluation.data.metrics["surface_error_mm"] == pytest.approx(summary["measures"]["surface_error_mm"])
     tables = [
         r

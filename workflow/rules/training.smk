@@ -64,7 +64,8 @@ rule train_bodynet:
     shell:
         "python -m pipeline.training train --stage {wildcards.stage} --train {input.train} "
         "--val {input.validation} {params.inits} --out results/bodynet/{wildcards.stage} {params.length} "
-        "{params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
+        "{params.options} --seed {params.seed} --threads {threads} --register "
+        "{params.tracking} > {log} 2>&1"
 
 
 # The 3D-pose and voxel networks fed other inputs than BodyNet's (the paper's Tables 4.8

@@ -107,7 +107,7 @@ def network(args: argparse.Namespace) -> None:
     }
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        run.set_tags({"pipeline.evaluated_run_id": trained_run})
+        run.tag_evaluated(trained_run)
         net = build_model(config, [args.model]).to(pick_device(args.device))
         evaluation = evaluate_network(
             net,

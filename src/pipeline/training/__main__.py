@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
-from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run
 from pipeline.training.schedule import STAGES
 
 log = logging.getLogger("pipeline.training")
@@ -152,10 +152,27 @@ def train(args: argparse.Namespace) -> None:
         figures.predictions(model, validation, stage.wanted, out / "predictions.png")
         improvement = check_improved(history)
         run.log_metrics({f"improvement_{k}": v for k, v in improvement.items()})
-        for name in ("model.pt", "history.csv", "curves.png", "predictions.png"):
+        if args.register:  # the network as an MLflow model, not model.pt a second time
+            register(run, model, validation, stage, f"{experiment_name()}-{stage.name}")
+        for name in ("history.csv", "curves.png", "predictions.png", *([] if args.register else ["model.pt"])):
             run.log_artifact(out / name)
         log.info("validation change from the untrained start: %s", improvement)
     checkpoint.unlink()  # model.pt holds the result; the checkpoint only served to resume
+
+
+def register(run, model, samples, stage, name: str) -> None:
+    """Log the trained network as an MLflow model of one validation crop → the stage's
+    first output (its last stack), and register it as a new version of `name`."""
+    import copy
+
+    import torch
+
+    network = copy.deepcopy(model).cpu().eval()
+    example = samples.arrays["rgb"][:1].transpose(0, 3, 1, 2).astype("float32") / 255.0  # (1, 3, S, S)
+    with torch.no_grad():
+        outputs = network(torch.as_tensor(example), wanted=stage.wanted)
+    version = run.log_model(network, example, outputs[stage.wanted[0]][-1].numpy(), name)
+    log.info("registered %s version %s", name, version)
 
 
 def curves(args: argparse.Namespace) -> None:
@@ -227,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint of an earlier stage to start from (repeatable; later wins)",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for model.pt, history, figures")
+    p.add_argument(
+        "--register",
+        action="store_true",
+        help="log the trained network as an MLflow model and register it as a new version of "
+        "<experiment>-<stage> in the tracking store's model registry",
+    )
     p.add_argument("--stacks", type=int, required=True)
     p.add_argument("--features", type=int, required=True)
     p.add_argument("--modules", type=int, required=True)
