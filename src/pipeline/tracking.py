@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,6 +180,7 @@ class StageRun:
         self.client, self.run_id, self.uri = client, run_id, uri
         self._pending: list = []
         self._last_flush = time.monotonic()
+        self._metrics_lock = threading.Lock()  # the job's loop and its system sampler both log
 
     def log_params(self, params: dict) -> None:
         from mlflow.entities import Param
@@ -192,15 +194,17 @@ class StageRun:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._pending += [Metric(k, float(v), now, step) for k, v in _flatten(metrics).items()]
+        with self._metrics_lock:
+            self._pending += [Metric(k, float(v), now, step) for k, v in _flatten(metrics).items()]
         if time.monotonic() - self._last_flush > self.FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
+        with self._metrics_lock:
+            pending, self._pending, self._last_flush = self._pending, [], time.monotonic()
         with store_lock(self.uri):
-            for start in range(0, len(self._pending), 500):
-                self.client.log_batch(self.run_id, metrics=self._pending[start : start + 500])
-        self._pending, self._last_flush = [], time.monotonic()
+            for start in range(0, len(pending), 500):
+                self.client.log_batch(self.run_id, metrics=pending[start : start + 500])
 
     def set_tags(self, tags: dict[str, object]) -> None:
         from mlflow.entities import RunTag
@@ -263,6 +267,47 @@ class StageRun:
                 )
         self.set_tags({"pipeline.model_version": f"{registered_name}/{version.version}"})
         return version.version
+
+
+@contextmanager
+def system_metrics(run: StageRun, every: float = 10.0) -> Iterator[None]:
+    """Sample the machine while the block runs, every `every` seconds and once at its end
+    (step = sample), under MLflow's names for system metrics: system/cpu_utilization_percentage
+    (the whole machine's, since the sample before), system/system_memory_usage_megabytes and
+    _percentage, system/process_memory_megabytes (this job's resident memory) and, where CUDA
+    runs, system/gpu_0_memory_usage_megabytes (what torch holds)."""
+    import psutil
+
+    process = psutil.Process()
+    psutil.cpu_percent(None)  # the first reading only starts the interval
+    stop = threading.Event()
+    samples = iter(range(1 << 30))
+
+    def sample() -> None:
+        memory = psutil.virtual_memory()
+        metrics = {
+            "system/cpu_utilization_percentage": psutil.cpu_percent(None),
+            "system/system_memory_usage_megabytes": (memory.total - memory.available) / 2**20,
+            "system/system_memory_usage_percentage": memory.percent,
+            "system/process_memory_megabytes": process.memory_info().rss / 2**20,
+        }
+        torch = sys.modules.get("torch")  # never imported for this
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            metrics["system/gpu_0_memory_usage_megabytes"] = torch.cuda.max_memory_reserved() / 2**20
+        run.log_metrics(metrics, step=next(samples))
+
+    def sampler() -> None:
+        while not stop.wait(every):
+            sample()
+
+    thread = threading.Thread(target=sampler, name="system-metrics", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sample()
 
 
 def job_config_hash() -> str:

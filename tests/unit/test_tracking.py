@@ -41,6 +41,26 @@ def test_stage_run_is_read_back_with_its_tags(tmp_path, monkeypatch, tracking_en
     assert [a.path for a in client.list_artifacts(run.run_id)] == ["metrics.json"]
 
 
+def test_system_metrics_sample_the_machine_while_a_stage_runs_and_once_at_its_end(tracking_env):
+    import time
+
+    import numpy as np
+
+    with tracking.stage_run("training", {}) as run, tracking.system_metrics(run, every=0.1):
+        busy = time.monotonic() + 0.5
+        while time.monotonic() < busy:  # keep a core busy and hold 200 MB
+            block = np.ones(25_000_000)
+        run.log_metrics({"loss": float(block[0])}, step=1)  # the job's own metrics, from another thread
+    client = MlflowClient(tracking_env)
+    memory = client.get_metric_history(run.run_id, "system/process_memory_megabytes")
+    assert len(memory) >= 4 and [m.step for m in memory] == list(range(len(memory)))
+    assert max(m.value for m in memory) > 200
+    cpu = [m.value for m in client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")]
+    assert len(cpu) == len(memory) and 0 < max(cpu) <= 100
+    assert 0 < client.get_run(run.run_id).data.metrics["system/system_memory_usage_percentage"] < 100
+    assert client.get_run(run.run_id).data.metrics["loss"] == 1.0
+
+
 def test_a_failing_stage_marks_its_run_failed(tracking_env):
     with pytest.raises(RuntimeError):
         with tracking.stage_run("body_model", {}, rule="build_body_model") as run:

@@ -132,6 +132,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     assert {"val_voxel_iou", "val_pckh", "val_part_iou", "val_joint_error_mm", "loss_fv", "loss_sv"} <= set(
         final.data.metrics
     )
+    assert {"system/cpu_utilization_percentage", "system/process_memory_megabytes"} <= set(final.data.metrics)
     history = client.get_metric_history(final.info.run_id, "loss")
     assert [m.step for m in history] == [1, 2]
     assert {a.path for a in client.list_artifacts(final.info.run_id)} == {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.errors import InputError
-from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run
+from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
 
 log = logging.getLogger("pipeline.training")
@@ -126,7 +126,7 @@ def train(args: argparse.Namespace) -> None:
         "train_samples": len(train_set),
         "val_samples": len(val_set),
     }
-    with stage_run("training", params, args.rule, parse_wildcards(args.wildcard)) as run:
+    with stage_run("training", params, args.rule, parse_wildcards(args.wildcard)) as run, system_metrics(run):
         model = build_model(config, args.init, args.seed)
         untrained = set(model.needed(set(stage.wanted))) - set(stage.trains) - model.trained
         if untrained:
