@@ -50,14 +50,15 @@ def labels_to_rgb(labels: np.ndarray, count: int) -> np.ndarray:
     return (colours[labels] * 255).astype(np.uint8)
 
 
-def depth_to_rgb(depth: np.ndarray, background: float = 1e3) -> np.ndarray:
-    """Near = bright; off-body pixels black."""
+def depth_to_rgb(depth: np.ndarray, background: float = 1e3, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """Near = bright; off-body pixels black. `limits` (near, far): the depths the colours
+    span (default: this image's body's)."""
     import matplotlib
 
     mask = depth < background
     out = np.zeros(depth.shape + (3,), np.uint8)
     if mask.any():
-        near, far = depth[mask].min(), depth[mask].max()
+        near, far = limits if limits is not None else (depth[mask].min(), depth[mask].max())
         scaled = 1.0 - (depth[mask] - near) / max(far - near, 1e-6)
         out[mask] = (matplotlib.colormaps["viridis"](scaled)[:, :3] * 255).astype(np.uint8)
     return out

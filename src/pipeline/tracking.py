@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -281,7 +282,7 @@ def system_metrics(run: StageRun, every: float = 10.0) -> Iterator[None]:
     process = psutil.Process()
     psutil.cpu_percent(None)  # the first reading only starts the interval
     stop = threading.Event()
-    samples = iter(range(1 << 30))
+    samples = itertools.count()
 
     def sample() -> None:
         memory = psutil.virtual_memory()

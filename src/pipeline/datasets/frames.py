@@ -66,12 +66,13 @@ class SurrealFrames(Dataset):
         self.info_paths = find_clips(root, split, runs)
         if not self.info_paths:
             raise ClipError(f"{Path(root) / 'cmu' / split}: no complete clip (a clip's _info.mat)")
+        self.clips = [Clip(path) for path in self.info_paths]
         self.index: list[tuple[int, int]] = []  # (clip, frame)
-        for number, path in enumerate(self.info_paths):
-            count = Clip(path).info.frames
+        for number, clip in enumerate(self.clips):
+            count = clip.info.frames
             chosen = range(count) if frames == "all" else [(count - 1) // 2]
             self.index += [(number, t) for t in chosen]
-        self._clips: OrderedDict[int, Clip] = OrderedDict()  # the clips read last, the latest last
+        self._clips: OrderedDict[int, None] = OrderedDict()  # the clips whose files are held, the latest last
 
     def __len__(self) -> int:
         return len(self.index)
@@ -97,15 +98,13 @@ class SurrealFrames(Dataset):
         }
 
     def _clip(self, number: int) -> Clip:
-        """The clip, read anew or from the cache; the least recently read one leaves it."""
-        if number in self._clips:
-            self._clips.move_to_end(number)
-            return self._clips[number]
-        clip = self._clips[number] = Clip(self.info_paths[number])
+        """The clip; past `cached_clips` clips read, the least recently read forgets its files."""
+        self._clips[number] = None
+        self._clips.move_to_end(number)
         if len(self._clips) > self.cached_clips:
-            _, oldest = self._clips.popitem(last=False)
-            oldest.forget()
-        return clip
+            oldest, _ = self._clips.popitem(last=False)
+            self.clips[oldest].forget()
+        return self.clips[number]
 
     @staticmethod
     def _pass(clip: Clip, name: str, t: int, size: tuple[int, int]) -> np.ndarray:

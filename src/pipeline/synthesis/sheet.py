@@ -63,19 +63,12 @@ def contact_sheet(clips: list[Clip], out: str | Path) -> None:
 
 
 def _depth_frames(clip: Clip, background: float = 1e3) -> list[np.ndarray]:
-    """A clip's depth as RGB frames, near = bright, on one scale for the whole clip (a scale
-    per frame would flicker); off-body pixels black."""
+    """A clip's depth as RGB frames on one scale for the whole clip (a scale per frame would
+    flicker)."""
     depths = [clip.depth(t) for t in range(clip.info.frames)]
-    body = np.concatenate([d[d < background] for d in depths]) if depths else np.zeros(0)
-    near, far = (body.min(), body.max()) if body.size else (0.0, 1.0)
-    frames = []
-    for depth in depths:
-        mask = depth < background
-        out = np.zeros(depth.shape + (3,), np.uint8)
-        scaled = 1.0 - (depth[mask] - near) / max(far - near, 1e-6)
-        out[mask] = (matplotlib.colormaps["viridis"](scaled)[:, :3] * 255).astype(np.uint8)
-        frames.append(out)
-    return frames
+    body = np.concatenate([d[d < background] for d in depths])
+    limits = (body.min(), body.max()) if body.size else None
+    return [depth_to_rgb(depth, background, limits) for depth in depths]
 
 
 def clip_animation(clips: list[Clip], out: str | Path, scale: float = 0.5) -> int:

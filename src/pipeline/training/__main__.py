@@ -165,13 +165,16 @@ def register(run, model, samples, stage, name: str) -> None:
     first output (its last stack), and register it as a new version of `name`."""
     import copy
 
+    import numpy as np
     import torch
 
+    from pipeline.training.samples import make_batch
+
     network = copy.deepcopy(model).cpu().eval()
-    example = samples.arrays["rgb"][:1].transpose(0, 3, 1, 2).astype("float32") / 255.0  # (1, 3, S, S)
+    example = make_batch(samples, np.arange(1))["rgb"]  # (1, 3, S, S), as the network was fed
     with torch.no_grad():
-        outputs = network(torch.as_tensor(example), wanted=stage.wanted)
-    version = run.log_model(network, example, outputs[stage.wanted[0]][-1].numpy(), name)
+        outputs = network(example, wanted=stage.wanted)
+    version = run.log_model(network, example.contiguous().numpy(), outputs[stage.wanted[0]][-1].numpy(), name)
     log.info("registered %s version %s", name, version)
 
 
