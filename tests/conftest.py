@@ -53,6 +53,7 @@ TINY_BODYNET = {
         "voxels_fvsv": 2,
         "end_to_end": 2,
         "shape_regression": 2,
+        "depth": 2,
         "input_variants": 2,
     },
     "eval_every": 2,

@@ -493,9 +493,10 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
     from pipeline.training.samples import make_batch
 
     batch = make_batch(test_samples, np.arange(len(test_samples)))
-    wanted = ("pose2d", "segm", "pose3d", "voxels")
+    wanted = ("pose2d", "segm", "pose3d", "voxels", "depth")
     oracle = ReferencePredictor("oracle").predict(batch, wanted)
     assert metrics.voxel_iou(oracle["voxels"], batch["voxels"]).min() == 1.0
+    assert metrics.depth_errors_mm(oracle["depth"], batch["depth_classes"])[0].max() == 0
     intersection, union = metrics.part_counts(oracle["segm"], batch["parts"])
     assert torch.equal(intersection, union)
     means = training_means(test_samples, count=len(test_samples), seed=0, progress=False)
@@ -504,6 +505,8 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
     assert torch.allclose(constant["pose2d"][0], batch["heatmaps"].mean(0), atol=1e-5)
     occupancy = torch.sigmoid(constant["voxels"][0])
     assert torch.allclose(occupancy, batch["voxels"].mean(0), atol=1e-4)
+    depth_frequencies = torch.nn.functional.one_hot(batch["depth_classes"], 20).float().mean(0).permute(2, 0, 1)
+    assert torch.allclose(constant["depth"][0].exp(), depth_frequencies.clamp_min(1e-6), atol=1e-5)
     with pytest.raises(ValueError, match="needs the training means"):
         ReferencePredictor("constant")
 
@@ -545,6 +548,26 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
     assert oracle["joint_error_mm"] < 45 < constant["joint_error_mm"]  # the truth, up to its 45 mm bins
     assert oracle["pckh"] == 1.0 and constant["pckh"] < 1.0
     assert "surface_error_mm" not in constant
+    assert oracle["part_accuracy"] == 1.0 and oracle["depth_rmse_mm"] == 0 == oracle["depth_st_rmse_mm"]
+    assert constant["depth_rmse_mm"] > constant["depth_st_rmse_mm"] > 0
+
+    # SURREAL's table from them: the constant standing in for a learned row
+    from pipeline.evaluation.tables import TABLES, build, read_images
+
+    rows = {"constant": "constant", "segm_depth": "constant", "oracle": "oracle"}
+    images = {key: read_images(tmp_path / kind / "summary.json") for key, kind in rows.items()}
+    frame, _ = build(TABLES["surreal_table"], images)
+    rows = frame.set_index("key")
+    assert rows.loc["oracle", "part_iou"] == 100 and rows.loc["oracle", "depth_rmse_mm"] == 0
+    assert (
+        rows.loc["segm_depth", "paper_part_accuracy"] == 80.61
+        and rows.loc["segm_depth", "paper_depth_st_rmse_mm"] == 56.3
+    )
+    assert (
+        rows.loc["constant", "depth_rmse_mm_low"]
+        <= rows.loc["constant", "depth_rmse_mm"]
+        <= rows.loc["constant", "depth_rmse_mm_high"]
+    )
 
 
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):

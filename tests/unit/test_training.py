@@ -95,6 +95,33 @@ def test_true_targets_score_perfectly(samples):
     # only the quantisation of 16-pixel heatmaps and 45 mm depth bins remains
     assert error.mean() < 50 and error.max() < 100
     assert metrics.joint_error_mm(joints.roll(1, dims=0), batch["joints_camera"]).mean() > error.mean()
+    depth = torch.nn.functional.one_hot(batch["depth_classes"], 20).permute(0, 3, 1, 2).float()
+    assert torch.equal(batch["depth_classes"] > 0, batch["parts"] > 0)  # depth is background where parts are
+    rmse, st_rmse = metrics.depth_errors_mm(depth, batch["depth_classes"])
+    assert rmse.max() == 0 and st_rmse.max() == 0
+
+
+def test_depth_errors_are_surreals_bin_rmse_and_its_scale_and_shift_invariant_form():
+    truth = torch.zeros(3, 4, 4, dtype=torch.long)
+    truth[:, 1:3, 1:3] = torch.tensor([[8, 9], [10, 11]])  # four person pixels, the rest background
+    truth[2] = 0  # no person
+    predicted = truth.clone()
+    predicted[0, 1:3, 1:3] += 2  # two bins too far everywhere: only a shift
+    predicted[1, 1:3, 1:3] = torch.tensor([[10, 10], [12, 12]])  # a wrong depth order within the body
+    logits = torch.nn.functional.one_hot(predicted, 20).permute(0, 3, 1, 2).float()
+    logits[:, 0] = 5.0  # background likeliest everywhere: the bins are read without it
+    rmse, st_rmse = metrics.depth_errors_mm(logits, truth)
+    assert rmse[0] == pytest.approx(90.0) and st_rmse[0] == pytest.approx(0.0, abs=1e-9)
+    assert rmse[1] == pytest.approx(45 * np.sqrt((4 + 1 + 4 + 1) / 4))
+    assert 0 < st_rmse[1] < rmse[1]
+    assert torch.isnan(rmse[2]) and torch.isnan(st_rmse[2])
+
+
+def test_depth_classes_bin_the_depth_around_the_pelvis():
+    from pipeline.datasets.surreal import depth_classes
+
+    depth = np.array([[1e10, 8.0, 8.045, 7.955], [7.0, 9.0, 8.02, 1e10]], np.float32)
+    assert depth_classes(depth, 8.0).tolist() == [[0, 10, 9, 11], [19, 1, 10, 0]]  # nearer = higher
 
 
 def test_flip_exchanges_left_and_right(samples):
@@ -106,6 +133,7 @@ def test_flip_exchanges_left_and_right(samples):
     assert torch.equal(flipped["rgb"][i], plain["rgb"][i].flip(-1))
     assert torch.allclose(flipped["heatmaps"][i], plain["heatmaps"][i][FLIP_JOINTS].flip(-1))
     assert not torch.equal(flipped["parts"][i], plain["parts"][i].flip(-1))  # labels swap sides too
+    assert torch.equal(flipped["depth_classes"][i], plain["depth_classes"][i].flip(-1))  # depth does not
     assert torch.equal(flipped["parts"][i] > 0, plain["parts"][i].flip(-1) > 0)
     assert torch.equal(flipped["voxels"][i], plain["voxels"][i].flip(-1))  # the body mirrored in x
     assert torch.equal(flipped["silhouette_front"][i], plain["silhouette_front"][i].flip(-1))
@@ -152,6 +180,11 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     _, history = train_stage("shape_regression", samples, tmp_path, [pose3d], iterations=100)
     assert check_improved(history)["beta_error"] > 0
     assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]  # the rest stayed frozen
+    depth, history = train_stage("depth", samples, tmp_path, [segm], iterations=100)
+    assert check_improved(history)["depth_rmse_mm"] > 0
+    held, trained_segm = (torch.load(path, weights_only=False)["state"] for path in (depth, segm))
+    assert set(held) == {"segm", "depth"}
+    assert all(torch.equal(held["segm"][k], v) for k, v in trained_segm["segm"].items())  # segm stayed frozen
     for name, init in (("voxels_fvsv", voxels), ("end_to_end_fvsv", voxels), ("end_to_end_fv_without_tasks", voxels)):
         _, history = train_stage(name, samples, tmp_path, [init], iterations=20)
         assert np.isfinite([row["loss"] for row in history[1:]]).all()

@@ -170,6 +170,9 @@ def test_the_tables_hold_every_row_asked_for_with_the_papers_numbers_and_link_th
     assert table.loc[table["key"] == "end_to_end_fvsv", "paper_surface_error_mm"].item() == 65.8
     assert (table["surface_error_mm"] > 0).all() and table["voxel_iou"].between(0, 100).all()
     assert (workdir / "results/evaluation/smplify/sheet.png").stat().st_size > 10_000
+    surreal = pd.read_csv(workdir / "results/surreal_table.csv").set_index("key")
+    assert surreal.loc["oracle", "part_accuracy"] == 100 and surreal.loc["oracle", "depth_st_rmse_mm"] == 0
+    assert surreal.loc["segm_depth", "paper_depth_rmse_mm"] == 72.9 and surreal.loc["segm_depth", "depth_rmse_mm"] > 0
     summary = json.loads((workdir / "results/evaluation/end_to_end_fvsv/summary.json").read_text())
     client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
     evaluation = client.get_run(summary["evaluation_run_id"])
@@ -256,11 +259,12 @@ def test_each_training_stage_starts_from_the_stages_before_it(tiny_run):
 
     workdir, _ = tiny_run
     held = {}
-    for stage in ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "end_to_end_fv_without_tasks"):
+    for stage in ("pose2d", "segm", "pose3d", "voxels", "voxels_fv", "end_to_end_fv_without_tasks", "depth"):
         folder = workdir / "results/bodynet" / stage
         assert sorted(p.name for p in folder.iterdir()) == ["curves.png", "history.csv", "model.pt", "predictions.png"]
         held[stage] = torch.load(folder / "model.pt", weights_only=False)["state"]
     assert set(held["segm"]) == {"segm"}
+    assert set(held["depth"]) == {"segm", "depth"}  # SURREAL's two networks, evaluated together
     assert set(held["voxels"]) == {"pose2d", "segm", "pose3d", "voxels"}
     # the voxel stage froze the 3D-pose network it took over; end to end trained everything
     for key, value in held["pose3d"]["pose3d"].items():

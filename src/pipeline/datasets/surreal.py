@@ -4,7 +4,8 @@
 `BodyNetDataset` yields BodyNet's training samples from a clip list, as BodyNet's loaders
 prepare them (gulvarol/bodynet, training/util): a person-centred crop around the 2D joints,
 16 joint heatmaps, 14-part segmentation, 3D joint volumes of 19 depth bins, voxels placed
-under the silhouette box, and front and side silhouettes.
+under the silhouette box, and front and side silhouettes; and, for SURREAL's depth network
+(Varol et al., "Learning from Synthetic Humans", 2017), each pixel's depth class.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ DEPTH_BINS = 19
 DEPTH_BIN_SIZE = 0.045  # metres per 3D-pose depth bin, root in the middle bin
 GAUSSIAN_SIGMA = 1.75  # BodyNet's 7×7 kernel (torch's image.gaussian(7)) at 64 px heatmaps
 BACKGROUND_DEPTH_LIMIT = 1e3  # SURREAL's loaders: foreground where depth <= 1e3
+DEPTH_CLASSES = DEPTH_BINS + 1  # SURREAL's depth network: background and the 19 bins
 
 
 @dataclass
@@ -93,6 +95,14 @@ def depth_bins(joints3d: np.ndarray) -> np.ndarray:
     """
     relative = joints3d[:, 0] - joints3d[0, 0]
     return np.clip(np.round(relative / DEPTH_BIN_SIZE), -9, 9).astype(np.int64) + 9
+
+
+def depth_classes(depth: np.ndarray, root_depth: float) -> np.ndarray:
+    """SURREAL's depth labels (H, W) uint8 of a frame's depth (H, W, metres along the optical
+    axis): 0 off the body, else 1 + the 45 mm bin of the depth around the pelvis's
+    `root_depth` (the pelvis's is 10), nearer = higher as the joints' bins, clamped to ±9."""
+    bins = np.clip(np.round((root_depth - depth.astype(np.float64)) / DEPTH_BIN_SIZE), -9, 9) + 10
+    return np.where(depth <= BACKGROUND_DEPTH_LIMIT, bins, 0).astype(np.uint8)
 
 
 def joint_volumes(points: np.ndarray, bins: np.ndarray, size: int, sigma: float) -> np.ndarray:
@@ -165,9 +175,13 @@ def bodynet_sample(
     joints = joints2d[BODYNET_JOINTS]
     heatmap_points = joints @ to_heatmap[:, :2].T + to_heatmap[:, 2]
     silhouette = warp((segm > 0).astype(np.uint8), to_voxels, sizes.voxels, nearest=True)
+    rotation, translation = camera.extrinsics(info.cam_loc)
+    root_depth = float(info.joints3d[t][0] @ rotation[2] + translation[2])
+    depth = depth_classes(clip.depth(t), root_depth)
     sample = {
         "rgb": rgb.transpose(2, 0, 1).astype(np.float32) / 255.0,
         "segmentation": warp(parts, to_heatmap, sizes.heatmap, nearest=True).astype(np.int64),
+        "depth_classes": warp(depth, to_heatmap, sizes.heatmap, nearest=True).astype(np.int64),
         "silhouette_front": silhouette.astype(np.float32),
         "joints2d_crop": heatmap_points.astype(np.float32),
         "joints3d": (info.joints3d[t][BODYNET_JOINTS] - info.joints3d[t][0]).astype(np.float32),

@@ -7,6 +7,8 @@
   shape, measured as the surface error between the true mesh and the mean-shape (β = 0)
   mesh in the same true pose.
 - Silhouette IoU, F1 and pixel accuracy of a predicted foreground against the truth.
+- Part pixel accuracy (SURREAL's): per part, its true pixels labelled right, over the set,
+  averaged over the 14 parts; with the depth RMSE and st-RMSE of `pipeline.training.metrics`.
 
 Shapes: B images, V vertices, H×W silhouettes.
 """
@@ -100,13 +102,16 @@ MEANS = (
     "silhouette_iou",
     "silhouette_f1",
     "silhouette_accuracy",
+    "depth_rmse_mm",
+    "depth_st_rmse_mm",
 )
 PARTS = range(1, 15)  # the 14 body parts (0: background)
 
 
-def part_columns() -> tuple[str, ...]:
-    """images.csv's per-image part intersections, then unions (pixels), parts 1–14."""
-    return tuple(f"part_{kind}_{c}" for kind in ("intersection", "union") for c in PARTS)
+def part_columns(denominator: str = "union") -> tuple[str, ...]:
+    """images.csv's per-image part intersections, then unions (or the truth's pixels: the
+    pixel accuracy's denominators), parts 1–14."""
+    return tuple(f"part_{kind}_{c}" for kind in ("intersection", denominator) for c in PARTS)
 
 
 def figures() -> dict[str, Figure]:
@@ -117,6 +122,7 @@ def figures() -> dict[str, Figure]:
     result |= {f"{name}_{subset}": Figure("mean", (name,), subset) for name in PER_SUBSET for subset in SUBSETS}
     result |= {name: Figure("ratio", (f"{name}_correct", f"{name}_visible")) for name in ("pckh", "pckh_head")}
     result["part_iou"] = Figure("class_ratio", part_columns())
+    result["part_accuracy"] = Figure("class_ratio", part_columns("truth"))
     return result
 
 

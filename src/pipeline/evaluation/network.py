@@ -4,13 +4,15 @@ methods:
     voxels            the body model fitted to the predicted voxels and 3D joints (Eq. 4.6)
     smplify           SMPLify++ on the predicted silhouette, 2D joints and 3D joints
     shape_regression  the regressed shape, posed by the predicted 3D joints
-    tasks             no body: the intermediate tasks only (PCKh, part IoU, 3D joints)
+    tasks             no body: the intermediate tasks only (PCKh, part IoU and accuracy, 3D
+                      joints, and SURREAL's depth measures where the depth network is trained)
 
 The network may also be a reference predictor (`pipeline.evaluation.references`: a
 constant, or the truth), measured and fitted the same way.
 
-Per image: PCKh@0.5 (correct and visible joints), part intersections and unions (pixels per
-part: the paper's part IoU is over the whole test set), 3D joint error (root-centred, and
+Per image: PCKh@0.5 (correct and visible joints), part intersections, unions and true pixels
+(per part: the paper's part IoU and SURREAL's pixel accuracy are over the whole test set),
+the depth RMSE and st-RMSE (mm), 3D joint error (root-centred, and
 Procrustes-aligned, mm), and for the body methods the surface error (mm) of the fitted body
 against the annotated one, the voxel IoU and the front silhouette's IoU/F1/accuracy (of the
 network's voxels for `voxels`, of the fitted body voxelised as the ground truth is for the
@@ -214,7 +216,7 @@ def evaluate_network(
     missing = NEEDS[method] - trained
     if missing:
         raise ValueError(f"method {method!r} needs a trained {', '.join(sorted(missing))}")
-    wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d"}) & trained))
+    wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d", "depth"}) & trained))
     if isinstance(network, torch.nn.Module):
         network.eval()
     a = samples.arrays
@@ -235,8 +237,13 @@ def evaluate_network(
                 measures[f"{name}_correct"], measures[f"{name}_visible"] = correct, visible
         if "segm" in outputs:
             i, u = (c.numpy() for c in metrics.part_counts_per_image(outputs["segm"].float(), batch["parts"]))
+            truth = metrics.class_pixels(batch["parts"]).numpy()
             for c in PARTS:
                 measures[f"part_intersection_{c}"], measures[f"part_union_{c}"] = i[:, c], u[:, c]
+                measures[f"part_truth_{c}"] = truth[:, c]
+        if "depth" in outputs:
+            rmse, st_rmse = metrics.depth_errors_mm(outputs["depth"].float(), batch["depth_classes"])
+            measures["depth_rmse_mm"], measures["depth_st_rmse_mm"] = rmse.numpy(), st_rmse.numpy()
         if "pose3d" in outputs:
             joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()

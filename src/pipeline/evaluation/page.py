@@ -18,11 +18,20 @@ from pipeline.evaluation import statistics
 from pipeline.evaluation.tables import PERCENT, TABLES, verdict_counts
 from pipeline.training.schedule import CURVE_PANELS
 
-UNITS = {"surface_error_mm": "mm", "joint_error_mm": "mm", "pa_joint_error_mm": "mm"}
+UNITS = {
+    "surface_error_mm": "mm",
+    "joint_error_mm": "mm",
+    "pa_joint_error_mm": "mm",
+    "depth_rmse_mm": "mm",
+    "depth_st_rmse_mm": "mm",
+}
 HEADERS = {
     "surface_error_mm": "surface error",
     "voxel_iou": "voxel IoU",
     "part_iou": "part IoU",
+    "part_accuracy": "pixel accuracy",
+    "depth_rmse_mm": "depth RMSE",
+    "depth_st_rmse_mm": "depth st-RMSE",
     "pckh": "PCKh@0.5",
     "joint_error_mm": "3D joints",
     "pa_joint_error_mm": "3D joints (PA)",
@@ -114,6 +123,7 @@ VALIDATION_LABELS = {
     "part_iou": "part IoU",
     "joint_error_mm": "3D joints (mm)",
     "voxel_iou": "voxel IoU",
+    "depth_rmse_mm": "depth RMSE (mm)",
 }
 
 

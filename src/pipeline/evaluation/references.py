@@ -2,10 +2,11 @@
 
     constant  one output for every image: the constant that minimises each training loss on
               the training set (the mean heatmaps, the mean joint volumes, the logits of the
-              parts' frequencies at each pixel and of the voxels' mean occupancy). A network
+              parts' and depth classes' frequencies at each pixel and of the voxels' mean
+              occupancy). A network
               that ignores its input can reach it; a row that does not beat it learnt nothing.
-    oracle    the truth itself, in the networks' output representation (heatmaps, parts, joint
-              volumes, voxels): what a perfect network gives, after the representation's own
+    oracle    the truth itself, in the networks' output representation (heatmaps, parts, depth
+              classes, joint volumes, voxels): what a perfect network gives, after the representation's own
               quantisation (heatmap pixels, 45 mm depth bins, voxels) and the body fit.
 
 Both answer as a trained BodyNet does (`predict(batch, wanted)`, the last stack's outputs),
@@ -21,11 +22,18 @@ import torch
 from tqdm import tqdm
 
 from pipeline.evaluation.tables import REFERENCES
+from pipeline.models.bodynet import DEPTH_CLASSES, PART_CLASSES
 from pipeline.training.samples import SampleSet, make_batch
 
 VOXEL_LOGIT = 20.0  # |logit| of a certain voxel: sigmoid(±20) is 0 or 1 to float precision
-SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels")
-TARGET_OF = {"pose2d": "heatmaps", "segm": "parts", "pose3d": "volumes", "voxels": "voxels"}
+SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "depth")
+TARGET_OF = {"pose2d": "heatmaps", "segm": "parts", "pose3d": "volumes", "voxels": "voxels", "depth": "depth_classes"}
+CLASSES = {"parts": PART_CLASSES, "depth_classes": DEPTH_CLASSES}  # targets given as labels
+
+
+def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """(B, s, s) labels → (B, classes, s, s)."""
+    return torch.nn.functional.one_hot(labels.long(), classes).permute(0, 3, 1, 2)
 
 
 def _logit(probability: torch.Tensor) -> torch.Tensor:
@@ -37,15 +45,16 @@ def training_means(
     samples: SampleSet, count: int, seed: int, batch_size: int = 64, progress: bool = True
 ) -> dict[str, torch.Tensor]:
     """The training targets' means over `count` training images drawn without replacement
-    (all when there are fewer): heatmaps (J, s, s), part frequencies (15, s, s), volumes
-    (J, Z, s, s), voxel occupancy (D, D, D)."""
+    (all when there are fewer): heatmaps (J, s, s), part frequencies (15, s, s), depth
+    classes' frequencies (20, s, s), volumes (J, Z, s, s), voxel occupancy (D, D, D)."""
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(samples), min(count, len(samples)), replace=False))
     sums: dict[str, torch.Tensor] = {}
     targets = tuple(TARGET_OF.values())
     for start in tqdm(range(0, len(chosen), batch_size), desc="training means", unit="batch", disable=not progress):
         batch = make_batch(samples, chosen[start : start + batch_size], targets=targets)
-        batch["parts"] = torch.nn.functional.one_hot(batch["parts"].long(), 15).permute(0, 3, 1, 2).double()
+        for name, classes in CLASSES.items():
+            batch[name] = _one_hot(batch[name], classes).double()
         for name in targets:
             total = batch[name].double().sum(0)
             sums[name] = total if name not in sums else sums[name] + total
@@ -67,6 +76,7 @@ class ReferencePredictor:
             self.constant = {
                 "pose2d": means["heatmaps"],
                 "segm": torch.log(means["parts"].clamp_min(1e-6)),
+                "depth": torch.log(means["depth_classes"].clamp_min(1e-6)),
                 "pose3d": means["volumes"],
                 "voxels": _logit(means["voxels"]),
             }
@@ -78,7 +88,8 @@ class ReferencePredictor:
             return {name: self.constant[name].expand(count, *self.constant[name].shape) for name in wanted}
         truth = {
             "pose2d": lambda: batch["heatmaps"],
-            "segm": lambda: torch.nn.functional.one_hot(batch["parts"].long(), 15).permute(0, 3, 1, 2).float(),
+            "segm": lambda: _one_hot(batch["parts"], PART_CLASSES).float(),
+            "depth": lambda: _one_hot(batch["depth_classes"], DEPTH_CLASSES).float(),
             "pose3d": lambda: batch["volumes"],
             "voxels": lambda: (2 * batch["voxels"] - 1) * VOXEL_LOGIT,
         }

@@ -1,5 +1,6 @@
-"""The paper's evaluation tables, ours beside BodyNet's own numbers (Varol et al. 2018,
-REFERENCE §2).
+"""The papers' evaluation tables, ours beside their own numbers (BodyNet: Varol et al.,
+"BodyNet: Volumetric Inference of 3D Human Body Shapes", 2018; SURREAL: Varol et al.,
+"Learning from Synthetic Humans", 2017).
 
     bodynet_table   Table 4.2: surface error (mm) and voxel IoU (%), full / s20 / s10
     bodynet_inputs  Table 4.1: the voxel network fed different inputs
@@ -8,6 +9,8 @@ REFERENCE §2).
     motion_inputs   Doersch & Zisserman's motion ablation: the 3D-pose network fed RGB, flow (rendered
                     or estimated) and 2D keypoints, tested on a domain it never saw; the
                     paper's column is its PA-MPJPE on real video (3DPW), an ordering to compare
+    surreal_table   SURREAL's own networks (§3.5.2): part IoU and pixel accuracy over the 14
+                    parts (%), depth RMSE and st-RMSE on the person's pixels (mm)
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -34,8 +37,8 @@ from pipeline.config import ConfigError
 from pipeline.errors import InputError, read_json_record
 from pipeline.evaluation import statistics
 
-PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "pckh", "pckh_head"}
-LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm", "pa_joint_error_mm")
+PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "part_accuracy", "pckh", "pckh_head"}
+LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm", "pa_joint_error_mm", "depth_rmse_mm", "depth_st_rmse_mm")
 REFERENCES = ("constant", "oracle")  # pipeline.evaluation.references's predictors
 
 
@@ -217,6 +220,20 @@ TABLES = {
                 _motion("estimated", "flow+pose2d", 74.7),
                 folder="motion/reference",
                 oracle="the true joint volumes (their 45 mm bins)",
+            ),
+        ),
+        Table(
+            "surreal_table",
+            "SURREAL (Varol et al. 2017): segmentation and depth from one image",
+            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
+            _references(
+                Row(
+                    "segm_depth",
+                    "segmentation and depth networks",
+                    "depth",  # the depth stage's checkpoint holds both networks
+                    {"part_iou": 69.13, "part_accuracy": 80.61, "depth_rmse_mm": 72.9, "depth_st_rmse_mm": 56.3},
+                ),
+                oracle="the true parts and depth classes (45 mm bins)",
             ),
         ),
     )

@@ -9,6 +9,11 @@ hourglass fed by the ones before it.
                  3D pose reshaped to 304 channels
     shape        the voxel network's inputs            → 10 shape coefficients (the
                                                          paper's regression baseline)
+    depth        RGB                                  → 20 classes (19 depth bins of 45 mm
+                                                         around the pelvis + background):
+                                                         SURREAL's depth network (Varol et
+                                                         al., "Learning from Synthetic
+                                                         Humans", 2017), which feeds no other
 
 Which inputs the 3D-pose and voxel networks take is configurable (the paper's Tables 4.8
 and 4.1 compare them). The voxel network has two branches, one for the 2D inputs (at input
@@ -32,6 +37,7 @@ from pipeline.models.hourglass import Residual, StackedHourglass
 JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
 DEPTH_BINS = 19
+DEPTH_CLASSES = DEPTH_BINS + 1  # background and the bins
 BETAS = 10
 INPUTS = ("rgb", "pose2d", "segm", "pose3d", "flow")
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
@@ -191,7 +197,8 @@ class ShapeNet(nn.Module):
 
 
 class BodyNet(nn.Module):
-    """The four subnetworks; `forward` runs them in order, each fed by the earlier ones."""
+    """The four subnetworks, the shape baseline and SURREAL's depth network; `forward` runs
+    them in order, each fed by the earlier ones."""
 
     def __init__(self, config: BodyNetConfig) -> None:
         super().__init__()
@@ -201,6 +208,7 @@ class BodyNet(nn.Module):
         self.pose3d = Pose3DNet(config)
         self.voxels = VoxelNet(config)
         self.shape = ShapeNet(config)
+        self.depth = _hourglass(config, 3, DEPTH_CLASSES)  # last: the others' seeded start stays
 
     def needed(self, wanted: set[str]) -> set[str]:
         """The subnetworks whose outputs `wanted` depends on, `wanted` included."""
@@ -216,8 +224,9 @@ class BodyNet(nn.Module):
     ) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
         (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
-        (B, D, D, D) logits, 'shape' (B, 10). `flow` (B, 3, S, S): the motion channels, for a
-        3D-pose network that reads them. Each network takes its inputs' last-stack predictions."""
+        (B, D, D, D) logits, 'shape' (B, 10), 'depth' (B, 20, s, s) logits. `flow` (B, 3, S, S):
+        the motion channels, for a 3D-pose network that reads them. Each network takes its
+        inputs' last-stack predictions."""
         need = self.needed(set(wanted))
         out: dict[str, list[torch.Tensor]] = {}
         features = {"rgb": rgb}
@@ -238,4 +247,6 @@ class BodyNet(nn.Module):
             out["voxels"] = self.voxels(features)
         if "shape" in need:
             out["shape"] = self.shape(features)
+        if "depth" in need:
+            out["depth"] = self.depth(rgb)
         return out

@@ -149,7 +149,8 @@ def train(args: argparse.Namespace) -> None:
         with atomic_output(out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         figures.curves(history, steps, f"{args.stage} ({', '.join(stage.trains)})", out / "curves.png")
-        figures.predictions(model, validation, stage.wanted, out / "predictions.png")
+        shown = ("segm", "depth") if stage.name == "depth" else stage.wanted  # SURREAL's Figure 3-4: both networks
+        figures.predictions(model, validation, shown, out / "predictions.png")
         improvement = check_improved(history)
         run.log_metrics({f"improvement_{k}": v for k, v in improvement.items()})
         if args.register:  # the network as an MLflow model, not model.pt a second time

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
+from pipeline.models.bodynet import DEPTH_CLASSES  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS
 
@@ -21,6 +22,7 @@ MEASURES = {
     "joint_error_mm": "3D joint error (mm)",
     "voxel_iou": "voxel IoU",
     "beta_error": "shape error (‖Δβ‖)",
+    "depth_rmse_mm": "depth RMSE (mm)",
 }
 
 
@@ -79,7 +81,7 @@ def learning_curves(
 
 @torch.no_grad()
 def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, count: int = 4) -> None:
-    """Input, 2D pose, segmentation and voxels (front and side views) next to the truth."""
+    """Input, 2D pose, segmentation, depth and voxels (front and side views) next to the truth."""
     model.eval()
     indices = np.linspace(0, len(samples) - 1, count).astype(int)
     batch = make_batch(samples, indices)
@@ -95,6 +97,12 @@ def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, c
         panels += [
             ("segmentation", lambda i: labels_to_rgb(outputs["segm"][-1][i].argmax(0).numpy(), 14)),
             ("truth", lambda i: labels_to_rgb(batch["parts"][i].numpy(), 14)),
+        ]
+    if "depth" in outputs:
+        bins = DEPTH_CLASSES - 1  # shown nearer = brighter, background black
+        panels += [
+            ("depth", lambda i: outputs["depth"][-1][i].argmax(0).numpy() / bins),
+            ("depth truth", lambda i: batch["depth_classes"][i].numpy() / bins),
         ]
     if "pose3d" in outputs:
         panels += [("3D pose (max over depth)", lambda i: outputs["pose3d"][-1][i].amax((0, 1)).clamp(0, 1).numpy())]

@@ -146,9 +146,9 @@ def evaluate(
     correct = dict.fromkeys(metrics.PCK_REFERENCES, 0.0)
     visible = dict.fromkeys(metrics.PCK_REFERENCES, 0)
     intersection = union = None
-    errors, ious, beta_errors = [], [], []
+    errors, ious, beta_errors, depth_errors = [], [], [], []
     for start in range(0, len(samples), batch_size):
-        targets = ("voxels",) if "voxels" in wanted else ()
+        targets = tuple(target for name, target in (("voxels", "voxels"), ("depth", "depth_classes")) if name in wanted)
         batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))), targets=targets)
         outputs = model(**inputs(batch, device), wanted=wanted)
         if "pose2d" in outputs:
@@ -165,6 +165,8 @@ def evaluate(
             ious.append(metrics.voxel_iou(outputs["voxels"][-1].cpu(), batch["voxels"]))
         if "shape" in outputs:
             beta_errors.append((outputs["shape"][-1].cpu().float() - batch["betas"]).norm(dim=1))
+        if "depth" in outputs:
+            depth_errors.append(metrics.depth_errors_mm(outputs["depth"][-1].cpu().float(), batch["depth_classes"])[0])
     result = {}
     if visible["bodynet"]:
         result["pckh"] = correct["bodynet"] / visible["bodynet"]
@@ -178,6 +180,8 @@ def evaluate(
         result["voxel_iou"] = float(torch.cat(ious).mean())
     if beta_errors:
         result["beta_error"] = float(torch.cat(beta_errors).mean())
+    if depth_errors:
+        result["depth_rmse_mm"] = float(torch.cat(depth_errors).nanmean())
     return {name: result[name] for name in sorted(result)}
 
 
@@ -322,7 +326,15 @@ def check_improved(history: list[dict]) -> dict[str, float]:
     """Change of each validation measure from the untrained start to the end (signed so
     that positive is better)."""
     first, last = history[0], history[-1]
-    better = {"pckh": 1, "pckh_head": 1, "part_iou": 1, "voxel_iou": 1, "joint_error_mm": -1, "beta_error": -1}
+    better = {
+        "pckh": 1,
+        "pckh_head": 1,
+        "part_iou": 1,
+        "voxel_iou": 1,
+        "joint_error_mm": -1,
+        "beta_error": -1,
+        "depth_rmse_mm": -1,
+    }
     return {
         name: sign * (last[name] - first[name])
         for name, sign in better.items()

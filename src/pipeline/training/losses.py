@@ -28,6 +28,11 @@ def segm(predictions: list[torch.Tensor], parts: torch.Tensor) -> torch.Tensor:
     return sum(F.cross_entropy(p.float(), parts) for p in predictions)
 
 
+def depth(predictions: list[torch.Tensor], classes: torch.Tensor) -> torch.Tensor:
+    """SURREAL's: per-pixel cross-entropy over the 20 depth classes."""
+    return sum(F.cross_entropy(p.float(), classes) for p in predictions)
+
+
 def pose3d(predictions: list[torch.Tensor], volumes: torch.Tensor) -> torch.Tensor:
     return sum(F.mse_loss(p.float(), volumes) for p in predictions)
 
@@ -69,6 +74,7 @@ def terms(
     compute = {
         "pose2d": lambda: pose2d(outputs["pose2d"], batch["heatmaps"]),
         "segm": lambda: segm(outputs["segm"], batch["parts"]),
+        "depth": lambda: depth(outputs["depth"], batch["depth_classes"]),
         "pose3d": lambda: pose3d(outputs["pose3d"], batch["volumes"]),
         "voxels": lambda: voxels(outputs["voxels"], batch["voxels"]),
         "fv": lambda: fv(outputs["voxels"], batch["silhouette_front"]),

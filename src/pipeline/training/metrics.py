@@ -8,6 +8,10 @@
   the volume's peak gives image position and depth bin, turned into metres with the known
   focal length and root depth.
 - Voxel IoU: intersection over union of the voxels above 0.5 with the truth.
+- Depth RMSE (SURREAL's, Varol et al. 2017, §3.5.1): on the pixels that are a person in
+  the truth, the root-mean-square difference between the predicted depth bin (the likeliest
+  of the 19, background aside) and the true one, times the bin's 45 mm; st-RMSE the same
+  after the scale and shift of the predicted bins that fit the truth best (least squares).
 """
 
 from __future__ import annotations
@@ -91,6 +95,34 @@ def part_counts_per_image(
     predicted = F.one_hot(logits.argmax(dim=1), classes).bool()  # (B, s, s, C)
     truth = F.one_hot(parts.long(), classes).bool()
     return (predicted & truth).sum((1, 2)), (predicted | truth).sum((1, 2))
+
+
+def class_pixels(labels: torch.Tensor, classes: int = 15) -> torch.Tensor:
+    """(B, s, s) labels → (B, classes) pixels of each class per image."""
+    return F.one_hot(labels.long(), classes).sum((1, 2))
+
+
+def depth_errors_mm(logits: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 20, s, s) depth logits, (B, s, s) true classes (0 background, 1..19 bins) →
+    per image (RMSE, st-RMSE) in mm over the truth's person pixels (NaN where there is none)."""
+    predicted = logits[:, 1:].argmax(dim=1).double() + 1  # the likeliest bin, background aside
+    truth = classes.double()
+    person = (classes > 0).double()
+    count = person.sum((1, 2))
+    empty = count == 0
+    count = count.clamp_min(1)
+
+    def centred(values: torch.Tensor) -> torch.Tensor:
+        return (values - (values * person).sum((1, 2), keepdim=True) / count[:, None, None]) * person
+
+    rmse = (((predicted - truth) ** 2 * person).sum((1, 2)) / count).sqrt()
+    p, t = centred(predicted), centred(truth)
+    variance = (p**2).sum((1, 2))
+    scale = torch.where(variance > 0, (p * t).sum((1, 2)) / variance.clamp_min(1e-12), torch.zeros_like(variance))
+    st_rmse = (((t - scale[:, None, None] * p) ** 2).sum((1, 2)) / count).sqrt()
+    bin_mm = 1000 * DEPTH_BIN_SIZE
+    nan = torch.full_like(rmse, float("nan"))
+    return torch.where(empty, nan, bin_mm * rmse), torch.where(empty, nan, bin_mm * st_rmse)
 
 
 def volume_peaks(volumes: torch.Tensor) -> torch.Tensor:

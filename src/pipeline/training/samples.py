@@ -2,8 +2,9 @@
 
 Preparing reads every chosen frame of the clips through `pipeline.datasets.surreal` (the
 crop, segmentation, joints, depth bins and voxels exactly as BodyNet's loaders make them)
-and stores the compact parts: the RGB crop, the 14-part labels, the joints in heatmap
-pixels, their depth bins, the voxels (bit-packed), the silhouette, and what the evaluation
+and stores the compact parts: the RGB crop, the 14-part labels, each pixel's depth class
+(SURREAL's depth network's target), the joints in heatmap pixels, their depth bins, the
+voxels (bit-packed), the silhouette, and what the evaluation
 needs to go back to metres and to SMPL (root depth, camera-frame joints, crop, pose, shape).
 Heatmaps and 3D volumes are drawn from the joints when a batch is made.
 
@@ -65,6 +66,7 @@ def prepare(
     layout = {
         "rgb": ((sizes.input, sizes.input, 3), np.uint8),
         "parts": ((s, s), np.uint8),
+        "depth": ((s, s), np.uint8),
         "joints": ((16, 2), np.float32),
         "bins": ((16,), np.int8),
         "voxels": ((d, d, (d + 7) // 8), np.uint8),
@@ -106,6 +108,7 @@ def prepare(
             values = {
                 "rgb": (sample["rgb"].transpose(1, 2, 0) * 255).round(),
                 "parts": sample["segmentation"],
+                "depth": sample["depth_classes"],
                 "joints": sample["joints2d_crop"],
                 "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
                 "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1),
@@ -158,7 +161,7 @@ class SampleSet:
                 arrays[file.stem] = np.array(array) if array.nbytes < 1 << 20 else array  # small ones in memory
             except Exception as error:
                 raise InputError(f"{file}: not a readable array ({error})") from error
-        missing = {"rgb", "parts", "joints", "bins", "voxels", "sizes", "focal", "principal"} - set(arrays)
+        missing = {"rgb", "parts", "depth", "joints", "bins", "voxels", "sizes", "focal", "principal"} - set(arrays)
         if missing:
             raise InputError(f"{path}: prepared samples lack {', '.join(sorted(missing))}")
         lengths = {
@@ -240,7 +243,7 @@ def joint_volumes(points: torch.Tensor, bins: torch.Tensor, size: int, sigma: fl
 
 
 # What each target of a batch is made from, so that a batch draws only what is asked of it.
-TARGETS = ("heatmaps", "parts", "volumes", "voxels", "silhouette_front", "silhouette_side", "betas")
+TARGETS = ("heatmaps", "parts", "depth_classes", "volumes", "voxels", "silhouette_front", "silhouette_side", "betas")
 
 
 def geometric_transforms(
@@ -287,6 +290,7 @@ def make_batch(
     count = len(indices)
     rgb = np.array(a["rgb"][indices])  # (B, S, S, 3) uint8
     parts = np.array(a["parts"][indices])
+    depth = np.array(a["depth"][indices]) if "depth_classes" in targets else None
     joints = np.array(a["joints"][indices])
     bins = a["bins"][indices].astype(np.int64)
     head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
@@ -295,6 +299,8 @@ def make_batch(
     if flipped.any():
         rgb[flipped] = rgb[flipped, :, ::-1]
         parts[flipped] = FLIP_PARTS[parts[flipped, :, ::-1]]
+        if depth is not None:
+            depth[flipped] = depth[flipped, :, ::-1]
         joints[flipped] = joints[flipped][:, FLIP_JOINTS]
         joints[flipped, :, 0] = sizes.heatmap - 1 - joints[flipped, :, 0]
         bins[flipped] = bins[flipped][:, FLIP_JOINTS]
@@ -303,6 +309,8 @@ def make_batch(
         for k, (big, transform) in enumerate(zip(to_input, to_heatmap)):
             rgb[k] = cv2.warpAffine(rgb[k], big, (sizes.input, sizes.input), flags=cv2.INTER_LINEAR)
             parts[k] = cv2.warpAffine(parts[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
+            if depth is not None:
+                depth[k] = cv2.warpAffine(depth[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
             joints[k] = joints[k] @ transform[:, :2].T.astype(np.float32) + transform[:, 2].astype(np.float32)
         # the head's size follows the zoom (PCKh's reference), not its original length
         head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
@@ -323,6 +331,8 @@ def make_batch(
         "betas": torch.from_numpy(np.array(a["shape"][indices][:, :BETAS])),
     }
     wanted = set(targets)
+    if depth is not None:
+        batch["depth_classes"] = torch.from_numpy(depth.astype(np.int64))
     if wanted & {"voxels", "silhouette_side"}:
         voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=sizes.voxels)  # (B, z, y, x)
         voxels[flipped] = voxels[flipped, :, :, ::-1]

@@ -7,6 +7,7 @@ named here, so the workflow's DAG is the schedule (no torch import: the Snakefil
                        │          └─ voxels_fvsv ─┬─ end_to_end_fvsv
                        │                          └─ end_to_end_fvsv_without_tasks
                        └─ shape_regression
+    segm ── depth  (SURREAL's depth network; the checkpoint holds segm's as well)
 """
 
 STAGE_INITS: dict[str, tuple[str, ...]] = {
@@ -21,6 +22,7 @@ STAGE_INITS: dict[str, tuple[str, ...]] = {
     "end_to_end_fv_without_tasks": ("voxels_fv",),
     "end_to_end_fvsv_without_tasks": ("voxels_fvsv",),
     "shape_regression": ("pose3d",),
+    "depth": ("segm",),
 }
 STAGES = tuple(STAGE_INITS)
 
@@ -30,4 +32,5 @@ CURVE_PANELS = {
     "part_iou": ("segm",),
     "joint_error_mm": ("pose3d",),
     "voxel_iou": ("voxels", "voxels_fv", "voxels_fvsv"),
+    "depth_rmse_mm": ("depth",),
 }

@@ -11,6 +11,9 @@ end_to_end_fv(sv)_without_tasks
                     end-to-end training without intermediate supervision)
 shape_regression    the paper's baseline: shape coefficients regressed from the voxel
                     network's inputs (L2), every earlier network frozen
+depth               RGB → depth classes, SURREAL's depth network (Varol et al., "Learning
+                    from Synthetic Humans", 2017); it starts from the segm stage's checkpoint
+                    only to hold both of SURREAL's networks, and trains the depth one alone
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from dataclasses import dataclass
 from pipeline.training.losses import BODYNET_WEIGHTS, normalised
 from pipeline.training.schedule import STAGES
 
-SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape")
+SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "shape", "depth")
 END_TO_END = ("pose2d", "segm", "pose3d", "voxels")
 
 
 TERM_TARGETS = {
     "pose2d": "heatmaps",
     "segm": "parts",
+    "depth": "depth_classes",
     "pose3d": "volumes",
     "voxels": "voxels",
     "fv": "silhouette_front",
@@ -55,7 +59,7 @@ class Stage:
 
 def stage(name: str) -> Stage:
     """The stage called `name` (one of STAGES)."""
-    if name in ("pose2d", "segm"):
+    if name in ("pose2d", "segm", "depth"):
         return Stage(name, (name,), {name: 1.0}, flip=True)
     if name in ("pose3d", "voxels"):
         return Stage(name, (name,), {name: 1.0})
