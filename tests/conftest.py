@@ -87,6 +87,7 @@ TINY_EVALUATION = {
         "bodynet_inputs": ["segm+pose3d"],
         "pose3d_inputs": ["pose2d+segm"],
         "motion_inputs": ["rgb", "flow_estimated", "flow+pose2d_rendered"],
+        "surreal_data_study": ["clips_10pc", "clips_100pc"],  # a share trained here, all clips: the stages
     },
     "fit": {
         "joint_steps": 4,

@@ -410,6 +410,31 @@ def test_a_table_of_some_learned_rows_keeps_its_references_and_judges_only_what_
         selected_tables({"pose3d_inputs": ["oracle"]})
 
 
+def test_the_data_study_judges_the_papers_trend_between_its_rows_and_draws_them_on_a_log_axis(tmp_path):
+    from pipeline.evaluation.figures import table_curve
+    from pipeline.evaluation.measures import PARTS
+    from pipeline.evaluation.tables import TABLES, build, orderings, verdict_counts
+
+    table = TABLES["surreal_data_study"]
+    quality = {"constant": 0.05, "clips_1pc": 0.1, "clips_10pc": 0.3, "clips_100pc": 0.2, "oracle": 1.0}
+    images = {}
+    for k, (key, q) in enumerate(quality.items()):
+        measures = {"depth_rmse_mm": 200 * (1 - q), "depth_st_rmse_mm": 150 * (1 - q)}
+        for c in PARTS:
+            measures |= {f"part_intersection_{c}": 100 * q, f"part_union_{c}": 100.0, f"part_truth_{c}": 100.0}
+        images[key] = _images(measures, seed=k)
+    frame, counts = build(table, images)
+    assert frame.set_index("key").loc["clips_10pc", "part_accuracy"] == pytest.approx(30, rel=0.02)
+    pairs = orderings(table, frame, images, counts)
+    trend = pairs[pairs["second"] != "constant"].set_index(["first", "second", "column"])["verdict"]
+    assert len(trend) == 2 * 4  # two steps of the trend, four columns; no numbers in the paper
+    assert trend[("clips_10pc", "clips_1pc", "part_iou")] == "holds"
+    assert trend[("clips_100pc", "clips_10pc", "depth_rmse_mm")] == "reversed"  # more data, worse here
+    assert verdict_counts(pairs)["paper"] == {"holds": 4, "reversed": 4, "undecided": 0}
+    table_curve(table, frame, tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 10_000
+
+
 def _evaluation(folder, measures: dict, run: str, seed: int):
     from pipeline.evaluation.measures import summarise
 

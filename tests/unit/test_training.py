@@ -328,6 +328,19 @@ def test_a_nan_loss_stops_the_stage_and_keeps_the_last_checkpoint(samples, tmp_p
     assert all(torch.isfinite(p).all() for p in saved["state"]["segm"].values())
 
 
+def test_a_share_of_the_clips_keeps_every_frame_of_the_clips_drawn(samples):
+    clips = samples.arrays["clip"]
+    half = samples.of_clips(0.5, seed=0)
+    drawn = set(half.arrays["clip"].tolist())
+    assert 0 < len(drawn) < len(set(clips.tolist()))
+    assert len(half) == np.isin(clips, list(drawn)).sum()  # every frame of a drawn clip
+    assert set(samples.of_clips(0.5, seed=0).arrays["clip"].tolist()) == drawn  # seeded
+    assert len(set(samples.of_clips(1e-6, seed=0).arrays["clip"].tolist())) == 1  # at least one clip
+    assert samples.of_clips(1.0, seed=0) is samples
+    with pytest.raises(InputError, match="share of the clips"):
+        samples.of_clips(0.0, seed=0)
+
+
 def test_unreadable_samples_are_named(samples, tmp_path):
     with pytest.raises(InputError, match="train: not a folder of prepared samples"):
         SampleSet.load(tmp_path / "train")

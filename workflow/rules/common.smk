@@ -299,6 +299,8 @@ def evaluated_model(wildcards):
     evaluation = wildcards.evaluation
     if evaluation.startswith("inputs/"):
         return f"results/bodynet/{evaluation}/model.pt"
+    if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on a share of the clips
+        return f"results/{evaluation}/depth/model.pt"
     stage = "pose3d" if evaluation == "smplify" else evaluation
     return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)
 

@@ -116,7 +116,7 @@ rule evaluate_tasks:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
     wildcard_constraints:
-        evaluation="pose2d|segm|pose3d|depth|inputs/pose3d/[a-z0-9+]+",
+        evaluation="pose2d|segm|pose3d|depth|inputs/pose3d/[a-z0-9+]+|data_study/clips/[0-9]+",
     params:
         batch=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],
@@ -144,13 +144,13 @@ rule tabulate_evaluation:
         table=report(
             "results/{table}.csv",
             caption="../report/evaluation_table.rst",
-            category="1. BodyNet tables",
+            category="1. Tables",
             labels={"table": "{table}", "figure": "table"},
         ),
         figure=report(
             "results/evaluation/{table}.png",
             caption="../report/evaluation_bars.rst",
-            category="1. BodyNet tables",
+            category="1. Tables",
             labels={"table": "{table}", "figure": "bars"},
         ),
         orderings="results/evaluation/{table}_orderings.csv",

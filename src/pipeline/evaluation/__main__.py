@@ -195,7 +195,7 @@ def _name(key: str) -> str:
 def table(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
     from pipeline.evaluation import tables
-    from pipeline.evaluation.figures import table_bars
+    from pipeline.evaluation.figures import table_bars, table_curve
 
     spec = tables.TABLES[args.table]
     summaries, images = {}, {}
@@ -223,7 +223,7 @@ def table(args: argparse.Namespace) -> None:
         with atomic_output(args.out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4g")
         if args.figure:
-            table_bars(spec, frame, args.figure)
+            (table_curve if spec.x else table_bars)(spec, frame, args.figure)
             run.log_artifact(args.figure)
         if args.orderings:
             with atomic_output(args.orderings) as tmp:

@@ -19,6 +19,9 @@ LABELS = {
     "surface_error_mm": "surface error (mm)",
     "voxel_iou": "voxel IoU (%)",
     "part_iou": "part IoU (%)",
+    "part_accuracy": "pixel accuracy (%)",
+    "depth_rmse_mm": "depth RMSE (mm)",
+    "depth_st_rmse_mm": "depth st-RMSE (mm)",
     "pckh": "PCKh@0.5 (%)",
     "joint_error_mm": "3D joint error (mm)",
     "pa_joint_error_mm": "PA 3D joint error (mm)",
@@ -65,7 +68,7 @@ def table_bars(table: Table, frame: pd.DataFrame, out: Path) -> None:
             edgecolor="tab:blue",
             hatch="//",
         )
-        ax.barh(y + 0.2, frame[f"paper_{column}"], height=0.4, label="BodyNet (paper)", color="tab:gray")
+        ax.barh(y + 0.2, frame[f"paper_{column}"], height=0.4, label="the paper", color="tab:gray")
         ax.set_title(_label(column), fontsize=9)
         if column in PERCENT:
             ax.set_xlim(0, 100)
@@ -73,6 +76,30 @@ def table_bars(table: Table, frame: pd.DataFrame, out: Path) -> None:
     axes[0][0].set_yticks(y, frame["method"], fontsize=8)
     axes[0][0].invert_yaxis()
     axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(table.title, fontsize=10)
+    save_figure(fig, out)
+
+
+def table_curve(table: Table, frame: pd.DataFrame, out: Path) -> None:
+    """One panel per column: our number with its 95 % interval against the rows' positions
+    (`table.x`, log scale), the reference rows as horizontal lines."""
+    columns = table.columns
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.2), squeeze=False)
+    learned = frame[frame["key"].isin(table.x or {})]
+    x = learned["key"].map(table.x).to_numpy(dtype=float)
+    for ax, column in zip(axes[0], columns):
+        values = learned[column].to_numpy(dtype=float)
+        errors = np.abs(np.stack([values - learned[f"{column}_low"], learned[f"{column}_high"] - values]))
+        ax.errorbar(x, values, yerr=errors, marker="o", capsize=3, label="this pipeline (95 % interval)")
+        for key, style in zip(REFERENCES, ("--", ":")):
+            reference = frame.loc[frame["key"] == key, column]
+            if len(reference):
+                ax.axhline(reference.item(), color="grey", linestyle=style, linewidth=1, label=f"reference: {key}")
+        ax.set_xscale("log")
+        ax.set_xlabel("share of the training clips (%)")
+        ax.set_title(_label(column), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
     fig.suptitle(table.title, fontsize=10)
     save_figure(fig, out)
 

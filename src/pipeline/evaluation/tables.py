@@ -11,6 +11,10 @@
                     paper's column is its PA-MPJPE on real video (3DPW), an ordering to compare
     surreal_table   SURREAL's own networks (§3.5.2): part IoU and pixel accuracy over the 14
                     parts (%), depth RMSE and st-RMSE on the person's pixels (mm)
+    surreal_data_study
+                    SURREAL's amount-of-data study (§3.5.6, Figure 3-9 left): the same networks
+                    trained on every frame of 1 %, 10 % and 100 % of the training clips; the
+                    paper gives curves, not numbers, and its ordering (more data, better)
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -20,9 +24,10 @@ two reference rows (`pipeline.evaluation.references`): the training set's consta
 floor a learned row must beat, and the truth fitted as the networks' outputs are, the
 ceiling of the representation and the fit.
 
-Orderings: for each pair of rows the paper ranks, and for each learned row against the
-constant, the paired bootstrap interval of our difference decides whether the ordering
-`holds`, is `reversed` or is `undecided` (`pipeline.evaluation.statistics`).
+Orderings: for each pair of rows the paper ranks (by its numbers, or by the trend it reports
+where it gives none), and for each learned row against the constant, the paired bootstrap
+interval of our difference decides whether the ordering `holds`, is `reversed` or is
+`undecided` (`pipeline.evaluation.statistics`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class Table:
     title: str
     columns: tuple[str, ...]  # summary figures, in this order
     rows: tuple[Row, ...]
+    trend: tuple[str, ...] = ()  # learned rows the paper ranks without numbers, worst first
+    x: dict[str, float] | None = None  # a row's position on a log axis (drawn as a curve, not bars)
 
     @property
     def learned(self) -> tuple[str, ...]:
@@ -236,6 +243,19 @@ TABLES = {
                 oracle="the true parts and depth classes (45 mm bins)",
             ),
         ),
+        Table(
+            "surreal_data_study",
+            "SURREAL (Varol et al. 2017), Figure 3-9: the amount of training data",
+            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
+            _references(
+                Row("clips_1pc", "1 % of the training clips", "data_study/clips/1", {}),
+                Row("clips_10pc", "10 % of the training clips", "data_study/clips/10", {}),
+                Row("clips_100pc", "100 % of the training clips (the segm and depth stages)", "depth", {}),
+                oracle="the true parts and depth classes (45 mm bins)",
+            ),
+            trend=("clips_1pc", "clips_10pc", "clips_100pc"),
+            x={"clips_1pc": 1.0, "clips_10pc": 10.0, "clips_100pc": 100.0},
+        ),
     )
 }
 
@@ -342,6 +362,8 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
             for b in range(a + 1, len(frame)):
                 if not (np.isnan(paper[a]) or np.isnan(paper[b]) or paper[a] == paper[b]):
                     pairs.append((column, keys[a], keys[b], _better(column, paper[a], paper[b])))
+        trend = [key for key in table.trend if key in keys]
+        pairs += [(column, better, worse, True) for worse, better in zip(trend, trend[1:])]
         if "constant" in keys:
             pairs += [(column, key, "constant", True) for key in keys if key not in REFERENCES]
     measured: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (row, column): (figure, resampled)

@@ -30,6 +30,7 @@ MEASURES = {
     "pose3d": "joint_error_mm",
     "voxels": "voxel_iou",
     "shape": "beta_error",
+    "depth": "depth_rmse_mm",
 }
 
 

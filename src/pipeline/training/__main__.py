@@ -85,7 +85,7 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.training.stages import stage as make_stage
 
     stage = make_stage(args.stage)
-    train_set, val_set = SampleSet.load(args.train), SampleSet.load(args.val)
+    train_set, val_set = SampleSet.load(args.train).of_clips(args.clip_share, args.seed), SampleSet.load(args.val)
     sizes = train_set.sizes
     config = BodyNetConfig(
         input_size=sizes.input,
@@ -124,6 +124,8 @@ def train(args: argparse.Namespace) -> None:
         "train": asdict(settings),
         "init": [str(p) for p in args.init],
         "train_samples": len(train_set),
+        "train_clips": len(set(train_set.arrays["clip"].tolist())),
+        "clip_share": args.clip_share,
         "val_samples": len(val_set),
     }
     with stage_run("training", params, args.rule, parse_wildcards(args.wildcard)) as run, system_metrics(run):
@@ -240,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument("--train", required=True, type=Path, help="prepared training samples")
     p.add_argument("--val", required=True, type=Path, help="prepared validation samples")
+    p.add_argument(
+        "--clip-share",
+        type=float,
+        default=1.0,
+        help="train on every frame of this share of the training clips, drawn with the seed (SURREAL's data study)",
+    )
     p.add_argument(
         "--init",
         action="append",

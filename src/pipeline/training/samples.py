@@ -185,11 +185,27 @@ class SampleSet:
     def sizes(self) -> SampleSizes:
         return SampleSizes(*map(int, self.arrays["sizes"]))
 
+    def of_clips(self, share: float, seed: int) -> SampleSet:
+        """The samples of a seeded random `share` (0 < share ≤ 1) of the clips, at least one:
+        every frame of each chosen clip, as SURREAL's data study draws its subsets."""
+        if not 0 < share <= 1:
+            raise InputError(f"a share of the clips must be in (0, 1], got {share}")
+        clips = np.unique(self.arrays["clip"])
+        if share == 1:
+            return self
+        count = max(1, round(share * len(clips)))
+        chosen = np.sort(np.random.default_rng(seed).choice(clips, count, replace=False))
+        return self._rows(np.flatnonzero(np.isin(self.arrays["clip"], chosen)))
+
     def subset(self, count: int, seed: int) -> SampleSet:
         """A fixed random subset, in memory (for validation during training)."""
         chosen = np.arange(len(self))
         if count < len(self):
             chosen = np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))
+        return self._rows(chosen)
+
+    def _rows(self, chosen: np.ndarray) -> SampleSet:
+        """The samples at the indices `chosen`, in memory."""
         per_sample = {k: v for k, v in self.arrays.items() if v.ndim and len(v) == len(self) and k != "clip_names"}
         return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
 
