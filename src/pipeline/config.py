@@ -49,6 +49,9 @@ def check_synthesis(synthesis: dict, genders: list[str]) -> None:
     for gender in synthesis["genders"]:
         if gender not in genders:
             raise ConfigError("synthesis.genders", f"{gender!r} is not among body_model.genders")
+    missing = [name for name in ("segm", "depth") if name not in synthesis["passes"]]
+    if missing:
+        raise ConfigError("synthesis.passes", f"must hold {' and '.join(missing)}: the networks' samples read them")
 
 
 def check_bodynet(bodynet: dict, splits: list[str]) -> None:

@@ -32,6 +32,7 @@ def test_the_default_config_holds_together():
         ({"synthesis.splits": ["train", "test", "val"]}, "synthesis.motions.val", "must list"),
         ({"synthesis.light.shifted.ambient": [0.9, 0.1]}, "synthesis.light.shifted.ambient", "[low, high]"),
         ({"synthesis.genders": ["female", "child"]}, "synthesis.genders", "'child' is not among body_model.genders"),
+        ({"synthesis.passes": ["segm", "gtflow"]}, "synthesis.passes", "must hold depth"),
         ({"bodynet.input_size": 64}, "bodynet.input_size", "must be 4 × bodynet.heatmap_size"),
         ({"bodynet.voxel_size": 48}, "bodynet.voxel_size", "a multiple of bodynet.heatmap_size"),
         ({"bodynet.hourglass.depth": 6}, "bodynet.hourglass.depth", "must divide evenly"),

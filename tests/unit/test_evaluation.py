@@ -325,6 +325,8 @@ def test_bootstrap_intervals_have_the_known_answer():
     # ratios of sums (PCKh) and per-class ratios (part IoU) on the whole set and resampled
     ratio = pd.DataFrame({"correct": [1, 3], "visible": [2, 4]})
     assert evaluate(Figure("ratio", ("correct", "visible")), ratio) == pytest.approx(4 / 6)
+    unmeasured = pd.DataFrame({"depth": [10.0, np.nan, 20.0]})  # an image with nothing to measure
+    assert evaluate(Figure("mean", ("depth",)), unmeasured) == pytest.approx(15.0)
     parts = pd.DataFrame({"i1": [1, 0], "i2": [0, 0], "u1": [2, 2], "u2": [0, 0]})
     assert evaluate(Figure("class_ratio", ("i1", "i2", "u1", "u2")), parts) == pytest.approx(0.25)  # part 2 absent
     assert statistics.RESAMPLES == len(counts) and (counts.sum(1) == n).all()

@@ -113,8 +113,13 @@ def test_depth_errors_are_surreals_bin_rmse_and_its_scale_and_shift_invariant_fo
     rmse, st_rmse = metrics.depth_errors_mm(logits, truth)
     assert rmse[0] == pytest.approx(90.0) and st_rmse[0] == pytest.approx(0.0, abs=1e-9)
     assert rmse[1] == pytest.approx(45 * np.sqrt((4 + 1 + 4 + 1) / 4))
-    assert 0 < st_rmse[1] < rmse[1]
+    assert st_rmse[1] == pytest.approx(22.5)  # best scale 1: residuals of half a bin
     assert torch.isnan(rmse[2]) and torch.isnan(st_rmse[2])
+    stretched = truth.clone()
+    stretched[0, 1:3, 1:3] = torch.tensor([[10, 12], [14, 16]])  # twice the depth range, and shifted
+    logits = torch.nn.functional.one_hot(stretched, 20).permute(0, 3, 1, 2).float()
+    rmse, st_rmse = metrics.depth_errors_mm(logits, truth)
+    assert rmse[0] > 100 and st_rmse[0] == pytest.approx(0.0, abs=1e-9)  # scale ½ and a shift fit it
 
 
 def test_depth_classes_bin_the_depth_around_the_pelvis():
@@ -328,14 +333,19 @@ def test_a_nan_loss_stops_the_stage_and_keeps_the_last_checkpoint(samples, tmp_p
     assert all(torch.isfinite(p).all() for p in saved["state"]["segm"].values())
 
 
-def test_a_share_of_the_clips_keeps_every_frame_of_the_clips_drawn(samples):
+def test_a_share_of_the_clips_keeps_every_frame_of_the_clips_drawn(samples, tmp_path):
     clips = samples.arrays["clip"]
     half = samples.of_clips(0.5, seed=0)
-    drawn = set(half.arrays["clip"].tolist())
+    drawn = set(half.clips.tolist())
     assert 0 < len(drawn) < len(set(clips.tolist()))
     assert len(half) == np.isin(clips, list(drawn)).sum()  # every frame of a drawn clip
-    assert set(samples.of_clips(0.5, seed=0).arrays["clip"].tolist()) == drawn  # seeded
-    assert len(set(samples.of_clips(1e-6, seed=0).arrays["clip"].tolist())) == 1  # at least one clip
+    first = np.flatnonzero(np.isin(clips, list(drawn)))[0]
+    assert torch.equal(make_batch(half, np.arange(1))["rgb"], make_batch(samples, np.array([first]))["rgb"])
+    assert set(half.subset(3, seed=0).arrays["clip"].tolist()) <= drawn  # validation subsets: within the share
+    half.save(tmp_path / "half")
+    assert len(SampleSet.load(tmp_path / "half")) == len(half)
+    assert set(samples.of_clips(0.5, seed=0).clips.tolist()) == drawn  # seeded
+    assert len(set(samples.of_clips(1e-6, seed=0).clips.tolist())) == 1  # at least one clip
     assert samples.of_clips(1.0, seed=0) is samples
     with pytest.raises(InputError, match="share of the clips"):
         samples.of_clips(0.0, seed=0)

@@ -31,7 +31,8 @@ VERDICTS = ("holds", "reversed", "undecided")
 class Figure:
     """How a figure is computed from per-image columns.
 
-    kind 'mean': the mean of `columns[0]`; 'ratio': sum of `columns[0]` / sum of
+    kind 'mean': the mean of `columns[0]` over the images where it is a number (a depth error
+    is none on an image without a person); 'ratio': sum of `columns[0]` / sum of
     `columns[1]`; 'class_ratio': the mean over classes (present in the denominators) of the
     ratios of sums of the paired columns `columns[:C]` / `columns[C:]`. `subset` names a
     boolean per-image column selecting the images it is taken over (s20, s10)."""
@@ -55,7 +56,7 @@ def evaluate(figure: Figure, images: pd.DataFrame, counts: np.ndarray | None = N
     values = images[list(figure.columns)].to_numpy(dtype=np.float64)  # (N, K)
     sums = weights @ np.nan_to_num(values)  # (R, K)
     if figure.kind == "mean":
-        result = sums[:, 0] / np.maximum(weights.sum(1), 1e-12)
+        result = sums[:, 0] / np.maximum(weights @ np.isfinite(values[:, 0]), 1e-12)
     elif figure.kind == "ratio":
         result = sums[:, 0] / np.maximum(sums[:, 1], 1e-12)
     elif figure.kind == "class_ratio":

@@ -124,7 +124,7 @@ def train(args: argparse.Namespace) -> None:
         "train": asdict(settings),
         "init": [str(p) for p in args.init],
         "train_samples": len(train_set),
-        "train_clips": len(set(train_set.arrays["clip"].tolist())),
+        "train_clips": len(set(train_set.clips.tolist())),
         "clip_share": args.clip_share,
         "val_samples": len(val_set),
     }

@@ -147,6 +147,7 @@ class SampleSet:
     """Prepared samples: the per-sample arrays memory-mapped from disk, the rest in memory."""
 
     arrays: dict[str, np.ndarray]
+    rows: np.ndarray | None = None  # the samples' positions in `arrays` (a share of the clips); None: all
 
     @classmethod
     def load(cls, path: str | Path) -> SampleSet:
@@ -173,13 +174,14 @@ class SampleSet:
 
     def save(self, path: str | Path) -> None:
         """Write the samples as `load` reads them."""
+        arrays = (self if self.rows is None else self._rows(np.arange(len(self)))).arrays
         with atomic_output(path) as tmp:
             tmp.mkdir()
-            for name, value in self.arrays.items():
+            for name, value in arrays.items():
                 np.save(tmp / f"{name}.npy", value)
 
     def __len__(self) -> int:
-        return len(self.arrays["rgb"])
+        return len(self.arrays["rgb"]) if self.rows is None else len(self.rows)
 
     @property
     def sizes(self) -> SampleSizes:
@@ -195,7 +197,12 @@ class SampleSet:
             return self
         count = max(1, round(share * len(clips)))
         chosen = np.sort(np.random.default_rng(seed).choice(clips, count, replace=False))
-        return self._rows(np.flatnonzero(np.isin(self.arrays["clip"], chosen)))
+        return SampleSet(self.arrays, np.flatnonzero(np.isin(self.arrays["clip"], chosen)))  # read in place
+
+    @property
+    def clips(self) -> np.ndarray:
+        """The clip index of each sample."""
+        return self.arrays["clip"] if self.rows is None else self.arrays["clip"][self.rows]
 
     def subset(self, count: int, seed: int) -> SampleSet:
         """A fixed random subset, in memory (for validation during training)."""
@@ -206,7 +213,10 @@ class SampleSet:
 
     def _rows(self, chosen: np.ndarray) -> SampleSet:
         """The samples at the indices `chosen`, in memory."""
-        per_sample = {k: v for k, v in self.arrays.items() if v.ndim and len(v) == len(self) and k != "clip_names"}
+        if self.rows is not None:
+            chosen = self.rows[chosen]
+        count = len(self.arrays["rgb"])
+        per_sample = {k: v for k, v in self.arrays.items() if v.ndim and len(v) == count and k != "clip_names"}
         return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
 
 
@@ -303,6 +313,8 @@ def make_batch(
     """
     a = samples.arrays
     sizes = samples.sizes
+    if samples.rows is not None:
+        indices = samples.rows[indices]
     count = len(indices)
     rgb = np.array(a["rgb"][indices])  # (B, S, S, 3) uint8
     parts = np.array(a["parts"][indices])
