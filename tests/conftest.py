@@ -54,6 +54,8 @@ TINY_BODYNET = {
         "end_to_end": 2,
         "shape_regression": 2,
         "depth": 2,
+        "part_voxels": 2,
+        "part_voxels_fvsv": 2,
         "input_variants": 2,
     },
     "eval_every": 2,

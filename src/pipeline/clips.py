@@ -25,7 +25,8 @@ uses itself:
 
 with flow_t = (x[t+1] − x[t], y[t+1] − y[t]) in pixels (x right, y down) at frame t's pixels
 (zero on the last frame and off the body). Files added by this project, which SURREAL
-readers ignore: `_flow.mat`, `_voxels.mat` (see `pipeline.synthesis.voxels`) and, with
+readers ignore: `_flow.mat`, `_voxels.mat` and `_partvoxels.mat` (BodyNet's occupancy and six
+body parts, `voxels_<t>` and `partvoxels_<t>`; see `pipeline.synthesis.voxels`) and, with
 lossless frames, `<seq>_c<clip:04d>_frames/` (PNG per frame).
 
 Depth is the distance along the optical axis in metres (Blender's Z pass), 1e10 off the
@@ -332,3 +333,7 @@ class Clip:
 
     def voxels(self, t: int) -> np.ndarray:
         return self.frame_variable("voxels", t).astype(bool)
+
+    def part_voxels(self, t: int) -> np.ndarray:
+        """(Z, Y, X) uint8: 0 outside the body, else its part (`skeleton.VOXEL_PARTS`, 1-based)."""
+        return self.frame_variable("partvoxels", t).astype(np.uint8)

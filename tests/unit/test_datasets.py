@@ -87,6 +87,13 @@ def test_voxels_from_smpl_annotations_match_the_stored_ones(tiny_clips):
     ours = computed(clip_without, 5)
     assert ours.shape == stored.shape
     assert (ours & stored).sum() / (ours | stored).sum() > 0.97
+    stored_parts = clip.part_voxels(5)
+    assert np.array_equal(stored_parts > 0, stored)  # the same grid, labelled
+    clip_without.file = lambda suffix: clip.folder / f"missing{suffix}"
+    our_parts = computed.parts(clip_without, 5)
+    both = (our_parts > 0) & (stored_parts > 0)
+    assert (our_parts[both] == stored_parts[both]).mean() > 0.95
+    assert set(np.unique(stored_parts)) == set(range(7))  # background and the six parts
 
 
 def test_missing_and_broken_files_are_named(tiny_clips, tmp_path):

@@ -520,8 +520,10 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
     from pipeline.training.samples import make_batch
 
     batch = make_batch(test_samples, np.arange(len(test_samples)))
-    wanted = ("pose2d", "segm", "pose3d", "voxels", "depth")
+    wanted = ("pose2d", "segm", "pose3d", "voxels", "depth", "part_voxels")
     oracle = ReferencePredictor("oracle").predict(batch, wanted)
+    intersection, union = metrics.part_counts(oracle["part_voxels"], batch["part_voxels"], 7)
+    assert torch.equal(intersection, union) and (union[1:] > 0).all()  # every part is somewhere
     assert metrics.voxel_iou(oracle["voxels"], batch["voxels"]).min() == 1.0
     assert metrics.depth_errors_mm(oracle["depth"], batch["depth_classes"])[0].max() == 0
     intersection, union = metrics.part_counts(oracle["segm"], batch["parts"])
@@ -534,6 +536,8 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
     assert torch.allclose(occupancy, batch["voxels"].mean(0), atol=1e-4)
     depth_frequencies = torch.nn.functional.one_hot(batch["depth_classes"], 20).float().mean(0).permute(2, 0, 1)
     assert torch.allclose(constant["depth"][0].exp(), depth_frequencies.clamp_min(1e-6), atol=1e-5)
+    part_frequencies = torch.nn.functional.one_hot(batch["part_voxels"], 7).float().mean(0).movedim(-1, 0)
+    assert torch.allclose(constant["part_voxels"][0].exp(), part_frequencies.clamp_min(1e-6), atol=1e-5)
     with pytest.raises(ValueError, match="needs the training means"):
         ReferencePredictor("constant")
 
@@ -577,6 +581,8 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
     assert "surface_error_mm" not in constant
     assert oracle["part_accuracy"] == 1.0 and oracle["depth_rmse_mm"] == 0 == oracle["depth_st_rmse_mm"]
     assert constant["depth_rmse_mm"] > constant["depth_st_rmse_mm"] > 0
+    assert oracle["part_voxel_iou_foreground"] == 1.0 == oracle["part_voxel_iou"]
+    assert 0 < constant["part_voxel_iou_left_arm"] < constant["part_voxel_iou_torso"] < 1  # limbs move, the torso less
 
     # SURREAL's table from them: the constant standing in for a learned row
     from pipeline.evaluation.tables import TABLES, build, read_images
@@ -595,6 +601,16 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
         <= rows.loc["constant", "depth_rmse_mm"]
         <= rows.loc["constant", "depth_rmse_mm_high"]
     )
+
+    # and Table 4.5's
+    rows = {"constant": "constant", "part_voxels": "constant", "part_voxels_fvsv": "constant", "oracle": "oracle"}
+    images = {key: read_images(tmp_path / kind / "summary.json") for key, kind in rows.items()}
+    frame, _ = build(TABLES["bodynet_part_voxels"], images)
+    rows = frame.set_index("key")
+    assert (rows.loc["oracle", [c for c in frame if c.startswith("part_voxel_iou")]] == 100).all()
+    assert rows.loc["part_voxels_fvsv", "paper_part_voxel_iou_foreground"] == 58.9
+    assert rows.loc["part_voxels_fvsv", "paper_part_voxel_iou_left_arm"] == 29.6
+    assert 0 < rows.loc["constant", "part_voxel_iou_head"] < rows.loc["constant", "part_voxel_iou_foreground"] < 100
 
 
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):

@@ -47,3 +47,16 @@ def test_part_labels_follow_the_heaviest_weight():
     weights[1, [4, 7]] = [0.4, 0.6]
     weights[2, 0] = 1.0
     assert list(skeleton.smpl_part_labels(weights)) == [16, 8, 1]
+
+
+def test_the_part_voxels_group_bodynets_parts_by_limb_and_side():
+    smpl = np.arange(1, 25)
+    for bodynet, voxel in zip(skeleton.bodynet_part_labels(smpl), skeleton.voxel_part_labels(smpl)):
+        name, group = skeleton.BODYNET_PART_NAMES[bodynet - 1], skeleton.VOXEL_PARTS[voxel - 1]
+        if group in ("head", "torso"):
+            assert name == group
+        else:
+            side, limb = group.split("_")
+            ends = {"arm": ("arm", "hand"), "leg": ("leg", "foot")}[limb]
+            assert name.startswith(side) and name.endswith(ends), (name, group)
+    assert skeleton.voxel_part_labels(np.array([0])).tolist() == [0]

@@ -347,7 +347,7 @@ def test_same_seed_gives_byte_identical_mat_files(tiny_clips, tmp_path):
     render_tiny(tmp_path, model_path)
     first = sorted(p.relative_to(root) for p in root.rglob("*.mat"))
     again = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.mat"))
-    assert first == again and len(first) == 6 * 7
+    assert first == again and len(first) == 6 * 8  # info, five passes, voxels and part voxels
     for relative in first:
         assert (root / relative).read_bytes() == (tmp_path / relative).read_bytes(), relative
 
@@ -389,3 +389,21 @@ def test_the_clips_play_as_an_animated_picture_of_rgb_parts_and_depth(tiny_clips
         assert (coloured == person).mean() > 0.97  # the body coloured, the rest black
     rgb = cv2.resize(clips[1].rgb(5), (160, 120), interpolation=cv2.INTER_AREA)
     assert np.abs(frame[120:, :160].astype(int) - rgb).mean() < 3
+
+
+def test_part_voxels_label_each_voxel_by_the_part_nearest_it():
+    import trimesh
+
+    from pipeline.synthesis.voxels import voxelize
+
+    low, high = trimesh.creation.box(extents=(1.0, 1.0, 1.0)), trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    high.apply_translation((0.0, -2.0, 0.0))  # above (y down), a gap between them
+    vertices = np.concatenate([low.vertices, high.vertices])
+    faces = np.concatenate([low.faces, high.faces + len(low.vertices)])
+    labels = np.repeat([5, 1], len(low.vertices)).astype(np.uint8)
+    parts = voxelize(vertices, faces, 24, labels)
+    occupancy = voxelize(vertices, faces, 24)
+    assert np.array_equal(parts > 0, occupancy)  # the same voxels, labelled
+    rows = np.nonzero(parts)[1]  # (z, y, x): y counts down the image
+    assert set(parts[parts > 0].tolist()) == {1, 5}
+    assert rows[parts[parts > 0] == 1].max() < rows[parts[parts > 0] == 5].min()  # the upper box all 1, the lower all 5

@@ -12,7 +12,15 @@ from pipeline.models.checkpoint import build_model, save_model
 from pipeline.models.hourglass import StackedHourglass
 from pipeline.training import loop, losses, metrics
 from pipeline.training.loop import TrainingDiverged, TrainSettings, check_improved, held_subnetworks
-from pipeline.training.samples import FLIP_JOINTS, SampleSet, make_batch, prepare
+from pipeline.training.samples import (
+    FLIP_JOINTS,
+    FLIP_VOXEL_PARTS,
+    SampleSet,
+    make_batch,
+    pack_part_voxels,
+    prepare,
+    unpack_part_voxels,
+)
 from pipeline.training.schedule import STAGES
 from pipeline.training.stages import stage
 
@@ -46,6 +54,7 @@ def test_bodynet_outputs_and_what_each_network_feeds_on():
     assert out["segm"][-1].shape == (2, 15, 16, 16)
     assert out["pose3d"][-1].shape == (2, 16, 19, 16, 16)
     assert out["voxels"][-1].shape == (2, 32, 32, 32)
+    assert model(torch.zeros(2, 3, 64, 64), ("part_voxels",))["part_voxels"][-1].shape == (2, 7, 32, 32, 32)
     only_segm = BodyNet(tiny_config(voxel_inputs=("segm",)))
     assert only_segm.needed({"voxels"}) == {"voxels", "segm"}
     assert set(only_segm(torch.zeros(2, 3, 64, 64))) == {"voxels", "segm"}
@@ -62,6 +71,18 @@ def test_reprojections_are_maxima_over_depth_and_width():
     assert side[0, 2, 1] > 0.99 and side.sum() < 1.01  # (z, y)
 
 
+def test_part_voxel_views_take_each_parts_maximum_and_the_backgrounds_minimum():
+    labels = torch.zeros(1, 4, 4, 4, dtype=torch.long)
+    labels[0, 2, 1, 3] = 3  # z=2, y=1, x=3: a right-arm voxel
+    one_hot = torch.nn.functional.one_hot(labels, 7).movedim(-1, 1).float()
+    front, side = losses.part_views(one_hot, axis=1), losses.part_views(one_hot, axis=3)  # (y, x), (z, y)
+    assert front[0, 3, 1, 3] == 1 and front[0, 3].sum() == 1 and front[0, 0, 1, 3] == 0 and front[0, 0].sum() == 15
+    assert side[0, 3, 2, 1] == 1 and side[0, 0, 2, 1] == 0 and side[0, [1, 2, 4, 5, 6]].sum() == 0
+    logits = one_hot * 40 - 20  # the truth, confidently
+    assert losses.part_fv([logits], labels) < 1e-5 and losses.part_sv([logits], labels) < 1e-5  # the clamp's floor
+    assert losses.part_fv([logits.roll(1, dims=4)], labels) > 0.01  # moved along x: the front view differs
+
+
 def test_stage_losses_follow_bodynet():
     weights = stage("end_to_end_fvsv").weights
     assert sum(weights.values()) == pytest.approx(1.0)
@@ -70,6 +91,13 @@ def test_stage_losses_follow_bodynet():
     assert stage("end_to_end_fv_without_tasks").trains == ("pose2d", "segm", "pose3d", "voxels")
     assert stage("voxels_fvsv").trains == ("voxels",)
     assert stage("pose2d").flip and not stage("pose3d").flip
+    part_weights = stage("part_voxels_fvsv").weights
+    assert (
+        part_weights["part_voxels"] / part_weights["part_fv"] == pytest.approx(10) and sum(part_weights.values()) == 1
+    )
+    assert stage("part_voxels_fvsv").targets == ("part_voxels",) and stage("part_voxels_fvsv").wanted == (
+        "part_voxels",
+    )
     with pytest.raises(ValueError, match="unknown stage"):
         stage("voxels_sv")
 
@@ -142,6 +170,32 @@ def test_flip_exchanges_left_and_right(samples):
     assert torch.equal(flipped["parts"][i] > 0, plain["parts"][i].flip(-1) > 0)
     assert torch.equal(flipped["voxels"][i], plain["voxels"][i].flip(-1))  # the body mirrored in x
     assert torch.equal(flipped["silhouette_front"][i], plain["silhouette_front"][i].flip(-1))
+    mirrored_parts = torch.as_tensor(FLIP_VOXEL_PARTS)[plain["part_voxels"][i].flip(-1)].long()
+    assert torch.equal(flipped["part_voxels"][i], mirrored_parts)  # left arm ↔ right arm, left leg ↔ right leg
+    assert torch.equal(flipped["part_voxels"][i] > 0, flipped["voxels"][i] > 0)
+
+
+def test_part_voxels_are_packed_losslessly_and_cover_the_voxels(samples):
+    labels = np.random.default_rng(0).integers(0, 7, (2, 16, 16, 16), dtype=np.uint8)
+    packed = np.stack([pack_part_voxels(grid) for grid in labels])
+    assert packed.shape == (2, 3, 16, 16, 2) and np.array_equal(unpack_part_voxels(packed, 16), labels)
+    batch = make_batch(samples, np.arange(len(samples)))
+    assert torch.equal(batch["part_voxels"] > 0, batch["voxels"] > 0)
+    present = torch.bincount(batch["part_voxels"].flatten(), minlength=7)
+    assert (present > 0).all() and present[2] == present[1:].max()  # every part; the torso the largest
+
+
+def test_the_part_voxel_network_starts_as_the_voxel_network_for_every_part():
+    config = BodyNetConfig(input_size=64, heatmap_size=16, voxel_size=32, hourglass={**TINY_NET, "stacks": 2})
+    model = BodyNet(config).eval()
+    model.part_voxels.start_from(model.voxels)
+    out = model(torch.rand(2, 3, 64, 64), ("voxels", "part_voxels"))
+    for stack in range(2):  # the second stack too: the predictions fed back sum to the original's
+        assert torch.allclose(out["part_voxels"][stack][:, 0], -out["voxels"][stack], atol=1e-5)  # background
+        for c in range(1, 7):
+            assert torch.allclose(out["part_voxels"][stack][:, c], out["voxels"][stack], atol=1e-5)
+    with pytest.raises(ValueError, match="occupancy network"):
+        model.voxels.start_from(model.part_voxels)
 
 
 def settings(iterations, **overrides):
@@ -185,6 +239,14 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     _, history = train_stage("shape_regression", samples, tmp_path, [pose3d], iterations=100)
     assert check_improved(history)["beta_error"] > 0
     assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]  # the rest stayed frozen
+    parts, history = train_stage("part_voxels", samples, tmp_path, [voxels], iterations=60)
+    assert check_improved(history)["part_voxel_iou"] > 0.05
+    held, trained_voxels = (torch.load(path, weights_only=False)["state"] for path in (parts, voxels))
+    assert set(held) == {"pose2d", "segm", "pose3d", "voxels", "part_voxels"}
+    assert all(torch.equal(held["voxels"][k], v) for k, v in trained_voxels["voxels"].items())  # voxels stayed frozen
+    _, continued = train_stage("part_voxels_fvsv", samples, tmp_path, [parts], iterations=20)
+    assert np.isfinite([row["loss"] for row in continued[1:]]).all()
+    assert continued[0]["part_voxel_iou"] == pytest.approx(history[-1]["part_voxel_iou"])  # from where it stopped
     depth, history = train_stage("depth", samples, tmp_path, [segm], iterations=100)
     assert check_improved(history)["depth_rmse_mm"] > 0
     held, trained_segm = (torch.load(path, weights_only=False)["state"] for path in (depth, segm))

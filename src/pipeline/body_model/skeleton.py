@@ -99,6 +99,11 @@ BODYNET_PART_NAMES = (
 )
 SMPL_TO_BODYNET_PART = np.array([2, 12, 9, 2, 13, 10, 2, 14, 11, 2, 14, 11, 2, 2, 2, 1, 6, 3, 7, 4, 8, 5, 8, 5])
 
+# BodyNet's six parts of the part voxels (1-based, 0 = background) and each SMPL part's
+# (gulvarol/bodynet's voxelisation of the parts); left and right are the person's own.
+VOXEL_PARTS = ("head", "torso", "right_arm", "left_arm", "right_leg", "left_leg")
+SMPL_TO_VOXEL_PART = np.array([2, 6, 5, 2, 6, 5, 2, 6, 5, 2, 6, 5, 2, 2, 2, 1, 4, 3, 4, 3, 4, 3, 4, 3])
+
 # BodyNet's 16 joints (MPII order) as zero-based SMPL joint indices.
 BODYNET_JOINTS = np.array([7, 4, 1, 2, 5, 8, 0, 6, 12, 15, 20, 18, 16, 17, 19, 21])
 
@@ -111,4 +116,10 @@ def smpl_part_labels(weights: np.ndarray) -> np.ndarray:
 def bodynet_part_labels(smpl_parts: np.ndarray) -> np.ndarray:
     """BodyNet part ids (1..14) from SMPL part ids (1..24); 0 stays background."""
     lookup = np.concatenate([[0], SMPL_TO_BODYNET_PART])
+    return lookup[smpl_parts]
+
+
+def voxel_part_labels(smpl_parts: np.ndarray) -> np.ndarray:
+    """BodyNet's part-voxel ids (1..6, `VOXEL_PARTS`) from SMPL part ids (1..24); 0 stays background."""
+    lookup = np.concatenate([[0], SMPL_TO_VOXEL_PART])
     return lookup[smpl_parts]

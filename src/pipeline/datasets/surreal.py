@@ -3,8 +3,8 @@
 
 `BodyNetDataset` yields BodyNet's training samples from a clip list, as BodyNet's loaders
 prepare them (gulvarol/bodynet, training/util): a person-centred crop around the 2D joints,
-16 joint heatmaps, 14-part segmentation, 3D joint volumes of 19 depth bins, voxels placed
-under the silhouette box, and front and side silhouettes; and, for SURREAL's depth network
+16 joint heatmaps, 14-part segmentation, 3D joint volumes of 19 depth bins, voxels and part
+voxels (six parts) placed under the silhouette box, and front and side silhouettes; and, for SURREAL's depth network
 (Varol et al., "Learning from Synthetic Humans", 2017), each pixel's depth class.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.body_model.skeleton import BODYNET_JOINTS, SMPL_TO_BODYNET_PART
+from pipeline.body_model.skeleton import BODYNET_JOINTS, SMPL_TO_BODYNET_PART, voxel_part_labels
 from pipeline.clips import Clip, ClipError, ClipInfo
 from pipeline.synthesis import camera
 from pipeline.synthesis.voxels import align_to_box
@@ -133,28 +133,43 @@ def body_camera_vertices(model, pose: np.ndarray, shape: np.ndarray, zrot: float
 
 
 class VoxelSource:
-    """A frame's voxels: from the clip's `_voxels.mat` when it has them, else computed from
-    the clip's SMPL annotations with the given body models (as BodyNet preprocesses real
-    SURREAL clips), else none."""
+    """A frame's voxels and part voxels: from the clip's `_voxels.mat` and `_partvoxels.mat`
+    when it has them, else computed from the clip's SMPL annotations with the given body
+    models (as BodyNet preprocesses real SURREAL clips), else none."""
 
     def __init__(self, models: dict | None = None, resolution: int = 128) -> None:
         self.models = models or {}
         self.resolution = resolution
 
     def __call__(self, clip: Clip, t: int) -> np.ndarray | None:
+        """(Z, Y, X) bool occupancy, cropped to the body."""
+        stored = self._stored(clip, "_voxels.mat", clip.voxels, t)
+        return stored if stored is not None else self._computed(clip, t, parts=False)
+
+    def parts(self, clip: Clip, t: int) -> np.ndarray | None:
+        """(Z, Y, X) uint8: 0 outside the body, else BodyNet's six parts (`VOXEL_PARTS`)."""
+        stored = self._stored(clip, "_partvoxels.mat", clip.part_voxels, t)
+        return stored if stored is not None else self._computed(clip, t, parts=True)
+
+    @staticmethod
+    def _stored(clip: Clip, suffix: str, read, t: int) -> np.ndarray | None:
+        if clip.file(suffix).exists():
+            try:
+                return read(t)
+            except ClipError:
+                pass  # stored for other frames only
+        return None
+
+    def _computed(self, clip: Clip, t: int, parts: bool) -> np.ndarray | None:
         from pipeline.synthesis.voxels import voxelize
 
-        if clip.file("_voxels.mat").exists():
-            try:
-                return clip.voxels(t)
-            except ClipError:
-                pass  # voxels for other frames only
         gender = {0: "female", 1: "male"}[int(clip.info.gender[t])]
         model = self.models.get(gender)
         if model is None:
             return None
         vertices = body_camera_vertices(model, clip.info.pose[t], clip.info.shape[t], clip.info.zrot[t])
-        return voxelize(vertices, model.faces.astype(np.int64), self.resolution)
+        labels = voxel_part_labels(model.smpl_parts) if parts else None
+        return voxelize(vertices, model.faces.astype(np.int64), self.resolution, labels)
 
 
 def bodynet_sample(
@@ -199,6 +214,9 @@ def bodynet_sample(
         placed = align_to_box(voxels, box, sizes.voxels)
         sample["voxels"] = placed.astype(np.float32)
         sample["silhouette_side"] = placed.max(axis=2).astype(np.float32)  # (z, y): max over x
+        parts = voxel_source.parts(clip, t)
+        if parts is not None:
+            sample["part_voxels"] = align_to_box(parts, box, sizes.voxels).astype(np.int64)
     return sample
 
 

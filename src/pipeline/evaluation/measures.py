@@ -9,6 +9,9 @@
 - Silhouette IoU, F1 and pixel accuracy of a predicted foreground against the truth.
 - Part pixel accuracy (SURREAL's): per part, its true pixels labelled right, over the set,
   averaged over the 14 parts; with the depth RMSE and st-RMSE of `pipeline.training.metrics`.
+- Part voxel IoU (BodyNet's Table 4.5): per class (background, the six parts) and for the
+  foreground (any part against the body), intersection over union of the voxels over the set;
+  `part_voxel_iou` the mean over the six parts.
 
 Shapes: B images, V vertices, H×W silhouettes.
 """
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.body_model.skeleton import VOXEL_PARTS
 from pipeline.evaluation.statistics import Figure, evaluate
 
 
@@ -106,6 +110,7 @@ MEANS = (
     "depth_st_rmse_mm",
 )
 PARTS = range(1, 15)  # the 14 body parts (0: background)
+VOXEL_PART_NAMES = ("background", *VOXEL_PARTS)  # the part voxels' classes, in order
 
 
 def part_columns(denominator: str = "union") -> tuple[str, ...]:
@@ -123,6 +128,13 @@ def figures() -> dict[str, Figure]:
     result |= {name: Figure("ratio", (f"{name}_correct", f"{name}_visible")) for name in ("pckh", "pckh_head")}
     result["part_iou"] = Figure("class_ratio", part_columns())
     result["part_accuracy"] = Figure("class_ratio", part_columns("truth"))
+    for name in (*VOXEL_PART_NAMES, "foreground"):
+        result[f"part_voxel_iou_{name}"] = Figure(
+            "ratio", (f"part_voxel_intersection_{name}", f"part_voxel_union_{name}")
+        )
+    result["part_voxel_iou"] = Figure(
+        "class_ratio", tuple(f"part_voxel_{kind}_{name}" for kind in ("intersection", "union") for name in VOXEL_PARTS)
+    )
     return result
 
 

@@ -5,7 +5,8 @@ methods:
     smplify           SMPLify++ on the predicted silhouette, 2D joints and 3D joints
     shape_regression  the regressed shape, posed by the predicted 3D joints
     tasks             no body: the intermediate tasks only (PCKh, part IoU and accuracy, 3D
-                      joints, and SURREAL's depth measures where the depth network is trained)
+                      joints, SURREAL's depth measures where the depth network is trained,
+                      and the part voxels' intersections and unions where that network is)
 
 The network may also be a reference predictor (`pipeline.evaluation.references`: a
 constant, or the truth), measured and fitted the same way.
@@ -48,6 +49,7 @@ from pipeline.evaluation.frames import (
 )
 from pipeline.evaluation.measures import (
     PARTS,
+    VOXEL_PART_NAMES,
     add_subsets,
     mask_iou,
     procrustes_error_mm,
@@ -58,6 +60,7 @@ from pipeline.evaluation.measures import (
 from pipeline.fitting.body_fit import FitSettings, fit_body
 from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
+from pipeline.models.bodynet import VOXEL_PART_CLASSES
 from pipeline.synthesis.voxels import align_to_box, voxelize
 from pipeline.training import metrics
 from pipeline.training.samples import SampleSet, inputs, make_batch
@@ -216,7 +219,7 @@ def evaluate_network(
     missing = NEEDS[method] - trained
     if missing:
         raise ValueError(f"method {method!r} needs a trained {', '.join(sorted(missing))}")
-    wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d", "depth"}) & trained))
+    wanted = tuple(sorted((NEEDS[method] | {"pose2d", "segm", "pose3d", "depth", "part_voxels"}) & trained))
     if isinstance(network, torch.nn.Module):
         network.eval()
     a = samples.arrays
@@ -244,6 +247,8 @@ def evaluate_network(
         if "depth" in outputs:
             rmse, st_rmse = metrics.depth_errors_mm(outputs["depth"].float(), batch["depth_classes"])
             measures["depth_rmse_mm"], measures["depth_st_rmse_mm"] = rmse.numpy(), st_rmse.numpy()
+        if "part_voxels" in outputs:
+            measures |= part_voxel_counts(outputs["part_voxels"].float(), batch["part_voxels"])
         if "pose3d" in outputs:
             joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
             measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
@@ -274,6 +279,19 @@ def evaluate_network(
             )
     result.images = add_subsets(pd.DataFrame(rows))
     return result
+
+
+def part_voxel_counts(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per image, each class's and the foreground's voxel intersection and union (B,) of part
+    voxel logits (B, 7, D, D, D) against the true labels (B, D, D, D)."""
+    i, u = (c.numpy() for c in metrics.part_counts_per_image(logits, labels, VOXEL_PART_CLASSES))
+    counts = {}
+    for c, name in enumerate(VOXEL_PART_NAMES):
+        counts[f"part_voxel_intersection_{name}"], counts[f"part_voxel_union_{name}"] = i[:, c], u[:, c]
+    predicted, truth = logits.argmax(dim=1) > 0, labels > 0
+    counts["part_voxel_intersection_foreground"] = (predicted & truth).flatten(1).sum(1).numpy()
+    counts["part_voxel_union_foreground"] = (predicted | truth).flatten(1).sum(1).numpy()
+    return counts
 
 
 def fit_batch(

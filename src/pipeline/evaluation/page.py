@@ -35,13 +35,14 @@ HEADERS = {
     "pckh": "PCKh@0.5",
     "joint_error_mm": "3D joints",
     "pa_joint_error_mm": "3D joints (PA)",
+    "part_voxel_iou": "IoU",
 }
 
 
 def _header(column: str) -> str:
     for name, label in sorted(HEADERS.items(), key=lambda item: -len(item[0])):
         if column.startswith(name):
-            subset = column.removeprefix(name).strip("_")
+            subset = column.removeprefix(name).strip("_").replace("_", " ")
             unit = "%" if column in PERCENT else UNITS.get(name, "")
             return f"{label}{' ' + subset if subset else ''} ({unit})"
     return column

@@ -14,12 +14,16 @@ hourglass fed by the ones before it.
                                                          SURREAL's depth network (Varol et
                                                          al., "Learning from Synthetic
                                                          Humans", 2017), which feeds no other
+    part voxels  the voxel network's inputs           → 7 × D×D×D logits: background and six
+                                                         body parts (the paper's §4.3.1)
 
 Which inputs the 3D-pose and voxel networks take is configurable (the paper's Tables 4.8
 and 4.1 compare them). The voxel network has two branches, one for the 2D inputs (at input
 resolution, strided down to the heatmaps') and one for the 3D pose volumes; their features
 are concatenated, run through the hourglasses, and the last maps (channels = depth) are
-upsampled to the voxel resolution, passed through a ReLU and a 3×3 convolution.
+upsampled to the voxel resolution, passed through a ReLU and a 3×3 convolution. The part
+voxel network is the same with D channels per class (a grouped 3×3 convolution: each class
+its own), started from a trained voxel network by copying its output layers for each class.
 
 Shapes: B batch, S input size, s heatmap size, D voxel size, J = 16 joints, Z = 19 bins.
 """
@@ -38,6 +42,7 @@ JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
 DEPTH_BINS = 19
 DEPTH_CLASSES = DEPTH_BINS + 1  # background and the bins
+VOXEL_PART_CLASSES = 7  # background and six parts (pipeline.body_model.skeleton.VOXEL_PARTS)
 BETAS = 10
 INPUTS = ("rgb", "pose2d", "segm", "pose3d", "flow")
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
@@ -152,18 +157,44 @@ class _InputBranches(nn.Module):
 
 
 class VoxelNet(nn.Module):
-    def __init__(self, config: BodyNetConfig) -> None:
+    """Voxel logits of one class (occupancy) or of `classes` (part voxels)."""
+
+    def __init__(self, config: BodyNetConfig, classes: int = 1) -> None:
         super().__init__()
         self.inputs = config.voxel_inputs
-        self.voxel_size = config.voxel_size
+        self.voxel_size, self.classes = config.voxel_size, classes
+        channels = classes * config.voxel_size
         self.front = _InputBranches(config, self.inputs)
-        self.net = _hourglass(config, self.front.channels, config.voxel_size, stem_stride=1)
-        self.refine = nn.Conv2d(config.voxel_size, config.voxel_size, 3, padding=1)
+        self.net = _hourglass(config, self.front.channels, channels, stem_stride=1)
+        self.refine = nn.Conv2d(channels, channels, 3, padding=1, groups=classes)
 
     def forward(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Inputs → per stack, voxel logits (B, D, D, D): axes (z towards the camera, y, x)."""
-        outputs = self.net(self.front(features))
-        return [self.refine(F.relu(_resize(out, self.voxel_size))) for out in outputs]
+        """Inputs → per stack, voxel logits (B, D, D, D), or (B, C, D, D, D) with classes:
+        axes (z towards the camera, y, x)."""
+        outputs = [self.refine(F.relu(_resize(out, self.voxel_size))) for out in self.net(self.front(features))]
+        return outputs if self.classes == 1 else [out.unflatten(1, (self.classes, self.voxel_size)) for out in outputs]
+
+    @torch.no_grad()
+    def start_from(self, occupancy: VoxelNet) -> None:
+        """Take a trained occupancy network's weights, its output layers copied for each class
+        (BodyNet's start of the part voxel network): every part begins with the occupancy's
+        logits and the background (class 0) with their negation, so that the voxels called
+        foreground are at first the occupancy network's (with identical copies every class
+        would tie, and the ties fall to the background)."""
+        if self.classes == 1 or occupancy.classes != 1:
+            raise ValueError("start_from copies an occupancy network into a network of classes")
+        state = occupancy.state_dict()
+        for name, value in state.items():
+            target = self.state_dict()[name]
+            if target.shape != value.shape:  # output layers: tiled along the voxels' channels
+                repeats = [t // v for t, v in zip(target.shape, value.shape)]
+                value = value.repeat(*repeats)
+                if name.startswith("net.feed_predictions") and name.endswith("weight"):
+                    value = value / self.classes  # the stacked predictions fed back sum to the original's
+                if name.startswith("refine."):
+                    value[: self.voxel_size] *= -1  # the background's logits (the last layer's first group)
+            state[name] = value
+        self.load_state_dict(state)
 
 
 class ShapeNet(nn.Module):
@@ -197,8 +228,8 @@ class ShapeNet(nn.Module):
 
 
 class BodyNet(nn.Module):
-    """The four subnetworks, the shape baseline and SURREAL's depth network; `forward` runs
-    them in order, each fed by the earlier ones."""
+    """The four subnetworks, the shape baseline, SURREAL's depth network and the part voxel
+    network; `forward` runs them in order, each fed by the earlier ones."""
 
     def __init__(self, config: BodyNetConfig) -> None:
         super().__init__()
@@ -208,12 +239,13 @@ class BodyNet(nn.Module):
         self.pose3d = Pose3DNet(config)
         self.voxels = VoxelNet(config)
         self.shape = ShapeNet(config)
-        self.depth = _hourglass(config, 3, DEPTH_CLASSES)  # last: the others' seeded start stays
+        self.depth = _hourglass(config, 3, DEPTH_CLASSES)  # built after the others: their seeded start stays
+        self.part_voxels = VoxelNet(config, VOXEL_PART_CLASSES)
 
     def needed(self, wanted: set[str]) -> set[str]:
         """The subnetworks whose outputs `wanted` depends on, `wanted` included."""
         need = set(wanted)
-        if need & {"voxels", "shape"}:
+        if need & {"voxels", "shape", "part_voxels"}:
             need |= set(self.config.voxel_inputs) - set(IMAGES)
         if "pose3d" in need:
             need |= set(self.config.pose3d_inputs) - set(IMAGES)
@@ -224,7 +256,8 @@ class BodyNet(nn.Module):
     ) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
         (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
-        (B, D, D, D) logits, 'shape' (B, 10), 'depth' (B, 20, s, s) logits. `flow` (B, 3, S, S):
+        (B, D, D, D) logits, 'shape' (B, 10), 'depth' (B, 20, s, s) logits, 'part_voxels'
+        (B, 7, D, D, D) logits. `flow` (B, 3, S, S):
         the motion channels, for a 3D-pose network that reads them. Each network takes its
         inputs' last-stack predictions."""
         need = self.needed(set(wanted))
@@ -249,4 +282,6 @@ class BodyNet(nn.Module):
             out["shape"] = self.shape(features)
         if "depth" in need:
             out["depth"] = self.depth(rgb)
+        if "part_voxels" in need:
+            out["part_voxels"] = self.part_voxels(features)
         return out

@@ -24,6 +24,7 @@ import torch
 
 from pipeline import clips
 from pipeline.body_model.model import BodyModel
+from pipeline.body_model.skeleton import voxel_part_labels
 from pipeline.seeding import seeded_generator
 from pipeline.synthesis import appearance, camera
 from pipeline.synthesis.backgrounds import crop_to, read_rgb
@@ -392,10 +393,10 @@ class JobWorker:
         if chosen:
             faces = self.renderer.faces.numpy()
             camera_vertices = camera_frame(clip.world_vertices, clip.cam_loc)
-            extra["voxels"] = {
-                f"voxels_{t + 1}": voxelize(camera_vertices[t], faces, job.voxel_resolution).astype(np.uint8)
-                for t in chosen
-            }
+            parts = voxel_part_labels(self.renderer.models[plan.gender].smpl_parts)
+            labelled = {t: voxelize(camera_vertices[t], faces, job.voxel_resolution, parts) for t in chosen}
+            extra["voxels"] = {f"voxels_{t + 1}": (labels > 0).astype(np.uint8) for t, labels in labelled.items()}
+            extra["partvoxels"] = {f"partvoxels_{t + 1}": labels for t, labels in labelled.items()}
         return clip, extra
 
     def row(self, index: int) -> dict:

@@ -58,17 +58,22 @@ def _triangle_box_overlap(triangles: np.ndarray, half: float) -> np.ndarray:
     return overlap
 
 
-def surface_voxels(grid_triangles: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def surface_voxels(
+    grid_triangles: np.ndarray, shape: tuple[int, int, int], triangle_labels: np.ndarray | None = None
+) -> np.ndarray:
     """Occupancy (X, Y, Z) of every unit voxel a triangle touches; triangles (F, 3, 3) are in
-    voxel units (voxel (i, j, k) spans [i, i+1] × [j, j+1] × [k, k+1])."""
-    occupied = np.zeros(shape, dtype=bool)
+    voxel units (voxel (i, j, k) spans [i, i+1] × [j, j+1] × [k, k+1]). With
+    `triangle_labels` (F,) of 1..255, uint8: each touched voxel the label of a triangle
+    touching it."""
+    touched = np.zeros(shape, dtype=bool if triangle_labels is None else np.uint8)
+    labels = np.ones(len(grid_triangles), touched.dtype) if triangle_labels is None else triangle_labels
     low = np.clip(np.floor(grid_triangles.min(axis=1)).astype(np.int64), 0, np.array(shape) - 1)
     high = np.clip(np.floor(grid_triangles.max(axis=1)).astype(np.int64), 0, np.array(shape) - 1)
     extent = high - low + 1
     counts = extent.prod(axis=1)
     # a triangle inside one voxel touches it: no test needed
     single = counts == 1
-    occupied[tuple(low[single].T)] = True
+    touched[tuple(low[single].T)] = labels[single]
     multi = np.flatnonzero(~single)
     for first in range(0, len(multi), TRIANGLE_BATCH):
         ids = multi[first : first + TRIANGLE_BATCH]
@@ -79,19 +84,35 @@ def surface_voxels(grid_triangles: np.ndarray, shape: tuple[int, int, int]) -> n
         offset = np.stack([local % ex[:, 0], (local // ex[:, 0]) % ex[:, 1], local // (ex[:, 0] * ex[:, 1])], 1)
         voxel = low[tri] + offset
         hit = _triangle_box_overlap(grid_triangles[tri] - (voxel + 0.5)[:, None, :], 0.5)
-        occupied[tuple(voxel[hit].T)] = True
-    return occupied
+        touched[tuple(voxel[hit].T)] = labels[tri[hit]]
+    return touched
 
 
-def voxelize(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> np.ndarray:
+def voxelize(
+    vertices: np.ndarray, faces: np.ndarray, resolution: int, vertex_labels: np.ndarray | None = None
+) -> np.ndarray:
     """BodyNet's voxels of a closed mesh (vertices in the camera's frame: x right, y down,
     z away from the camera): bool (Z, Y, X), the longest side `resolution` voxels, z
-    counted towards the camera, cropped to the body."""
+    counted towards the camera, cropped to the body. With `vertex_labels` (V,) of 1..255,
+    uint8 part voxels instead (0 outside): a surface voxel takes the label of a triangle
+    touching it (a triangle's label: that of two of its corners, else its first's), an
+    inner voxel that of the surface voxel nearest it.
+
+    BodyNet voxelises each part's mesh apart (its holes closed by hand) and lets the torso
+    win where parts overlap; the nearest surface labels the same voxels wherever the parts'
+    solids do not overlap, with no part meshes to close."""
     low, high = vertices.min(axis=0), vertices.max(axis=0)
     size = (high - low).max() / resolution
     shape = tuple(int(n) for n in np.clip(np.ceil((high - low) / size - 1e-9), 1, resolution))
     grid = (vertices - low) / size
-    solid = ndimage.binary_fill_holes(surface_voxels(grid[faces], shape))
+    if vertex_labels is None:
+        solid = ndimage.binary_fill_holes(surface_voxels(grid[faces], shape))
+    else:
+        corners = np.asarray(vertex_labels, np.uint8)[faces]
+        majority = np.where(corners[:, 1] == corners[:, 2], corners[:, 1], corners[:, 0])
+        surface = surface_voxels(grid[faces], shape, majority)
+        nearest = ndimage.distance_transform_edt(surface == 0, return_distances=False, return_indices=True)
+        solid = np.where(ndimage.binary_fill_holes(surface > 0), surface[tuple(nearest)], 0).astype(np.uint8)
     return np.ascontiguousarray(solid.transpose(2, 1, 0)[::-1])
 
 

@@ -86,6 +86,9 @@ def train(args: argparse.Namespace) -> None:
 
     stage = make_stage(args.stage)
     train_set, val_set = SampleSet.load(args.train).of_clips(args.clip_share, args.seed), SampleSet.load(args.val)
+    for path, samples in ((args.train, train_set), (args.val, val_set)):
+        if "part_voxels" in stage.targets and "part_voxels" not in samples.arrays:
+            raise InputError(f"{path}: prepared samples lack part voxels (stage {stage.name}); prepare them again")
     sizes = train_set.sizes
     config = BodyNetConfig(
         input_size=sizes.input,

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
-from pipeline.models.bodynet import DEPTH_CLASSES  # noqa: E402
+from pipeline.models.bodynet import DEPTH_CLASSES, VOXEL_PART_CLASSES  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS
 
@@ -23,7 +23,17 @@ MEASURES = {
     "voxel_iou": "voxel IoU",
     "beta_error": "shape error (‖Δβ‖)",
     "depth_rmse_mm": "depth RMSE (mm)",
+    "part_voxel_iou": "part voxel IoU",
 }
+
+
+def front_labels(labels: np.ndarray) -> np.ndarray:
+    """(D, D, D) voxel labels (z towards the camera, y, x) → (D, D) the label seen from the
+    camera at each pixel: the nearest non-zero one, 0 where the ray meets none."""
+    occupied = labels[::-1] > 0  # nearest first
+    first = occupied.argmax(axis=0)
+    seen = np.take_along_axis(labels[::-1], first[None], axis=0)[0]
+    return np.where(occupied.any(axis=0), seen, 0)
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -81,7 +91,8 @@ def learning_curves(
 
 @torch.no_grad()
 def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, count: int = 4) -> None:
-    """Input, 2D pose, segmentation, depth and voxels (front and side views) next to the truth."""
+    """Input, 2D pose, segmentation, depth, voxels (front and side views) and part voxels
+    (seen from the camera) next to the truth."""
     model.eval()
     indices = np.linspace(0, len(samples) - 1, count).astype(int)
     batch = make_batch(samples, indices)
@@ -115,6 +126,15 @@ def predictions(model, samples: SampleSet, wanted: tuple[str, ...], out: Path, c
                 "voxel truth front | side",
                 lambda i: np.concatenate([batch["voxels"][i].amax(0).numpy(), batch["voxels"][i].amax(2).T.numpy()], 1),
             ),
+        ]
+    if "part_voxels" in outputs:
+        parts = VOXEL_PART_CLASSES - 1
+        panels += [
+            (
+                "part voxels front",
+                lambda i: labels_to_rgb(front_labels(outputs["part_voxels"][-1][i].argmax(0).numpy()), parts),
+            ),
+            ("part voxel truth front", lambda i: labels_to_rgb(front_labels(batch["part_voxels"][i].numpy()), parts)),
         ]
     fig, axes = plt.subplots(count, len(panels), figsize=(2.2 * len(panels), 2.2 * count), squeeze=False)
     for row, index in enumerate(range(count)):

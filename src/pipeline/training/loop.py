@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.models.bodynet import BodyNet
+from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training import losses, metrics
 from pipeline.training.samples import SampleSet, inputs, make_batch
-from pipeline.training.stages import SUBNETWORKS, Stage
+from pipeline.training.stages import SUBNETWORKS, TERM_TARGETS, Stage
 
 log = logging.getLogger("pipeline.training")
 
@@ -145,10 +145,10 @@ def evaluate(
     principal = torch.as_tensor(samples.arrays["principal"])
     correct = dict.fromkeys(metrics.PCK_REFERENCES, 0.0)
     visible = dict.fromkeys(metrics.PCK_REFERENCES, 0)
-    intersection = union = None
+    intersection = union = voxel_intersection = voxel_union = None
     errors, ious, beta_errors, depth_errors = [], [], [], []
     for start in range(0, len(samples), batch_size):
-        targets = tuple(target for name, target in (("voxels", "voxels"), ("depth", "depth_classes")) if name in wanted)
+        targets = tuple(TERM_TARGETS[name] for name in ("voxels", "depth", "part_voxels") if name in wanted)
         batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))), targets=targets)
         outputs = model(**inputs(batch, device), wanted=wanted)
         if "pose2d" in outputs:
@@ -167,6 +167,11 @@ def evaluate(
             beta_errors.append((outputs["shape"][-1].cpu().float() - batch["betas"]).norm(dim=1))
         if "depth" in outputs:
             depth_errors.append(metrics.depth_errors_mm(outputs["depth"][-1].cpu().float(), batch["depth_classes"])[0])
+        if "part_voxels" in outputs:
+            i, u = metrics.part_counts(outputs["part_voxels"][-1].cpu(), batch["part_voxels"], VOXEL_PART_CLASSES)
+            voxel_intersection, voxel_union = (
+                (i, u) if voxel_intersection is None else (voxel_intersection + i, voxel_union + u)
+            )
     result = {}
     if visible["bodynet"]:
         result["pckh"] = correct["bodynet"] / visible["bodynet"]
@@ -182,6 +187,9 @@ def evaluate(
         result["beta_error"] = float(torch.cat(beta_errors).mean())
     if depth_errors:
         result["depth_rmse_mm"] = float(torch.cat(depth_errors).nanmean())
+    if voxel_intersection is not None:
+        per_part = voxel_intersection[1:].double() / voxel_union[1:].clamp_min(1).double()
+        result["part_voxel_iou"] = float(per_part[voxel_union[1:] > 0].mean())
     return {name: result[name] for name in sorted(result)}
 
 
@@ -195,6 +203,17 @@ def set_trainable(model: BodyNet, stage: Stage) -> list[torch.nn.Parameter]:
         if trainable:
             parameters += list(module.parameters())
     return parameters
+
+
+def start_from_held(model: BodyNet, stage: Stage) -> None:
+    """Start the stage's networks from the held network it names (`Stage.starts_from`),
+    unless a checkpoint gave them their weights already."""
+    if stage.starts_from is None or set(stage.trains) & getattr(model, "trained", set()):
+        return
+    if stage.starts_from not in getattr(model, "trained", set()):
+        raise InputError(f"stage {stage.name} starts from {stage.starts_from}, which no checkpoint given holds")
+    for name in stage.trains:
+        getattr(model, name).start_from(getattr(model, stage.starts_from))
 
 
 def train(
@@ -237,6 +256,7 @@ def train(
         start, history, steps = saved["iteration"], saved["history"], saved["steps"]
         log.info("%s: resuming at iteration %d from %s", stage.name, start, checkpoint)
     else:
+        start_from_held(model, stage)
         history.append({"iteration": 0, **evaluate(model, val_set, stage.wanted, device)})
         set_trainable(model, stage)
         if run is not None:
@@ -334,6 +354,7 @@ def check_improved(history: list[dict]) -> dict[str, float]:
         "joint_error_mm": -1,
         "beta_error": -1,
         "depth_rmse_mm": -1,
+        "part_voxel_iou": 1,
     }
     return {
         name: sign * (last[name] - first[name])

@@ -8,6 +8,9 @@
   the volume's peak gives image position and depth bin, turned into metres with the known
   focal length and root depth.
 - Voxel IoU: intersection over union of the voxels above 0.5 with the truth.
+- Part voxel IoU (the paper's Table 4.5): each voxel's likeliest class against the truth,
+  intersection over union of each of the six parts over the whole set, averaged; the
+  foreground's, any part against the body.
 - Depth RMSE (SURREAL's, Varol et al. 2017, §3.5.1): on the pixels that are a person in
   the truth, the root-mean-square difference between the predicted depth bin (the likeliest
   of the 19, background aside) and the true one, times the bin's 45 mm; st-RMSE the same
@@ -91,10 +94,11 @@ def part_counts(logits: torch.Tensor, parts: torch.Tensor, classes: int = 15) ->
 def part_counts_per_image(
     logits: torch.Tensor, parts: torch.Tensor, classes: int = 15
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and class (intersection, union) pixel counts, (B, classes) each."""
-    predicted = F.one_hot(logits.argmax(dim=1), classes).bool()  # (B, s, s, C)
-    truth = F.one_hot(parts.long(), classes).bool()
-    return (predicted & truth).sum((1, 2)), (predicted | truth).sum((1, 2))
+    """Per image and class (intersection, union) counts, (B, classes) each, of logits
+    (B, classes, ...) against labels (B, ...): pixels, or voxels."""
+    predicted = F.one_hot(logits.argmax(dim=1), classes).bool().flatten(1, -2)  # (B, pixels, C)
+    truth = F.one_hot(parts.long(), classes).bool().flatten(1, -2)
+    return (predicted & truth).sum(1), (predicted | truth).sum(1)
 
 
 def class_pixels(labels: torch.Tensor, classes: int = 15) -> torch.Tensor:

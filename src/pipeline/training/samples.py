@@ -4,7 +4,8 @@ Preparing reads every chosen frame of the clips through `pipeline.datasets.surre
 crop, segmentation, joints, depth bins and voxels exactly as BodyNet's loaders make them)
 and stores the compact parts: the RGB crop, the 14-part labels, each pixel's depth class
 (SURREAL's depth network's target), the joints in heatmap pixels, their depth bins, the
-voxels (bit-packed), the silhouette, and what the evaluation
+voxels (bit-packed), the part voxels (their six parts' ids as three bit-packed planes), the
+silhouette, and what the evaluation
 needs to go back to metres and to SMPL (root depth, camera-frame joints, crop, pose, shape).
 Heatmaps and 3D volumes are drawn from the joints when a batch is made.
 
@@ -40,6 +41,8 @@ from pipeline.synthesis import camera
 # BodyNet's left/right pairs: joints (MPII order) and parts (1-based, 0 = background)
 FLIP_JOINTS = np.array([5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10])
 FLIP_PARTS = np.array([0, 1, 2, 6, 7, 8, 3, 4, 5, 12, 13, 14, 9, 10, 11])
+FLIP_VOXEL_PARTS = np.array([0, 1, 2, 4, 3, 6, 5], np.uint8)
+PART_VOXEL_BITS = 3  # ids 0..6
 HEAD, NECK = 9, 8  # MPII slots of SMPL's head and neck joints
 
 
@@ -70,6 +73,7 @@ def prepare(
         "joints": ((16, 2), np.float32),
         "bins": ((16,), np.int8),
         "voxels": ((d, d, (d + 7) // 8), np.uint8),
+        "part_voxels": ((PART_VOXEL_BITS, d, d, (d + 7) // 8), np.uint8),
         "silhouette": ((d, d), np.uint8),
         "joints_camera": ((16, 3), np.float32),
         "root_depth": ((), np.float32),
@@ -99,8 +103,10 @@ def prepare(
                 previous.forget()  # one decoded video in memory at a time
             previous = clip
             sample = dataset.sample_of(clip, t, dense_targets=False)  # drawn again per batch
-            if "voxels" not in sample:
-                raise InputError(f"{clip.info_path}: no voxels for frame {t + 1} (and no body model to make them)")
+            for name in ("voxels", "part_voxels"):
+                if name not in sample:
+                    what = name.replace("_", " ")
+                    raise InputError(f"{clip.info_path}: no {what} for frame {t + 1} (and no body model to make them)")
             info = clip.info
             centre, side = crop_box(info.joints2d[t])
             rotation, translation = camera.extrinsics(info.cam_loc)
@@ -112,6 +118,7 @@ def prepare(
                 "joints": sample["joints2d_crop"],
                 "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
                 "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1),
+                "part_voxels": pack_part_voxels(sample["part_voxels"]),
                 "silhouette": sample["silhouette_front"],
                 "joints_camera": joints_camera[BODYNET_JOINTS],
                 "root_depth": joints_camera[0, 2],
@@ -220,6 +227,19 @@ class SampleSet:
         return SampleSet({**self.arrays, **{k: np.asarray(v[chosen]) for k, v in per_sample.items()}})
 
 
+def pack_part_voxels(labels: np.ndarray) -> np.ndarray:
+    """(D, D, D) part ids 0..6 → (3, D, D, ⌈D/8⌉) bit planes, least significant first."""
+    planes = (np.asarray(labels, np.uint8)[None] >> np.arange(PART_VOXEL_BITS, dtype=np.uint8)[:, None, None, None]) & 1
+    return np.packbits(planes.astype(bool), axis=-1)
+
+
+def unpack_part_voxels(packed: np.ndarray, size: int) -> np.ndarray:
+    """(B, 3, D, D, ⌈D/8⌉) bit planes → (B, D, D, D) uint8 part ids."""
+    planes = np.unpackbits(packed, axis=-1, count=size)
+    shifts = np.arange(PART_VOXEL_BITS, dtype=np.uint8)[None, :, None, None, None]
+    return (planes << shifts).sum(1, dtype=np.uint8)
+
+
 FLOW_DIVISOR = 20.0  # Doersch & Zisserman's flow scaling, at 256-pixel crops
 
 
@@ -269,7 +289,17 @@ def joint_volumes(points: torch.Tensor, bins: torch.Tensor, size: int, sigma: fl
 
 
 # What each target of a batch is made from, so that a batch draws only what is asked of it.
-TARGETS = ("heatmaps", "parts", "depth_classes", "volumes", "voxels", "silhouette_front", "silhouette_side", "betas")
+TARGETS = (
+    "heatmaps",
+    "parts",
+    "depth_classes",
+    "volumes",
+    "voxels",
+    "part_voxels",
+    "silhouette_front",
+    "silhouette_side",
+    "betas",
+)
 
 
 def geometric_transforms(
@@ -366,6 +396,10 @@ def make_batch(
         voxels[flipped] = voxels[flipped, :, :, ::-1]
         batch["voxels"] = torch.from_numpy(voxels)
         batch["silhouette_side"] = batch["voxels"].amax(dim=3)  # (z, y): max over x
+    if "part_voxels" in wanted and "part_voxels" in a:  # samples prepared before part voxels lack them
+        labels = unpack_part_voxels(a["part_voxels"][indices], sizes.voxels)  # (B, z, y, x)
+        labels[flipped] = FLIP_VOXEL_PARTS[labels[flipped, :, :, ::-1]]
+        batch["part_voxels"] = torch.from_numpy(labels)
     if "silhouette_front" in wanted:
         silhouette = np.array(a["silhouette"][indices])
         silhouette[flipped] = silhouette[flipped, :, ::-1]
@@ -378,6 +412,8 @@ def make_batch(
     for name in ("voxels", "silhouette_front", "silhouette_side"):
         if name in batch:
             batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer
+    if "part_voxels" in batch:
+        batch["part_voxels"] = batch["part_voxels"].long()
     # dense targets drawn where the network runs
     if "heatmaps" in wanted:
         batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sizes.sigma)

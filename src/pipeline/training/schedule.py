@@ -7,6 +7,7 @@ named here, so the workflow's DAG is the schedule (no torch import: the Snakefil
                        │          └─ voxels_fvsv ─┬─ end_to_end_fvsv
                        │                          └─ end_to_end_fvsv_without_tasks
                        └─ shape_regression
+                                  voxels ── part_voxels ── part_voxels_fvsv  (six body parts; Table 4.5)
     segm ── depth  (SURREAL's depth network; the checkpoint holds segm's as well)
 """
 
@@ -23,6 +24,8 @@ STAGE_INITS: dict[str, tuple[str, ...]] = {
     "end_to_end_fvsv_without_tasks": ("voxels_fvsv",),
     "shape_regression": ("pose3d",),
     "depth": ("segm",),
+    "part_voxels": ("voxels",),
+    "part_voxels_fvsv": ("part_voxels",),
 }
 STAGES = tuple(STAGE_INITS)
 
