@@ -16,7 +16,7 @@ def toy_checkpoint(tmp_path_factory):
     config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2))
     model = build_model(config, [])
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model(path, model, "end_to_end_fvsv", ("pose2d", "segm", "pose3d", "voxels"), 0)
+    save_model(path, model, "part_voxels_fvsv", ("pose2d", "segm", "pose3d", "voxels", "part_voxels"), 0)
     return path
 
 
@@ -75,7 +75,7 @@ def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
     with pytest.raises(SystemExit, match="astronaut.png: not a BodyNet checkpoint|astronaut.png: not a readable"):
         main([str(photo), *common[:0], "--model", str(photo), *common[2:]])
     written = ["astronaut.json", "astronaut_body.obj", "astronaut_voxels.obj", "astronaut_parts.png", "summary.csv"]
-    written += ["astronaut_overlay.png", "astronaut_views.png"]
+    written += ["astronaut_overlay.png", "astronaut_views.png", "astronaut_part_voxels.obj"]  # it holds part voxels
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
 
 
@@ -159,3 +159,45 @@ def test_a_csv_of_boxes_is_read_by_image_name_and_bad_rows_are_named(tmp_path):
         read_boxes(no_header)
     with pytest.raises(InputError, match="missing.csv: not a readable CSV"):
         read_boxes(tmp_path / "missing.csv")
+
+
+def test_part_voxels_are_written_as_one_surface_per_part_where_the_camera_sees_them():
+    from pipeline.predict.body import Prediction
+    from pipeline.predict.write import part_voxels_obj
+
+    labels = np.zeros((16, 16, 16), np.uint8)  # (z, y, x), y down
+    labels[6:10, 2:6, 6:10] = 1  # head, above
+    labels[6:10, 6:14, 5:11] = 2  # torso, below it
+    prediction = Prediction(
+        box=(0.0, 0.0, 100.0, 100.0),
+        found_by="box",
+        image_size=(100, 100),
+        crop_centre=np.array([50.0, 50.0]),
+        crop_side=115.0,
+        focal=100.0,
+        focal_given=True,
+        root_depth=3.0,
+        joints2d=np.zeros((16, 2)),
+        joints3d=np.zeros((16, 3)),
+        parts=np.zeros((8, 8), np.int64),
+        voxels=(labels > 0).astype(np.float32),
+        voxel_points=np.zeros((0, 3)),
+        pose=np.zeros(72),
+        betas=np.zeros(10),
+        transl=np.zeros(3),
+        vertices=np.zeros((0, 3)),
+        confidence={},
+        part_voxels=labels,
+    )
+    groups, current = {}, None
+    for line in part_voxels_obj(prediction).splitlines():
+        if line.startswith("g "):
+            current = line[2:]
+            groups[current] = []
+        elif line.startswith("v "):
+            groups[current].append([float(v) for v in line.split()[1:]])
+    assert list(groups) == ["head", "torso", "right_arm", "left_arm", "right_leg", "left_leg"]
+    head, torso = np.array(groups["head"]), np.array(groups["torso"])
+    assert len(head) and len(torso) and not any(groups[name] for name in list(groups)[2:])
+    assert head[:, 1].mean() < torso[:, 1].mean()  # camera y points down: the head above
+    assert abs(head[:, 2].mean() - 3.0) < 0.3 and abs(torso[:, 2].mean() - 3.0) < 0.3  # at the root's depth

@@ -26,7 +26,6 @@ from pipeline.models.bodynet import DEPTH_CLASSES, PART_CLASSES, VOXEL_PART_CLAS
 from pipeline.training.samples import SampleSet, make_batch
 
 VOXEL_LOGIT = 20.0  # |logit| of a certain voxel: sigmoid(±20) is 0 or 1 to float precision
-SUBNETWORKS = ("pose2d", "segm", "pose3d", "voxels", "depth", "part_voxels")
 TARGET_OF = {
     "pose2d": "heatmaps",
     "segm": "parts",
@@ -35,6 +34,7 @@ TARGET_OF = {
     "depth": "depth_classes",
     "part_voxels": "part_voxels",
 }
+SUBNETWORKS = tuple(TARGET_OF)  # those a reference answers for
 CLASSES = {"parts": PART_CLASSES, "depth_classes": DEPTH_CLASSES, "part_voxels": VOXEL_PART_CLASSES}  # as labels
 
 

@@ -8,10 +8,12 @@ Per image, in --out: <name>.json (the person's box and what found it, 2D joints 
 joints in camera metres, the fitted body's pose, shape and translation, each network's
 confidence), <name>_body.obj (the fitted body), <name>_voxels.obj (the predicted voxels'
 surface), <name>_parts.png (the predicted parts), <name>_overlay.png (the body over the
-image) and <name>_views.png (the body as seen, and turned 90° and 180°); and summary.csv,
-a row per image. The person is the given box, else the largest of OpenCV's HOG people
-detections, else the whole image; without a given box the crop is cut again on the networks'
-own view of the person (their segmentation, then their 2D joints), as training cropped.
+image) and <name>_views.png (the body as seen, and turned 90° and 180°), and with a model
+that holds the part voxel network (e.g. results/bodynet/part_voxels_fvsv/model.pt)
+<name>_part_voxels.obj (a group per body part); and summary.csv, a row per image. The
+person is the given box, else the largest of OpenCV's HOG people detections, else the whole
+image; without a given box the crop is cut again on the networks' own view of the person
+(their segmentation, then their 2D joints), as training cropped.
 """
 
 from __future__ import annotations

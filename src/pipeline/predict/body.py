@@ -55,6 +55,9 @@ class Prediction:
     transl: np.ndarray  # (3,)
     vertices: np.ndarray  # (V, 3) the fitted body in camera metres
     confidence: dict[str, float]
+    # (D, D, D) each voxel's part (pipeline.body_model.skeleton.VOXEL_PARTS, 0 = none), indexed
+    # (z, y, x), where the checkpoint holds the part voxel network
+    part_voxels: np.ndarray | None = None
 
 
 def find_person(image: np.ndarray, box: tuple[float, float, float, float] | None) -> tuple[tuple, str]:
@@ -132,10 +135,12 @@ def estimate_root_depth(pixels: np.ndarray, depths: np.ndarray, focal: float, le
 
 @torch.no_grad()
 def run_networks(network, crops: np.ndarray) -> dict[str, torch.Tensor]:
-    """{'pose2d', 'segm', 'pose3d', 'voxels'}: the last stack's outputs for crops (B, S, S, 3) uint8."""
+    """{'pose2d', 'segm', 'pose3d', 'voxels'} and 'part_voxels' where the network holds it
+    trained: the last stack's outputs for crops (B, S, S, 3) uint8."""
     device = next(network.parameters()).device
     rgb = torch.from_numpy(crops).to(torch.float32).div(255.0).permute(0, 3, 1, 2).to(device)
-    outputs = network(rgb=rgb, wanted=("pose2d", "segm", "pose3d", "voxels"))
+    parts = ("part_voxels",) if "part_voxels" in getattr(network, "trained", ()) else ()
+    outputs = network(rgb=rgb, wanted=("pose2d", "segm", "pose3d", "voxels", *parts))
     return {name: stacks[-1].float().cpu() for name, stacks in outputs.items()}
 
 
@@ -170,6 +175,7 @@ def predict_bodies(
     volumes = volume_peaks(outputs["pose3d"]).numpy()
     probabilities = torch.sigmoid(outputs["voxels"]).numpy()
     parts = outputs["segm"].argmax(dim=1).numpy()
+    part_voxels = outputs["part_voxels"].argmax(dim=1).numpy().astype(np.uint8) if "part_voxels" in outputs else None
     heatmap_size, bins = outputs["pose2d"].shape[-1], outputs["pose3d"].shape[2]
     results, point_sets, weight_sets, targets = [], [], [], []
     for k, (image, (box, how), (_, centre, side)) in enumerate(zip(images, found, crops)):
@@ -208,6 +214,7 @@ def predict_bodies(
                 voxels=probabilities[k],
                 voxel_points=camera_points,
                 confidence=confidence,
+                part_voxels=None if part_voxels is None else part_voxels[k],
             )
         )
     points, weights = pad_points(point_sets, weight_sets)

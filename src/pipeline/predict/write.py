@@ -12,6 +12,7 @@ import torch
 from skimage import measure
 
 from pipeline.atomic import atomic_output
+from pipeline.body_model.skeleton import VOXEL_PARTS
 from pipeline.evaluation.frames import voxels_to_camera
 from pipeline.figures import labels_to_rgb
 from pipeline.predict.body import Prediction
@@ -29,9 +30,23 @@ def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def voxel_mesh(prediction: Prediction) -> tuple[np.ndarray, np.ndarray]:
-    """The predicted voxels' iso-surface at 0.5 as a mesh in camera metres (empty if none)."""
-    probabilities = prediction.voxels
+def part_voxels_obj(prediction: Prediction) -> str:
+    """The predicted part voxels as one OBJ, a group (`g <part>`) per body part holding that
+    part's surface in camera metres."""
+    lines, offset = [], 0
+    for label, name in enumerate(VOXEL_PARTS, start=1):
+        vertices, faces = voxel_mesh(prediction, (prediction.part_voxels == label).astype(np.float32))
+        lines.append(f"g {name}")
+        lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
+        lines += [f"f {a + offset + 1} {b + offset + 1} {c + offset + 1}" for a, b, c in faces]
+        offset += len(vertices)
+    return "\n".join(lines) + "\n"
+
+
+def voxel_mesh(prediction: Prediction, volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The iso-surface at 0.5 of the predicted voxels' probabilities (or of `volume`, (D, D, D)
+    in [0, 1] on the same grid) as a mesh in camera metres (empty if none)."""
+    probabilities = prediction.voxels if volume is None else volume
     if not (probabilities > 0.5).any():
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
     verts, faces, _, _ = measure.marching_cubes(np.pad(probabilities, 1), level=0.5)
@@ -144,7 +159,8 @@ def record(name: str, prediction: Prediction, body_model: str) -> dict:
 
 
 def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Prediction, model, body_model: str) -> dict:
-    """<name>.json, _body.obj, _voxels.obj, _parts.png, _overlay.png and _views.png in `out`."""
+    """<name>.json, _body.obj, _voxels.obj, _parts.png, _overlay.png and _views.png in `out`,
+    and _part_voxels.obj where the prediction holds part voxels."""
     out.mkdir(parents=True, exist_ok=True)
     data = record(name, prediction, body_model)
     voxel_vertices, voxel_faces = voxel_mesh(prediction)
@@ -155,6 +171,8 @@ def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Predic
         f"{name}_body.obj": obj_text(prediction.vertices, model.faces),
         f"{name}_voxels.obj": obj_text(voxel_vertices, voxel_faces),
     }
+    if prediction.part_voxels is not None:
+        texts[f"{name}_part_voxels.obj"] = part_voxels_obj(prediction)
     pictures = {
         f"{name}_parts.png": cv2.resize(parts, (side, side), interpolation=cv2.INTER_NEAREST),
         f"{name}_overlay.png": overlay(image, prediction, model),
