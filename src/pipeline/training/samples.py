@@ -5,8 +5,8 @@ crop, segmentation, joints, depth bins and voxels exactly as BodyNet's loaders m
 and stores the compact parts: the RGB crop, the 14-part labels, each pixel's depth class
 (SURREAL's depth network's target), the joints in heatmap pixels, their depth bins, the
 voxels (bit-packed), the part voxels (their six parts' ids as three bit-packed planes), the
-silhouette, and what the evaluation
-needs to go back to metres and to SMPL (root depth, camera-frame joints, crop, pose, shape).
+silhouette, and what the evaluation needs to go back to metres and to SMPL (root depth,
+camera-frame joints, crop, pose, shape).
 Heatmaps and 3D volumes are drawn from the joints when a batch is made.
 
 Shapes: N samples, S input size, s heatmap size, D voxel size, J = 16 joints.
