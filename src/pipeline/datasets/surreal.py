@@ -4,8 +4,9 @@
 `BodyNetDataset` yields BodyNet's training samples from a clip list, as BodyNet's loaders
 prepare them (gulvarol/bodynet, training/util): a person-centred crop around the 2D joints,
 16 joint heatmaps, 14-part segmentation, 3D joint volumes of 19 depth bins, voxels and part
-voxels (six parts) placed under the silhouette box, and front and side silhouettes; and, for SURREAL's depth network
-(Varol et al., "Learning from Synthetic Humans", 2017), each pixel's depth class.
+voxels (six parts) placed under the silhouette box, and front and side silhouettes; and,
+for SURREAL's depth network (Varol et al., "Learning from Synthetic Humans", 2017), each
+pixel's depth class.
 """
 
 from __future__ import annotations
@@ -140,16 +141,20 @@ class VoxelSource:
     def __init__(self, models: dict | None = None, resolution: int = 128) -> None:
         self.models = models or {}
         self.resolution = resolution
+        self._last: tuple | None = None  # (clip, t, part voxels) of the last frame computed
 
     def __call__(self, clip: Clip, t: int) -> np.ndarray | None:
         """(Z, Y, X) bool occupancy, cropped to the body."""
         stored = self._stored(clip, "_voxels.mat", clip.voxels, t)
-        return stored if stored is not None else self._computed(clip, t, parts=False)
+        if stored is not None:
+            return stored
+        labels = self._computed(clip, t)
+        return None if labels is None else labels > 0
 
     def parts(self, clip: Clip, t: int) -> np.ndarray | None:
         """(Z, Y, X) uint8: 0 outside the body, else BodyNet's six parts (`VOXEL_PARTS`)."""
         stored = self._stored(clip, "_partvoxels.mat", clip.part_voxels, t)
-        return stored if stored is not None else self._computed(clip, t, parts=True)
+        return stored if stored is not None else self._computed(clip, t)
 
     @staticmethod
     def _stored(clip: Clip, suffix: str, read, t: int) -> np.ndarray | None:
@@ -160,16 +165,21 @@ class VoxelSource:
                 pass  # stored for other frames only
         return None
 
-    def _computed(self, clip: Clip, t: int, parts: bool) -> np.ndarray | None:
+    def _computed(self, clip: Clip, t: int) -> np.ndarray | None:
+        """The frame's part voxels from its annotations (occupancy: those above 0), once per
+        frame however many of the two are asked for."""
         from pipeline.synthesis.voxels import voxelize
 
+        if self._last is not None and self._last[:2] == (clip, t):
+            return self._last[2]
         gender = {0: "female", 1: "male"}[int(clip.info.gender[t])]
         model = self.models.get(gender)
         if model is None:
             return None
         vertices = body_camera_vertices(model, clip.info.pose[t], clip.info.shape[t], clip.info.zrot[t])
-        labels = voxel_part_labels(model.smpl_parts) if parts else None
-        return voxelize(vertices, model.faces.astype(np.int64), self.resolution, labels)
+        labels = voxelize(vertices, model.faces.astype(np.int64), self.resolution, voxel_part_labels(model.smpl_parts))
+        self._last = (clip, t, labels)
+        return labels
 
 
 def bodynet_sample(
