@@ -86,6 +86,7 @@ TINY_EVALUATION = {
     # a row or a few of each study that trains a network per row: each of its rules runs,
     # each kind of input (several inputs, rendered and estimated flow) is read
     "rows": {
+        "bodynet_table": ["smplify", "end_to_end_fvsv"],  # a fit of the 2D pose, and BodyNet's chain end to end
         "bodynet_inputs": ["segm+pose3d"],
         "pose3d_inputs": ["pose2d+segm"],
         "motion_inputs": ["rgb", "flow_estimated", "flow+pose2d_rendered"],

@@ -88,8 +88,11 @@ def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, t
     assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
     # each evaluation's measures as DVC metrics, each stage's training history as a plot
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=first).stdout)[""]["data"]
-    voxels = metrics["results/evaluation/voxels/summary.json"]["data"]
-    assert voxels["measures"] == json.loads((first / "results/evaluation/voxels/summary.json").read_text())["measures"]
+    voxels = metrics["results/evaluation/end_to_end_fvsv/summary.json"]["data"]
+    assert (
+        voxels["measures"]
+        == json.loads((first / "results/evaluation/end_to_end_fvsv/summary.json").read_text())["measures"]
+    )
     plots = json.loads(run(["dvc", "plots", "show", "--json"], cwd=first).stdout)["data"]
     assert "results/bodynet/voxels/history.csv" in plots
 
