@@ -33,7 +33,7 @@ Depth is the distance along the optical axis in metres (Blender's Z pass), 1e10 
 body. Normals are world-frame unit vectors (Blender's Normal pass), 0 off the body.
 
 Writing: `clip_directory`, `write_mat` of `info_variables` and `frame_variables`. Reading:
-`find_clips` lists the complete clips under a root (complete = its `_info.mat` exists);
+`find_clips` lists the clips under a root (a video without its `_info.mat` is an error);
 `Clip` reads one clip's annotations and frames.
 """
 
@@ -182,12 +182,26 @@ class ClipError(InputError):
 
 
 def find_clips(root: str | Path, split: str, runs: list[int] | None = None) -> list[Path]:
-    """`_info.mat` paths of the complete clips of a split, sorted."""
+    """`_info.mat` paths of the clips of a split (of the runs given, else of every run), sorted.
+    A video without its `_info.mat` is an error, not a clip to skip: a copy of the release
+    cut short must not quietly shrink a test set."""
     base = Path(root) / "cmu" / split
     if not base.is_dir():
         raise ClipError(f"{base}: no such split folder")
-    runs_glob = [f"run{r}" for r in runs] if runs is not None else ["run*"]
-    return sorted(p for pattern in runs_glob for p in base.glob(f"{pattern}/*/*_info.mat"))
+    if runs is None:
+        folders = sorted(base.glob("run*"))
+    else:
+        folders = [base / f"run{r}" for r in runs]
+        missing = [folder for folder in folders if not folder.is_dir()]
+        if missing:
+            raise ClipError(f"{missing[0]}: no such run folder")
+    clips = []
+    for folder in folders:
+        clips += folder.glob("*/*_info.mat")
+        for video in folder.glob("*/*.mp4"):
+            if not video.with_name(f"{video.stem}_info.mat").exists():
+                raise ClipError(f"{video}: no {video.stem}_info.mat beside it (a clip copied or rendered in part)")
+    return sorted(clips)
 
 
 def _column(values, length: int | None = None) -> np.ndarray:

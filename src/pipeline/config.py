@@ -4,6 +4,8 @@ config before it plans a single job; each error names the key to change."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.errors import InputError
 
 
@@ -54,6 +56,25 @@ def check_synthesis(synthesis: dict, genders: list[str]) -> None:
         raise ConfigError("synthesis.passes", f"must hold {' and '.join(missing)}: the networks' samples read them")
 
 
+def check_data(config: dict) -> None:
+    """The SURREAL release, when the clips are read from it: its folder, the splits the networks
+    train and are measured on, and the SMPL models its shapes are parameters of."""
+    data = config["data"]
+    if data["source"] != "surreal":
+        return
+    if not data["surreal_root"]:
+        raise ConfigError("data.surreal_root", "must name the SURREAL release's folder (the one holding cmu/)")
+    samples = config["bodynet"]["samples"]
+    for split in (samples["train_split"], samples["validation_split"]):
+        folder = Path(data["surreal_root"]) / "cmu" / split
+        if not folder.is_dir():
+            raise ConfigError("data.surreal_root", f"{folder}: no such split folder in the release")
+    if config["body_model"]["source"] != "smpl":
+        raise ConfigError(
+            "body_model.source", "must be 'smpl' with data.source 'surreal': the release's shapes are SMPL's parameters"
+        )
+
+
 def check_bodynet(bodynet: dict, splits: list[str]) -> None:
     if bodynet["input_size"] != 4 * bodynet["heatmap_size"]:
         raise ConfigError("bodynet.input_size", "must be 4 × bodynet.heatmap_size (the hourglass stem's stride)")
@@ -74,6 +95,7 @@ def check_config(config: dict) -> None:
     configuration the schema has already validated)."""
     splits = config["synthesis"]["splits"]
     check_body_model(config["body_model"])
+    check_data(config)
     check_synthesis(config["synthesis"], config["body_model"]["genders"])
     check_bodynet(config["bodynet"], splits)
     for key, split in (

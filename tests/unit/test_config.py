@@ -38,6 +38,8 @@ def test_the_default_config_holds_together():
         ({"bodynet.hourglass.depth": 6}, "bodynet.hourglass.depth", "must divide evenly"),
         ({"bodynet.samples.validation_split": "train"}, "bodynet.samples.validation_split", "must differ"),
         ({"bodynet.samples.validation_split": "val"}, "bodynet.samples.validation_split", "'val' is not among"),
+        ({"data.source": "surreal"}, "data.surreal_root", "must name the SURREAL release's folder"),
+        ({"data.source": "surreal", "data.surreal_root": "/nowhere"}, "data.surreal_root", "no such split folder"),
         ({"flow.split": "val"}, "flow.split", "'val' is not among synthesis.splits"),
         ({"flow.as_input.test_split": "val"}, "flow.as_input.test_split", "'val' is not among synthesis.splits"),
     ],
@@ -46,6 +48,32 @@ def test_contradicting_keys_are_named(overrides, key, message):
     with pytest.raises(ConfigError, match=f"Invalid config: {key}: ") as error:
         check_config(changed(overrides))
     assert message in str(error.value) and error.value.key == key
+
+
+def test_the_release_config_reads_a_release_and_asks_for_smpl(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "cmu" / split / "run0").mkdir(parents=True)
+    config = copy.deepcopy(DEFAULT)
+    overlay = yaml.safe_load((ROOT / "workflow/configs/surreal.yaml").read_text())
+    for key, value in overlay.items():
+        config[key] = merged(config[key], value)
+    # the overlay leaves the user's files and folder to be named
+    with pytest.raises(ConfigError, match="Invalid config: body_model.smpl_files.female: must name"):
+        check_config(config)
+    config["body_model"]["smpl_files"] |= {"female": "f.pkl", "male": "m.pkl"}
+    with pytest.raises(ConfigError, match="Invalid config: data.surreal_root: must name"):
+        check_config(config)
+    config["data"]["surreal_root"] = str(tmp_path)
+    check_config(config)
+    with pytest.raises(ConfigError, match="Invalid config: body_model.source: must be 'smpl'"):
+        check_config(set_keys(config, {"body_model.source": "anny"}))
+
+
+def merged(base, overlay):
+    """`overlay` laid on `base` key by key, as Snakemake merges --configfile files."""
+    if not isinstance(overlay, dict):
+        return overlay
+    return {**base, **{key: merged(base.get(key), value) for key, value in overlay.items()}}
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,59 @@ def test_dataset_indexes_all_or_middle_frames(tiny_clips):
     assert "voxels" not in every[0]  # no voxel source given
 
 
+def release_copy(root, destination, runs=(0, 1)):
+    """The tiny clips as the SURREAL release holds them: its test split, several runs, and
+    none of the files this project adds (voxels, forward flow, lossless frames)."""
+    import shutil
+
+    for run in runs:
+        shutil.copytree(
+            root / "cmu/train/run0",
+            destination / f"cmu/test/run{run}",
+            ignore=shutil.ignore_patterns("*_voxels.mat", "*_partvoxels.mat", "*_flow.mat", "*_frames"),
+        )
+    return destination
+
+
+def test_bodynets_test_images_on_the_release_are_the_middle_clips_middle_frames(tiny_clips, tmp_path):
+    from pipeline.training.samples import SampleSet, prepare
+
+    root, _, model_path = tiny_clips
+    release = release_copy(root, tmp_path / "release")
+    clips = find_clips(release, "test")
+    sequences = sorted({(path.parent.parent.name, path.parent.name) for path in clips})
+    assert len(clips) == 12 and len(sequences) == 4  # two runs of two sequences of three clips
+    middle = BodyNetDataset(clips, SIZES, frames="middle_clip")
+    assert [clip.stem for clip in middle.clips] == [path.name.removesuffix("_info.mat") for path in clips[1::3]]
+    assert [t for _, t in middle.index] == [3] * 4
+    # the release has no voxels: they are computed from its annotations with the SMPL model
+    voxels = VoxelSource({"female": BodyModel.from_file(model_path)}, SIZES.voxels)
+    count = prepare(release, "test", SIZES, "middle_clip", voxels, tmp_path / "samples", progress=False)
+    samples = SampleSet.load(tmp_path / "samples")
+    assert count == len(samples) == 4 and np.unpackbits(samples.arrays["voxels"]).sum() > 100
+    with pytest.raises(ValueError, match="frames: 'first' is not one of all, middle, middle_clip"):
+        BodyNetDataset(clips, SIZES, frames="first")
+
+
+def test_a_cut_short_copy_of_the_release_is_named(tiny_clips, tmp_path):
+    from pipeline.clips import write_mat
+    from pipeline.training.samples import prepare
+
+    root, _, _ = tiny_clips
+    release = release_copy(root, tmp_path / "release")
+    with pytest.raises(ClipError, match="test/run2: no such run folder"):
+        find_clips(release, "test", runs=[0, 1, 2])
+    info = find_clips(release, "test")[0]
+    clip = Clip(info)
+    write_mat(clip.file("_segm.mat"), {f"segm_{t + 1}": clip.segm(t) for t in range(2)})  # 2 of its 8 frames
+    with pytest.raises(ClipError, match=f"{clip.stem}_segm.mat: no variable segm_4"):
+        prepare(release, "test", SIZES, "middle", VoxelSource(), tmp_path / "samples", progress=False)
+    assert not (tmp_path / "samples").exists()
+    info.unlink()
+    with pytest.raises(ClipError, match=f"{clip.stem}.mp4: no {clip.stem}_info.mat beside it"):
+        find_clips(release, "test")
+
+
 def test_voxels_from_smpl_annotations_match_the_stored_ones(tiny_clips):
     """Real SURREAL clips have no voxel files: the loader voxelises their SMPL annotations."""
     root, _, model_path = tiny_clips

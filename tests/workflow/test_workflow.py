@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import sys
 import zipfile
 
@@ -495,3 +496,42 @@ def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_p
     result = snakemake(tmp_path, "-n", "results/predict/mine", "--configfile", str(path), check=False)
     assert result.returncode != 0
     assert "predict.gender: asks for the neutral model" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_surreal_release_is_read_in_place(tiny_run, tmp_path):
+    from pipeline.training.samples import SampleSet
+
+    workdir, _ = tiny_run
+    release = tmp_path / "SURREAL/data"  # the release's layout, without the files this project adds
+    for split in ("train", "test"):
+        shutil.copytree(
+            workdir / f"results/surreal/cmu/{split}/run0",
+            release / f"cmu/{split}/run0",
+            ignore=shutil.ignore_patterns("*_voxels.mat", "*_partvoxels.mat", "*_flow.mat", "*_frames"),
+        )
+    settings = {
+        "data.source": "surreal",
+        "data.surreal_root": str(release),
+        "body_model.source": "smpl",
+        "body_model.smpl_files.female": str(workdir / "resources/body_models/anny/smpl_female.pkl"),
+        "bodynet.samples.validation_frames": "middle_clip",
+    }
+    project = tmp_path / "project"
+    project.mkdir()
+    config = write_config(project / "release.yaml", tiny_config(**settings))
+    dry = snakemake(project, "-n", "-p", "results/bodynet_table.csv", "--configfile", str(config))
+    jobs = dry_run_jobs(dry.stdout)
+    assert jobs["prepare_bodynet_samples"] == 2 and not {"render_clips", "build_body_model"} & set(jobs)
+    assert f"--root {release} --split test" in dry.stdout
+    snakemake(project, "results/bodynet/samples/test", "--cores", "1", "--configfile", str(config))
+    sequences = {path.parent for path in (release / "cmu/test/run0").glob("*/*_info.mat")}
+    assert len(SampleSet.load(project / "results/bodynet/samples/test")) == len(sequences)  # a middle clip each
+
+    for wrong, key in (
+        ({"data.surreal_root": str(tmp_path / "nowhere")}, "data.surreal_root"),
+        ({"body_model.source": "anny"}, "body_model.source"),
+    ):
+        bad = write_config(project / "bad.yaml", tiny_config(**(settings | wrong)))
+        result = snakemake(project, "-n", "results/bodynet_table.csv", "--configfile", str(bad), check=False)
+        assert result.returncode != 0 and f"Invalid config: {key}" in result.stdout + result.stderr

@@ -59,6 +59,26 @@ wildcard_constraints:
 
 RUNS = config["synthesis"]["runs"]
 
+# The clips rules read: the pipeline's renders, or the SURREAL release read in place (each
+# split it holds, every run; a split it lacks is rendered).
+RELEASE = Path(config["data"]["surreal_root"]) if config["data"]["source"] == "surreal" else None
+
+
+def from_release(split):
+    return RELEASE is not None and (RELEASE / "cmu" / split).is_dir()
+
+
+def clips_root(split):
+    return str(RELEASE) if from_release(split) else "results/surreal"
+
+
+def split_clips(split):
+    """What a job reading a split's clips depends on: the release's split folder, or the
+    manifests of the split's renders."""
+    if from_release(split):
+        return [str(RELEASE / "cmu" / split)]
+    return expand("results/surreal/{split}_run{run}.csv", split=split, run=RUNS)
+
 
 def cli_options(section):
     """A config section as command-line options: {'eval_poses': 8} -> '--eval-poses 8'."""
@@ -167,8 +187,9 @@ def render_options(wildcards):
 
 
 def synthesis_outputs():
-    return expand("results/surreal/{split}_run{run}.csv", split=SPLITS, run=RUNS) + expand(
-        "results/synthesis/{figure}_{split}.png", figure=("contact_sheet", "clips"), split=SPLITS
+    rendered = [split for split in SPLITS if not from_release(split)]
+    return expand("results/surreal/{split}_run{run}.csv", split=rendered, run=RUNS) + expand(
+        "results/synthesis/{figure}_{split}.png", figure=("contact_sheet", "clips"), split=rendered
     )
 
 

@@ -4,11 +4,12 @@
 
 rule extract_flow:
     input:
-        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        clips=lambda wildcards: split_clips(wildcards.split),
     output:
         flows=directory("results/flow/{split}/{method}"),
         scores="results/flow/{split}/{method}.json",
     params:
+        root=lambda wildcards: clips_root(wildcards.split),
         clips=config["flow"]["clips"],
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_flow"),
@@ -22,7 +23,7 @@ rule extract_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root results/surreal --split {wildcards.split} --method {wildcards.method} "
+        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split} --method {wildcards.method} "
         "--clips {params.clips} --quality {params.quality} --out {output.flows} --scores {output.scores} "
         "{params.tracking} > {log} 2>&1"
 
@@ -49,6 +50,7 @@ rule tabulate_flow:
             f"--score {method}={path}" for method, path in zip(config["flow"]["methods"], input.scores)
         ),
         split=config["flow"]["split"],
+        root=lambda wildcards: clips_root(config["flow"]["split"]),
         min_fps=config["flow"]["min_fps"],
         tracking=tracking("tabulate_flow"),
         code=code_version("flow"),
@@ -61,5 +63,5 @@ rule tabulate_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow table {params.scores} --root results/surreal --split {params.split} "
+        "python -m pipeline.flow table {params.scores} --root {params.root:q} --split {params.split} "
         "--min-fps {params.min_fps} --out {output.table} --figure {output.figure} {params.tracking} > {log} 2>&1"

@@ -6,11 +6,12 @@
 
 rule extract_input_flow:
     input:
-        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        clips=lambda wildcards: split_clips(wildcards.split),
     output:
         flows=directory("results/flow/inputs/{split}/{method}"),
         scores="results/flow/inputs/{split}/{method}.json",
     params:
+        root=lambda wildcards: clips_root(wildcards.split),
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_input_flow"),
         code=code_version("flow"),
@@ -23,13 +24,13 @@ rule extract_input_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root results/surreal --split {wildcards.split} --method {wildcards.method} "
+        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split} --method {wildcards.method} "
         "--clips 0 --quality {params.quality} --out {output.flows} --scores {output.scores} {params.tracking} > {log} 2>&1"
 
 
 rule prepare_flow_samples:
     input:
-        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        clips=lambda wildcards: split_clips(wildcards.split),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
         flows=input_flow,
     output:
@@ -37,6 +38,7 @@ rule prepare_flow_samples:
     wildcard_constraints:
         source="rendered|estimated",
     params:
+        root=lambda wildcards: clips_root(wildcards.split),
         flow=lambda wildcards, input: input.flows if input.flows else "rendered",
         subtract_mean="--flow-subtract-mean" if config["flow"]["as_input"]["subtract_mean"] else "",
         frames=lambda wildcards: sample_frames(wildcards.split),
@@ -53,7 +55,7 @@ rule prepare_flow_samples:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root results/surreal --split {wildcards.split} --frames {params.frames} "
+        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split} --frames {params.frames} "
         "{params.sizes} {params.models} --flow {params.flow} {params.subtract_mean} --out {output} {params.tracking} "
         "> {log} 2>&1"
 

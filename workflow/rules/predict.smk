@@ -36,8 +36,7 @@ rule check_predict:
     input:
         model=stage_model(config["predict"]["stage"]),
         samples=bodynet_samples("validation_split"),
-        manifests=expand("results/surreal/{split}_run{run}.csv", split=config["bodynet"]["samples"]["validation_split"],
-                         run=RUNS),
+        clips=split_clips(config["bodynet"]["samples"]["validation_split"]),
         evaluation=f"{evaluation_folder(config['predict']['stage'])}/images.csv",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
         pose_prior=pose_prior_input(),
@@ -52,6 +51,7 @@ rule check_predict:
         ),
     params:
         split=config["bodynet"]["samples"]["validation_split"],
+        root=lambda wildcards: clips_root(config["bodynet"]["samples"]["validation_split"]),
         models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         fit=fit_options(),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
@@ -68,7 +68,7 @@ rule check_predict:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.predict.check --model {input.model} --samples {input.samples} --root results/surreal "
+        "python -m pipeline.predict.check --model {input.model} --samples {input.samples} --root {params.root:q} "
         "--split {params.split} {params.models} --evaluation {input.evaluation} {params.fit} "
         "{params.options} --out results/predict_check --device {params.device} --threads {threads} "
         "{params.tracking} > {log} 2>&1"

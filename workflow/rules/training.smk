@@ -1,10 +1,11 @@
 rule prepare_bodynet_samples:
     input:
-        manifests=expand("results/surreal/{{split}}_run{run}.csv", run=RUNS),
+        clips=lambda wildcards: split_clips(wildcards.split),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
     output:
         directory("results/bodynet/samples/{split}"),
     params:
+        root=lambda wildcards: clips_root(wildcards.split),
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
@@ -19,7 +20,7 @@ rule prepare_bodynet_samples:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root results/surreal --split {wildcards.split} "
+        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split} "
         "--frames {params.frames} {params.sizes} {params.models} --out {output} {params.tracking} > {log} 2>&1"
 
 

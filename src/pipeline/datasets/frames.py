@@ -60,9 +60,6 @@ class SurrealFrames(Dataset):
         if frames not in ("all", "middle"):
             raise ValueError(f"frames: {frames!r} is neither 'all' nor 'middle'")
         self.passes, self.cached_clips = tuple(passes), cached_clips
-        for run in runs or []:
-            if not (folder := Path(root) / "cmu" / split / f"run{run}").is_dir():
-                raise ClipError(f"{folder}: no such run folder")
         self.info_paths = find_clips(root, split, runs)
         if not self.info_paths:
             raise ClipError(f"{Path(root) / 'cmu' / split}: no complete clip (a clip's _info.mat)")

@@ -236,10 +236,24 @@ def usable(info: ClipInfo, t: int, width: int = camera.WIDTH, height: int = came
     return bool(0 <= centre[0] < width and 0 <= centre[1] < height)
 
 
+FRAME_CHOICES = ("all", "middle", "middle_clip")
+
+
+def middle_clips(clips: list[Clip]) -> list[Clip]:
+    """The middle clip of each sequence (a `run<r>/<sequence>` folder), in their order."""
+    sequences: dict[Path, list[Clip]] = {}
+    for clip in clips:
+        sequences.setdefault(clip.folder, []).append(clip)
+    chosen = {id(group[(len(group) - 1) // 2]) for group in sequences.values()}
+    return [clip for clip in clips if id(clip) in chosen]
+
+
 class BodyNetDataset:
     """BodyNet samples of the frames of a list of clips (a torch-style map dataset).
 
-    `frames`: 'all' frames of each clip, or its 'middle' frame (BodyNet's test images).
+    `frames`: 'all' frames of each clip; its 'middle' frame (SURREAL's test images); or the
+    middle frame of each sequence's middle clip, 'middle_clip' (BodyNet's test images on
+    SURREAL: 507).
     """
 
     def __init__(
@@ -249,8 +263,12 @@ class BodyNetDataset:
         frames: str = "all",
         voxel_source: VoxelSource | None = None,
     ) -> None:
+        if frames not in FRAME_CHOICES:
+            raise ValueError(f"frames: {frames!r} is not one of {', '.join(FRAME_CHOICES)}")
         self.sizes, self.voxel_source = sizes, voxel_source
-        self.clips = [Clip(path) for path in info_paths]
+        self.clips = [Clip(path) for path in sorted(info_paths)]
+        if frames == "middle_clip":
+            self.clips = middle_clips(self.clips)
         self.index = []
         for clip in self.clips:
             count = clip.info.frames

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
+from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
@@ -220,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("prepare", help="BodyNet samples of a split's clips, in one file")
     p.add_argument("--root", required=True, type=Path, help="root of the SURREAL layout")
     p.add_argument("--split", required=True)
-    p.add_argument("--frames", choices=["all", "middle"], required=True)
+    p.add_argument(
+        "--frames",
+        choices=FRAME_CHOICES,
+        required=True,
+        help="every frame; each clip's middle one; or the middle frame of each sequence's middle clip",
+    )
     p.add_argument("--input-size", type=int, required=True)
     p.add_argument("--heatmap-size", type=int, required=True)
     p.add_argument("--voxel-size", type=int, required=True)
