@@ -91,6 +91,7 @@ TINY_EVALUATION = {
         "pose3d_inputs": ["pose2d+segm"],
         "motion_inputs": ["rgb", "flow_estimated", "flow+pose2d_rendered"],
         "surreal_data_study": ["clips_10pc", "clips_100pc"],  # a share trained here, all clips: the stages
+        "surreal_clothing_study": ["outfits_1"],  # the training split rendered again
         "bodynet_part_voxels": ["part_voxels_fvsv"],  # its stage trains part_voxels first
     },
     "fit": {

@@ -143,6 +143,27 @@ def test_splits_share_no_outfit_no_shape_no_background():
     assert not (train_photos | test_photos) & backgrounds.PACKAGE_EXCLUDED
 
 
+def test_the_clothing_study_dresses_the_same_clips_from_fewer_outfits():
+    motions = tiny_motions()
+    settings = generate.SynthesisSettings(clip_length=4, shapes=5, outfits=50)
+    every = generate.plan_clips(motions, "train", 0, settings, ["female", "male"], num_backgrounds=7)
+    few = generate.plan_clips(motions, "train", 0, replace(settings, outfits_used=3), ["female", "male"], 7)
+    assert len(every) == len(few) > 5 and len({plan.outfit_index for plan in every}) > 3
+    assert [plan.outfit_index % 3 for plan in every] == [plan.outfit_index for plan in few]
+    for a, b in zip(every, few):  # all else as drawn with the whole bank
+        assert (a.gender, a.shape_index, a.background_index, a.cam_dist, a.zrot, a.crop_seed) == (
+            b.gender,
+            b.shape_index,
+            b.background_index,
+            b.cam_dist,
+            b.zrot,
+            b.crop_seed,
+        )
+        assert np.array_equal(np.asarray(a.light, dtype=float), np.asarray(b.light, dtype=float))
+    # the bank's first outfits are the same at any bank size
+    assert generate.outfit_bank(0, "train", 50)[:3] == generate.outfit_bank(0, "train", 3)
+
+
 def test_empty_background_folder_is_named(tmp_path):
     with pytest.raises(backgrounds.BackgroundError, match=f"{tmp_path}: no background images"):
         backgrounds.list_images(tmp_path)

@@ -198,6 +198,14 @@ def bodynet_samples(split_key):
     return f"results/bodynet/samples/{config['bodynet']['samples'][split_key]}"
 
 
+def study_training_samples(wildcards):
+    """The training samples of a data-study row: the outfit study's own renders, or the
+    training split's samples (of which the amount study takes a share)."""
+    if wildcards.study == "outfits":
+        return f"results/data_study/outfits/{wildcards.amount}/samples"
+    return bodynet_samples("train_split")
+
+
 def sample_frames(split):
     """all | middle: the frames a split's samples are made of."""
     samples = config["bodynet"]["samples"]
@@ -322,7 +330,7 @@ def evaluated_model(wildcards):
     evaluation = wildcards.evaluation
     if evaluation.startswith("inputs/"):
         return f"results/bodynet/{evaluation}/model.pt"
-    if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on a share of the clips
+    if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on less data
         return f"results/{evaluation}/depth/model.pt"
     stage = "pose3d" if evaluation == "smplify" else evaluation
     return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)

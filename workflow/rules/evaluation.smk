@@ -116,7 +116,7 @@ rule evaluate_tasks:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
     wildcard_constraints:
-        evaluation="pose2d|segm|pose3d|depth|part_voxels|part_voxels_fvsv|inputs/pose3d/[a-z0-9+]+|data_study/clips/[0-9]+",
+        evaluation="pose2d|segm|pose3d|depth|part_voxels|part_voxels_fvsv|inputs/pose3d/[a-z0-9+]+|data_study/(clips|outfits)/[0-9]+",
     params:
         batch=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],

@@ -69,47 +69,6 @@ rule train_bodynet:
         "{params.tracking} > {log} 2>&1"
 
 
-# SURREAL's segmentation and depth networks trained on every frame of a share of the training
-# clips (its amount-of-data study), e.g. results/data_study/clips/10/depth/model.pt.
-rule train_clip_share:
-    input:
-        train=bodynet_samples("train_split"),
-        validation=bodynet_samples("validation_split"),
-        inits=lambda wildcards: [f"results/data_study/clips/{wildcards.percent}/segm/model.pt"]
-        if wildcards.stage == "depth"
-        else [],
-    output:
-        model="results/data_study/clips/{percent}/{stage}/model.pt",
-        history="results/data_study/clips/{percent}/{stage}/history.csv",
-        curves="results/data_study/clips/{percent}/{stage}/curves.png",
-        predictions="results/data_study/clips/{percent}/{stage}/predictions.png",
-    wildcard_constraints:
-        percent="[0-9]+",
-        stage="segm|depth",
-    params:
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
-        share=lambda wildcards: int(wildcards.percent) / 100,
-        length=lambda wildcards: stage_schedule(wildcards.stage),
-        options=network_options(),
-        seed=config["seed"],
-        tracking=tracking("train_clip_share"),
-        code=code_version("training"),
-    threads: config["bodynet"]["threads"]
-    resources:
-        **cluster_resources("train_clip_share"),
-    log:
-        "logs/train_clip_share/{percent}_{stage}.log",
-    benchmark:
-        "logs/benchmarks/train_clip_share/{percent}_{stage}.tsv"
-    conda:
-        "../../envs/pipeline.yaml"
-    shell:
-        "python -m pipeline.training train --stage {wildcards.stage} --clip-share {params.share} "
-        "--train {input.train} --val {input.validation} {params.inits} "
-        "--out results/data_study/clips/{wildcards.percent}/{wildcards.stage} {params.length} {params.options} "
-        "--seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
-
-
 # The 3D-pose and voxel networks fed other inputs than BodyNet's (the paper's Tables 4.8
 # and 4.1), e.g. results/bodynet/inputs/voxels/segm+pose3d/model.pt.
 rule train_input_variant:

@@ -19,6 +19,10 @@
                     SURREAL's amount-of-data study (§3.5.6, Figure 3-9 left): the same networks
                     trained on every frame of 1 %, 10 % and 100 % of the training clips; the
                     paper gives curves, not numbers, and its ordering (more data, better)
+    surreal_clothing_study
+                    SURREAL's clothing study (§3.5.6, Figure 3-9 right): the same networks trained
+                    on the training clips rendered again with 1, 10 and 100 outfits (all else
+                    as drawn before); curves in the paper, its ordering (more outfits, better)
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -280,6 +284,19 @@ TABLES = {
             ),
             trend=("clips_1pc", "clips_10pc", "clips_100pc"),
             x={"clips_1pc": 1.0, "clips_10pc": 10.0, "clips_100pc": 100.0},
+        ),
+        Table(
+            "surreal_clothing_study",
+            "SURREAL (Varol et al. 2017), Figure 3-9: the clothing variation",
+            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
+            _references(
+                Row("outfits_1", "every training clip in 1 outfit", "data_study/outfits/1", {}),
+                Row("outfits_10", "every training clip in one of 10 outfits", "data_study/outfits/10", {}),
+                Row("outfits_100", "every training clip in one of 100 outfits", "data_study/outfits/100", {}),
+                oracle="the true parts and depth classes (45 mm bins)",
+            ),
+            trend=("outfits_1", "outfits_10", "outfits_100"),
+            x={"outfits_1": 1.0, "outfits_10": 10.0, "outfits_100": 100.0},
         ),
     )
 }

@@ -113,6 +113,7 @@ def render(args: argparse.Namespace) -> None:
         clip_length=args.clip_length,
         shapes=args.shapes,
         outfits=args.outfits,
+        outfits_used=args.outfits_used,
         cam_dist_mean=args.camera_distance[0],
         cam_dist_std=args.camera_distance[1],
         passes=tuple(args.passes),
@@ -253,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-length", type=int, required=True)
     p.add_argument("--shapes", type=int, required=True, help="body shapes per gender in the split's bank")
     p.add_argument("--outfits", type=int, required=True, help="outfits in the split's bank")
+    p.add_argument(
+        "--outfits-used",
+        type=int,
+        default=0,
+        help="only the bank's first N outfits (a clip's drawn outfit modulo N; all else as drawn); 0: all",
+    )
     p.add_argument("--camera-distance", type=float, nargs=2, required=True, metavar=("MEAN", "STD"))
     p.add_argument(
         "--passes",

@@ -42,6 +42,9 @@ class SynthesisSettings:
     clip_length: int = 100
     shapes: int = 100  # per split and gender
     outfits: int = 100  # per split
+    # 0: the whole bank; else each clip wears its drawn outfit modulo this, all else drawn as
+    # with the whole bank (SURREAL's clothing study)
+    outfits_used: int = 0
     cam_dist_mean: float = 8.0
     cam_dist_std: float = 1.0
     passes: tuple[str, ...] = PASSES
@@ -110,7 +113,7 @@ def plan_clips(
                     stride=stride,
                     gender=genders[int(rng.integers(len(genders)))],
                     shape_index=int(rng.integers(settings.shapes)),
-                    outfit_index=int(rng.integers(settings.outfits)),
+                    outfit_index=int(rng.integers(settings.outfits)) % (settings.outfits_used or settings.outfits),
                     background_index=int(rng.integers(num_backgrounds)),
                     light=appearance.sample_light(rng, settings.light),
                     cam_dist=float(rng.normal(settings.cam_dist_mean, settings.cam_dist_std)),
