@@ -96,7 +96,7 @@ def table_curve(table: Table, frame: pd.DataFrame, out: Path) -> None:
             if len(reference):
                 ax.axhline(reference.item(), color="grey", linestyle=style, linewidth=1, label=f"reference: {key}")
         ax.set_xscale("log")
-        ax.set_xlabel("share of the training clips (%)")
+        ax.set_xlabel(table.x_label)
         ax.set_title(_label(column), fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)

@@ -76,6 +76,7 @@ class Table:
     rows: tuple[Row, ...]
     trend: tuple[str, ...] = ()  # learned rows the paper ranks without numbers, worst first
     x: dict[str, float] | None = None  # a row's position on a log axis (drawn as a curve, not bars)
+    x_label: str = ""  # what that axis measures
 
     @property
     def learned(self) -> tuple[str, ...]:
@@ -284,6 +285,7 @@ TABLES = {
             ),
             trend=("clips_1pc", "clips_10pc", "clips_100pc"),
             x={"clips_1pc": 1.0, "clips_10pc": 10.0, "clips_100pc": 100.0},
+            x_label="share of the training clips (%)",
         ),
         Table(
             "surreal_clothing_study",
@@ -297,6 +299,7 @@ TABLES = {
             ),
             trend=("outfits_1", "outfits_10", "outfits_100"),
             x={"outfits_1": 1.0, "outfits_10": 10.0, "outfits_100": 100.0},
+            x_label="outfits the training clips wear",
         ),
     )
 }
