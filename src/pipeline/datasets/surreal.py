@@ -244,8 +244,7 @@ def middle_clips(clips: list[Clip]) -> list[Clip]:
     sequences: dict[Path, list[Clip]] = {}
     for clip in clips:
         sequences.setdefault(clip.folder, []).append(clip)
-    chosen = {id(group[(len(group) - 1) // 2]) for group in sequences.values()}
-    return [clip for clip in clips if id(clip) in chosen]
+    return [group[(len(group) - 1) // 2] for group in sequences.values()]
 
 
 class BodyNetDataset:
