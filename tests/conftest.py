@@ -92,6 +92,7 @@ TINY_EVALUATION = {
         "motion_inputs": ["rgb", "flow_estimated", "flow+pose2d_rendered"],
         "surreal_data_study": ["clips_10pc", "clips_100pc"],  # a share trained here, all clips: the stages
         "surreal_clothing_study": ["outfits_1"],  # the training split rendered again
+        "surreal_compression_study": ["mp4_on_lossless"],  # the test split rendered again, lossless
         "bodynet_part_voxels": ["part_voxels_fvsv"],  # its stage trains part_voxels first
     },
     "fit": {

@@ -437,6 +437,34 @@ def test_the_data_study_judges_the_papers_trend_between_its_rows_and_draws_them_
     assert (tmp_path / "study.png").stat().st_size > 10_000
 
 
+def test_the_compression_study_judges_lossless_against_mp4_and_each_network_against_the_constant(tmp_path):
+    from pipeline.evaluation.figures import table_bars
+    from pipeline.evaluation.measures import PARTS
+    from pipeline.evaluation.tables import TABLES, build, orderings
+
+    table = TABLES["surreal_compression_study"]
+    assert [row.key for row in table.rows] == [
+        "constant", "mp4", "mp4_on_lossless", "lossless_on_mp4", "lossless", "oracle"
+    ]  # fmt: skip
+    quality = {"constant": 0.05, "mp4": 0.2, "mp4_on_lossless": 0.18, "lossless_on_mp4": 0.15, "lossless": 0.3}
+    images = {}
+    for k, (key, q) in enumerate((quality | {"oracle": 1.0}).items()):
+        measures = {"depth_rmse_mm": 200 * (1 - q), "depth_st_rmse_mm": 150 * (1 - q)}
+        for c in PARTS:
+            measures |= {f"part_intersection_{c}": 100 * q, f"part_union_{c}": 100.0, f"part_truth_{c}": 100.0}
+        images[key] = _images(measures, seed=k)
+    frame, counts = build(table, images)
+    pairs = orderings(table, frame, images, counts)
+    trend = pairs[pairs["second"] != "constant"].set_index(["first", "second", "column"])["verdict"]
+    # the one ordering its users report, per column; the networks on each other's frames only
+    # against the constant
+    assert sorted(set(trend.index.droplevel("column"))) == [("lossless", "mp4")]
+    assert (trend == "holds").all() and len(trend) == 4
+    assert set(pairs[pairs["second"] == "constant"]["first"]) == set(quality) - {"constant"}
+    table_bars(table, frame, tmp_path / "compression.png")
+    assert (tmp_path / "compression.png").stat().st_size > 10_000
+
+
 def _evaluation(folder, measures: dict, run: str, seed: int):
     from pipeline.evaluation.measures import summarise
 

@@ -42,6 +42,7 @@ def test_a_plain_run_reads_the_default_profile(tmp_path):
         ({"evaluation.rows": {"motion_inputs": ["depth"]}}, "evaluation.rows.motion_inputs: 'depth' is not a learned"),
         ({"bodynet.input_size": 64}, "bodynet.input_size: must be 4 × bodynet.heatmap_size"),
         ({"cluster.rules.train_everything": {"gpu": True}}, "cluster.rules.train_everything: is not a rule"),
+        ({"synthesis.lossless": True}, "synthesis.lossless: must be false for surreal_compression_study"),
     ],
 )
 def test_bad_config_stops_with_the_key_named(tmp_path, overrides, message):
@@ -97,8 +98,8 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "plot_learning_curves",
         "train_input_variant",
         "train_data_study",
-        "render_outfit_clips",
-        "prepare_outfit_samples",
+        "render_study_clips",
+        "prepare_study_samples",
         "evaluate_body_fit",
         "learn_pose_prior",
         "check_predict",
@@ -498,6 +499,25 @@ def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_p
     result = snakemake(tmp_path, "-n", "results/predict/mine", "--configfile", str(path), check=False)
     assert result.returncode != 0
     assert "predict.gender: asks for the neutral model" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_compression_study_measures_a_network_on_the_same_test_frames_stored_losslessly(tiny_run):
+    workdir, _ = tiny_run
+    lossless = workdir / "results/data_study/lossless"
+    # the test split rendered again as drawn before, its frames also stored as PNGs
+    main_manifest = pd.read_csv(workdir / "results/surreal/test_run0.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(lossless / "surreal/test_run0.csv"), main_manifest)
+    assert len(list((lossless / "surreal/cmu/test").rglob("*_frames/0001.png"))) == len(main_manifest)
+    assert not list((workdir / "results/surreal/cmu/test").rglob("*_frames"))
+    # the stages' network measured on those frames: the same images, other pixels
+    on_mp4 = pd.read_csv(workdir / "results/evaluation/depth/images.csv")
+    on_lossless = pd.read_csv(workdir / "results/evaluation/depth/on_lossless/images.csv")
+    assert list(on_lossless["image"]) == list(on_mp4["image"])
+    part_columns = [column for column in on_mp4 if column.startswith("part_intersection_")]
+    assert not np.array_equal(on_lossless[part_columns].to_numpy(), on_mp4[part_columns].to_numpy())
+    table = pd.read_csv(workdir / "results/surreal_compression_study.csv")
+    assert list(table["key"]) == ["constant", "mp4_on_lossless", "oracle"]
 
 
 @pytest.mark.slow

@@ -198,12 +198,44 @@ def bodynet_samples(split_key):
     return f"results/bodynet/samples/{config['bodynet']['samples'][split_key]}"
 
 
-def study_training_samples(wildcards):
-    """The training samples of a data-study row: the outfit study's own renders, or the
-    training split's samples (of which the amount study takes a share)."""
-    if wildcards.study == "outfits":
-        return f"results/data_study/outfits/{wildcards.amount}/samples"
-    return bodynet_samples("train_split")
+# SURREAL's data studies: a share of the training clips, the training split rendered again in
+# fewer outfits, or the training and test splits rendered again with lossless frames.
+STUDY_RENDERS = "outfits/[0-9]+|lossless"
+DATA_STUDIES = f"clips/[0-9]+|{STUDY_RENDERS}"
+
+
+def study_render_options(wildcards):
+    """What a study's renders change: the outfits the clips wear, or lossless frames besides."""
+    if wildcards.variant == "lossless":
+        return "--lossless"
+    return f"--outfits-used {re.fullmatch(r'outfits/([0-9]+)', wildcards.variant)[1]}"
+
+
+def study_clip_share(wildcards):
+    """The share of the training clips a data-study network trains on (the amount study's)."""
+    amount = re.fullmatch(r"clips/([0-9]+)", wildcards.study)
+    return int(amount[1]) / 100 if amount else 1
+
+
+def study_renders_split(study, split):
+    """Whether a data study renders `split` again: the outfit studies the training split, the
+    compression study both the training and the test split."""
+    if study == "lossless":
+        return True
+    return study.startswith("outfits/") and split == config["bodynet"]["samples"]["train_split"]
+
+
+def study_samples(split_key):
+    """The samples a data-study network reads for bodynet.samples.<split_key>: the study's own
+    renders of that split, or the main run's samples (of which the amount study takes a share)."""
+    split = config["bodynet"]["samples"][split_key]
+
+    def samples(wildcards):
+        if study_renders_split(wildcards.study, split):
+            return f"results/data_study/{wildcards.study}/samples/{split}"
+        return bodynet_samples(split_key)
+
+    return samples
 
 
 def sample_frames(split):
@@ -324,13 +356,36 @@ def evaluation_folder(evaluation):
     return f"results/evaluation/{evaluation}"
 
 
+def tested_frames(evaluation):
+    """(the network's evaluation, the test frames): an evaluation `<network>/on_<mp4|lossless>`
+    measures the network on the test split's mp4 or lossless frames; any other on the frames it
+    was trained on (lossless for the compression study's network, else the main run's mp4)."""
+    named = re.fullmatch(r"(.+)/on_(mp4|lossless)", evaluation)
+    if named:
+        if config["synthesis"]["lossless"]:
+            raise WorkflowError(
+                "Invalid config: synthesis.lossless: must be false for surreal_compression_study, whose mp4 rows "
+                "are the main run's frames (the study renders its own lossless frames)"
+            )
+        return named[1], named[2]
+    return evaluation, "lossless" if evaluation == "data_study/lossless" else "mp4"
+
+
+def evaluation_samples(wildcards):
+    """The test samples an evaluation of SURREAL's networks reads (tested_frames)."""
+    if tested_frames(wildcards.evaluation)[1] == "lossless":
+        return f"results/data_study/lossless/samples/{config['bodynet']['samples']['validation_split']}"
+    return bodynet_samples("validation_split")
+
+
 def evaluated_model(wildcards):
     """The checkpoint an evaluation measures: SMPLify++ works on the 3D-pose stage's networks;
     with evaluation.pruned, a stage's network is the one without its inactive filters."""
     evaluation = wildcards.evaluation
     if evaluation.startswith("inputs/"):
         return f"results/bodynet/{evaluation}/model.pt"
-    if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on less data
+    evaluation, _ = tested_frames(evaluation)
+    if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on other data
         return f"results/{evaluation}/depth/model.pt"
     stage = "pose3d" if evaluation == "smplify" else evaluation
     return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)

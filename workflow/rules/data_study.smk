@@ -1,98 +1,93 @@
 # SURREAL's data studies (Varol et al., "Learning from Synthetic Humans", Figure 3-9): its
-# segmentation and depth networks trained on less data, measured on the usual test images.
+# segmentation and depth networks trained on other data, measured on the test images.
 # Amount: every frame of a share of the training clips, results/data_study/clips/<percent>/.
 # Clothing: the training split rendered again, each clip as drawn before (motion, person,
 # camera, light, background) but dressed from only the bank's first N outfits,
 # results/data_study/outfits/<N>/.
+# Compression: the training and test splits rendered again with their frames also stored
+# losslessly (PNG), which the samples then read in place of the mp4, results/data_study/lossless/.
 
 
-rule render_outfit_clips:
+rule render_study_clips:
     input:
         motions="resources/motions/{split}.npz",
         backgrounds="resources/backgrounds/{split}",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
     output:
-        clips=directory("results/data_study/outfits/{outfits}/surreal/cmu/{split}/run{run}"),
-        manifest="results/data_study/outfits/{outfits}/surreal/{split}_run{run}.csv",
+        clips=directory("results/data_study/{variant}/surreal/cmu/{split}/run{run}"),
+        manifest="results/data_study/{variant}/surreal/{split}_run{run}.csv",
     wildcard_constraints:
-        outfits="[0-9]+",
+        variant=STUDY_RENDERS,
     params:
         root=lambda wildcards, output: Path(output.clips).parents[2],
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
         seed=config["seed"],
         options=render_options,
-        tracking=tracking("render_outfit_clips"),
+        variant=study_render_options,
+        tracking=tracking("render_study_clips"),
         code=code_version("synthesis"),
     threads: config["synthesis"]["workers"]
     resources:
-        **cluster_resources("render_outfit_clips"),
+        **cluster_resources("render_study_clips"),
     log:
-        "logs/render_outfit_clips/{outfits}_{split}_run{run}.log",
+        "logs/render_study_clips/{variant}/{split}_run{run}.log",
     benchmark:
-        "logs/benchmarks/render_outfit_clips/{outfits}_{split}_run{run}.tsv"
+        "logs/benchmarks/render_study_clips/{variant}/{split}_run{run}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.synthesis render --split {wildcards.split} --run {wildcards.run} "
         "--motions {input.motions} --backgrounds {input.backgrounds} {params.models} "
         "--root {params.root} --manifest {output.manifest} --seed {params.seed} {params.options} "
-        "--outfits-used {wildcards.outfits} --workers {threads} {params.tracking} > {log} 2>&1"
+        "{params.variant} --workers {threads} {params.tracking} > {log} 2>&1"
 
 
-rule prepare_outfit_samples:
+rule prepare_study_samples:
     input:
-        clips=expand(
-            "results/data_study/outfits/{{outfits}}/surreal/{split}_run{run}.csv",
-            split=config["bodynet"]["samples"]["train_split"],
-            run=RUNS,
-        ),
+        clips=expand("results/data_study/{{variant}}/surreal/{{split}}_run{run}.csv", run=RUNS),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
     output:
-        directory("results/data_study/outfits/{outfits}/samples"),
+        directory("results/data_study/{variant}/samples/{split}"),
     wildcard_constraints:
-        outfits="[0-9]+",
+        variant=STUDY_RENDERS,
     params:
-        root=lambda wildcards: f"results/data_study/outfits/{wildcards.outfits}/surreal",
-        split=config["bodynet"]["samples"]["train_split"],
-        frames=sample_frames(config["bodynet"]["samples"]["train_split"]),
+        root=lambda wildcards: f"results/data_study/{wildcards.variant}/surreal",
+        frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
         models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
-        tracking=tracking("prepare_outfit_samples"),
+        tracking=tracking("prepare_study_samples"),
         code=code_version("training"),
     resources:
-        **cluster_resources("prepare_outfit_samples"),
+        **cluster_resources("prepare_study_samples"),
     log:
-        "logs/prepare_outfit_samples/{outfits}.log",
+        "logs/prepare_study_samples/{variant}/{split}.log",
     benchmark:
-        "logs/benchmarks/prepare_outfit_samples/{outfits}.tsv"
+        "logs/benchmarks/prepare_study_samples/{variant}/{split}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root {params.root} --split {params.split} --frames {params.frames} "
+        "python -m pipeline.training prepare --root {params.root} --split {wildcards.split} --frames {params.frames} "
         "{params.sizes} {params.models} --out {output} {params.tracking} > {log} 2>&1"
 
 
 rule train_data_study:
     input:
-        train=study_training_samples,
-        validation=bodynet_samples("validation_split"),
+        train=study_samples("train_split"),
+        validation=study_samples("validation_split"),
         inits=lambda wildcards: (
-            [f"results/data_study/{wildcards.study}/{wildcards.amount}/segm/model.pt"]
-            if wildcards.stage == "depth"
-            else []
+            [f"results/data_study/{wildcards.study}/segm/model.pt"] if wildcards.stage == "depth" else []
         ),
     output:
-        model="results/data_study/{study}/{amount}/{stage}/model.pt",
-        history="results/data_study/{study}/{amount}/{stage}/history.csv",
-        curves="results/data_study/{study}/{amount}/{stage}/curves.png",
-        predictions="results/data_study/{study}/{amount}/{stage}/predictions.png",
+        model="results/data_study/{study}/{stage}/model.pt",
+        history="results/data_study/{study}/{stage}/history.csv",
+        curves="results/data_study/{study}/{stage}/curves.png",
+        predictions="results/data_study/{study}/{stage}/predictions.png",
     wildcard_constraints:
-        study="clips|outfits",
-        amount="[0-9]+",
+        study=DATA_STUDIES,
         stage="segm|depth",
     params:
         inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
-        share=lambda wildcards: int(wildcards.amount) / 100 if wildcards.study == "clips" else 1,
+        share=study_clip_share,
         length=lambda wildcards: stage_schedule(wildcards.stage),
         options=network_options(),
         seed=config["seed"],
@@ -102,13 +97,13 @@ rule train_data_study:
     resources:
         **cluster_resources("train_data_study"),
     log:
-        "logs/train_data_study/{study}_{amount}_{stage}.log",
+        "logs/train_data_study/{study}/{stage}.log",
     benchmark:
-        "logs/benchmarks/train_data_study/{study}_{amount}_{stage}.tsv"
+        "logs/benchmarks/train_data_study/{study}/{stage}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training train --stage {wildcards.stage} --clip-share {params.share} "
         "--train {input.train} --val {input.validation} {params.inits} "
-        "--out results/data_study/{wildcards.study}/{wildcards.amount}/{wildcards.stage} {params.length} "
+        "--out results/data_study/{wildcards.study}/{wildcards.stage} {params.length} "
         "{params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"

@@ -111,12 +111,13 @@ rule evaluate_reference:
 rule evaluate_tasks:
     input:
         model=evaluated_model,
-        samples=bodynet_samples("validation_split"),
+        samples=evaluation_samples,
     output:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
     wildcard_constraints:
-        evaluation="pose2d|segm|pose3d|depth|part_voxels|part_voxels_fvsv|inputs/pose3d/[a-z0-9+]+|data_study/(clips|outfits)/[0-9]+",
+        evaluation=f"pose2d|segm|pose3d|depth|part_voxels|part_voxels_fvsv|inputs/pose3d/[a-z0-9+]+|data_study/({DATA_STUDIES})"
+        "|(depth|data_study/lossless)/on_(mp4|lossless)",
     params:
         batch=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],

@@ -23,6 +23,10 @@
                     SURREAL's clothing study (§3.5.6, Figure 3-9 right): the same networks trained
                     on the training clips rendered again with 1, 10 and 100 outfits (all else
                     as drawn before); curves in the paper, its ordering (more outfits, better)
+    surreal_compression_study
+                    SURREAL's frames as its users meet them: the same networks trained and
+                    tested on mp4 or on lossless frames of the same renders; the ordering its
+                    users report (lossless, better), and each network on the other's frames
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -300,6 +304,19 @@ TABLES = {
             trend=("outfits_1", "outfits_10", "outfits_100"),
             x={"outfits_1": 1.0, "outfits_10": 10.0, "outfits_100": 100.0},
             x_label="outfits the training clips wear",
+        ),
+        Table(
+            "surreal_compression_study",
+            "SURREAL's frames: mp4 against lossless, for training and for testing",
+            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
+            _references(
+                Row("mp4", "trained and tested on mp4 frames (the segm and depth stages)", "depth/on_mp4", {}),
+                Row("mp4_on_lossless", "trained on mp4, tested on lossless frames", "depth/on_lossless", {}),
+                Row("lossless_on_mp4", "trained on lossless, tested on mp4 frames", "data_study/lossless/on_mp4", {}),
+                Row("lossless", "trained and tested on lossless frames", "data_study/lossless", {}),
+                oracle="the true parts and depth classes (45 mm bins)",
+            ),
+            trend=("mp4", "lossless"),  # SURREAL's users: compression costs 2–3 points of part IoU
         ),
     )
 }
