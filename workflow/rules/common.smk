@@ -225,17 +225,18 @@ def study_renders_split(study, split):
     return study.startswith("outfits/") and split == config["bodynet"]["samples"]["train_split"]
 
 
-def study_samples(split_key):
-    """The samples a data-study network reads for bodynet.samples.<split_key>: the study's own
+def data_study_samples(study, split_key):
+    """The samples a data study's network reads for bodynet.samples.<split_key>: the study's own
     renders of that split, or the main run's samples (of which the amount study takes a share)."""
     split = config["bodynet"]["samples"][split_key]
+    if study_renders_split(study, split):
+        return f"results/data_study/{study}/samples/{split}"
+    return bodynet_samples(split_key)
 
-    def samples(wildcards):
-        if study_renders_split(wildcards.study, split):
-            return f"results/data_study/{wildcards.study}/samples/{split}"
-        return bodynet_samples(split_key)
 
-    return samples
+def study_samples(split_key):
+    """data_study_samples of a train_data_study job."""
+    return lambda wildcards: data_study_samples(wildcards.study, split_key)
 
 
 def sample_frames(split):
@@ -363,10 +364,8 @@ def tested_frames(evaluation):
     named = re.fullmatch(r"(.+)/on_(mp4|lossless)", evaluation)
     if named:
         if config["synthesis"]["lossless"]:
-            raise WorkflowError(
-                "Invalid config: synthesis.lossless: must be false for surreal_compression_study, whose mp4 rows "
-                "are the main run's frames (the study renders its own lossless frames)"
-            )
+            message = "must be false for surreal_compression_study, whose mp4 rows are the main run's frames"
+            raise WorkflowError(str(ConfigError("synthesis.lossless", message)))
         return named[1], named[2]
     return evaluation, "lossless" if evaluation == "data_study/lossless" else "mp4"
 
@@ -374,7 +373,7 @@ def tested_frames(evaluation):
 def evaluation_samples(wildcards):
     """The test samples an evaluation of SURREAL's networks reads (tested_frames)."""
     if tested_frames(wildcards.evaluation)[1] == "lossless":
-        return f"results/data_study/lossless/samples/{config['bodynet']['samples']['validation_split']}"
+        return data_study_samples("lossless", "validation_split")
     return bodynet_samples("validation_split")
 
 

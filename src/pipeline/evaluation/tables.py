@@ -108,6 +108,14 @@ def _references(*rows: Row, folder: str = "reference", oracle: str = "the truth,
     return (constant, *rows, Row("oracle", f"reference: {oracle}", f"{folder}/oracle", {}))
 
 
+SURREAL_COLUMNS = ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm")
+
+
+def _surreal(*rows: Row) -> tuple[Row, ...]:
+    """A SURREAL table's rows between its references: the constant and the true classes."""
+    return _references(*rows, oracle="the true parts and depth classes (45 mm bins)")
+
+
 def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figure is a PA-MPJPE
     label = {
         "rgb": "RGB",
@@ -266,26 +274,24 @@ TABLES = {
         Table(
             "surreal_table",
             "SURREAL (Varol et al. 2017): segmentation and depth from one image",
-            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
-            _references(
+            SURREAL_COLUMNS,
+            _surreal(
                 Row(
                     "segm_depth",
                     "segmentation and depth networks",
                     "depth",  # the depth stage's checkpoint holds both networks
                     {"part_iou": 69.13, "part_accuracy": 80.61, "depth_rmse_mm": 72.9, "depth_st_rmse_mm": 56.3},
                 ),
-                oracle="the true parts and depth classes (45 mm bins)",
             ),
         ),
         Table(
             "surreal_data_study",
             "SURREAL (Varol et al. 2017), Figure 3-9: the amount of training data",
-            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
-            _references(
+            SURREAL_COLUMNS,
+            _surreal(
                 Row("clips_1pc", "1 % of the training clips", "data_study/clips/1", {}),
                 Row("clips_10pc", "10 % of the training clips", "data_study/clips/10", {}),
                 Row("clips_100pc", "100 % of the training clips (the segm and depth stages)", "depth", {}),
-                oracle="the true parts and depth classes (45 mm bins)",
             ),
             trend=("clips_1pc", "clips_10pc", "clips_100pc"),
             x={"clips_1pc": 1.0, "clips_10pc": 10.0, "clips_100pc": 100.0},
@@ -294,12 +300,11 @@ TABLES = {
         Table(
             "surreal_clothing_study",
             "SURREAL (Varol et al. 2017), Figure 3-9: the clothing variation",
-            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
-            _references(
+            SURREAL_COLUMNS,
+            _surreal(
                 Row("outfits_1", "every training clip in 1 outfit", "data_study/outfits/1", {}),
                 Row("outfits_10", "every training clip in one of 10 outfits", "data_study/outfits/10", {}),
                 Row("outfits_100", "every training clip in one of 100 outfits", "data_study/outfits/100", {}),
-                oracle="the true parts and depth classes (45 mm bins)",
             ),
             trend=("outfits_1", "outfits_10", "outfits_100"),
             x={"outfits_1": 1.0, "outfits_10": 10.0, "outfits_100": 100.0},
@@ -308,13 +313,12 @@ TABLES = {
         Table(
             "surreal_compression_study",
             "SURREAL's frames: mp4 against lossless, for training and for testing",
-            ("part_iou", "part_accuracy", "depth_rmse_mm", "depth_st_rmse_mm"),
-            _references(
+            SURREAL_COLUMNS,
+            _surreal(
                 Row("mp4", "trained and tested on mp4 frames (the segm and depth stages)", "depth/on_mp4", {}),
                 Row("mp4_on_lossless", "trained on mp4, tested on lossless frames", "depth/on_lossless", {}),
                 Row("lossless_on_mp4", "trained on lossless, tested on mp4 frames", "data_study/lossless/on_mp4", {}),
                 Row("lossless", "trained and tested on lossless frames", "data_study/lossless", {}),
-                oracle="the true parts and depth classes (45 mm bins)",
             ),
             trend=("mp4", "lossless"),  # SURREAL's users: compression costs 2–3 points of part IoU
         ),
