@@ -18,6 +18,12 @@ def script(name: str, *args: str, cwd=ROOT, check: bool = True):
     return run([sys.executable, str(cwd / "workflow/scripts" / name), *args], cwd=cwd, check=check)
 
 
+def config_value(config: dict, key: str):
+    for part in key.split("."):
+        config = config[part]
+    return config
+
+
 def test_dvc_yaml_is_what_the_snakefile_gives():
     result = script("export_dvc.py", "--check", check=False)
     assert result.returncode == 0, result.stderr
@@ -29,8 +35,16 @@ def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
     printed = (dry.stdout + dry.stderr).splitlines()
     command = next(line[line.index("python -m") :] for line in printed if "python -m pipeline.body_model build" in line)
     build = stages["build_body_model-female"]
-    assert build["cmd"] == f"mkdir -p logs/build_body_model && {command}"
     assert build["params"] == [{"config.yaml": ["body_model.anny", "seed"]}]
+    # the command, with the config's values as DVC fills them in from config.yaml
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    filled = re.sub(r"\$\{([\w.]+)\}", lambda match: str(config_value(config, match[1])), build["cmd"])
+    # after the check of the values it holds written in (here the age range, a list)
+    prefix = "mkdir -p logs/build_body_model && python workflow/scripts/dvc_params.py build_body_model-female "
+    assert filled.startswith(prefix)
+    digest, _, rest = filled.removeprefix(prefix).partition(" && ")
+    assert re.fullmatch(r"[0-9a-f]{12}", digest) and rest == command
+    assert "--seed ${seed}" in build["cmd"] and "--num-betas ${body_model.anny.num_betas}" in build["cmd"]
     assert "src/pipeline/body_model" in build["deps"] and "src/pipeline/tracking.py" in build["deps"]
     assert not any(dep.startswith("src/pipeline/flow") for dep in build["deps"])
     render = stages["render_clips-train_run0"]
@@ -51,11 +65,17 @@ def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
 def test_dvc_yaml_out_of_date_with_the_config_is_caught(tmp_path):
     project = copy_project(tmp_path)
     config = yaml.safe_load((project / "config.yaml").read_text())
-    config["synthesis"]["clip_length"] = 40
+    config["synthesis"]["passes"].remove("normal")
     write_config(project / "config.yaml", config)
     result = script("export_dvc.py", "--check", cwd=project, check=False)
     assert result.returncode == 1
-    assert "dvc.yaml is out of date" in result.stderr and "--clip-length 40" in result.stderr
+    assert "dvc.yaml is out of date" in result.stderr and "--passes segm depth" in result.stderr
+    # a value DVC reads from config.yaml itself leaves dvc.yaml as it is
+    config["synthesis"]["clip_length"] = 40
+    write_config(project / "config.yaml", config)
+    script("export_dvc.py", cwd=project)
+    assert "--clip-length ${synthesis.clip_length}" in (project / "dvc.yaml").read_text()
+    assert script("export_dvc.py", "--check", cwd=project, check=False).returncode == 0
 
 
 def test_dvc_dag_draws_the_stages_and_their_edges():
@@ -123,13 +143,26 @@ def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, t
     snakemake(second, "--touch", "--cores", "1", "results/bodynet_table.csv", *config)
     assert "Nothing to be done" in snakemake(second, "-n", "results/bodynet_table.csv", *config).stdout
 
-    # one config key changed: DVC sees exactly the stages whose rule reads it
+    # one config key changed, as `dvc exp run -S` changes it, dvc.yaml left as it is: DVC sees
+    # exactly the stages whose rule reads it, and runs them with the new value
     config = yaml.safe_load((first / "config.yaml").read_text())
     config["evaluation"]["fit"]["steps"] = 5
     write_config(first / "config.yaml", config)
-    script("export_dvc.py", "results/bodynet_table.csv", cwd=first)
+    assert script("export_dvc.py", "results/bodynet_table.csv", "--check", cwd=first, check=False).returncode == 0
     status = yaml.safe_load(run(["dvc", "status", "--json"], cwd=first).stdout)
     assert status and {name.split("-")[0] for name in status} == {"evaluate_body_fit", "evaluate_reference"}
+    dry = run(["dvc", "repro", "--dry", "--single-item", "evaluate_body_fit-end_to_end_fvsv"], cwd=first).stdout
+    assert "--fit-steps 5 " in dry and "${" not in dry
+    # a value a command holds written in: the stage stops, naming it, and runs nothing
+    config["evaluation"]["reference_train_images"] += 1
+    write_config(first / "config.yaml", config)
+    fit = (first / "results/evaluation/end_to_end_fvsv/summary.json").read_bytes()
+    stopped = run(["dvc", "repro", "--single-item", "evaluate_body_fit-end_to_end_fvsv"], cwd=first, check=False)
+    assert stopped.returncode != 0
+    assert "config.yaml: evaluation.reference_train_images: stage" in stopped.stdout + stopped.stderr
+    assert "make dvc.yaml" in stopped.stdout + stopped.stderr
+    run(["dvc", "checkout", "--quiet", "evaluate_body_fit-end_to_end_fvsv"], cwd=first)
+    assert (first / "results/evaluation/end_to_end_fvsv/summary.json").read_bytes() == fit
 
 
 @pytest.mark.slow
