@@ -80,6 +80,7 @@ docs/results.md: install
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once
 # DVC confirms each pulled artifact matches its stage, mark them current for Snakemake too.
 pull: install
+	@test -f dvc.lock || (echo "dvc.lock: not found: it names the artifacts to pull; check out a commit that has one (after a run: dvc commit, git add dvc.lock, dvc push)"; exit 1)
 	dvc pull
 	dvc status --quiet || (dvc status; echo "pulled artifacts differ from their stages: not marking them current"; exit 1)
 	snakemake --touch --cores 1 $(TARGET)

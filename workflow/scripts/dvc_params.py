@@ -34,18 +34,38 @@ def leaves(config: dict, key: str) -> dict:
     return {key: value}
 
 
-def guarded(config: dict, keys: list[str], written: set[str]) -> dict:
-    """The values under `keys` that a command holds written in: all but those it reads as `${key}`."""
-    return {leaf: value for key in keys for leaf, value in leaves(config, key).items() if leaf not in written}
+def visible(leaf: str, value, command: str) -> bool:
+    """Whether `command` shows config value `value` of key `leaf`: a flag named after it (a
+    boolean), or its text (a list's items joined by spaces) standing as a word or a path's part."""
+    if isinstance(value, bool):
+        name = leaf.rsplit(".", 1)[-1].replace("_", "-")
+        return bool(re.search(rf"(?:^| )--(?:no-)?{re.escape(name)}(?= |$)", command))
+    if value is None or isinstance(value, dict) or value == []:
+        return False
+    text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return bool(re.search(rf"(?<![^/=_ ]){re.escape(text)}(?=$|[/._ ])", command))
+
+
+def guarded(config: dict, keys: list[str], command: str) -> dict:
+    """The values under `keys` that `command` holds written in: those it shows, but for those it
+    reads as `${key}`. A value it does not show (a key of its rule that this job does not use)
+    cannot go stale in it."""
+    written = set(TEMPLATED.findall(command))
+    return {
+        leaf: value
+        for key in keys
+        for leaf, value in leaves(config, key).items()
+        if leaf not in written and visible(leaf, value, command)
+    }
 
 
 def digest(values: dict) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def guarded_digest(config: dict, keys: list[str], written: set[str]) -> str | None:
+def guarded_digest(config: dict, keys: list[str], command: str) -> str | None:
     """The digest a stage's check compares, or None where its command holds no value written in."""
-    values = guarded(config, keys, written)
+    values = guarded(config, keys, command)
     return digest(values) if values else None
 
 
@@ -68,6 +88,29 @@ def _nested(key: str, value) -> dict:
     return value
 
 
+def filled(value, key: str, item: dict[str, str]):
+    """A `foreach` stage's value (str, list or dict) for one of its stages: `${key}` and `${item.<field>}` filled in."""
+    if isinstance(value, str):
+        value = value.replace("${key}", key)
+        return re.sub(r"\$\{item\.(\w+)\}", lambda match: item[match[1]], value)
+    if isinstance(value, list):
+        return [filled(part, key, item) for part in value]
+    return {filled(k, key, item): filled(v, key, item) for k, v in value.items()}
+
+
+def expanded(document: dict) -> dict:
+    """{stage name: stage} of a dvc.yaml's stages, each `foreach` stage's jobs as `<rule>@<key>`
+    with `${key}` and `${item.<field>}` filled in (the config's `${...}` left as they are)."""
+    result = {}
+    for name, stage in document["stages"].items():
+        if "foreach" not in stage:
+            result[name] = stage
+            continue
+        for key, item in stage["foreach"].items():
+            result[f"{name}@{key}"] = filled(stage["do"], key, item)
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", help="the stage's name in dvc.yaml")
@@ -76,9 +119,11 @@ def main(argv=None) -> int:
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
     args = parser.parse_args(argv)
 
-    stage = yaml.safe_load(args.dvc_yaml.read_text())["stages"][args.stage]
+    stage = expanded(yaml.safe_load(args.dvc_yaml.read_text()))[args.stage]
     keys = [key for params in stage.get("params", []) for key in params.get(args.config.name, [])]
-    values = guarded(yaml.safe_load(args.config.read_text()), keys, set(TEMPLATED.findall(stage["cmd"])))
+    # the job's own command, after the log folders are made and this check has run
+    command = re.sub(r"^.*?dvc_params\.py \S+ \S+ && ", "", stage["cmd"])
+    values = guarded(yaml.safe_load(args.config.read_text()), keys, command)
     if digest(values) != args.digest:
         changed = changed_keys(values, args.dvc_yaml.with_suffix(".lock"), args.stage, args.config.name)
         print(

@@ -114,6 +114,8 @@ BLOCK_START = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:|^def\s+(\w+)\s*\(|^(
 CONFIG_CHAIN = re.compile(r"config((?:\[\s*[\"'][\w-]+[\"']\s*\])+)")
 CHAIN_KEY = re.compile(r"[\"']([\w-]+)[\"']")
 NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+# `config["a"][key] for key in ("b", "c")`: the keys a.b and a.c, not all of a
+CONFIG_LOOP = re.compile(r"config((?:\[\s*[\"'][\w-]+[\"']\s*\])+)\[(\w+)\]\s+for\s+\2\s+in\s+[(\[]([^)\]]*)[)\]]")
 
 
 def _blocks() -> tuple[dict[str, str], dict[str, str]]:
@@ -145,7 +147,13 @@ def rule_config_keys() -> dict[str, list[str]]:
     rules, helpers = _blocks()
 
     def keys_of(text: str, seen: set[str]) -> set[str]:
-        keys = {".".join(CHAIN_KEY.findall(chain)) for chain in CONFIG_CHAIN.findall(text)}
+        keys = {
+            ".".join(CHAIN_KEY.findall(chain) + [name])
+            for chain, _, names in CONFIG_LOOP.findall(text)
+            for name in CHAIN_KEY.findall(names)
+        }
+        text = CONFIG_LOOP.sub("", text)
+        keys |= {".".join(CHAIN_KEY.findall(chain)) for chain in CONFIG_CHAIN.findall(text)}
         for name in set(NAME.findall(text)) & helpers.keys() - seen - CONTEXT_HELPERS:
             seen.add(name)
             keys |= keys_of(helpers[name], seen)
