@@ -31,6 +31,18 @@ include: "workflow/rules/predict.smk"
 check_cluster_rules()
 
 
+# Seconds of work on files already made: on a cluster they run beside the head node, not as jobs.
+localrules:
+    plot_body_model,
+    summarize_body_models,
+    plot_contact_sheet,
+    plot_learning_curves,
+    tabulate_evaluation,
+    tabulate_flow,
+    tabulate_sparsity,
+    results_page,
+
+
 rule all:
     default_target: True
     input:
