@@ -65,3 +65,23 @@ def body_to_world(zrot: float) -> np.ndarray:
 def camera_location(pelvis_world: np.ndarray, distance: float) -> np.ndarray:
     """The camera `distance` metres from the pelvis along +x, looking at it (along -x)."""
     return np.asarray(pelvis_world, dtype=np.float64) + np.array([distance, 0.0, 0.0])
+
+
+def orbit_extrinsics(target: np.ndarray, direction: np.ndarray, distance: float) -> tuple[np.ndarray, ...]:
+    """A camera `distance` metres from `target` along the horizontal `direction` (x, 0, z),
+    looking back at it: its location (3,), world → camera rotation (3, 3) and translation (3,).
+
+    SURREAL's camera turned about the world's vertical (y) axis, reflection included, so every
+    view of a scene keeps SURREAL's image convention; direction (1, 0, 0) gives `extrinsics`."""
+    dx, _, dz = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
+    # R_y maps (1, 0, 0) onto the direction; the canonical camera sees through it turned back
+    turn = np.array([[dx, 0.0, -dz], [0.0, 1.0, 0.0], [dz, 0.0, dx]])
+    location = np.asarray(target, dtype=np.float64) + distance * np.array([dx, 0.0, dz])
+    rotation = WORLD_TO_CAMERA @ turn.T
+    return location, rotation, -rotation @ location
+
+
+def project_through(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Pixel coordinates (..., 2) of world points (..., 3) seen by any camera, before rounding."""
+    pixels = (points @ rotation.T + translation) @ k.T
+    return pixels[..., :2] / pixels[..., 2:3]
