@@ -26,6 +26,7 @@ include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/motion.smk"
 include: "workflow/rules/sparsity.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/actions.smk"
 
 
 check_cluster_rules()
@@ -41,6 +42,13 @@ localrules:
     tabulate_flow,
     tabulate_sparsity,
     results_page,
+    fuse_ltc,
+    tabulate_ltc,
+    tabulate_view_invariance,
+
+
+# A fusion's folder is made by fusing two networks' test scores, not by training one.
+ruleorder: fuse_ltc > train_ltc
 
 
 rule all:
@@ -53,3 +61,5 @@ rule all:
         "results/flow_table.csv",
         "results/sparsity_table.csv",
         "results/predict_check/summary.json",
+        "results/ltc_table.csv",
+        "results/view_invariance.csv",

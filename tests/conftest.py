@@ -107,6 +107,29 @@ TINY_EVALUATION = {
 }
 
 
+TINY_ACTIONS = {
+    "dataset": {
+        "actions": ["walk", "jump"],
+        "performances": {"train": 2, "test": 1},
+        "frames": 10,
+        "width": 48,
+        "height": 36,
+    },
+    "ltc": {
+        "inputs": ["rgb", "rendered", "farneback"],
+        "fusion_flow": "farneback",
+        "extents": {"short": 4, "long": 8},
+        "frame_size": [32, 24],
+        "crop": 24,
+        "iterations": 2,
+        "batch_size": 2,
+        "eval_every": 1,
+        "threads": 1,
+        "views": {"rows": ["a_v1", "s_v1_v2+a_v1", "c_v1_v2+a_v1_v2"], "input": "rendered", "extent": "short"},
+    },
+}
+
+
 def tiny_config(**overrides) -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["body_model"]["genders"] = ["female"]
@@ -128,6 +151,9 @@ def tiny_config(**overrides) -> dict:
     config["flow"]["clips"] = 1
     config["flow"]["methods"] = ["rendered", "farneback", "dis_medium", "tvl1"]  # each kind of method once
     config["flow"]["as_input"]["iterations"] = 2
+    for section, values in copy.deepcopy(TINY_ACTIONS).items():
+        for key, value in values.items():
+            config["actions"][section][key] = value if key != "views" else config["actions"][section][key] | value
     return set_keys(config, overrides)
 
 

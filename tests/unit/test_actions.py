@@ -1,6 +1,7 @@
 """Action recognition: synchronised views, disjoint splits, the LTC network, its training and
 the tables' verdicts, at toy sizes."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from pipeline.actions import dataset, tables
 from pipeline.actions.inputs import ActionSet, evaluation_windows
 from pipeline.actions.network import LTC, pooled_shape
-from pipeline.actions.train import LTCSettings, late_fusion, train, training_step, video_results
+from pipeline.actions.train import LTCSettings, late_fusion, train, training_step, video_results, view_training
 from pipeline.body_model.model import BodyModel, check_model_arrays
 from pipeline.clips import read_info
 from pipeline.errors import InputError
@@ -196,6 +197,24 @@ def test_each_network_learns_the_toy_actions(channels, changes):
     assert after < 0.5 * before
     assert history[-1]["test_video_accuracy"] == 1.0
     assert [row["iteration"] for row in history] == [0, 40]
+
+
+@pytest.mark.parametrize(
+    ("row", "fields"),
+    [
+        ("a_v1_v2_v3", {"similarity": "none", "action_views": (1, 2, 3)}),
+        ("s_v1_v2+a_v1", {"similarity": "positive", "similarity_views": (1, 2), "action_views": (1,)}),
+        ("c_v1_v2+a_v1_v2", {"similarity": "contrastive", "similarity_views": (1, 2), "action_views": (1, 2)}),
+    ],
+)
+def test_a_view_row_names_its_losses(row, fields):
+    assert view_training(row) == fields
+
+
+@pytest.mark.parametrize("row", ["s_v1_v2", "a_1", "x_v1+a_v1", "s_v1+a_v1"])
+def test_a_malformed_view_row_is_named(row):
+    with pytest.raises(InputError, match=re.escape(f"view row {row!r}")):
+        view_training(row)
 
 
 def test_training_repeats_bit_for_bit():

@@ -117,6 +117,12 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "train_sparsity_study",
         "analyse_sparsity",
         "tabulate_sparsity",
+        "render_action_clips",
+        "extract_action_flow",
+        "train_ltc",
+        "fuse_ltc",
+        "tabulate_ltc",
+        "tabulate_view_invariance",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -223,6 +229,33 @@ def test_flow_table_scores_every_method_against_the_rendered_flow(tiny_run):
     assert table["default"].sum() <= 1
     assert (workdir / "results/flow/flow_colours.png").stat().st_size > 10_000
     assert (workdir / "results/flow/test/tvl1").is_dir()
+
+
+@pytest.mark.slow
+def test_the_action_tables_hold_every_network_its_references_and_the_papers_figures(tiny_run):
+    workdir, config = tiny_run
+    ltc = yaml.safe_load(config.read_text())["actions"]["ltc"]
+    test = pd.read_csv(workdir / "results/actions/test.csv")
+    train = pd.read_csv(workdir / "results/actions/train.csv")
+    assert set(test["performance"]).isdisjoint(train["performance"]) and sorted(test["view"].unique()) == [1, 2, 3]
+    table = pd.read_csv(workdir / "results/ltc_table.csv").set_index("key")
+    networks = [f"{name}_{extent}" for extent in ltc["extents"] for name in [*ltc["inputs"], "fusion"]]
+    assert list(table.index[:2]) == ["chance", "constant"] and sorted(table.index[2:]) == sorted(networks)
+    assert (
+        table.loc["rgb_long", "paper_clip_accuracy"] == 57.0 and table.loc["rgb_short", "paper_clip_accuracy"] == 48.4
+    )
+    assert (table["clip_accuracy_low"] <= table["clip_accuracy"]).all()
+    for network in networks:
+        if not network.startswith("fusion"):
+            history = pd.read_csv(workdir / f"results/actions/ltc/{network}/history.csv")
+            assert list(history["iteration"]) == list(range(ltc["iterations"] + 1))
+    quality = pd.read_csv(workdir / "results/ltc_flow_quality.csv").set_index("method")
+    assert set(quality.index) == {name for name in ltc["inputs"] if name != "rgb"}
+    assert (workdir / "results/actions/ltc_flow_quality.png").stat().st_size > 10_000
+    views = pd.read_csv(workdir / "results/view_invariance.csv").set_index("key")
+    assert list(views.index) == ["constant", *ltc["views"]["rows"]]
+    assert views.loc["a_v1", "paper_v3"] == 40.2
+    assert {"v1", "v2", "v3"} <= set(views.columns)
 
 
 @pytest.mark.slow

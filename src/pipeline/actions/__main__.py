@@ -12,7 +12,7 @@ on RGB or flow, their tables.
         --test-flow results/actions/flow/test/dis_medium --frame-size 64 48 --flow-scale 2 --extent 32 \\
         --crop 48 --width 0.125 --dropout 0.5 --iterations 400 --batch-size 16 --optimiser sgd \\
         --learning-rate 0.01 --momentum 0.9 --weight-decay 5e-4 --lr-drop 0.75 --test-stride 4 \\
-        --eval-every 100 --seed 0 --action-views 1 2 3 --out results/actions/ltc/dis_medium_long
+        --eval-every 100 --seed 0 --out results/actions/ltc/dis_medium_long
     python -m pipeline.actions fuse --clips .../rgb_long/clips.csv --clips .../dis_medium_long/clips.csv \\
         --out results/actions/ltc/fusion_long
     python -m pipeline.actions table --row rgb_short=results/actions/ltc/rgb_short ... \\
@@ -83,7 +83,7 @@ def render(args: argparse.Namespace) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from pipeline.actions.train import LTCSettings
+    from pipeline.actions.train import LTCSettings, view_training
 
     return LTCSettings(
         extent=args.extent,
@@ -100,9 +100,7 @@ def _settings(args: argparse.Namespace):
         test_stride=args.test_stride,
         seed=args.seed,
         eval_every=args.eval_every,
-        action_views=tuple(args.action_views),
-        similarity=args.similarity,
-        similarity_views=tuple(args.similarity_views),
+        **view_training(args.losses),
         similarity_weight=args.similarity_weight,
         margin=args.margin,
     )
@@ -188,7 +186,10 @@ def fuse(args: argparse.Namespace) -> None:
             frames.append(pd.read_csv(path))
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             raise InputError(f"{path}: not a readable clips.csv ({error})") from error
-    summary = write_evaluation(args.out, late_fusion(*frames), {"fused": [str(p) for p in args.clips]})
+    fused = [str(path) for path in args.clips]
+    with stage_run("actions_fuse", {"fused": fused}, args.rule, parse_wildcards(args.wildcard)) as run:
+        summary = write_evaluation(args.out, late_fusion(*frames), {"fused": fused})
+        run.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)})
     log.info("fusion: clip accuracy %.3f, video accuracy %.3f", summary["clip_accuracy"], summary["video_accuracy"])
 
 
@@ -330,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-stride", type=int, required=True)
     p.add_argument("--eval-every", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--action-views", type=int, nargs="+", required=True)
-    p.add_argument("--similarity", choices=["none", "positive", "contrastive"], default="none")
-    p.add_argument("--similarity-views", type=int, nargs=2, default=[1, 2])
+    p.add_argument(
+        "--losses",
+        default="a_v1_v2_v3",
+        help="the losses, as a view-study row names them: a_v1_v2_v3 (the action loss on every view), "
+        "s_v1_v2+a_v1 (L_s between views 1 and 2, the action loss on view 1), c_...: L_c",
+    )
     p.add_argument("--similarity-weight", type=float, default=0.0)
     p.add_argument("--margin", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -345,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("fuse", help="late fusion of two evaluations (RGB and flow)")
     p.add_argument("--clips", type=Path, action="append", required=True, help="an evaluation's clips.csv (twice)")
     p.add_argument("--out", type=Path, required=True)
+    add_tracking_arguments(p)
     p.set_defaults(func=fuse)
 
     p = commands.add_parser("table", help="the LTC table, the flow-quality table and its figure")

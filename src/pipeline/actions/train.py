@@ -66,6 +66,30 @@ class LTCSettings:
     margin: float = 1.0
 
 
+SIMILARITY_TERMS = {"s": "positive", "c": "contrastive"}
+
+
+def view_training(key: str) -> dict[str, object]:
+    """The losses a view-study row names, as LTCSettings fields: `a_v1_v2` the action loss on
+    views 1 and 2; `s_v1_v2+a_v1` L_s between views 1 and 2 plus the action loss on view 1
+    (`c_...`: L_c)."""
+    fields: dict[str, object] = {"similarity": "none"}
+    for term in key.split("+"):
+        loss, *views = term.split("_")
+        if not views or not all(view[:1] == "v" and view[1:].isdigit() for view in views):
+            raise InputError(f"view row {key!r}: {term!r} is not <loss>_v<k>[_v<k>...]")
+        numbers = tuple(int(view[1:]) for view in views)
+        if loss == "a":
+            fields["action_views"] = numbers
+        elif loss in SIMILARITY_TERMS and len(numbers) == 2:
+            fields |= {"similarity": SIMILARITY_TERMS[loss], "similarity_views": numbers}
+        else:
+            raise InputError(f"view row {key!r}: {term!r}: a (action, any views), s or c (similarity, two views)")
+    if "action_views" not in fields:
+        raise InputError(f"view row {key!r}: no action loss (a_v<k>...)")
+    return fields
+
+
 def check_settings(settings: LTCSettings) -> None:
     if settings.optimiser not in OPTIMISERS:
         raise InputError(f"actions.ltc.optimiser must be one of {', '.join(OPTIMISERS)}, got {settings.optimiser!r}")

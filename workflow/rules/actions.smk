@@ -1,0 +1,181 @@
+# Actions from synthetic video: clips of named motions rendered from synchronised cameras,
+# their optical flow by each method, LTC networks on RGB and flow at two temporal extents
+# (Varol, Laptev & Schmid, "Long-term Temporal Convolutions for Action Recognition", 2018), and
+# the view study of Varol's thesis (2019, chapter 6); then the tables.
+
+
+rule render_action_clips:
+    input:
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        backgrounds="resources/backgrounds/{split}",
+    output:
+        clips=directory("results/actions/cmu/{split}"),
+        manifest="results/actions/{split}.csv",
+    params:
+        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        options=lambda wildcards: action_dataset_options(wildcards.split),
+        seed=config["seed"],
+        tracking=tracking("render_action_clips"),
+        code=code_version("actions"),
+    threads: 1
+    resources:
+        **cluster_resources("render_action_clips"),
+    log:
+        "logs/render_action_clips/{split}.log",
+    benchmark:
+        "logs/benchmarks/render_action_clips/{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions render --split {wildcards.split} {params.models} --backgrounds {input.backgrounds} "
+        "{params.options} --seed {params.seed} --root results/actions --manifest {output.manifest} "
+        "{params.tracking} > {log} 2>&1"
+
+
+rule extract_action_flow:
+    input:
+        clips="results/actions/cmu/{split}",
+    output:
+        flows=directory("results/actions/flow/{split}/{method}"),
+        scores="results/actions/flow/{split}/{method}.json",
+    params:
+        quality=config["flow"]["jpeg_quality"],
+        tracking=tracking("extract_action_flow"),
+        code=code_version("flow"),
+    resources:
+        **cluster_resources("extract_action_flow"),
+    log:
+        "logs/extract_action_flow/{split}_{method}.log",
+    benchmark:
+        "logs/benchmarks/extract_action_flow/{split}_{method}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.flow extract --root results/actions --split {wildcards.split} --method {wildcards.method} "
+        "--clips 0 --quality {params.quality} --out {output.flows} --scores {output.scores} "
+        "{params.tracking} > {log} 2>&1"
+
+
+rule train_ltc:
+    input:
+        unpack(ltc_inputs),
+    output:
+        model="results/actions/{study}/{row}/model.pt",
+        history="results/actions/{study}/{row}/history.csv",
+        clips="results/actions/{study}/{row}/clips.csv",
+        videos="results/actions/{study}/{row}/videos.csv",
+        summary="results/actions/{study}/{row}/summary.json",
+    wildcard_constraints:
+        study="ltc|views",
+    params:
+        options=ltc_options,
+        seed=config["seed"],
+        tracking=tracking("train_ltc"),
+        code=code_version("actions"),
+    threads: config["actions"]["ltc"]["threads"]
+    resources:
+        **cluster_resources("train_ltc"),
+    log:
+        "logs/train_ltc/{study}/{row}.log",
+    benchmark:
+        "logs/benchmarks/train_ltc/{study}/{row}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions train --root results/actions --train-manifest {input.train_manifest} "
+        "--test-manifest {input.test_manifest} {params.options} --seed {params.seed} --threads {threads} "
+        "--out results/actions/{wildcards.study}/{wildcards.row} {params.tracking} > {log} 2>&1"
+
+
+rule fuse_ltc:
+    input:
+        rgb="results/actions/ltc/rgb_{extent}/clips.csv",
+        flow=f"results/actions/ltc/{config['actions']['ltc']['fusion_flow']}_{{extent}}/clips.csv",
+    output:
+        clips="results/actions/ltc/fusion_{extent}/clips.csv",
+        videos="results/actions/ltc/fusion_{extent}/videos.csv",
+        summary="results/actions/ltc/fusion_{extent}/summary.json",
+    params:
+        tracking=tracking("fuse_ltc"),
+        code=code_version("actions"),
+    resources:
+        **cluster_resources("fuse_ltc"),
+    log:
+        "logs/fuse_ltc/{extent}.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions fuse --clips {input.rgb} --clips {input.flow} "
+        "--out results/actions/ltc/fusion_{wildcards.extent} {params.tracking} > {log} 2>&1"
+
+
+rule tabulate_ltc:
+    input:
+        videos=[f"results/actions/ltc/{row}/videos.csv" for row in ltc_networks()],
+        train_manifest="results/actions/train.csv",
+        scores=expand("results/actions/flow/test/{method}.json", method=action_flow_methods()),
+    output:
+        table=report(
+            "results/ltc_table.csv",
+            caption="../report/ltc_table.rst",
+            category="7. Actions",
+            labels={"figure": "LTC table"},
+        ),
+        orderings="results/ltc_table_orderings.csv",
+        quality="results/ltc_flow_quality.csv",
+        quality_orderings="results/ltc_flow_quality_orderings.csv",
+        verdicts="results/ltc_table.verdicts.json",
+        figure=report(
+            "results/actions/ltc_flow_quality.png",
+            caption="../report/ltc_flow_quality.rst",
+            category="7. Actions",
+            labels={"figure": "flow quality and accuracy"},
+        ),
+    params:
+        rows=" ".join(f"--row {row}=results/actions/ltc/{row}" for row in ltc_networks()),
+        extents=" ".join(f"--extent {name}={frames}" for name, frames in config["actions"]["ltc"]["extents"].items()),
+        scores=" ".join(
+            f"--score {method}=results/actions/flow/test/{method}.json" for method in action_flow_methods()
+        ),
+        quality_extent=config["actions"]["ltc"]["quality_extent"],
+        seed=config["seed"],
+        tracking=tracking("tabulate_ltc"),
+        code=code_version("actions"),
+    resources:
+        **cluster_resources("tabulate_ltc"),
+    log:
+        "logs/tabulate_ltc/tabulate_ltc.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions table {params.rows} {params.extents} --train-manifest {input.train_manifest} "
+        "{params.scores} --quality-extent {params.quality_extent} --seed {params.seed} --out {output.table} "
+        "--quality {output.quality} --figure {output.figure} {params.tracking} > {log} 2>&1"
+
+
+rule tabulate_view_invariance:
+    input:
+        videos=expand("results/actions/views/{row}/videos.csv", row=config["actions"]["ltc"]["views"]["rows"]),
+        train_manifest="results/actions/train.csv",
+    output:
+        table=report(
+            "results/view_invariance.csv",
+            caption="../report/view_invariance.rst",
+            category="7. Actions",
+            labels={"figure": "view invariance"},
+        ),
+        orderings="results/view_invariance_orderings.csv",
+    params:
+        rows=" ".join(f"--row {row}=results/actions/views/{row}" for row in config["actions"]["ltc"]["views"]["rows"]),
+        seed=config["seed"],
+        tracking=tracking("tabulate_view_invariance"),
+        code=code_version("actions"),
+    resources:
+        **cluster_resources("tabulate_view_invariance"),
+    log:
+        "logs/tabulate_view_invariance/tabulate_view_invariance.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions views-table {params.rows} --train-manifest {input.train_manifest} "
+        "--seed {params.seed} --out {output.table} {params.tracking} > {log} 2>&1"
