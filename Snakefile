@@ -63,3 +63,4 @@ rule all:
         "results/predict_check/summary.json",
         "results/ltc_table.csv",
         "results/view_invariance.csv",
+        "results/actions/view_embeddings.png",

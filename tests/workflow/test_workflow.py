@@ -123,6 +123,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "fuse_ltc",
         "tabulate_ltc",
         "tabulate_view_invariance",
+        "plot_view_embeddings",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -256,6 +257,7 @@ def test_the_action_tables_hold_every_network_its_references_and_the_papers_figu
     assert list(views.index) == ["constant", *ltc["views"]["rows"]]
     assert views.loc["a_v1", "paper_v3"] == 40.2
     assert {"v1", "v2", "v3"} <= set(views.columns)
+    assert (workdir / "results/actions/view_embeddings.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

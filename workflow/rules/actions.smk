@@ -179,3 +179,36 @@ rule tabulate_view_invariance:
     shell:
         "python -m pipeline.actions views-table {params.rows} --train-manifest {input.train_manifest} "
         "--seed {params.seed} --out {output.table} {params.tracking} > {log} 2>&1"
+
+
+rule plot_view_embeddings:
+    input:
+        models=expand("results/actions/views/{row}/model.pt", row=config["actions"]["ltc"]["views"]["rows"]),
+        manifest="results/actions/test.csv",
+        flows=view_test_flow(),
+    output:
+        figure=report(
+            "results/actions/view_embeddings.png",
+            caption="../report/view_embeddings.rst",
+            category="7. Actions",
+            labels={"figure": "view-study representations"},
+        ),
+    params:
+        rows=" ".join(f"--row {row}=results/actions/views/{row}" for row in config["actions"]["ltc"]["views"]["rows"]),
+        source=config["actions"]["ltc"]["views"]["input"],
+        flows=lambda wildcards, input: f"--test-flow {input.flows}" if input.flows else "",
+        frame_size=" ".join(str(size) for size in config["actions"]["ltc"]["frame_size"]),
+        flow_scale=config["actions"]["ltc"]["flow_scale"],
+        seed=config["seed"],
+        tracking=tracking("plot_view_embeddings"),
+        code=code_version("actions"),
+    resources:
+        **cluster_resources("plot_view_embeddings"),
+    log:
+        "logs/plot_view_embeddings/plot_view_embeddings.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.actions view-figure {params.rows} --root results/actions --test-manifest {input.manifest} "
+        "--input {params.source} {params.flows} --frame-size {params.frame_size} --flow-scale {params.flow_scale} "
+        "--seed {params.seed} --out {output.figure} {params.tracking} > {log} 2>&1"

@@ -504,3 +504,9 @@ def ltc_options(wildcards):
         views = ltc["views"]
         options += f" --losses {wildcards.row} {cli_options({key: views[key] for key in ('similarity_weight', 'margin')})}"
     return options
+
+
+def view_test_flow():
+    """The test flow the view study's networks read ([] for RGB)."""
+    source = config["actions"]["ltc"]["views"]["input"]
+    return [] if source == "rgb" else [f"results/actions/flow/test/{source}"]

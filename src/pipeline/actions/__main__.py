@@ -281,6 +281,42 @@ def views_table(args: argparse.Namespace) -> None:
     log.info("verdicts: %s", tables.verdict_counts(orderings))
 
 
+def view_figure(args: argparse.Namespace) -> None:
+    import torch
+    from sklearn.manifold import TSNE
+
+    from pipeline.actions import train as ltc
+    from pipeline.actions.dataset import read_manifest
+    from pipeline.actions.figures import view_embedding_figure
+    from pipeline.actions.inputs import load_set
+    from pipeline.actions.network import LTC
+
+    manifest = read_manifest(args.test_manifest)
+    width, height = args.frame_size
+    data = load_set(manifest, args.root, args.input, args.test_flow, width, height, args.flow_scale)
+    actions = list(manifest.drop_duplicates("label").sort_values("label")["action"])
+    panels = {}
+    for item in args.row:
+        row, folder = parse_pair(item, "--row", "KEY")
+        path = Path(folder) / "model.pt"
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as error:
+            raise InputError(f"{path}: not a readable LTC checkpoint ({error})") from error
+        fields = {name for name in ltc.LTCSettings.__dataclass_fields__}
+        settings = ltc.LTCSettings(**{k: v for k, v in checkpoint["settings"].items() if k in fields})
+        model = LTC(data.clips.shape[1], checkpoint["classes"], settings.extent, settings.size, settings.width)
+        model.load_state_dict(checkpoint["state"])
+        embeddings = ltc.video_embeddings(model, data, settings)
+        perplexity = min(30.0, (len(embeddings) - 1) / 3)
+        points = TSNE(2, perplexity=perplexity, init="pca", random_state=args.seed).fit_transform(embeddings)
+        panels[row] = (points, data.views, data.labels)
+    with stage_run("actions_view_figure", {"rows": sorted(panels)}, args.rule, parse_wildcards(args.wildcard)) as run:
+        view_embedding_figure(panels, actions, args.out)
+        run.log_artifact(args.out)
+    log.info("%s: %d networks' test videos", args.out, len(panels))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.actions", __doc__)
@@ -366,6 +402,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", type=Path, required=True)
     add_tracking_arguments(p)
     p.set_defaults(func=table)
+
+    p = commands.add_parser("view-figure", help="the view study's networks' test videos in two dimensions (t-SNE)")
+    p.add_argument("--row", action="append", required=True, metavar="KEY=FOLDER", help="a network (its model.pt)")
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--test-manifest", type=Path, required=True)
+    p.add_argument("--input", required=True, help="rgb, or the flow method the networks read")
+    p.add_argument("--test-flow", type=Path)
+    p.add_argument("--frame-size", type=int, nargs=2, required=True, metavar=("WIDTH", "HEIGHT"))
+    p.add_argument("--flow-scale", type=float, required=True)
+    p.add_argument("--seed", type=int, required=True, help="t-SNE's")
+    p.add_argument("--out", type=Path, required=True)
+    add_tracking_arguments(p)
+    p.set_defaults(func=view_figure)
 
     p = commands.add_parser("views-table", help="Table 6.1's shape: accuracy per test view by training views")
     p.add_argument("--row", action="append", required=True, metavar="KEY=FOLDER")

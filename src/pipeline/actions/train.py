@@ -229,23 +229,31 @@ def train(
     return history
 
 
-@torch.no_grad()
-def clip_probabilities(model: LTC, data: ActionSet, settings: LTCSettings, batch_size: int = 32) -> pd.DataFrame:
-    """One row per test clip: its video (stem), performance, view, label, start frame and the
-    softmax (C columns `p<c>`)."""
-    model.eval()
-    _, _, length, height, width = data.clips.shape
+def test_windows(data: ActionSet, settings: LTCSettings) -> list[tuple[int, int]]:
+    """(video, start frame) of every test clip: each video cut every `test_stride` frames."""
+    length = data.clips.shape[2]
+    return [(v, s) for v in range(len(data)) for s in evaluation_windows(length, settings.extent, settings.test_stride)]
+
+
+def test_batches(data: ActionSet, settings: LTCSettings, batch_size: int = 32):
+    """The test clips, centre crops, in batches (B, C, T, size, size) with their windows."""
+    _, _, _, height, width = data.clips.shape
     top, left = (height - settings.size) // 2, (width - settings.size) // 2
-    windows = [
-        (v, s) for v in range(len(data)) for s in evaluation_windows(length, settings.extent, settings.test_stride)
-    ]
-    scores = []
+    windows = test_windows(data, settings)
     for begin in range(0, len(windows), batch_size):
         videos = np.array([v for v, _ in windows[begin : begin + batch_size]])
         starts = np.array([s for _, s in windows[begin : begin + batch_size]])
         corners = np.full(len(videos), top), np.full(len(videos), left)
-        batch = crop(data.clips[videos], starts, *corners, settings.extent, settings.size)
-        scores.append(F.softmax(model(batch), dim=1).numpy())
+        yield crop(data.clips[videos], starts, *corners, settings.extent, settings.size)
+
+
+@torch.no_grad()
+def clip_probabilities(model: LTC, data: ActionSet, settings: LTCSettings) -> pd.DataFrame:
+    """One row per test clip: its video (stem), performance, view, label, start frame and the
+    softmax (C columns `p<c>`)."""
+    model.eval()
+    scores = [F.softmax(model(batch), dim=1).numpy() for batch in test_batches(data, settings)]
+    windows = test_windows(data, settings)
     videos = np.array([v for v, _ in windows])
     frame = pd.DataFrame(
         {
@@ -260,6 +268,16 @@ def clip_probabilities(model: LTC, data: ActionSet, settings: LTCSettings, batch
     return pd.concat(
         [frame, pd.DataFrame(probabilities, columns=[f"p{c}" for c in range(probabilities.shape[1])])], axis=1
     )
+
+
+@torch.no_grad()
+def video_embeddings(model: LTC, data: ActionSet, settings: LTCSettings) -> np.ndarray:
+    """(N, D): each test video's representation h (the similarity losses' `embed`), the mean
+    over its clips."""
+    model.eval()
+    embedded = torch.cat([model.embed(batch) for batch in test_batches(data, settings)]).numpy()
+    videos = np.array([v for v, _ in test_windows(data, settings)])
+    return np.stack([embedded[videos == v].mean(0) for v in range(len(data))])
 
 
 def video_results(clips: pd.DataFrame) -> pd.DataFrame:
