@@ -47,9 +47,6 @@ localrules:
     tabulate_view_invariance,
 
 
-# A fusion's folder is made by fusing two networks' test scores, not by training one.
-ruleorder: fuse_ltc > train_ltc
-
 
 rule all:
     default_target: True

@@ -67,6 +67,8 @@ rule train_ltc:
         summary="results/actions/{study}/{row}/summary.json",
     wildcard_constraints:
         study="ltc|views",
+        # a fusion's folder is fuse_ltc's: two networks' test scores averaged, no network trained
+        row="(?!fusion_)[^/]+",
     params:
         options=ltc_options,
         seed=config["seed"],
