@@ -181,8 +181,8 @@ TOY = LTCSettings(
 def test_each_network_learns_the_toy_actions(channels, changes):
     settings = replace(TOY, **changes)
     data = moving_squares(channels)
-    model = LTC(channels, 2, settings.extent, settings.size, settings.width, settings.dropout)
     torch.manual_seed(0)
+    model = LTC(channels, 2, settings.extent, settings.size, settings.width, settings.dropout)
 
     def loss(seed):
         rng = np.random.default_rng(seed)

@@ -87,7 +87,7 @@ LAYERS = (
     {"datasets", "flow", "sources"},
     {"training"},
     {"evaluation", "sparsity"},
-    {"predict"},
+    {"predict", "actions"},
 )
 
 
@@ -142,11 +142,25 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
     which holds every rule's command under the default config (a workflow test keeps it the
     Snakefile's). A module without subcommands has the command ''."""
     import argparse
+    import re
     import shlex
+    import sys
+
+    sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+    from dvc_params import expanded
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+    def value(key: str) -> str:
+        section = config
+        for part in key.split("."):
+            section = section[part]
+        return str(section)
 
     commands: dict[tuple[str, str], tuple] = {}
-    for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
-        words = shlex.split(stage["cmd"])
+    for stage in expanded(yaml.safe_load((ROOT / "dvc.yaml").read_text())).values():
+        # the config's values, as DVC fills them in
+        words = shlex.split(re.sub(r"\$\{([\w.]+)\}", lambda match: value(match[1]), stage["cmd"]))
         for i, word in enumerate(words[:-1]):
             if word == "-m" and words[i + 1].startswith("pipeline."):
                 module, rest = words[i + 1], words[i + 2 :]

@@ -104,6 +104,8 @@ rule fuse_ltc:
         **cluster_resources("fuse_ltc"),
     log:
         "logs/fuse_ltc/{extent}.log",
+    benchmark:
+        "logs/benchmarks/fuse_ltc/{extent}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
@@ -147,6 +149,8 @@ rule tabulate_ltc:
         **cluster_resources("tabulate_ltc"),
     log:
         "logs/tabulate_ltc/tabulate_ltc.log",
+    benchmark:
+        "logs/benchmarks/tabulate_ltc/tabulate_ltc.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
@@ -176,6 +180,8 @@ rule tabulate_view_invariance:
         **cluster_resources("tabulate_view_invariance"),
     log:
         "logs/tabulate_view_invariance/tabulate_view_invariance.log",
+    benchmark:
+        "logs/benchmarks/tabulate_view_invariance/tabulate_view_invariance.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
@@ -208,6 +214,8 @@ rule plot_view_embeddings:
         **cluster_resources("plot_view_embeddings"),
     log:
         "logs/plot_view_embeddings/plot_view_embeddings.log",
+    benchmark:
+        "logs/benchmarks/plot_view_embeddings/plot_view_embeddings.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
