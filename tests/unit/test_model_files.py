@@ -5,6 +5,7 @@ import types
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
 from pipeline.body_model.model import (
@@ -107,30 +108,73 @@ def test_weights_must_be_a_partition_of_unity():
         check_model_arrays(arrays, "toy.pkl")
 
 
-def test_smpls_chumpy_pickles_load_without_chumpy(tmp_path, monkeypatch):
-    """SMPL's original files store arrays as chumpy objects; they load without chumpy."""
+def chumpy_pickle(arrays: dict, monkeypatch, protocol: int) -> bytes:
+    """`arrays` pickled as SMPL's original files hold them: the arrays chumpy objects (a plain
+    object whose state holds the array in 'x', like chumpy's Ch), pickled where chumpy is
+    importable; the caller then reads them where it is not."""
     chumpy, chumpy_ch = types.ModuleType("chumpy"), types.ModuleType("chumpy.ch")
 
-    class Ch:  # pickles like chumpy's Ch: a plain object whose state holds the array in 'x'
+    class Ch:
         def __init__(self, x):
             self.x = x
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
     chumpy_ch.Ch = Ch
-    monkeypatch.setitem(sys.modules, "chumpy", chumpy)
-    monkeypatch.setitem(sys.modules, "chumpy.ch", chumpy_ch)
-    arrays = toy_arrays()
-    wrapped = {
-        key: Ch(value) if key in ("v_template", "shapedirs", "posedirs", "weights") else value
-        for key, value in arrays.items()
-    }
-    path = tmp_path / "basicModel_f_lbs.pkl"
-    path.write_bytes(pickle.dumps(wrapped, protocol=2))
-    monkeypatch.delitem(sys.modules, "chumpy")
-    monkeypatch.delitem(sys.modules, "chumpy.ch")
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "chumpy", chumpy)
+        patch.setitem(sys.modules, "chumpy.ch", chumpy_ch)
+        wrapped = {
+            key: Ch(value) if key in ("v_template", "shapedirs", "posedirs", "weights") else value
+            for key, value in arrays.items()
+        }
+        return pickle.dumps(wrapped, protocol=protocol)
 
+
+def test_smpls_chumpy_pickles_load_without_chumpy(tmp_path, monkeypatch):
+    """SMPL's original files store arrays as chumpy objects; they load without chumpy."""
+    arrays = toy_arrays()
+    path = tmp_path / "basicModel_f_lbs.pkl"
+    path.write_bytes(chumpy_pickle(arrays, monkeypatch, protocol=2))
     raw = read_model_file(path)
     assert np.array_equal(raw["v_template"], arrays["v_template"])
+    assert BodyModel.from_file(path).num_vertices == 72
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_python_2_era_smpl_pickles_load(tmp_path, monkeypatch, protocol):
+    """SMPL's files were pickled by Python 2 with numpy 1.x and an older scipy: they name
+    `numpy.core.multiarray`, `scipy.sparse.csc` and `copy_reg`, which still resolve."""
+    arrays = toy_arrays()
+    data = chumpy_pickle(arrays, monkeypatch, protocol)
+    for new, old in ((b"numpy._core.", b"numpy.core."), (b"scipy.sparse._csc", b"scipy.sparse.csc")):
+        assert new in data
+        data = data.replace(new, old)
+    path = tmp_path / "basicModel_m_lbs_10_207_0_v1.0.0.pkl"
+    path.write_bytes(data)
+    raw = read_model_file(path)
+    assert scipy.sparse.isspmatrix_csc(raw["J_regressor"])
+    assert np.array_equal(raw["J_regressor"].toarray(), arrays["J_regressor"].toarray())
+    assert np.array_equal(raw["shapedirs"], arrays["shapedirs"]) and raw["bs_style"] == "lbs"
+    assert BodyModel.from_file(path).num_vertices == 72
+
+
+def test_a_sparse_regressor_with_indices_out_of_range_is_refused(tmp_path):
+    arrays = toy_arrays()
+    arrays["J_regressor"].indices[3] = 10_000  # densifying would write outside the array
+    path = tmp_path / "smpl.pkl"
+    write_model_file(path, arrays)
+    with pytest.raises(BodyModelError, match="smpl.pkl: 'J_regressor' is not a readable sparse matrix"):
+        BodyModel.from_file(path)
+
+
+def test_npz_files_with_pickled_extras_load(tmp_path):
+    """SMPL-X's .npz files keep some dicts as object arrays; the model needs none of them."""
+    arrays = toy_arrays()
+    dense = {key: value.toarray() if hasattr(value, "toarray") else value for key, value in arrays.items()}
+    path = tmp_path / "SMPLX_NEUTRAL.npz"
+    np.savez(path, **dense, joint2num=np.array({"pelvis": 0}, dtype=object))
+    raw = read_model_file(path)
+    assert "joint2num" not in raw and np.array_equal(raw["f"], arrays["f"])
     assert BodyModel.from_file(path).num_vertices == 72
 
 

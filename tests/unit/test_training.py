@@ -241,7 +241,7 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     assert history[0]["joint_error_mm"] == history[-1]["joint_error_mm"]  # the rest stayed frozen
     parts, history = train_stage("part_voxels", samples, tmp_path, [voxels], iterations=60)
     assert check_improved(history)["part_voxel_iou"] > 0.05
-    held, trained_voxels = (torch.load(path, weights_only=False)["state"] for path in (parts, voxels))
+    held, trained_voxels = (torch.load(path, weights_only=True)["state"] for path in (parts, voxels))
     assert set(held) == {"pose2d", "segm", "pose3d", "voxels", "part_voxels"}
     assert all(torch.equal(held["voxels"][k], v) for k, v in trained_voxels["voxels"].items())  # voxels stayed frozen
     _, continued = train_stage("part_voxels_fvsv", samples, tmp_path, [parts], iterations=20)
@@ -249,7 +249,7 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     assert continued[0]["part_voxel_iou"] == pytest.approx(history[-1]["part_voxel_iou"])  # from where it stopped
     depth, history = train_stage("depth", samples, tmp_path, [segm], iterations=100)
     assert check_improved(history)["depth_rmse_mm"] > 0
-    held, trained_segm = (torch.load(path, weights_only=False)["state"] for path in (depth, segm))
+    held, trained_segm = (torch.load(path, weights_only=True)["state"] for path in (depth, segm))
     assert set(held) == {"segm", "depth"}
     assert all(torch.equal(held["segm"][k], v) for k, v in trained_segm["segm"].items())  # segm stayed frozen
     for name, init in (("voxels_fvsv", voxels), ("end_to_end_fvsv", voxels), ("end_to_end_fv_without_tasks", voxels)):
@@ -302,10 +302,10 @@ def test_turned_and_zoomed_crops_keep_joints_and_parts_together(samples):
 
 def test_checkpoints_hold_what_has_been_trained(samples, tmp_path):
     pose2d, _ = train_stage("pose2d", samples, tmp_path, iterations=2)
-    assert set(torch.load(pose2d, weights_only=False)["state"]) == {"pose2d"}
+    assert set(torch.load(pose2d, weights_only=True)["state"]) == {"pose2d"}
     segm, _ = train_stage("segm", samples, tmp_path, iterations=2)
     pose3d, _ = train_stage("pose3d", samples, tmp_path, [pose2d, segm], iterations=2)
-    assert set(torch.load(pose3d, weights_only=False)["state"]) == {"pose2d", "segm", "pose3d"}
+    assert set(torch.load(pose3d, weights_only=True)["state"]) == {"pose2d", "segm", "pose3d"}
     model = build_model(tiny_config(), [pose3d])
     assert model.trained == {"pose2d", "segm", "pose3d"}
     wider = BodyNetConfig(64, 16, 32, hourglass=TINY_NET | {"features": 8})
@@ -352,7 +352,7 @@ def test_an_interrupted_stage_resumes_to_the_same_weights(samples, tmp_path, mon
             checkpoint,
             progress=False,
         )
-    assert torch.load(checkpoint, weights_only=False)["iteration"] == 4
+    assert torch.load(checkpoint, weights_only=True)["iteration"] == 4
     monkeypatch.setattr(loop, "make_batch", real_make_batch)
     resumed = build_model(tiny_config(), [])
     history, steps = loop.train(
@@ -390,7 +390,7 @@ def test_a_nan_loss_stops_the_stage_and_keeps_the_last_checkpoint(samples, tmp_p
             checkpoint,
             progress=False,
         )
-    saved = torch.load(checkpoint, weights_only=False)
+    saved = torch.load(checkpoint, weights_only=True)
     assert saved["iteration"] == 2
     assert all(torch.isfinite(p).all() for p in saved["state"]["segm"].values())
 

@@ -219,7 +219,7 @@ def test_a_pipeline_killed_mid_stage_reruns_to_the_same_end(tiny_run, tmp_path):
     assert not (stage / "checkpoint.pt").exists() and not list(stage.glob(".*tmp*"))
     import torch
 
-    checkpoint = torch.load(stage / "model.pt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(stage / "model.pt", map_location="cpu", weights_only=True)
     assert checkpoint["stage"] == "pose2d"
     again = snakemake(
         tmp_path,

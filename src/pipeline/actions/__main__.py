@@ -137,6 +137,7 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.actions.dataset import read_manifest
     from pipeline.actions.inputs import RGB, load_set
     from pipeline.atomic import atomic_output
+    from pipeline.models.checkpoint import save_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,8 +160,9 @@ def train(args: argparse.Namespace) -> None:
         history = ltc.train(name, model, *sets, settings, run=run)
         seconds = time.perf_counter() - began
         args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_output(args.out / "model.pt") as tmp:
-            torch.save({"state": model.state_dict(), "settings": vars(settings), "classes": classes}, tmp)
+        save_checkpoint(
+            args.out / "model.pt", {"state": model.state_dict(), "settings": vars(settings), "classes": classes}
+        )
         with atomic_output(args.out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         clips = ltc.clip_probabilities(model, sets[1], settings)
@@ -281,8 +283,19 @@ def views_table(args: argparse.Namespace) -> None:
     log.info("verdicts: %s", tables.verdict_counts(orderings))
 
 
+def load_ltc_checkpoint(path: Path) -> dict:
+    """An LTC network's `model.pt` ({"state", "settings", "classes"}, as `train` writes it),
+    read without running anything from it."""
+    from pipeline.models.checkpoint import load_plain
+
+    checkpoint = load_plain(path, "LTC checkpoint")
+    kinds = {"state": dict, "settings": dict, "classes": int}
+    if not isinstance(checkpoint, dict) or not all(isinstance(checkpoint.get(k), kind) for k, kind in kinds.items()):
+        raise InputError(f"{path}: not an LTC checkpoint (no state, settings and classes)")
+    return checkpoint
+
+
 def view_figure(args: argparse.Namespace) -> None:
-    import torch
     from sklearn.manifold import TSNE
 
     from pipeline.actions import train as ltc
@@ -299,14 +312,14 @@ def view_figure(args: argparse.Namespace) -> None:
     for item in args.row:
         row, folder = parse_pair(item, "--row", "KEY")
         path = Path(folder) / "model.pt"
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as error:
-            raise InputError(f"{path}: not a readable LTC checkpoint ({error})") from error
+        checkpoint = load_ltc_checkpoint(path)
         fields = {name for name in ltc.LTCSettings.__dataclass_fields__}
-        settings = ltc.LTCSettings(**{k: v for k, v in checkpoint["settings"].items() if k in fields})
-        model = LTC(data.clips.shape[1], checkpoint["classes"], settings.extent, settings.size, settings.width)
-        model.load_state_dict(checkpoint["state"])
+        try:
+            settings = ltc.LTCSettings(**{k: v for k, v in checkpoint["settings"].items() if k in fields})
+            model = LTC(data.clips.shape[1], checkpoint["classes"], settings.extent, settings.size, settings.width)
+            model.load_state_dict(checkpoint["state"])
+        except (TypeError, ValueError, RuntimeError) as error:  # settings missing, or weights of another shape
+            raise InputError(f"{path}: does not fit its own settings ({str(error).splitlines()[0]})") from error
         embeddings = ltc.video_embeddings(model, data, settings)
         perplexity = min(30.0, (len(embeddings) - 1) / 3)
         points = TSNE(2, perplexity=perplexity, init="pca", random_state=args.seed).fit_transform(embeddings)

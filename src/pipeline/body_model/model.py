@@ -10,6 +10,8 @@ Shapes: B batch, V vertices, F faces, J = 24 joints, S shape coefficients.
 
 from __future__ import annotations
 
+import codecs
+import copyreg
 import io
 import pickle
 from dataclasses import dataclass
@@ -59,48 +61,153 @@ class _ChumpyStandIn:
         )
 
 
+class _SparseStandIn:
+    """Takes the place of a scipy compressed sparse matrix (SMPL's `J_regressor` is one): the
+    pickled state is kept here, and only its arrays reach scipy, whose constructor and full
+    format check vet them (the file never touches scipy's classes themselves)."""
+
+    matrix: type = scipy.sparse.csc_matrix
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+    def to_matrix(self, key: str, path: Path) -> scipy.sparse.spmatrix:
+        state = getattr(self, "state", None)
+        try:
+            shape = state.get("_shape", state.get("shape"))  # older scipy kept `shape`
+            parts = tuple(np.asarray(state[name]) for name in ("data", "indices", "indptr"))
+            matrix = self.matrix(parts, shape=shape)
+            matrix.check_format(full_check=True)  # indices in range: densifying trusts them
+        except Exception as error:
+            raise BodyModelError(f"{path}: '{key}' is not a readable sparse matrix ({_reason(error)})") from error
+        return matrix
+
+
+def _sparse_stand_ins() -> dict[tuple[str, str], type]:
+    """Stand-ins for scipy's CSC and CSR classes under the names pickles give them: their
+    public one, the deprecated `scipy.sparse.csc` (SMPL's files) and scipy ≥ 1.8's private one."""
+    stand_ins = {}
+    for form, matrix in (("csc", scipy.sparse.csc_matrix), ("csr", scipy.sparse.csr_matrix)):
+        stand_in = type(f"_{form.title()}StandIn", (_SparseStandIn,), {"matrix": matrix})
+        for module in ("scipy.sparse", f"scipy.sparse.{form}", f"scipy.sparse._{form}"):
+            stand_ins |= {(module, f"{form}_matrix"): stand_in, (module, f"{form}_array"): stand_in}
+    return stand_ins
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """numpy's arrays, dtypes and the functions its pickles rebuild them with (taken from what
+    numpy's own reductions name, so that they hold for numpy 1.x and 2.x), under the modules
+    of numpy 1.x (`numpy.core`, SMPL's files) and 2.x (`numpy._core`)."""
+    array = np.zeros(1)
+    rebuild = {
+        "multiarray": {"_reconstruct": array.__reduce__()[0], "scalar": np.float64(0).__reduce__()[0]},
+        "numeric": {"_frombuffer": array.__reduce_ex__(5)[0]},
+    }
+    allowed: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for package in ("numpy.core", "numpy._core"):
+        for module, functions in rebuild.items():
+            allowed |= {(f"{package}.{module}", name): function for name, function in functions.items()}
+    return allowed
+
+
+def _builtin_globals() -> dict[tuple[str, str], object]:
+    """What pickle itself needs for byte strings, sets and protocol 0/1 objects, under the
+    module names of Python 2 (as SMPL's files were written) and 3."""
+    allowed: dict[tuple[str, str], object] = {("_codecs", "encode"): codecs.encode}
+    for module in ("copy_reg", "copyreg"):
+        allowed[module, "_reconstructor"] = copyreg._reconstructor
+    for module in ("__builtin__", "builtins"):
+        allowed |= {(module, kind.__name__): kind for kind in (object, set, frozenset)}
+    return allowed
+
+
+# Everything an SMPL model file may refer to; any other global (a function, a class) could be
+# called by the pickle with arguments of its choosing, so it is refused.
+_SMPL_GLOBALS = _numpy_globals() | _sparse_stand_ins() | _builtin_globals()
+
+
 class _SmplUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, path: Path) -> None:
+        super().__init__(io.BytesIO(data), encoding="latin1")  # latin1: Python 2's numpy buffers
+        self.path = path
+
     def find_class(self, module: str, name: str):
         if module.split(".")[0] == "chumpy":
             return _ChumpyStandIn
-        return super().find_class(module, name)
+        allowed = _SMPL_GLOBALS.get((module, name))
+        if allowed is None:
+            raise BodyModelError(f"{self.path}: refuses to load '{module}.{name}' (not part of an SMPL model file)")
+        return allowed
+
+
+# What `check_model_arrays` reads: in an .npz, any other entry that is not a plain array is skipped.
+MODEL_KEYS = (*REQUIRED_KEYS, "posedirs")
+_ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive's end record
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of an error's message, for a one-line report."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _read_npz(path: Path) -> dict[str, object]:
+    """The plain arrays of an `.npz`. Object arrays are pickles and are never loaded: one the
+    model needs is an error, others (SMPL-X keeps dicts so) are left out."""
+    with path.open("rb") as handle:
+        if handle.read(4) not in _ZIP_STARTS:  # np.load would read it as a pickle or a bare .npy
+            raise BodyModelError(f"{path}: not a zip archive, so not an .npz file (numpy.savez writes zip archives)")
+    arrays = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            try:
+                arrays[key] = data[key]
+            except ValueError as error:
+                if key in MODEL_KEYS:
+                    raise BodyModelError(f"{path}: '{key}' is not a plain array ({_reason(error)})") from error
+    return arrays
+
+
+def _unwrap(key: object, value: object, path: Path) -> object:
+    if isinstance(value, _ChumpyStandIn):
+        return value.to_array(key, path)
+    if isinstance(value, _SparseStandIn):
+        return value.to_matrix(key, path)
+    return value
 
 
 def read_model_file(path: str | Path) -> dict[str, object]:
-    """The raw arrays of a `.pkl` or `.npz` SMPL-format file."""
+    """The raw arrays of a `.pkl` or `.npz` SMPL-format file. Reading one runs nothing from it:
+    a pickle may refer to numpy's and scipy's array types only (and chumpy's, read without
+    chumpy), an `.npz` is read without pickles."""
     path = Path(path)
     if not path.is_file():
         raise BodyModelError(f"{path}: body model file not found")
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=True) as data:
-                raw = {key: data[key] for key in data.files}
-        else:
-            raw = _SmplUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        raw = _read_npz(path) if path.suffix == ".npz" else _SmplUnpickler(path.read_bytes(), path).load()
     except BodyModelError:
         raise
     except Exception as error:  # any unpickling or zip failure means a corrupt file
-        raise BodyModelError(f"{path}: not a readable SMPL model file ({error})") from error
+        raise BodyModelError(f"{path}: not a readable SMPL model file ({_reason(error)})") from error
     if not isinstance(raw, dict):
         raise BodyModelError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
-    return {
-        key: value.to_array(key, path) if isinstance(value, _ChumpyStandIn) else value for key, value in raw.items()
-    }
+    return {key: _unwrap(key, value, path) for key, value in raw.items()}
 
 
 def _array(raw: dict, key: str, path: Path, ndim: int, dtype=np.float64) -> np.ndarray:
     value = raw[key]
-    if scipy.sparse.issparse(value):
-        value = value.toarray()
     try:
-        array = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as error:
-        raise BodyModelError(f"{path}: '{key}' is not numeric ({error})") from error
+        array = np.asarray(value.toarray() if scipy.sparse.issparse(value) else value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError, MemoryError) as error:  # OverflowError: a huge Python int
+        raise BodyModelError(f"{path}: '{key}' is not numeric ({_reason(error)})") from error
     if array.ndim != ndim:
         raise BodyModelError(f"{path}: '{key}' has shape {array.shape}, expected {ndim} axes")
     if not np.all(np.isfinite(array)):
         raise BodyModelError(f"{path}: '{key}' contains NaN or infinite values")
-    return array
+    if np.issubdtype(dtype, np.integer):  # indices: whole numbers that fit (through float64, exact below 2**53)
+        if not np.array_equal(array, np.round(array)) or np.any(np.abs(array) >= 2**53):
+            raise BodyModelError(f"{path}: '{key}' must hold integers")
+    return array.astype(dtype)
 
 
 def check_model_arrays(raw: dict, path: str | Path) -> dict[str, np.ndarray]:
@@ -114,10 +221,10 @@ def check_model_arrays(raw: dict, path: str | Path) -> dict[str, np.ndarray]:
     if v_template.shape[1] != 3:
         raise BodyModelError(f"{path}: 'v_template' has shape {v_template.shape}, expected (V, 3)")
     faces = _array(raw, "f", path, 2, dtype=np.int64)
-    if faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= num_vertices:
+    if faces.shape[1] != 3 or not faces.size or faces.min() < 0 or faces.max() >= num_vertices:
+        span = f" with range [{faces.min()}, {faces.max()}]" if faces.size else ""
         raise BodyModelError(
-            f"{path}: 'f' must be (F, 3) vertex indices below {num_vertices}, "
-            f"got shape {faces.shape} with range [{faces.min()}, {faces.max()}]"
+            f"{path}: 'f' must be (F, 3) vertex indices below {num_vertices}, got shape {faces.shape}{span}"
         )
     expected = {
         "J_regressor": (NUM_JOINTS, num_vertices),

@@ -30,7 +30,8 @@ Shapes: B batch, S input size, s heatmap size, D voxel size, J = 16 joints, Z = 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import numbers
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
@@ -49,6 +50,24 @@ INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JO
 IMAGES = ("rgb", "flow")  # inputs read from the sample itself, not predicted
 
 
+def _positive_int(name: str, value: object) -> int:
+    """`value` as a plain int (numpy's integers included), or a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _known_keys(data: object, cls: type, prefix: str = "") -> dict:
+    """`data` if it is a dict of `cls`'s fields, else a ValueError naming the key at fault."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a dict, got {type(data).__name__}")
+    known = {item.name for item in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"unknown key {prefix + str(key)!r} (known: {', '.join(sorted(known))})")
+    return data
+
+
 @dataclass
 class HourglassConfig:
     stacks: int = 2
@@ -56,10 +75,16 @@ class HourglassConfig:
     modules: int = 1
     depth: int = 4
 
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            setattr(self, item.name, _positive_int(f"hourglass.{item.name}", getattr(self, item.name)))
+
 
 @dataclass
 class BodyNetConfig:
-    """Sizes and the inputs of the 3D-pose and voxel networks."""
+    """Sizes and the inputs of the 3D-pose and voxel networks. Its fields hold plain ints,
+    tuples of str and a HourglassConfig, so `as_dict` is a dict of builtins (what a checkpoint
+    may hold)."""
 
     input_size: int = 256
     heatmap_size: int = 64
@@ -70,19 +95,28 @@ class BodyNetConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.hourglass, dict):
-            self.hourglass = HourglassConfig(**self.hourglass)
-        self.pose3d_inputs, self.voxel_inputs = tuple(self.pose3d_inputs), tuple(self.voxel_inputs)
+            self.hourglass = HourglassConfig(**_known_keys(self.hourglass, HourglassConfig, "hourglass."))
+        if not isinstance(self.hourglass, HourglassConfig):
+            raise ValueError(f"hourglass must be a dict, got {type(self.hourglass).__name__}")
+        for name in ("input_size", "heatmap_size", "voxel_size"):
+            setattr(self, name, _positive_int(name, getattr(self, name)))
         pose3d_allowed = ("rgb", "pose2d", "segm", "flow")
-        for name, inputs, allowed in (
-            ("pose3d_inputs", self.pose3d_inputs, pose3d_allowed),
-            ("voxel_inputs", self.voxel_inputs, INPUTS[:4]),
-        ):
-            if not inputs or set(inputs) - set(allowed):
-                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {inputs}")
+        for name, allowed in (("pose3d_inputs", pose3d_allowed), ("voxel_inputs", INPUTS[:4])):
+            inputs = getattr(self, name)
+            if isinstance(inputs, str) or not isinstance(inputs, list | tuple):
+                raise ValueError(f"{name} must be a list of input names, got {inputs!r}")
+            if not inputs or not all(isinstance(item, str) and item in allowed for item in inputs):
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {tuple(inputs)}")
+            setattr(self, name, tuple(inputs))
         if self.input_size != 4 * self.heatmap_size:
             raise ValueError("input_size must be 4 × heatmap_size (the hourglass stem's stride)")
         if self.voxel_size % self.heatmap_size:
             raise ValueError("voxel_size must be a multiple of heatmap_size")
+
+    @classmethod
+    def from_dict(cls, data: object) -> BodyNetConfig:
+        """The config `as_dict` gave (a checkpoint's); a ValueError names an unknown or bad key."""
+        return cls(**_known_keys(data, cls))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -33,7 +33,7 @@ def analyse(args: argparse.Namespace) -> None:
 
     from pipeline.atomic import atomic_output
     from pipeline.models.bodynet import BodyNetConfig
-    from pipeline.models.checkpoint import build_model, load_checkpoint
+    from pipeline.models.checkpoint import build_model, load_checkpoint, save_checkpoint
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.sparsity.analyse import analyse as analyse_model
     from pipeline.training.samples import SampleSet
@@ -70,8 +70,7 @@ def analyse(args: argparse.Namespace) -> None:
             "sparsity_run_id": run.run_id,
         }
         pruned.pop("optimiser", None)
-        with atomic_output(args.out / "pruned.pt") as tmp:
-            torch.save(pruned, tmp)
+        save_checkpoint(args.out / "pruned.pt", pruned)
         record = {
             "model": str(args.model),
             "stage": stage_name,
