@@ -20,12 +20,22 @@ class Files(BaseHTTPRequestHandler):
     failures: dict[str, int] = {}  # path -> HTTP 503 answers before serving
     password: str | None = None
     requests: list[dict] = []
+    redirects: dict[str, str] = {}  # path -> Location of a 302 answer (after the password check)
+    etags: dict[str, str] = {}  # path -> its ETag; a Range whose If-Range differs gets the whole file
 
     def log_message(self, *args):  # keep the test output clean
         pass
 
     def do_GET(self):
-        type(self).requests.append({"path": self.path, "range": self.headers.get("Range")})
+        type(self).requests.append(
+            {
+                "path": self.path,
+                "range": self.headers.get("Range"),
+                "if_range": self.headers.get("If-Range"),
+                "authorization": self.headers.get("Authorization"),
+                "port": self.server.server_address[1],
+            }
+        )
         if self.password is not None:
             expected = "Basic " + base64.b64encode(f"user:{self.password}".encode()).decode()
             if self.headers.get("Authorization") != expected:
@@ -33,6 +43,12 @@ class Files(BaseHTTPRequestHandler):
                 self.send_header("WWW-Authenticate", 'Basic realm="files"')
                 self.end_headers()
                 return
+        if self.path in self.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.failures.get(self.path, 0) > 0:
             self.failures[self.path] -= 1
             self.send_response(503)
@@ -44,12 +60,22 @@ class Files(BaseHTTPRequestHandler):
             self.end_headers()
             return
         start = 0
-        if self.headers.get("Range"):
+        etag = self.etags.get(self.path)
+        if_range = self.headers.get("If-Range")
+        if self.headers.get("Range") and (if_range is None or if_range == etag):
             start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
+        if etag is not None:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         body = data[start:]
@@ -57,12 +83,27 @@ class Files(BaseHTTPRequestHandler):
         self.wfile.write(body[:cut] if cut is not None else body)
 
 
+def reset_files() -> None:
+    """Empty every table of `Files`: what one test serves is not seen by the next."""
+    Files.files, Files.cut_after, Files.failures, Files.password, Files.requests = {}, {}, {}, None, []
+    Files.redirects, Files.etags = {}, {}
+
+
 @contextmanager
 def serve_files():
     """The URL of a local server of `Files`, reset, for the duration of the block."""
-    Files.files, Files.cut_after, Files.failures, Files.password, Files.requests = {}, {}, {}, None, []
+    reset_files()
+    with serving() as url:
+        yield url
+
+
+@contextmanager
+def serving(poll_interval: float = 0.05):
+    """The URL of a local server of `Files` as they stand (not reset), on a port of its own (a
+    second one is another origin), for the duration of the block; it stops within
+    `poll_interval` seconds."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(poll_interval,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"

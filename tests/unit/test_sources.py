@@ -31,7 +31,7 @@ def test_a_wrong_checksum_fails_and_leaves_nothing(server, tmp_path):
 
 
 def test_a_dropped_connection_resumes_where_it_stopped(server, tmp_path):
-    Files.files["/data.bin"] = PAYLOAD
+    Files.files["/data.bin"], Files.etags["/data.bin"] = PAYLOAD, '"v1"'
     Files.cut_after["/data.bin"] = 100_000
     path = download(f"{server}/data.bin", tmp_path / "data.bin", sha256=DIGEST, backoff=0.01, progress=False)
     assert path.read_bytes() == PAYLOAD
@@ -39,10 +39,12 @@ def test_a_dropped_connection_resumes_where_it_stopped(server, tmp_path):
 
 
 def test_a_partial_file_from_an_earlier_run_is_continued(server, tmp_path):
-    Files.files["/data.bin"] = PAYLOAD
+    Files.files["/data.bin"], Files.etags["/data.bin"] = PAYLOAD, '"v1"'
     (tmp_path / "data.bin.part").write_bytes(PAYLOAD[:12345])
+    (tmp_path / "data.bin.part.validator").write_text('"v1"')  # the version those bytes came from
     download(f"{server}/data.bin", tmp_path / "data.bin", sha256=DIGEST, progress=False)
-    assert Files.requests[0]["range"] == "bytes=12345-"
+    assert Files.requests[0]["range"] == "bytes=12345-" and Files.requests[0]["if_range"] == '"v1"'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
 
 
 def test_server_errors_are_retried_then_reported(server, tmp_path):

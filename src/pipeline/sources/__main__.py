@@ -1,6 +1,6 @@
 """Real data sources: download, unpack, and turn CMU's motion capture into SMPL motions.
 
-python -m pipeline.sources download --url URL --out FILE [--sha256 HEX] [--size BYTES]
+python -m pipeline.sources download --url URL --out FILE [--sha256 HEX] [--md5 HEX] [--size BYTES]
                                    [--credentials SURREAL]
 python -m pipeline.sources extract --archive FILE --out FOLDER
 python -m pipeline.sources cmu --folder FOLDER --split test --test-subjects 01 02 --out FILE
@@ -20,22 +20,24 @@ log = logging.getLogger("pipeline.sources")
 
 
 def download(args: argparse.Namespace) -> None:
+    from pipeline.listing import sha256_of
     from pipeline.sources.download import download as fetch
-    from pipeline.sources.download import find_credentials, sha256_of
+    from pipeline.sources.download import find_credentials, redact_url
 
+    url = redact_url(args.url)  # what is shown and tracked: never a password the URL carries
     credentials = find_credentials(args.url, args.credentials) if args.credentials else None
     if args.credentials and credentials is None:
         raise InputError(
-            f"{args.url}: needs credentials: set {args.credentials}_USERNAME and "
+            f"{url}: needs credentials: set {args.credentials}_USERNAME and "
             f"{args.credentials}_PASSWORD, or add the host to ~/.netrc"
         )
-    # the URL is logged without any user:password part it may carry
-    params = {"url": args.url.split("@")[-1], "sha256": args.sha256, "size": args.size}
+    params = {"url": url, "sha256": args.sha256, "md5": args.md5, "size": args.size}
     with stage_run("sources_download", params, args.rule, parse_wildcards(args.wildcard)) as run:
         path = fetch(
             args.url,
             args.out,
             sha256=args.sha256,
+            md5=args.md5,
             size=args.size,
             credentials=credentials,
             retries=args.retries,
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sha256", help="expected SHA-256 (hex)")
+    p.add_argument("--md5", help="expected MD5 (hex), where the publisher gives no SHA-256")
     p.add_argument("--size", type=int, help="expected size in bytes")
     p.add_argument(
         "--credentials", metavar="PREFIX", help="HTTP basic auth from PREFIX_USERNAME/PREFIX_PASSWORD or ~/.netrc"
