@@ -1,14 +1,19 @@
 """MLflow runs for pipeline stages.
 
 Every stage that computes something opens one run with its parameters, metrics, artifacts
-and the tags that say what produced it: the rule and its wildcards, the git commit, and a
-hash of the configuration. The store is `MLFLOW_TRACKING_URI` when set (the workflow sets
-it from the config), else a SQLite database at `mlflow/mlflow.db` under the working
-directory, given as an absolute path.
+and the tags that say what produced it: the rule and its wildcards, the git commit, a hash
+of the configuration, and the host and process that opened it. The store is
+`MLFLOW_TRACKING_URI` when set (the workflow sets it from the config), else a SQLite
+database at `mlflow/mlflow.db` in the project (`project_root`: the checkout, not the
+working directory), given as an absolute path.
 
 SQLite allows one writer at a time, and MLflow's schema creation is not safe to race: the
 store and experiment are created once under a file lock (`ensure_store`, which the workflow
 calls before any job starts), and every write to a SQLite store holds the same lock.
+
+A run ends FINISHED, FAILED (the block raised) or KILLED (the job got SIGTERM or SIGINT). A
+process killed outright (SIGKILL, a lost node) cannot end its run: the next invocation on the
+same host marks the runs of its dead processes FAILED (`fail_abandoned_runs`).
 """
 
 from __future__ import annotations
@@ -17,29 +22,74 @@ import fcntl
 import hashlib
 import itertools
 import json
+import logging
 import os
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "bodynet"
 STORE_DIR = Path("mlflow")
 CONFIG_HASH_VARIABLE = "PIPELINE_CONFIG_HASH"
 # The run of the pipeline invocation a job belongs to: its run nests under it.
 PIPELINE_RUN_VARIABLE = "PIPELINE_RUN_ID"
+PACKAGE_ROOT = Path(__file__).resolve().parent
+# How long a tracking server may take to answer its first request before the command gives up.
+SERVER_PROBE_SECONDS = 5.0
+
+
+class TrackingServerUnreachable(InputError):
+    """The tracking server (config `tracking.uri`) does not answer."""
+
+
+def project_root() -> Path:
+    """The project a command works in: the nearest folder holding a `Snakefile` from the
+    working directory upward, else the checkout this package runs from (`src/pipeline/` two
+    levels down), else the working directory (with a warning).
+
+    The working directory comes first because one environment often serves several copies
+    of the project (an editable install of one checkout, commands run in another copy, as
+    DVC does in a copied project): each copy keeps its own store. A command started outside
+    any project (from the home folder, /tmp) still finds the checkout of its code."""
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "Snakefile").is_file():
+            return folder
+    checkout = PACKAGE_ROOT.parent.parent
+    if (checkout / "Snakefile").is_file():
+        return checkout
+    log.warning(
+        "no Snakefile in %s or above it, nor a checkout around %s: the MLflow store goes to %s",
+        cwd,
+        PACKAGE_ROOT,
+        cwd / STORE_DIR,
+    )
+    return cwd
 
 
 def default_tracking_uri(root: str | Path = ".") -> str:
+    """`sqlite:///<root>/mlflow/mlflow.db`, absolute. The workflow calls it with its working
+    directory (where Snakemake's --directory puts the results) and exports the answer to its
+    jobs; a command run on its own falls back to the project's (`tracking_uri`)."""
     return f"sqlite:///{(Path(root) / STORE_DIR / 'mlflow.db').resolve()}"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    """The store a command logs into: MLFLOW_TRACKING_URI, else the project's own, wherever
+    the command runs from (never a new store in whatever folder it was started in)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project_root())
 
 
 def experiment_name() -> str:
@@ -66,28 +116,218 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_store(uri: str | None = None, experiment: str | None = None) -> str:
-    """Create the store and the experiment if missing; return the experiment id."""
+_answering_servers: set[str] = set()
+
+
+def check_server(uri: str) -> None:
+    """Raise TrackingServerUnreachable unless the HTTP(S) tracking server at `uri` answers
+    within SERVER_PROBE_SECONDS (once per process; other stores pass).
+
+    MLflow's own client retries a connection that fails with backoff
+    (MLFLOW_HTTP_REQUEST_MAX_RETRIES=7, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=2,
+    MLFLOW_HTTP_REQUEST_TIMEOUT=120 s a try, read at each request): about 4 minutes against a
+    closed port, far longer against one that never answers. One plain request, without
+    retries, tells first. Any HTTP answer counts, an error status included (a proxy or an
+    authenticating front): MLflow's own calls, with their credentials and TLS settings
+    (MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH), then report what is wrong.
+    So the probe sends no credentials and does not verify the certificate: it only asks
+    whether anything answers."""
+    if not uri.startswith(("http://", "https://")) or uri in _answering_servers:
+        return
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    unverified = ssl.create_default_context()
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_PROBE_SECONDS, context=unverified):
+            pass
+    except urllib.error.HTTPError:
+        pass
+    except (OSError, ValueError) as error:  # refused, timed out, reset, unknown host, or not a URL
+        reason = getattr(error, "reason", error)
+        raise TrackingServerUnreachable(f"tracking.uri: no MLflow server answers at {uri} ({reason})") from None
+    _answering_servers.add(uri)
+
+
+def ensure_store(uri: str | None = None, experiment: str | None = None, *, sweep: bool | None = None) -> str:
+    """Create the store and the experiment if missing; return the experiment id.
+
+    An existing SQLite store copied or moved from elsewhere is first made to keep its
+    artifacts beside itself (`rebase_artifact_locations`). With `sweep` (by default: when no
+    pipeline invocation has opened a run for this process, i.e. once per invocation) the runs
+    of dead processes on this host are marked FAILED (`fail_abandoned_runs`)."""
     from mlflow.tracking import MlflowClient
 
     uri, experiment = uri or tracking_uri(), experiment or experiment_name()
+    check_server(uri)
+    if sweep is None:
+        sweep = not os.environ.get(PIPELINE_RUN_VARIABLE)
+    database = _sqlite_path(uri)
     with store_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        database = _sqlite_path(uri)
-        location = (database.parent / "artifacts").as_uri() if database else None
-        return client.create_experiment(experiment, artifact_location=location)
+        if found is None:
+            location = _artifact_root(database) if database else None
+            return client.create_experiment(experiment, artifact_location=location)
+        if database is not None:
+            rebase_artifact_locations(database, found.artifact_location)
+        if sweep:
+            fail_abandoned_runs(client, found.experiment_id)
+        return found.experiment_id
+
+
+def _artifact_root(database: Path) -> str:
+    """The artifact location of a SQLite store's experiments: `artifacts/` beside it."""
+    return (database.parent / "artifacts").as_uri()
+
+
+# The columns of MLflow 3's schema that hold an artifact location derived from the experiment's.
+_ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+)
+
+
+def rebase_artifact_locations(database: Path, recorded: str) -> bool:
+    """Point a SQLite store that was copied or moved at the `artifacts/` folder beside it;
+    True when it had to. `recorded` is the experiment's artifact location as stored.
+
+    MLflow keeps absolute artifact locations only: a relative one is resolved against the
+    working directory when the experiment is created (`resolve_uri_if_local` in
+    `SqlAlchemyStore.create_experiment`), each run's artifact_uri is the experiment's location
+    with `<run id>/artifacts` appended at `create_run`, and the local artifact repository
+    reads a relative path against the working directory, not the database's folder; the
+    store's API has no call that changes them. So a copied project would write into the old
+    project's folder. The store itself is therefore rewritten when it is opened: every
+    location under the recorded `.../artifacts` (the experiments', the runs', logged models'
+    and model versions') gets the current store's folder as its prefix, in one transaction,
+    under the store's lock. Only locations of this layout (a `file:` URI ending in
+    `/artifacts`) move: an artifact store elsewhere (a server, a bucket) is left as it is."""
+    current = _artifact_root(database)
+    if recorded == current or not recorded.startswith("file:") or not recorded.endswith("/artifacts"):
+        return False
+    if _uri_path(recorded).resolve() == _uri_path(current).resolve():  # the same folder spelled otherwise
+        return False
+    with closing(sqlite3.connect(database, timeout=30)) as db, db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table, column in _ARTIFACT_COLUMNS:
+            if table in tables:
+                db.execute(
+                    f"UPDATE {table} SET {column} = :new || substr({column}, :cut) "
+                    f"WHERE {column} = :old OR substr({column}, 1, :cut) = :old || '/'",
+                    {"new": current, "old": recorded, "cut": len(recorded) + 1},
+                )
+    _forget_artifact_repositories(recorded)
+    log.warning("MLflow store %s was moved: its artifact locations %s now point at %s", database, recorded, current)
+    return True
+
+
+def _uri_path(uri: str) -> Path:
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(uri).path))
+
+
+def _forget_artifact_repositories(prefix: str) -> None:
+    """Drop MLflow's in-process cache of artifact repositories (by run id, whatever the store)
+    for locations under `prefix`: they would still write to the old folder. Best effort: the
+    cache is MLflow's private detail."""
+    from mlflow.tracking._tracking_service import utils
+
+    cached = getattr(utils, "_artifact_repos_cache", None)
+    if not isinstance(cached, dict):
+        return
+    for key, repository in list(cached.items()):
+        if str(getattr(repository, "artifact_uri", "")).startswith(prefix):
+            cached.pop(key, None)
+
+
+def _process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), or None when unknown."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError):
+        return None
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that opens a run: host, pid, when the process started (tells a
+    recycled pid) and its pid namespace (a container's pids are not the host's)."""
+    tags = {"pipeline.host": socket.gethostname(), "pipeline.pid": str(os.getpid())}
+    if (started := _process_started(os.getpid())) is not None:
+        tags["pipeline.process_started"] = f"{started:.2f}"
+    if namespace := _pid_namespace():
+        tags["pipeline.pid_namespace"] = namespace
+    return tags
+
+
+def _process_gone(pid: int, started: str | None) -> bool:
+    """Whether the process that tagged a run is no more: no such pid, a zombie, or a pid now
+    held by a process that started at another time."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        return started is not None and abs(process.create_time() - float(started)) > 1.0
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, OSError, ValueError):  # not ours to see: assume it lives
+        return False
+
+
+def _abandoned_here(tags: dict[str, str], me: dict[str, str]) -> bool:
+    """Whether a RUNNING run's tags name a dead process of this host (and pid namespace)."""
+    pid = tags.get("pipeline.pid", "")
+    if tags.get("pipeline.host") != me["pipeline.host"] or not pid.isdigit():
+        return False
+    namespace = tags.get("pipeline.pid_namespace")
+    if namespace and namespace != me.get("pipeline.pid_namespace", namespace):
+        return False
+    return _process_gone(int(pid), tags.get("pipeline.process_started"))
+
+
+def fail_abandoned_runs(client, experiment_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of `experiment_id` whose process (tagged by
+    `process_tags`) is dead on this host, tagging `pipeline.end_reason`; return their ids.
+    Runs of other hosts (cluster nodes), of live processes, or without these tags are left
+    alone. One search of RUNNING runs; the caller holds the store lock."""
+    me = process_tags()
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=10_000)
+    failed = []
+    for run in running:
+        tags = run.data.tags
+        if not _abandoned_here(tags, me):
+            continue
+        reason = (
+            f"process {tags['pipeline.pid']} on {tags['pipeline.host']} no longer runs; "
+            f"marked FAILED by process {me['pipeline.pid']}"
+        )
+        client.set_tag(run.info.run_id, "pipeline.end_reason", reason)
+        client.set_terminated(run.info.run_id, status="FAILED")
+        log.warning("MLflow run %s (%s) was left RUNNING: %s", run.info.run_id, run.info.run_name, reason)
+        failed.append(run.info.run_id)
+    return failed
 
 
 def config_hash(config: dict) -> str:
     """A short hash of a configuration's canonical JSON form."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 @cache
@@ -336,6 +576,7 @@ def run_tags(stage: str, rule: str | None, wildcards: dict[str, str]) -> dict[st
         "pipeline.code_version": code_version(entry) if (entry := _entry_module()) else "unknown",
         "mlflow.source.git.commit": commit,
         "mlflow.source.name": f"pipeline.{stage}",
+        **process_tags(),
     }
     tags.update({f"pipeline.wildcard.{key}": value for key, value in wildcards.items()})
     if parent := os.environ.get(PIPELINE_RUN_VARIABLE):
@@ -348,23 +589,21 @@ _pipeline_runs: list[str] = []  # opened by this process, not inherited from ano
 
 def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[str]) -> str:
     """Open the run of one pipeline invocation (creating the store and experiment if
-    missing) and hand its id to the jobs it starts (they inherit this process's
-    environment): every job's run nests under it, so the store shows one expandable line
-    per invocation."""
-    import socket
-
+    missing, and failing the runs its host's dead processes left RUNNING) and hand its id to
+    the jobs it starts (they inherit this process's environment): every job's run nests
+    under it, so the store shows one expandable line per invocation."""
     from mlflow.tracking import MlflowClient
 
-    experiment_id = ensure_store(uri, experiment)
+    experiment_id = ensure_store(uri, experiment, sweep=True)
     commit, dirty = git_state()
     tags = {
         "pipeline.invocation": "true",
         "pipeline.command": " ".join(command),
-        "pipeline.host": socket.gethostname(),
         "pipeline.config_hash": config_hash(config),
         "pipeline.git_dirty": str(dirty).lower(),
         "mlflow.source.git.commit": commit,
         "mlflow.source.name": "snakemake",
+        **process_tags(),
     }
     client = MlflowClient(tracking_uri=uri)
     with store_lock(uri):
@@ -375,14 +614,98 @@ def start_pipeline_run(uri: str, experiment: str, config: dict, command: list[st
 
 
 def end_pipeline_run(uri: str, status: str) -> None:
-    """Close the invocation's run (FINISHED or FAILED) that `start_pipeline_run` opened in
-    this process; nothing when it opened none."""
+    """Close the invocation's run (FINISHED, FAILED or KILLED) that `start_pipeline_run`
+    opened in this process; nothing when it opened none."""
     from mlflow.tracking import MlflowClient
 
     if _pipeline_runs:
         with store_lock(uri):
             MlflowClient(tracking_uri=uri).set_terminated(_pipeline_runs.pop(), status=status)
         os.environ.pop(PIPELINE_RUN_VARIABLE, None)
+
+
+class StageInterrupted(SystemExit):
+    """A stage stopped by SIGTERM or SIGINT (Snakemake interrupted, a cluster's scancel).
+
+    A SystemExit, so that `except Exception` in a stage does not swallow it and, uncaught,
+    it ends the process quietly with the shell's status for the signal, 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _EndingSignals:
+    """While installed (main thread only: Python delivers signals there), the first SIGTERM or
+    SIGINT raises StageInterrupted; once the run is being closed (`closing`), further signals
+    are only recorded, so that the run's end is written whole."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.closing = False
+
+    def handle(self, signum: int, frame) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if first and not self.closing:
+            raise StageInterrupted(signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        # a signal the process ignores (SIGINT of a background job) stays ignored
+        wanted = [signum for signum in ENDING_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+        previous = {signum: signal.signal(signum, self.handle) for signum in wanted}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+@contextmanager
+def _brief_http_requests() -> Iterator[None]:
+    """MLflow's HTTP requests without retries and with a short timeout (read at each request),
+    for closing a run after a signal: a dead server must not hold the stopping job for minutes."""
+    settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _close_run(run: StageRun, status: str) -> None:
+    """Write the buffered metrics and end the run with `status`."""
+    try:
+        run.flush()
+    finally:
+        with store_lock(run.uri):
+            run.client.set_terminated(run.run_id, status=status)
+
+
+def _close_run_after(run: StageRun, error: BaseException) -> None:
+    """End the run of a block that raised `error`: KILLED for a signal or an interrupt, else
+    FAILED. A failure to reach the store is logged, not raised: `error` is what the caller
+    must see (a run left RUNNING is failed by the next invocation)."""
+    interrupted = isinstance(error, (StageInterrupted, KeyboardInterrupt))
+    if isinstance(error, StageInterrupted):
+        log.warning("stopped by %s: MLflow run %s ends KILLED", signal.Signals(error.signum).name, run.run_id)
+    try:
+        with _brief_http_requests() if interrupted else nullcontext():
+            _close_run(run, "KILLED" if interrupted else "FAILED")
+    except Exception as failure:  # reported: the block's own error is the one to raise
+        log.warning("could not end MLflow run %s: %s", run.run_id, failure)
 
 
 @contextmanager
@@ -392,7 +715,9 @@ def stage_run(
     rule: str | None = None,
     wildcards: dict[str, str] | None = None,
 ) -> Iterator[StageRun]:
-    """Open a run named after the rule and its wildcards; it ends FAILED if the block raises."""
+    """Open a run named after the rule and its wildcards; it ends FAILED if the block raises,
+    KILLED if the process gets SIGTERM or SIGINT meanwhile (then StageInterrupted is raised
+    in the block, so that `atomic_output` and other cleanups run, and propagates)."""
     from mlflow.tracking import MlflowClient
 
     wildcards = wildcards or {}
@@ -404,17 +729,19 @@ def stage_run(
     with store_lock(uri):
         run_id = client.create_run(experiment_id, run_name=name, tags=run_tags(stage, rule, wildcards)).info.run_id
     run = StageRun(client, run_id, uri)
-    run.log_params(params)
-    try:
-        yield run
-    except BaseException:
-        run.flush()
-        with store_lock(uri):
-            client.set_terminated(run_id, status="FAILED")
-        raise
-    run.flush()
-    with store_lock(uri):
-        client.set_terminated(run_id, status="FINISHED")
+    signals = _EndingSignals()
+    with signals.installed():
+        try:
+            run.log_params(params)
+            yield run
+        except BaseException as error:
+            signals.closing = True
+            _close_run_after(run, error)
+            raise
+        signals.closing = True
+        _close_run(run, "FINISHED")
+    if signals.received is not None:  # arrived while the finished run was being closed
+        raise StageInterrupted(signals.received)
 
 
 def add_tracking_arguments(parser) -> None:

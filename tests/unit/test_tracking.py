@@ -10,6 +10,21 @@ from conftest import ROOT
 from pipeline import tracking
 
 
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    """One store for the tests that do not need a new one: creating one costs seconds."""
+    uri = tracking.default_tracking_uri(tmp_path_factory.mktemp("project"))
+    tracking.ensure_store(uri)
+    return uri
+
+
+@pytest.fixture
+def tracking_env(shared_store, monkeypatch):
+    """The module's store as the store of the runs a test logs in-process."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_store)
+    return shared_store
+
+
 def test_stage_run_is_read_back_with_its_tags(tmp_path, monkeypatch, tracking_env):
     monkeypatch.setenv(tracking.CONFIG_HASH_VARIABLE, "abc123")
     artifact = tmp_path / "metrics.json"
@@ -68,10 +83,16 @@ def test_a_failing_stage_marks_its_run_failed(tracking_env):
     assert MlflowClient(tracking_env).get_run(run.run_id).info.status == "FAILED"
 
 
-def test_default_store_is_an_absolute_sqlite_path_in_the_working_directory(tmp_path, monkeypatch):
+def test_a_store_under_a_given_folder_is_an_absolute_sqlite_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    assert tracking.default_tracking_uri(".") == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+    assert tracking.default_tracking_uri(tmp_path / "a" / "..") == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+
+
+def test_the_default_store_is_in_the_project_root(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+    assert tracking.project_root() == ROOT
+    assert tracking.tracking_uri() == f"sqlite:///{ROOT}/mlflow/mlflow.db"
 
 
 def test_a_job_outside_the_workflow_tags_the_hash_of_the_config_it_reads(tmp_path, monkeypatch):
