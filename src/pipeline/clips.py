@@ -15,6 +15,32 @@ SURREAL's released files with their MATLAB classes and shapes: `sequence` (char)
 `camLoc` (3×1 single), `joints2D` (2×24×T single), `joints3D` (3×24×T single), `pose`
 (72×T single), `zrot` (T×1 single), `shape` (10×T single).
 
+The camera. SURREAL saw every clip through one fixed camera (`SURREAL_FOCAL`,
+`SURREAL_WORLD_TO_CAMERA`: 320×240 pixels, focal 600, looking along the world's −x from
+`camLoc`; `pipeline.synthesis.camera` explains it), so its files store only `camLoc`. A clip
+seen through any other camera (this project's action clips: other frame sizes and focal
+lengths, cameras around the person) adds two fields, and only then:
+
+    intrinsics   3×3 double   K, pixels: joints2D = round(K (R X + t)), x right, y down, 0-based
+    extrinsics   3×4 double   [R | t], world → camera, with X in joints3D's world
+
+`info_variables` compares the camera it is given with SURREAL's at the stored `camLoc` and
+writes the fields only where they differ, rather than always: a clip seen through SURREAL's
+camera keeps the bytes it had before the fields existed (nothing rendered has to be
+rendered again) and stays laid out exactly as SURREAL's own files, which lack them, so
+readers must rebuild SURREAL's camera from `camLoc` anyway. SURREAL's readers (its MATLAB
+code, `scipy.io.loadmat`) skip fields they do not know: they read a clip with them, and
+only these fields tell them that its joints were not seen through their fixed camera.
+`ClipInfo` carries the clip's camera either way: the stored one, else SURREAL's at `camLoc`,
+so SURREAL's released files read as before. Readers that project a clip's joints or move
+them into the camera's frame use `ClipInfo.intrinsics`, `extrinsics`, `to_camera` and
+`project`, never SURREAL's camera directly.
+
+`read_info` checks what it reads: every field it needs present, numeric and finite, of its
+MATLAB shape and of the clip's number of frames (`gender` and `zrot` may be one value for
+all), `gender` 0 or 1, a stored camera whole (both fields) with a rotation for R; otherwise a
+`ClipError` naming the file and the field.
+
 Flow follows SURREAL's `gtflow` exactly: Blender's vector pass (R, G) at frame t, i.e. the
 pixel motion to the previous frame in raster units with y pointing up: (x[t-1] − x[t],
 −(y[t-1] − y[t])); the first frame is zero. Users of SURREAL negate the first channel to
@@ -59,6 +85,28 @@ COMPRESSION_LEVEL = 6
 MI_MATRIX, MI_COMPRESSED = 14, 15
 MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: pipeline.synthesis"
 FRAME_FILES = {"segm": "segm", "depth": "depth", "gtflow": "gtflow", "normal": "normal", "flow": "flow"}
+
+
+# SURREAL's fixed camera (gulvarol/surreal, misc/3Dto2D): what a clip without a stored camera was seen through
+SURREAL_WIDTH, SURREAL_HEIGHT = 320, 240
+SURREAL_FOCAL = 600.0  # pixels: a 60 mm lens on a 32 mm sensor, 320 px wide
+SURREAL_WORLD_TO_CAMERA = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+# a camera given to `info_variables` within these of SURREAL's is SURREAL's: camLoc is
+# stored in single precision, so the translation rebuilt from it is off by ~1e-6 m
+CAMERA_TOLERANCE = {"intrinsics": 1e-9, "extrinsics": 1e-5}
+
+
+def surreal_intrinsics() -> np.ndarray:
+    """SURREAL's K (3, 3): focal 600, principal point at the centre of 320×240 pixels."""
+    return np.array(
+        [[SURREAL_FOCAL, 0.0, SURREAL_WIDTH / 2], [0.0, SURREAL_FOCAL, SURREAL_HEIGHT / 2], [0.0, 0.0, 1.0]]
+    )
+
+
+def surreal_extrinsics(cam_loc: np.ndarray) -> np.ndarray:
+    """SURREAL's [R | t] (3, 4), world → camera, of its camera at `cam_loc` (3,): t = −R camLoc."""
+    rotation = SURREAL_WORLD_TO_CAMERA
+    return np.column_stack([rotation, -rotation @ np.asarray(cam_loc, dtype=np.float64).reshape(3)])
 
 
 def clip_stem(sequence: str, clip: int) -> str:
@@ -151,10 +199,17 @@ def info_variables(
     zrot: float,
     cloths: list[str],
     shape: np.ndarray,
+    intrinsics: np.ndarray | None = None,
+    extrinsics: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """`_info.mat`'s fields for a clip of T frames; joints are (T, 24, 2|3), pose (T, 72)."""
+    """`_info.mat`'s fields for a clip of T frames; joints are (T, 24, 2|3), pose (T, 72).
+
+    `intrinsics` (3, 3) and `extrinsics` (3, 4, world → camera) are the camera `joints2d`
+    were projected with (None: SURREAL's at `cam_loc`); they are stored where they are not
+    SURREAL's camera at the stored `camLoc` (the module's docstring says why)."""
     frames = len(pose)
     f32 = np.float32
+    cam_loc = np.asarray(cam_loc, f32).reshape(3, 1)
     return {
         "sequence": clip_stem(sequence, clip),
         "clipNo": np.float64(clip),
@@ -164,7 +219,9 @@ def info_variables(
         "light": np.repeat(np.asarray(light, f32)[:, None], frames, axis=1),
         "stride": np.uint8(stride),
         "camDist": f32(cam_dist),
-        "camLoc": np.asarray(cam_loc, f32).reshape(3, 1),
+        "camLoc": cam_loc,
+        # before the joints: a file cut short that loses the camera loses what it projects too
+        **stored_camera(cam_loc, intrinsics, extrinsics),
         "joints2D": np.ascontiguousarray(np.transpose(joints2d, (2, 1, 0)), dtype=f32),
         "joints3D": np.ascontiguousarray(np.transpose(joints3d, (2, 1, 0)), dtype=f32),
         "pose": np.ascontiguousarray(np.asarray(pose, f32).T),
@@ -172,6 +229,23 @@ def info_variables(
         "cloth": cell(cloths),
         "shape": np.repeat(np.asarray(shape, f32)[:, None], frames, axis=1),
     }
+
+
+def stored_camera(cam_loc: np.ndarray, intrinsics: np.ndarray | None, extrinsics: np.ndarray | None) -> dict:
+    """The `intrinsics` and `extrinsics` fields of a clip's camera, or none where it is
+    SURREAL's at `cam_loc` (as `read_info` rebuilds it)."""
+    given = {
+        "intrinsics": surreal_intrinsics() if intrinsics is None else np.asarray(intrinsics, np.float64),
+        "extrinsics": surreal_extrinsics(cam_loc) if extrinsics is None else np.asarray(extrinsics, np.float64),
+    }
+    surreal = {"intrinsics": surreal_intrinsics(), "extrinsics": surreal_extrinsics(cam_loc)}
+    if given["intrinsics"].shape != (3, 3) or given["extrinsics"].shape != (3, 4):
+        raise ValueError(
+            f"a camera is K (3, 3) and [R | t] (3, 4), not {given['intrinsics'].shape} and {given['extrinsics'].shape}"
+        )
+    if all(np.allclose(given[name], surreal[name], rtol=0, atol=CAMERA_TOLERANCE[name]) for name in given):
+        return {}
+    return given
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -204,18 +278,14 @@ def find_clips(root: str | Path, split: str, runs: list[int] | None = None) -> l
     return sorted(clips)
 
 
-def _column(values, length: int | None = None) -> np.ndarray:
-    """A MATLAB vector (T×1, 1×T or a scalar) as a flat array."""
-    array = np.asarray(values).reshape(-1)
-    return array if length is None or len(array) == length else np.resize(array, length)
-
-
 @dataclass
 class ClipInfo:
-    """`_info.mat`, with MATLAB's shapes flattened: arrays are per frame first."""
+    """`_info.mat`, with MATLAB's shapes flattened: arrays are per frame first.
+
+    The camera is the clip's own: the one the file stores, else SURREAL's at `cam_loc`."""
 
     joints2d: np.ndarray  # (T, 24, 2) pixels, 0-based
-    joints3d: np.ndarray  # (T, 24, 3) SURREAL world, metres
+    joints3d: np.ndarray  # (T, 24, 3) world, metres (SURREAL's: y down)
     pose: np.ndarray  # (T, 72)
     shape: np.ndarray  # (T, 10)
     gender: np.ndarray  # (T,) 0 female, 1 male
@@ -223,37 +293,145 @@ class ClipInfo:
     cam_loc: np.ndarray  # (3,)
     cam_dist: float
     light: np.ndarray  # (T, 9)
+    intrinsics: np.ndarray  # (3, 3) K, pixels
+    extrinsics: np.ndarray  # (3, 4) [R | t], world → camera
 
     @property
     def frames(self) -> int:
         return len(self.pose)
 
+    @property
+    def rotation(self) -> np.ndarray:
+        """World → camera rotation (3, 3); SURREAL's and this project's are reflections (det −1)."""
+        return self.extrinsics[:, :3]
+
+    @property
+    def translation(self) -> np.ndarray:
+        """World → camera translation (3,), metres."""
+        return self.extrinsics[:, 3]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of the image whose centre is the principal point, as with
+        every camera SURREAL and this project use."""
+        return round(2 * self.intrinsics[0, 2]), round(2 * self.intrinsics[1, 2])
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) in the camera's frame (x right, y down, z forward), metres."""
+        return np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Pixel coordinates (..., 2) of world points (..., 3), before rounding."""
+        pixels = self.to_camera(points) @ self.intrinsics.T
+        return pixels[..., :2] / pixels[..., 2:3]
+
+
+REQUIRED_FIELDS = ("joints2D", "joints3D", "pose", "shape", "gender", "zrot", "camLoc")
+
+
+class _Fields:
+    """An `_info.mat`'s variables, each read as a finite float64 array of its MATLAB shape
+    or refused with a ClipError naming the file and the field."""
+
+    def __init__(self, path: Path, raw: dict) -> None:
+        self.path, self.raw = path, raw
+
+    def error(self, name: str, problem: str) -> ClipError:
+        return ClipError(f"{self.path}: field {name} {problem}")
+
+    def numbers(self, name: str) -> np.ndarray:
+        value = self.raw[name]
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise self.error(name, f"holds {kind}, not real numbers")
+        array = value.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise self.error(name, "holds NaN or infinite values")
+        return array
+
+    def shaped(self, name: str, *shapes: tuple[int, ...]) -> np.ndarray:
+        """The field, of one of `shapes` (the first is the one returned; the others are
+        MATLAB's forms of it, which hold the same values in the same order)."""
+        array = self.numbers(name)
+        if array.shape not in shapes:
+            raise self.error(name, f"is {'×'.join(map(str, array.shape)) or 'a scalar'}, not {_shape_text(shapes[0])}")
+        return array.reshape(shapes[0])
+
+    def per_frame(self, name: str, frames: int) -> np.ndarray:
+        """A T×1 (or 1×T) vector, or one value for every frame, as (T,)."""
+        array = self.numbers(name)
+        if array.ndim > 2 or (array.ndim == 2 and 1 not in array.shape) or array.size not in (1, frames):
+            raise self.error(name, f"is {'×'.join(map(str, array.shape))}, not {frames}×1")
+        return np.resize(array.reshape(-1), frames)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def _frames_of(fields: _Fields) -> int:
+    pose = fields.numbers("pose")
+    if pose.ndim != 2 or pose.shape[0] != 72 or pose.shape[1] < 1:
+        raise fields.error("pose", f"is {_shape_text(pose.shape)}, not 72×T with T ≥ 1")
+    return pose.shape[1]
+
+
+def _joints(fields: _Fields, name: str, size: int, frames: int) -> np.ndarray:
+    """(T, 24, size) from MATLAB's size×24×T (size×24 for one frame: MATLAB drops the last axis)."""
+    shapes = [(size, 24, frames)] + ([(size, 24)] if frames == 1 else [])
+    return fields.shaped(name, *shapes).transpose(2, 1, 0)
+
+
+def _camera(fields: _Fields, cam_loc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stored intrinsics and extrinsics, else SURREAL's camera at `cam_loc`."""
+    present = [name for name in ("intrinsics", "extrinsics") if name in fields.raw]
+    if not present:
+        return surreal_intrinsics(), surreal_extrinsics(cam_loc)
+    if len(present) == 1:
+        other = ({"intrinsics", "extrinsics"} - set(present)).pop()
+        raise fields.error(other, f"is missing beside {present[0]}: a stored camera has both")
+    k = fields.shaped("intrinsics", (3, 3))
+    if not (np.array_equal(k[2], [0.0, 0.0, 1.0]) and k[0, 0] > 0 and k[1, 1] > 0):
+        raise fields.error("intrinsics", "is not a camera matrix (positive focal lengths, last row 0 0 1)")
+    extrinsics = fields.shaped("extrinsics", (3, 4))
+    rotation = extrinsics[:, :3]
+    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-5):
+        raise fields.error("extrinsics", "does not begin with a rotation (R Rᵀ ≠ I)")
+    return k, extrinsics
+
 
 def read_info(path: str | Path) -> ClipInfo:
+    """A clip's `_info.mat` (this project's or SURREAL's own), checked; a ClipError naming the
+    file and the field otherwise."""
     path = Path(path)
     try:
         raw = scipy.io.loadmat(path)
-    except Exception as error:  # scipy raises several types on corrupt files
-        raise ClipError(f"{path}: not a readable MATLAB file ({error})") from error
-    missing = [k for k in ("joints2D", "joints3D", "pose", "shape", "gender", "zrot", "camLoc") if k not in raw]
+    except Exception as error:  # scipy raises many types on corrupt files
+        reason = " ".join(str(error).split())  # one line, whatever scipy wrote
+        raise ClipError(f"{path}: not a readable MATLAB file ({reason})") from error
+    missing = [k for k in REQUIRED_FIELDS if k not in raw]
     if missing:
         raise ClipError(f"{path}: missing field(s) {', '.join(missing)}")
-    joints2d = np.asarray(raw["joints2D"], dtype=np.float64)
-    joints3d = np.asarray(raw["joints3D"], dtype=np.float64)
-    if joints2d.ndim == 2:  # a one-frame clip loses its last axis in MATLAB
-        joints2d, joints3d = joints2d[..., None], joints3d[..., None]
-    pose = np.asarray(raw["pose"], dtype=np.float64).reshape(72, -1).T
-    frames = len(pose)
+    fields = _Fields(path, raw)
+    frames = _frames_of(fields)
+    gender = fields.per_frame("gender", frames)
+    if not np.isin(gender, (0, 1)).all():
+        raise fields.error("gender", "holds values other than 0 (female) and 1 (male)")
+    cam_loc = fields.shaped("camLoc", (3,), (3, 1), (1, 3))
+    light = fields.shaped("light", (9, frames), (9, 1)) if "light" in raw else np.zeros((9, 1))
+    intrinsics, extrinsics = _camera(fields, cam_loc)
     return ClipInfo(
-        joints2d=joints2d.transpose(2, 1, 0),
-        joints3d=joints3d.transpose(2, 1, 0),
-        pose=pose,
-        shape=np.asarray(raw["shape"], dtype=np.float64).reshape(-1, frames).T,
-        gender=_column(raw["gender"], frames).astype(np.int64),
-        zrot=_column(raw["zrot"], frames).astype(np.float64),
-        cam_loc=_column(raw["camLoc"]).astype(np.float64),
-        cam_dist=float(_column(raw.get("camDist", [np.nan]))[0]),
-        light=np.asarray(raw.get("light", np.zeros((9, frames))), dtype=np.float64).reshape(9, -1).T,
+        joints2d=_joints(fields, "joints2D", 2, frames),
+        joints3d=_joints(fields, "joints3D", 3, frames),
+        pose=fields.numbers("pose").T,
+        shape=fields.shaped("shape", (10, frames)).T,
+        gender=gender.astype(np.int64),
+        zrot=fields.per_frame("zrot", frames),
+        cam_loc=cam_loc,
+        cam_dist=fields.shaped("camDist", (), (1, 1), (1,)).item() if "camDist" in raw else float("nan"),
+        light=np.broadcast_to(light, (9, frames)).T.copy(),
+        intrinsics=intrinsics,
+        extrinsics=extrinsics,
     )
 
 

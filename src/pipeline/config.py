@@ -4,6 +4,7 @@ config before it plans a single job; each error names the key to change."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.errors import InputError
@@ -33,6 +34,23 @@ def check_body_model(body: dict) -> None:
                 )
 
 
+# Draws of a camera's distance as far below its mean as this many deviations still leave the
+# camera outside the body (1 m from the pelvis).
+DISTANCE_DEVIATIONS = 5
+
+
+def check_camera_distance(key: str, distance: list[float]) -> None:
+    mean, deviation = distance
+    if mean - DISTANCE_DEVIATIONS * deviation < 1.0:
+        bound = f"mean − {DISTANCE_DEVIATIONS}·deviation ≥ 1 m"
+        raise ConfigError(key, f"must be [mean, deviation] with {bound}: nearer draws put the camera inside the body")
+
+
+def check_range(key: str, values: list[float]) -> None:
+    if values[0] > values[1]:
+        raise ConfigError(key, "must be [low, high] with low ≤ high")
+
+
 def check_synthesis(synthesis: dict, genders: list[str]) -> None:
     motions, backgrounds = synthesis["motions"], synthesis["backgrounds"]
     for split in synthesis["splits"]:
@@ -45,12 +63,12 @@ def check_synthesis(synthesis: dict, genders: list[str]) -> None:
         if split not in synthesis["light"]:
             raise ConfigError(f"synthesis.light.{split}", "must give the split's light ranges")
         for key in ("ambient", "from_above"):
-            low, high = synthesis["light"][split][key]
-            if low > high:
-                raise ConfigError(f"synthesis.light.{split}.{key}", "must be [low, high] with low ≤ high")
+            check_range(f"synthesis.light.{split}.{key}", synthesis["light"][split][key])
     for gender in synthesis["genders"]:
         if gender not in genders:
             raise ConfigError("synthesis.genders", f"{gender!r} is not among body_model.genders")
+    check_camera_distance("synthesis.camera_distance", synthesis["camera_distance"])
+    check_range("synthesis.motions.variation.speed", motions["variation"]["speed"])
     missing = [name for name in ("segm", "depth") if name not in synthesis["passes"]]
     if missing:
         raise ConfigError("synthesis.passes", f"must hold {' and '.join(missing)}: the networks' samples read them")
@@ -98,9 +116,90 @@ def check_config(config: dict) -> None:
     check_data(config)
     check_synthesis(config["synthesis"], config["body_model"]["genders"])
     check_bodynet(config["bodynet"], splits)
+    check_camera_distance("actions.dataset.camera_distance", config["actions"]["dataset"]["camera_distance"])
+    check_range("actions.dataset.speed", config["actions"]["dataset"]["speed"])
     for key, split in (
         ("flow.split", config["flow"]["split"]),
         ("flow.as_input.test_split", config["flow"]["as_input"]["test_split"]),
     ):
         if split not in splits:
             raise ConfigError(key, f"{split!r} is not among synthesis.splits")
+
+
+def _parts(schema: dict, node: dict) -> list[dict]:
+    """`node` and the schemas it combines (allOf, anyOf, oneOf), local `$ref`s followed."""
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    combined = [part for key in ("allOf", "anyOf", "oneOf") for part in node.get(key, [])]
+    return [node, *(found for part in combined for found in _parts(schema, part))]
+
+
+def _child(schema: dict, node: dict, key: str | int) -> dict:
+    """The schema of `node`'s entry `key` (a property, an additional property or an item); {}
+    where the schema says nothing."""
+    for part in _parts(schema, node):
+        if isinstance(key, int) and key < len(part.get("prefixItems", [])):
+            return part["prefixItems"][key]
+        if isinstance(key, int) and isinstance(part.get("items"), dict):
+            return part["items"]
+        if key in part.get("properties", {}):
+            return part["properties"][key]
+        if not isinstance(key, int) and isinstance(part.get("additionalProperties"), dict):
+            return part["additionalProperties"]
+    return {}
+
+
+JSON_TYPES = {type(None): {"null"}, bool: {"boolean"}, int: {"integer", "number"}, float: {"number"}, str: {"string"}}
+
+
+def _allows(schema: dict, node: dict, value) -> bool:
+    """Whether the schema's `node` names `value`'s JSON type among its types."""
+    kinds = JSON_TYPES[type(value)]
+    for part in _parts(schema, node):
+        types = part.get("type", [])
+        if kinds & ({types} if isinstance(types, str) else set(types)):
+            return True
+    return False
+
+
+def _typed(value, schema: dict, node: dict):
+    """`value` (as YAML's base loader gives it: strings, lists, dicts) with each string read
+    again as YAML where the schema allows what it reads as, and not the string itself."""
+    import yaml
+
+    if isinstance(value, dict):
+        return {key: _typed(item, schema, _child(schema, node, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item, schema, _child(schema, node, index)) for index, item in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    try:
+        read = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value  # the schema's check names the key
+    if isinstance(read, (list, dict)) or type(read) not in JSON_TYPES:
+        return value
+    return read if not isinstance(read, str) and _allows(schema, node, read) else value
+
+
+def typed_overrides(config: dict, overrides: Mapping, schema: dict) -> None:
+    """Give the values nested in command-line overrides the types a config file would give them.
+
+    Snakemake reads `--config bodynet='{batch_size: 3, hourglass: {stacks: 2}}'` with YAML's
+    base loader, which keeps every value inside a section or list a string ('3'); it types only
+    a top-level value itself. Each such string is read again as YAML (3, 0.5, true, null) where
+    the schema allows what it reads as, and set in `config`, which already holds the override
+    merged into its section; elsewhere it stays the string written ('123' for a name)."""
+    for key, value in overrides.items():
+        if isinstance(value, (dict, list)) and key in config:
+            node = _child(schema, schema, key)
+            typed = _typed(value, schema, node)
+            config[key] = _merged(config[key], typed) if isinstance(typed, dict) else typed
+
+
+def _merged(section, typed: dict):
+    if not isinstance(section, dict):
+        return typed
+    return section | {
+        key: _merged(section.get(key), value) if isinstance(value, dict) else value for key, value in typed.items()
+    }

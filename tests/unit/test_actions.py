@@ -19,24 +19,10 @@ from pipeline.clips import read_info
 from pipeline.errors import InputError
 from pipeline.synthesis import camera, generate
 from pipeline.synthesis.backgrounds import package_photos
+from synthetic_clips import ACTION_SETTINGS
 from toy_models import toy_arrays
 
-SETTINGS = dataset.ActionSettings(
-    seed=0,
-    actions=("walk", "punch"),
-    performances=1,
-    azimuths=(0.0, 45.0, 90.0),
-    frames=5,
-    width=48,
-    height=36,
-    focal=90.0,
-    cam_dist=(7.0, 0.5),
-    speed=(0.8, 1.25),
-    jitter=0.1,
-    mirror=0.5,
-    shapes=3,
-    outfits=3,
-)
+SETTINGS = replace(ACTION_SETTINGS, frames=5, width=48, height=36, focal=90.0)  # quicker to render
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +56,28 @@ def test_views_of_a_performance_are_synchronised_and_seen_from_their_azimuths(re
         assert angle(offsets[0], offsets[1]) == pytest.approx(45.0, abs=0.1)
         assert angle(offsets[0], offsets[2]) == pytest.approx(90.0, abs=0.1)
         assert not np.allclose(infos[0].joints2d, infos[2].joints2d)
+
+
+def test_each_view_stores_its_camera_and_readers_use_it(rendered):
+    from pipeline.datasets.frames import SurrealFrames
+    from pipeline.datasets.surreal import usable
+
+    root, manifest = rendered
+    k = camera.intrinsics(SETTINGS.width, SETTINGS.height, SETTINGS.focal)
+    frames = SurrealFrames(root, "train", passes=("segm",))
+    assert len(frames) == len(manifest) * SETTINGS.frames
+    for item in range(0, len(frames), SETTINGS.frames):
+        frame = frames[item]
+        assert np.allclose(frame["camera_matrix"], k)
+        rotation, translation = frame["camera_extrinsics"][:, :3], frame["camera_extrinsics"][:, 3]
+        pixels = camera.project_through(frame["joints3d"], rotation, translation, frame["camera_matrix"])
+        assert np.abs(pixels - frame["joints2d"]).max() <= 0.5 + 1e-2  # joints2D are rounded pixels
+    info = read_info(root / manifest["info"].iloc[1])
+    assert info.image_size == (SETTINGS.width, SETTINGS.height)
+    assert np.abs(info.project(info.joints3d) - info.joints2d).max() <= 0.5 + 1e-3
+    inside = info.joints2d[0].copy()
+    inside[:] = [SETTINGS.width + 10, 10]  # right of this small image, inside SURREAL's 320×240
+    assert not usable(replace(info, joints2d=inside[None]), 0)
 
 
 def test_the_first_view_faces_the_person():

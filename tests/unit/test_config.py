@@ -31,6 +31,10 @@ def test_the_default_config_holds_together():
         ({"synthesis.backgrounds.source": "folder"}, "synthesis.backgrounds.folders.train", "must name a folder"),
         ({"synthesis.splits": ["train", "test", "val"]}, "synthesis.motions.val", "must list"),
         ({"synthesis.light.shifted.ambient": [0.9, 0.1]}, "synthesis.light.shifted.ambient", "[low, high]"),
+        ({"synthesis.camera_distance": [2.0, 1.0]}, "synthesis.camera_distance", "mean − 5·deviation ≥ 1 m"),
+        ({"actions.dataset.camera_distance": [3.0, 0.5]}, "actions.dataset.camera_distance", "inside the body"),
+        ({"synthesis.motions.variation.speed": [1.4, 0.7]}, "synthesis.motions.variation.speed", "[low, high]"),
+        ({"actions.dataset.speed": [1.2, 0.8]}, "actions.dataset.speed", "[low, high]"),
         ({"synthesis.genders": ["female", "child"]}, "synthesis.genders", "'child' is not among body_model.genders"),
         ({"synthesis.passes": ["segm", "gtflow"]}, "synthesis.passes", "must hold depth"),
         ({"bodynet.input_size": 64}, "bodynet.input_size", "must be 4 × bodynet.heatmap_size"),
@@ -88,6 +92,10 @@ def merged(base, overlay):
         ({"bodynet.stage_threads": {"pose3d": 0}}, ["bodynet", "stage_threads", "pose3d"]),
         ({"evaluation.fit.matching": "sometimes"}, ["evaluation", "fit", "matching"]),
         ({"cluster.rules.train_bodynet": {"gpus": 1}}, ["cluster", "rules", "train_bodynet"]),
+        # a camera on the pelvis (or behind it) renders no person: the mean distance must be positive
+        ({"synthesis.camera_distance": [0, 0]}, ["synthesis", "camera_distance", 0]),
+        ({"synthesis.camera_distance": [-8.0, 1.0]}, ["synthesis", "camera_distance", 0]),
+        ({"synthesis.camera_distance": [8.0, -1.0]}, ["synthesis", "camera_distance", 1]),
     ],
 )
 def test_the_schema_rejects_a_bad_value_where_it_lies(overrides, path):

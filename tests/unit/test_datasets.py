@@ -63,6 +63,16 @@ def test_joint_volume_depth_bins_follow_the_camera(sample, tiny_clips):
     assert bins[nearest] == bins.max()
 
 
+def test_depth_bins_count_depth_along_the_clips_own_camera():
+    joints = np.random.default_rng(0).uniform(-0.4, 0.4, size=(24, 3))
+    _, rotation, translation = camera.orbit_extrinsics(np.zeros(3), np.array([0.3, 0.0, 1.0]), 7.0)
+    depth = (joints @ rotation.T + translation)[:, 2]
+    nearer = np.clip(np.round((depth[0] - depth) / 0.045), -9, 9) + 9
+    assert np.array_equal(depth_bins(joints, rotation), nearer)
+    assert not np.array_equal(depth_bins(joints), nearer)  # SURREAL's camera sees other depths
+    assert np.array_equal(depth_bins(joints), depth_bins(joints, camera.WORLD_TO_CAMERA))
+
+
 def test_dataset_indexes_all_or_middle_frames(tiny_clips):
     root, _, _ = tiny_clips
     clips = find_clips(root, "train")

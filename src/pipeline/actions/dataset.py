@@ -19,8 +19,9 @@ mirroring, joint drift, person) of the captured motion, not another capture.
 Layout: SURREAL's (`pipeline.clips`), one sequence folder per performance, clip k its view vk:
 
     <root>/cmu/<split>/run0/<performance>/<performance>_c<view:04d>.mp4, _info.mat (joints3D in
-        world coordinates, camLoc), _segm.mat, _flow.mat, _camera.mat (rotation, translation,
-        intrinsics, azimuth: the camera is not SURREAL's fixed one)
+        world coordinates, camLoc, and the view's camera as `intrinsics` and `extrinsics`:
+        it is not SURREAL's fixed one, `pipeline.clips`), _segm.mat, _flow.mat, _camera.mat
+        (rotation, translation, intrinsics, azimuth)
 
 and a manifest CSV, one row per clip (`MANIFEST_COLUMNS`).
 """
@@ -212,12 +213,76 @@ def clip_plan(performance: Performance, view: int, frames: int) -> generate.Clip
     )
 
 
+@dataclass(frozen=True)
+class ViewCamera:
+    """One camera of a performance: where it stands and how it projects."""
+
+    azimuth: float  # degrees from the person's front
+    location: np.ndarray  # (3,) world, metres
+    rotation: np.ndarray  # (3, 3) world → camera
+    translation: np.ndarray  # (3,)
+    intrinsics: np.ndarray  # (3, 3) pixels
+
+    def mat(self) -> dict[str, np.ndarray]:
+        """`_camera.mat`'s variables."""
+        return {
+            "rotation": self.rotation,
+            "translation": self.translation.reshape(3, 1),
+            "intrinsics": self.intrinsics,
+            "azimuth": np.full((1, 1), self.azimuth),
+        }
+
+
+def view_camera(
+    target: np.ndarray, front: np.ndarray, azimuth: float, distance: float, settings: ActionSettings
+) -> ViewCamera:
+    """The camera `distance` metres from `target` (3,) at `azimuth` degrees from the horizontal
+    direction `front` (3,), aimed at the target, with the settings' frame size and focal length."""
+    location, rotation, translation = camera.orbit_extrinsics(target, turn_about_vertical(front, azimuth), distance)
+    k = camera.intrinsics(settings.width, settings.height, settings.focal)
+    return ViewCamera(azimuth, location, rotation, translation, k)
+
+
+def view_info(
+    performance: Performance,
+    view: int,
+    seen_by: ViewCamera,
+    joints3d: np.ndarray,
+    pose: np.ndarray,
+    betas: np.ndarray,
+    outfit_name: str,
+    background_name: str,
+) -> dict[str, object]:
+    """`_info.mat`'s variables of one view (1-based) of a performance: world joints (T, 24, 3)
+    projected through the view's camera, which the file stores (it is not SURREAL's)."""
+    frames = len(joints3d)
+    plan = clip_plan(performance, view, frames)
+    return clips.info_variables(
+        sequence=plan.sequence,
+        clip=plan.clip,
+        backgrounds=[background_name] * frames,
+        gender=generate.GENDER_CODES[performance.gender],
+        light=performance.light,
+        stride=frames,
+        cam_dist=performance.cam_dist,
+        cam_loc=seen_by.location,
+        joints2d=np.round(camera.project_through(joints3d, seen_by.rotation, seen_by.translation, seen_by.intrinsics)),
+        joints3d=joints3d,
+        pose=pose,
+        zrot=performance.zrot,
+        cloths=[outfit_name] * frames,
+        shape=betas,
+        intrinsics=seen_by.intrinsics,
+        extrinsics=np.column_stack([seen_by.rotation, seen_by.translation]),
+    )
+
+
 @dataclass
 class ViewClip:
     """One view of a performance, rendered: what `generate.write_clip` writes, and its camera."""
 
     clip: generate.ClipData
-    camera: dict[str, np.ndarray]
+    camera: dict[str, np.ndarray]  # `_camera.mat`'s variables
     azimuth: float
 
 
@@ -249,47 +314,26 @@ def render_views(
     joints3d = joints.numpy().astype(np.float64)
     target = joints3d[:, 0].mean(axis=0)  # a walker stays in view of a still camera
     front = facing(joints3d[0])
-    k = camera.intrinsics(settings.width, settings.height, settings.focal)
     crops = seeded_generator(performance.seed, "background crops")
     last = frames - 1
     views = []
     for index, azimuth in enumerate(settings.azimuths):
-        location, rotation, translation = camera.orbit_extrinsics(
-            target, turn_about_vertical(front, azimuth), performance.cam_dist
-        )
-        body.set_camera(rotation, translation, k)
+        seen_by = view_camera(target, front, azimuth, performance.cam_dist, settings)
+        body.set_camera(seen_by.rotation, seen_by.translation, seen_by.intrinsics)
         # each camera sees its own part of the room behind the person
         body.set_background(crop_to(background, settings.width, settings.height, crops))
         rendered = [body.render(v[t], v[max(t - 1, 0)], v[min(t + 1, last)], n[t]) for t in range(frames)]
-        view_plan = clip_plan(performance, index + 1, frames)
-        info = clips.info_variables(
-            sequence=view_plan.sequence,
-            clip=view_plan.clip,
-            backgrounds=[background_name] * frames,
-            gender=generate.GENDER_CODES[performance.gender],
-            light=performance.light,
-            stride=frames,
-            cam_dist=performance.cam_dist,
-            cam_loc=location,
-            joints2d=np.round(camera.project_through(joints3d, rotation, translation, k)),
-            joints3d=joints3d,
-            pose=motion.pose,
-            zrot=performance.zrot,
-            cloths=[outfit.name] * frames,
-            shape=betas,
+        info = view_info(performance, index + 1, seen_by, joints3d, motion.pose, betas, outfit.name, background_name)
+        generate.check_person_seen(
+            clip_plan(performance, index + 1, frames).stem,
+            np.stack([frame.parts for frame in rendered]),
+            info["joints2D"].transpose(2, 1, 0),
+            joints3d @ seen_by.rotation.T + seen_by.translation,
+            performance.cam_dist,
+            setting="actions.dataset.camera_distance (--camera-distance)",
         )
-        views.append(
-            ViewClip(
-                generate.ClipData(view_plan, rendered, info, v, location),
-                {
-                    "rotation": rotation,
-                    "translation": translation.reshape(3, 1),
-                    "intrinsics": k,
-                    "azimuth": np.full((1, 1), azimuth),
-                },
-                azimuth,
-            )
-        )
+        clip = generate.ClipData(clip_plan(performance, index + 1, frames), rendered, info, v, seen_by.location)
+        views.append(ViewClip(clip, seen_by.mat(), azimuth))
     return views
 
 

@@ -29,7 +29,6 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from pipeline.clips import Clip, ClipError, find_clips
-from pipeline.synthesis import camera
 
 PASSES = ("segm", "depth", "gtflow", "normal")  # SURREAL's per-frame passes
 
@@ -41,8 +40,9 @@ class SurrealFrames(Dataset):
         rgb (H, W, 3) uint8; one array per pass in `passes`: segm (H, W) uint8, depth (H, W)
         float32, gtflow (H, W, 2) float32 as stored (Blender's vector pass, y up), normal
         (H, W, 3) float32; joints2d (24, 2), joints3d (24, 3), pose (72,), shape (10,),
-        zrot (), gender () int64 (0 female, 1 male), camera_location (3,), camera_matrix
-        (3, 3) float32; clip (its stem) and frame (0-based).
+        zrot (), gender () int64 (0 female, 1 male), camera_location (3,), and the clip's
+        camera (`ClipInfo`: the stored one, else SURREAL's): camera_matrix (3, 3) and
+        camera_extrinsics (3, 4, world → camera) float32; clip (its stem) and frame (0-based).
     """
 
     def __init__(
@@ -89,7 +89,8 @@ class SurrealFrames(Dataset):
             "zrot": np.float32(info.zrot[t]),
             "gender": np.int64(info.gender[t]),
             "camera_location": info.cam_loc.astype(np.float32),
-            "camera_matrix": camera.intrinsics().astype(np.float32),
+            "camera_matrix": info.intrinsics.astype(np.float32),
+            "camera_extrinsics": info.extrinsics.astype(np.float32),
             "clip": clip.stem,
             "frame": t,
         }

@@ -87,14 +87,16 @@ def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float) -> np.ndarray
     return maps
 
 
-def depth_bins(joints3d: np.ndarray) -> np.ndarray:
-    """BodyNet's depth bin (0..18, the root's is 9) of each of SMPL's 24 joints (24, 3),
-    nearer = higher.
+def depth_bins(joints3d: np.ndarray, world_to_camera: np.ndarray | None = None) -> np.ndarray:
+    """BodyNet's depth bin (0..18, the root's is 9) of each of SMPL's 24 joints (24, 3, world),
+    nearer = higher, seen by a camera of rotation `world_to_camera` (3, 3; the clip's,
+    `ClipInfo.rotation`; None: SURREAL's).
 
-    Depth is along SURREAL's world x, which points towards the camera: bin = round((x_j −
-    x_pelvis) / 45 mm), clamped to ±9.
+    bin = round((z_pelvis − z_j) / 45 mm), clamped to ±9, z along the optical axis: with
+    SURREAL's camera, along the world's x, which points towards it (x_j − x_pelvis).
     """
-    relative = joints3d[:, 0] - joints3d[0, 0]
+    axis = (camera.WORLD_TO_CAMERA if world_to_camera is None else np.asarray(world_to_camera))[2]
+    relative = -((joints3d - joints3d[0]) @ axis)
     return np.clip(np.round(relative / DEPTH_BIN_SIZE), -9, 9).astype(np.int64) + 9
 
 
@@ -122,15 +124,18 @@ def silhouette_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
 
 
-def body_camera_vertices(model, pose: np.ndarray, shape: np.ndarray, zrot: float) -> np.ndarray:
+def body_camera_vertices(
+    model, pose: np.ndarray, shape: np.ndarray, zrot: float, world_to_camera: np.ndarray | None = None
+) -> np.ndarray:
     """An SMPL body of SURREAL's annotations in the camera's frame (V, 3), up to translation:
-    the rotations that place it in SURREAL's world, then SURREAL's (reflecting) camera."""
+    the rotations that place it in SURREAL's world, then the clip's camera (`world_to_camera`,
+    3×3, `ClipInfo.rotation`; None: SURREAL's, which reflects)."""
     import torch
 
     with torch.no_grad():
         out = model(torch.as_tensor(shape[None, :10]), torch.as_tensor(pose[None]))
     world = out.vertices[0].numpy() @ camera.body_to_world(zrot).T
-    return world @ camera.WORLD_TO_CAMERA.T
+    return world @ (camera.WORLD_TO_CAMERA if world_to_camera is None else np.asarray(world_to_camera)).T
 
 
 class VoxelSource:
@@ -176,7 +181,8 @@ class VoxelSource:
         model = self.models.get(gender)
         if model is None:
             return None
-        vertices = body_camera_vertices(model, clip.info.pose[t], clip.info.shape[t], clip.info.zrot[t])
+        info = clip.info
+        vertices = body_camera_vertices(model, info.pose[t], info.shape[t], info.zrot[t], info.rotation)
         labels = voxelize(vertices, model.faces.astype(np.int64), self.resolution, voxel_part_labels(model.smpl_parts))
         self._last = (clip, t, labels)
         return labels
@@ -200,8 +206,7 @@ def bodynet_sample(
     joints = joints2d[BODYNET_JOINTS]
     heatmap_points = joints @ to_heatmap[:, :2].T + to_heatmap[:, 2]
     silhouette = warp((segm > 0).astype(np.uint8), to_voxels, sizes.voxels, nearest=True)
-    rotation, translation = camera.extrinsics(info.cam_loc)
-    root_depth = float(info.joints3d[t][0] @ rotation[2] + translation[2])
+    root_depth = float(info.to_camera(info.joints3d[t][0])[2])
     depth = depth_classes(clip.depth(t), root_depth)
     sample = {
         "rgb": rgb.transpose(2, 0, 1).astype(np.float32) / 255.0,
@@ -216,7 +221,7 @@ def bodynet_sample(
     }
     if dense_targets:
         sample["heatmaps"] = gaussian_heatmaps(heatmap_points, sizes.heatmap, sizes.sigma)
-        bins = depth_bins(info.joints3d[t])[BODYNET_JOINTS]
+        bins = depth_bins(info.joints3d[t], info.rotation)[BODYNET_JOINTS]
         sample["joints3d_volume"] = joint_volumes(heatmap_points, bins, sizes.heatmap, sizes.sigma)
     box = silhouette_box(silhouette)
     voxels = voxel_source(clip, t) if voxel_source is not None else None
@@ -230,9 +235,12 @@ def bodynet_sample(
     return sample
 
 
-def usable(info: ClipInfo, t: int, width: int = camera.WIDTH, height: int = camera.HEIGHT) -> bool:
-    """BodyNet skips frames whose crop centre falls outside the image."""
+def usable(info: ClipInfo, t: int, width: int | None = None, height: int | None = None) -> bool:
+    """BodyNet skips frames whose crop centre falls outside the image (of the clip's camera
+    unless `width` and `height` are given)."""
     centre, _ = crop_box(info.joints2d[t])
+    if width is None or height is None:
+        width, height = info.image_size
     return bool(0 <= centre[0] < width and 0 <= centre[1] < height)
 
 

@@ -78,13 +78,21 @@ def place_in_true_box(vertices: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def true_body_camera(
-    model, pose: np.ndarray, shape: np.ndarray, zrot: float, joints_camera: np.ndarray
+    model,
+    pose: np.ndarray,
+    shape: np.ndarray,
+    zrot: float,
+    joints_camera: np.ndarray,
+    world_to_camera: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The annotated body in the camera's frame: vertices (V, 3) and BodyNet's 16 joints,
-    placed so that its root lands on the annotated root (`joints_camera`, (16, 3))."""
+    placed so that its root lands on the annotated root (`joints_camera`, (16, 3)). The
+    camera's rotation `world_to_camera` (3, 3) is the clip's (prepared samples'
+    `camera_rotation`); None: SURREAL's."""
     with torch.no_grad():
         out = model(torch.as_tensor(shape[None, : model.num_betas]), torch.as_tensor(pose[None]))
-    to_camera = camera.WORLD_TO_CAMERA @ camera.body_to_world(zrot)
+    rotation = camera.WORLD_TO_CAMERA if world_to_camera is None else np.asarray(world_to_camera, np.float64)
+    to_camera = rotation @ camera.body_to_world(zrot)
     vertices = out.vertices[0].double().numpy() @ to_camera.T
     joints = out.joints[0].double().numpy()[BODYNET_JOINTS] @ to_camera.T
     offset = joints_camera[PELVIS] - joints[PELVIS]

@@ -330,6 +330,7 @@ def fit_batch(
                 a["shape"][indices[k]],
                 float(a["zrot"][indices[k]]),
                 a["joints_camera"][indices[k]].astype(np.float64),
+                a["camera_rotation"][indices[k]] if "camera_rotation" in a else None,
             )[0]
             for k in chosen
         ]

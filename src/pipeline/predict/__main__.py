@@ -14,6 +14,11 @@ that holds the part voxel network (e.g. results/bodynet/part_voxels_fvsv/model.p
 person is the given box, else the largest of OpenCV's HOG people detections, else the whole
 image; without a given box the crop is cut again on the networks' own view of the person
 (their segmentation, then their 2D joints), as training cropped.
+
+An image is refused, named, when it is truncated or corrupt, or smaller than 32 pixels on its
+shorter side (too small to hold a person at the networks' input size); a given box partly
+outside its image is clipped to it, one wholly outside is refused. An image's files appear
+together or not at all, and a --out folder that cannot be written is named.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import csv
 import io
 import logging
+import math
 from pathlib import Path
 
 from pipeline.cli import add_device_arguments, run_command
@@ -31,15 +37,41 @@ from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.predict")
 
+# the shorter side below which an image cannot hold a person: the networks would see it
+# enlarged from a few pixels
+MIN_IMAGE_SIDE = 32
+
 
 def _box(text: str) -> tuple[float, float, float, float]:
     try:
         x0, y0, x1, y1 = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 in pixels, got {text!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise argparse.ArgumentTypeError(f"x0,y0,x1,y1 must be numbers of pixels, got {text!r}")
     if x1 <= x0 or y1 <= y0:
         raise argparse.ArgumentTypeError(f"an empty box: {text!r}")
     return x0, y0, x1, y1
+
+
+def _focal(text: str) -> float:
+    try:
+        focal = float(text)
+    except ValueError:
+        focal = math.nan
+    if not 0 < focal < math.inf:
+        raise argparse.ArgumentTypeError(f"a focal length is a positive number of pixels, got {text!r}")
+    return focal
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def read_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
@@ -63,13 +95,31 @@ def read_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
 
 
 def read_image(path: Path):
-    """An image file as RGB uint8 (H, W, 3), or an InputError naming it."""
-    import cv2
+    """An image file as RGB uint8 (H, W, 3), or an InputError naming it when it is truncated,
+    corrupt or too small to hold a person (under MIN_IMAGE_SIDE pixels on its shorter side)."""
+    from pipeline.images import read_rgb
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise InputError(f"{path}: not an image OpenCV can read")
-    return image[..., ::-1].copy()
+    image = read_rgb(path)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise InputError(
+            f"{path}: {width}×{height} pixels, too small to hold a person "
+            f"(at least {MIN_IMAGE_SIDE} pixels on the shorter side)"
+        )
+    return image
+
+
+def box_in_image(path: Path, image, box: tuple | None, given_by: str) -> tuple | None:
+    """`box` (x0, y0, x1, y1 pixels) clipped to the image (H, W, 3), or an InputError naming the
+    image and the box (and `given_by`: --box or the CSV) when no part of it lies inside."""
+    if box is None:
+        return None
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(width)), min(box[3], float(height))
+    if x1 <= x0 or y1 <= y0:
+        text = ",".join(f"{v:g}" for v in box)
+        raise InputError(f"{path}: the box {text} ({given_by}) lies outside the {width}×{height} image")
+    return x0, y0, x1, y1
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -83,7 +133,7 @@ def predict(args: argparse.Namespace) -> None:
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.models.checkpoint import build_model, load_checkpoint
     from pipeline.predict.body import predict_bodies
-    from pipeline.predict.write import write_prediction
+    from pipeline.predict.write import check_writable, write_prediction, writing_into
     from pipeline.training.loop import pick_device
 
     if args.box and len(args.images) != 1:
@@ -95,13 +145,16 @@ def predict(args: argparse.Namespace) -> None:
     names = [path.stem for path in args.images]
     if len(set(names)) != len(names):
         raise InputError("two images share a name; their outputs would overwrite each other")
+    images = [read_image(path) for path in args.images]
+    given_by = "--box" if args.box else str(args.boxes)
+    boxes = [box_in_image(path, image, box, given_by) for path, image, box in zip(args.images, images, boxes)]
+    check_writable(args.out)
     checkpoint = load_checkpoint(args.model)
     missing = {"pose2d", "segm", "pose3d", "voxels"} - set(checkpoint["state"])
     if missing:
         raise InputError(
             f"{args.model}: holds no trained {', '.join(sorted(missing))}: give a voxel or end-to-end stage"
         )
-    images = [read_image(path) for path in args.images]
     if args.threads:
         torch.set_num_threads(args.threads)
     network = build_model(BodyNetConfig(**checkpoint["config"]), [args.model]).to(pick_device(args.device)).eval()
@@ -133,7 +186,7 @@ def predict(args: argparse.Namespace) -> None:
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    with atomic_output(args.out / "summary.csv") as tmp:
+    with writing_into(args.out), atomic_output(args.out / "summary.csv") as tmp:
         tmp.write_text(text.getvalue())
     log.info("%d images: %s", len(rows), args.out)
 
@@ -143,22 +196,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("images", nargs="+", type=Path, help="image files (any format OpenCV reads)")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help=f"image files (JPEG, PNG, BMP, WebP or TIFF), each at least {MIN_IMAGE_SIDE} pixels on the shorter side",
+    )
     parser.add_argument("--model", required=True, type=Path, help="a BodyNet checkpoint with a voxel network")
     parser.add_argument("--body-model", required=True, type=Path, help="the SMPL-format body model to fit")
     parser.add_argument("--out", required=True, type=Path, help="the folder the outputs go to")
-    parser.add_argument("--box", type=_box, help="the person's box x0,y0,x1,y1 in pixels (one image)")
+    parser.add_argument(
+        "--box",
+        type=_box,
+        help="the person's box x0,y0,x1,y1 in pixels (one image; --box=-5,0,90,200 where it starts with a minus); "
+        "a box partly outside the image is clipped to the image, one wholly outside it is refused",
+    )
     parser.add_argument(
         "--boxes",
         type=Path,
-        help="a CSV of the people's boxes (columns image, x0, y0, x1, y1; image: the file's name); "
-        "an image it does not list has its person found",
+        help="a CSV of the people's boxes (columns image, x0, y0, x1, y1; image: the file's name), clipped "
+        "as --box is; an image it does not list has its person found",
     )
     parser.add_argument(
-        "--focal", type=float, help="the focal length in pixels (default: the image's longer side, a 53° view)"
+        "--focal",
+        type=_focal,
+        help="the focal length in pixels, above 0 (default: the image's longer side, a 53° view)",
     )
     add_fit_arguments(parser)  # left out: the fitting library's own settings
-    parser.add_argument("--batch-size", type=int, default=8, help="images fitted together")
+    parser.add_argument("--batch-size", type=_positive_int, default=8, help="images fitted together (1 or more)")
     add_device_arguments(parser)
     add_tracking_arguments(parser)
     parser.set_defaults(func=predict)

@@ -5,6 +5,7 @@ Shapes: J = 16 joints (BodyNet's order), s heatmap size, D voxel size, V vertice
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -13,6 +14,7 @@ import torch
 
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.datasets.surreal import DEPTH_BIN_SIZE, crop_box, crop_transform, warp
+from pipeline.errors import InputError
 from pipeline.evaluation.frames import crop_to_image, mirror, voxels_to_camera
 from pipeline.fitting.body_fit import FitSettings
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
@@ -154,6 +156,9 @@ def predict_bodies(
 ) -> list[Prediction]:
     """One Prediction per RGB image (H, W, 3) uint8, the person in its box (or found), seen
     through `focals` (pixels; None: the image's longer side, a 53° field of view)."""
+    for focal in focals:
+        if focal is not None and not 0 < focal < math.inf:  # 0 or below: the body at or behind the camera
+            raise InputError(f"a focal length of {focal} pixels: it must be a positive number")
     size = network.config.input_size
     found = [find_person(image, box) for image, box in zip(images, boxes)]
     crops = [crop(image, box, size) for image, (box, _) in zip(images, found)]
@@ -180,7 +185,7 @@ def predict_bodies(
     results, point_sets, weight_sets, targets = [], [], [], []
     for k, (image, (box, how), (_, centre, side)) in enumerate(zip(images, found, crops)):
         height, width = image.shape[:2]
-        focal = float(focals[k]) if focals[k] else float(max(height, width))
+        focal = float(focals[k]) if focals[k] is not None else float(max(height, width))
         principal = np.array([width / 2, height / 2])
         joints2d = crop_to_image(heat[k], heatmap_size, centre, side)
         uv = crop_to_image(volumes[k][:, :2], heatmap_size, centre, side)
@@ -206,7 +211,7 @@ def predict_bodies(
                 crop_centre=centre,
                 crop_side=float(side),
                 focal=focal,
-                focal_given=bool(focals[k]),
+                focal_given=focals[k] is not None,
                 root_depth=depth,
                 joints2d=joints2d,
                 joints3d=joints3d,

@@ -93,7 +93,12 @@ def check_images(
                     if finder == FINDERS[1] and i < examples:
                         kept[int(i)] = (frames[i], prediction, models[gender])
                     truth, true_joints = true_body_camera(
-                        models[gender], a["pose"][i], a["shape"][i], float(a["zrot"][i]), a["joints_camera"][i]
+                        models[gender],
+                        a["pose"][i],
+                        a["shape"][i],
+                        float(a["zrot"][i]),
+                        a["joints_camera"][i],
+                        a["camera_rotation"][i] if "camera_rotation" in a else None,
                     )
                     placed = place_in_true_box(prediction.vertices.astype(np.float64), truth)
                     surface = surface_error_mm(torch.as_tensor(placed[None]), torch.as_tensor(truth[None]))

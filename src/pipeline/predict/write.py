@@ -1,9 +1,14 @@
 """What a prediction leaves on disk: JSON, meshes (OBJ), the parts and the body over the
-image (PNG, drawn by the synthesis renderer), each written whole or not at all."""
+image (PNG, drawn by the synthesis renderer). An image's files appear together or not at all;
+a folder that cannot be written (read-only, a full disk) is named in an InputError."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -11,8 +16,9 @@ import numpy as np
 import torch
 from skimage import measure
 
-from pipeline.atomic import atomic_output
+from pipeline.atomic import remove_stale_temporaries, temporary_name
 from pipeline.body_model.skeleton import VOXEL_PARTS
+from pipeline.errors import InputError
 from pipeline.evaluation.frames import voxels_to_camera
 from pipeline.figures import labels_to_rgb
 from pipeline.predict.body import Prediction
@@ -21,6 +27,8 @@ from pipeline.synthesis.generate import face_parts, vertex_face_incidence, verte
 from pipeline.synthesis.renderer import BodyRenderer
 
 PART_CLASSES = 14
+# the files of one image's prediction, after its name; part voxels only from a model that has them
+SET_SUFFIXES = (".json", "_body.obj", "_voxels.obj", "_part_voxels.obj", "_parts.png", "_overlay.png", "_views.png")
 
 
 def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
@@ -158,10 +166,76 @@ def record(name: str, prediction: Prediction, body_model: str) -> dict:
     }
 
 
+@contextmanager
+def writing_into(folder: Path) -> Iterator[None]:
+    """Turn an OSError of the block (a read-only folder, a full disk) into an InputError naming
+    `folder`: `<folder>: cannot write (No space left on device)`."""
+    try:
+        yield
+    except OSError as error:
+        raise InputError(f"{folder}: cannot write ({error.strerror or error})") from error
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and write a file into it (removed again), or an InputError naming it:
+    before the networks run, not after."""
+    with writing_into(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(folder / "write-check")
+        try:
+            probe.write_bytes(b"")
+        finally:
+            probe.unlink(missing_ok=True)
+
+
+def encode_png(picture: np.ndarray) -> bytes:
+    """An RGB uint8 picture (H, W, 3) as PNG bytes."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(picture[..., ::-1]))
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode a {picture.shape} picture as PNG")
+    return data.tobytes()
+
+
+def write_set(out: Path, name: str, files: dict[str, bytes]) -> None:
+    """Write an image's files ({file name: content}) into `out` whole or not at all: into a
+    hidden folder beside them first, then each renamed in. Files of an earlier set of `name`
+    that this one lacks are removed, so no file of another run stays beside it. An OSError
+    (a read-only folder, a full disk) becomes an InputError naming `out`, and leaves none of
+    the new files."""
+    with writing_into(out):
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out / name)  # of writers killed mid-set
+        staging = temporary_name(out / name)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            for filename, content in files.items():
+                (staging / filename).write_bytes(content)
+            _move_in(staging, out, [f"{name}{suffix}" for suffix in SET_SUFFIXES if f"{name}{suffix}" not in files])
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_in(staging: Path, out: Path, stale: list[str]) -> None:
+    """Rename every file of `staging` into `out` and remove the `stale` file names there; if a
+    rename fails, remove the set's files already renamed in (never a mix of two runs)."""
+    moved = []
+    try:
+        for item in sorted(staging.iterdir()):
+            os.replace(item, out / item.name)
+            moved.append(out / item.name)
+    except OSError:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
+    for filename in stale:
+        (out / filename).unlink(missing_ok=True)
+
+
 def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Prediction, model, body_model: str) -> dict:
     """<name>.json, _body.obj, _voxels.obj, _parts.png, _overlay.png and _views.png in `out`,
-    and _part_voxels.obj where the prediction holds part voxels."""
-    out.mkdir(parents=True, exist_ok=True)
+    and _part_voxels.obj where the prediction holds part voxels: all drawn first, then written
+    as one set (`write_set`), whole or not at all."""
     data = record(name, prediction, body_model)
     voxel_vertices, voxel_faces = voxel_mesh(prediction)
     parts = labels_to_rgb(prediction.parts, PART_CLASSES)
@@ -178,11 +252,7 @@ def write_prediction(out: Path, name: str, image: np.ndarray, prediction: Predic
         f"{name}_overlay.png": overlay(image, prediction, model),
         f"{name}_views.png": turntable(prediction, model),
     }
-    for filename, text in texts.items():
-        with atomic_output(out / filename) as tmp:
-            tmp.write_text(text)
-    for filename, picture in pictures.items():
-        with atomic_output(out / filename) as tmp:
-            if not cv2.imwrite(str(tmp), np.ascontiguousarray(picture[..., ::-1])):
-                raise OSError(f"{out / filename}: could not write the image")
+    files = {filename: text.encode() for filename, text in texts.items()}
+    files |= {filename: encode_png(picture) for filename, picture in pictures.items()}
+    write_set(out, name, files)
     return data

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -78,7 +79,8 @@ def motions(args: argparse.Namespace) -> None:
 
 def backgrounds(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
-    from pipeline.synthesis.backgrounds import collect, list_images, package_photos
+    from pipeline.listing import write_listing
+    from pipeline.synthesis.backgrounds import SOURCES_LISTING, collect, list_images, package_photos
 
     if args.source == "package":
         sources, names = package_photos(args.split), None
@@ -90,6 +92,8 @@ def backgrounds(args: argparse.Namespace) -> None:
         with atomic_output(args.out) as tmp:
             # at most twice the render's size: enough for any crop, quick to decode
             collect(sources, tmp, 2 * max(args.width, args.height), names)
+            read = [str(path.relative_to(args.folder)) if names else path.name for path in sources]
+            write_listing(tmp / SOURCES_LISTING, sources, read)
         run.log_metrics({"images": len(sources)})
         log.info("%d background photographs for %s", len(sources), args.split)
 
@@ -104,6 +108,9 @@ def render(args: argparse.Namespace) -> None:
     from pipeline.synthesis.generate import RenderJob, SynthesisSettings, render_job
     from pipeline.synthesis.motion import load_motions
 
+    mean, std = args.camera_distance
+    if not (0 < mean < math.inf and 0 <= std < math.inf):  # a camera on or behind the pelvis sees no person
+        raise InputError(f"--camera-distance {mean:g} {std:g}: the mean must be above 0 m, the deviation 0 m or more")
     models = {}
     for item in args.model:
         gender, path = parse_pair(item, "--model", keys=("female", "male"))

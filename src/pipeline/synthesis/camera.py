@@ -8,7 +8,8 @@ misc/3Dto2D/getExtrinsicBlender.m):
     R_world→camera = [[0, 0, -1], [0, 1, 0], [-1, 0, 0]],  t = -R camLoc,
     joints2D = round(K [R | t] joints3D),  K = [[600, 0, 160], [0, 600, 120], [0, 0, 1]]
 
-in pixels, 0-based, x right, y down. That R is a reflection (det -1), so SURREAL's images
+in pixels, 0-based, x right, y down (the matrices themselves live in `pipeline.clips`, which
+reads clips without this package). That R is a reflection (det -1), so SURREAL's images
 are mirror images of the SMPL mesh in the stored pose: SMPL's left joints appear on the
 person's right, which is why BodyNet puts SMPL's left joints in MPII's right slots. This
 module reproduces those conventions exactly, mirror included, so code written for SURREAL
@@ -21,16 +22,22 @@ world), clip rotation `zrot` and root translation is placed in the world by
 
 the rotation BodyNet applies (R90 R_z(zrot) R(θ[0:3]) in its smpl_utils) composed with the
 camera's reflection.
+
+A clip seen through another camera (`orbit_extrinsics`, other frame sizes or focal lengths)
+stores it in its `_info.mat`; readers take a clip's camera from `pipeline.clips.ClipInfo`
+(the stored one, else this fixed one), not from `intrinsics()` and `extrinsics(camLoc)`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-WIDTH, HEIGHT = 320, 240
-FOCAL = 600.0  # 60 mm lens on a 32 mm sensor, 320 px wide
+from pipeline.clips import SURREAL_FOCAL, SURREAL_HEIGHT, SURREAL_WIDTH, SURREAL_WORLD_TO_CAMERA
 
-WORLD_TO_CAMERA = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+WIDTH, HEIGHT = SURREAL_WIDTH, SURREAL_HEIGHT
+FOCAL = SURREAL_FOCAL  # 60 mm lens on a 32 mm sensor, 320 px wide
+
+WORLD_TO_CAMERA = SURREAL_WORLD_TO_CAMERA
 MOCAP_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # R_x(90°)
 
 

@@ -7,7 +7,9 @@ gender (even odds), a body shape from the split's shape bank, an outfit from the
 bank, a background photograph from the split's list, 9 spherical-harmonic light
 coefficients from the split's ranges, the camera distance ~ N(8 m, 1 m) and the body's
 rotation about the vertical `zrot` ~ U(0, 2π). The camera looks at the pelvis of the first
-frame and stays still.
+frame and stays still. A clip whose camera cannot see the person (on, inside or behind the
+body, or too far for a pixel of it) is refused, named, before anything of it is written
+(`check_person_seen`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import torch
 from pipeline import clips
 from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import voxel_part_labels
+from pipeline.errors import InputError
 from pipeline.seeding import seeded_generator
 from pipeline.synthesis import appearance, camera
 from pipeline.synthesis.backgrounds import crop_to, read_rgb
 from pipeline.synthesis.motion import Motion
-from pipeline.synthesis.renderer import BodyRenderer, Frame
+from pipeline.synthesis.renderer import NEAR, BodyRenderer, Frame
 
 GENDER_CODES = {"female": 0, "male": 1}  # SURREAL's `gender` field
 RUN_OVERLAPS = (0.5, 0.7, 0.3)  # SURREAL's clip overlaps for runs 0, 1, 2
@@ -165,6 +168,46 @@ def face_parts(model: BodyModel) -> np.ndarray:
     return majority.astype(np.uint8)
 
 
+CAMERA_SETTING = "synthesis.camera_distance (--camera-distance)"
+
+
+def check_person_seen(
+    stem: str,
+    parts: np.ndarray,
+    joints2d: np.ndarray,
+    joints_camera: np.ndarray,
+    cam_dist: float,
+    setting: str = CAMERA_SETTING,
+) -> None:
+    """Raise an InputError naming the clip and the setting to change (`setting`, the camera's
+    distance) unless some frame shows its person: every joint in front of the camera's near
+    plane, a joint inside the image and body pixels in the segmentation. parts: (T, H, W) SMPL
+    part per pixel, 0 = background; joints2d: (T, J, 2) pixels; joints_camera: (T, J, 3) camera
+    metres, z forward. Non-finite joints anywhere refuse the clip too: they would poison every
+    sample made of it."""
+    height, width = parts.shape[1:]
+    where = f"clip {stem}: "
+    camera_change = f" (camera {cam_dist:.3g} m from the pelvis): change {setting}"
+    if not np.isfinite(joints_camera).all():
+        raise InputError(
+            f"{where}non-finite 3D joints: its motion (synthesis.motions) or the body model is not numbers"
+        )
+    if not np.isfinite(joints2d).all():
+        raise InputError(f"{where}non-finite 2D joints{camera_change}")
+    in_front = (joints_camera[..., 2] > NEAR).all(axis=1)
+    u, v = joints2d[..., 0], joints2d[..., 1]
+    in_image = ((u >= 0) & (u <= width - 1) & (v >= 0) & (v <= height - 1)).any(axis=1)
+    seen = (parts > 0).any(axis=(1, 2))
+    for frames_hold, problem in (
+        (in_front, "the body reaches the camera or lies behind it in every frame"),
+        (in_image, f"the person is outside the {width}×{height} image in every frame"),
+        (seen, "no person pixels in any frame"),
+        (in_front & in_image & seen, "no frame shows the person in front of the camera, in the image and segmented"),
+    ):
+        if not frames_hold.any():
+            raise InputError(f"{where}{problem}{camera_change}")
+
+
 @dataclass
 class ClipData:
     plan: ClipPlan
@@ -238,7 +281,10 @@ class ClipRenderer:
         last = len(v) - 1
         frames = [renderer.render(v[t], v[max(t - 1, 0)], v[min(t + 1, last)], n[t]) for t in range(len(v))]
         joints3d = joints.numpy().astype(np.float64)
-        joints2d = np.round(camera.project(joints3d, cam_loc, self.k))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a joint on the camera: refused below
+            joints2d = np.round(camera.project(joints3d, cam_loc, self.k))
+        parts = np.stack([frame.parts for frame in frames])
+        check_person_seen(plan.stem, parts, joints2d, camera_frame(joints3d, cam_loc), plan.cam_dist)
         info = clips.info_variables(
             sequence=plan.sequence,
             clip=plan.clip,
@@ -254,6 +300,8 @@ class ClipRenderer:
             zrot=plan.zrot,
             cloths=[outfit.name] * len(v),
             shape=betas,
+            intrinsics=self.k,
+            extrinsics=np.column_stack([rotation, translation]),
         )
         return ClipData(plan, frames, info, v, cam_loc)
 

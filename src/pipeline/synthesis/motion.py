@@ -18,7 +18,7 @@ poses (arms down in DeepMimic, out sideways in SMPL), is the SMPL joint's world 
 from __future__ import annotations
 
 import json
-import zipfile
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -358,26 +358,55 @@ def save_motions(path: str | Path, motions: list[Motion]) -> None:
         np.savez(tmp, **arrays)
 
 
+# A motion's name becomes a sequence folder's and its clips' file names: one plain path component
+MOTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def load_motions(path: str | Path, fps: float | None = None) -> list[Motion]:
     """Motions of an npz with SURREAL's `smpl_data.npz` keys (`pose_<name>`, `trans_<name>`).
 
-    The frame rate is the file's `fps` entry, else `fps`, else 30."""
+    The frame rate is the file's `fps` entry, else `fps`, else 30. A motion file is user
+    input: it is read without unpickling anything (an object array is refused, never run),
+    and anything but real, finite (T, 72) poses and (T, 3) translations of T ≥ 1 frames under
+    names that are plain file names, at a positive frame rate, is a MotionError naming the file."""
     path = Path(path)
     try:
-        with np.load(path) as data:
-            fps = float(data["fps"]) if "fps" in data.files else (fps or FPS)
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise MotionError(f"{path}: not a motion file (a single array, not an npz archive of motions)")
+            rate = _frame_rate(path, data["fps"]) if "fps" in data.files else (fps or FPS)
             names = sorted(key.removeprefix("pose_") for key in data.files if key.startswith("pose_"))
-            motions = [Motion(name, data[f"pose_{name}"], data[f"trans_{name}"], fps) for name in names]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-        raise MotionError(f"{path}: not a readable motion file ({error})") from error
-    for motion in motions:
-        if motion.pose.ndim != 2 or motion.pose.shape[1] != 72 or motion.trans.shape != (len(motion), 3):
-            raise MotionError(
-                f"{path}: motion {motion.name!r} has pose {motion.pose.shape}, "
-                f"trans {motion.trans.shape}; expected (T, 72) and (T, 3)"
-            )
-        if not (np.all(np.isfinite(motion.pose)) and np.all(np.isfinite(motion.trans))):
-            raise MotionError(f"{path}: motion {motion.name!r} has non-finite values")
+            motions = [_motion(path, data, name, rate) for name in names]
+    except MotionError:
+        raise
+    except Exception as error:  # numpy, zipfile and zlib raise many types on corrupt archives
+        reason = " ".join(str(error).split())  # one line, whatever the library wrote
+        raise MotionError(f"{path}: not a readable motion file ({type(error).__name__}: {reason})") from error
     if not motions:
         raise MotionError(f"{path}: no motion (no pose_<name> arrays)")
     return motions
+
+
+def _frame_rate(path: Path, value: np.ndarray) -> float:
+    if value.shape not in ((), (1,)) or value.dtype.kind not in "iuf" or not 0 < float(value.item()) < np.inf:
+        raise MotionError(f"{path}: fps must be one positive number, got {value.dtype} {value.shape}")
+    return float(value.item())
+
+
+def _motion(path: Path, data, name: str, fps: float) -> Motion:
+    """The motion `name` of an open npz, checked."""
+    if not MOTION_NAME.fullmatch(name):
+        raise MotionError(f"{path}: motion name {name!r} is not a plain file name (letters, digits, _ . -)")
+    if f"trans_{name}" not in data.files:
+        raise MotionError(f"{path}: motion {name!r} has pose_{name} but no trans_{name}")
+    pose, trans = data[f"pose_{name}"], data[f"trans_{name}"]
+    for key, array in ((f"pose_{name}", pose), (f"trans_{name}", trans)):
+        if array.dtype.kind not in "iuf":
+            raise MotionError(f"{path}: {key} holds {array.dtype}, not real numbers")
+    if pose.ndim != 2 or pose.shape[1] != 72 or len(pose) < 1 or trans.shape != (len(pose), 3):
+        raise MotionError(
+            f"{path}: motion {name!r} has pose {pose.shape}, trans {trans.shape}; expected (T, 72) and (T, 3), T ≥ 1"
+        )
+    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(trans))):
+        raise MotionError(f"{path}: motion {name!r} has non-finite values")
+    return Motion(name, pose, trans, fps)

@@ -6,7 +6,9 @@ and stores the compact parts: the RGB crop, the 14-part labels, each pixel's dep
 (SURREAL's depth network's target), the joints in heatmap pixels, their depth bins, the
 voxels (bit-packed), the part voxels (their six parts' ids as three bit-packed planes), the
 silhouette, and what the evaluation needs to go back to metres and to SMPL (root depth,
-camera-frame joints, crop, pose, shape).
+camera-frame joints, the camera's rotation, crop, pose, shape), all through each clip's own
+camera (`pipeline.clips.ClipInfo`); the focal length and principal point are the set's, one
+camera matrix that every clip of it shares.
 Heatmaps and 3D volumes are drawn from the joints when a batch is made.
 
 Shapes: N samples, S input size, s heatmap size, D voxel size, J = 16 joints.
@@ -24,7 +26,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import BODYNET_JOINTS
-from pipeline.clips import find_clips
+from pipeline.clips import Clip, find_clips
 from pipeline.datasets.surreal import (
     BodyNetDataset,
     SampleSizes,
@@ -36,7 +38,6 @@ from pipeline.datasets.surreal import (
 )
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BETAS
-from pipeline.synthesis import camera
 
 # BodyNet's left/right pairs: joints (MPII order) and parts (1-based, 0 = background)
 FLIP_JOINTS = np.array([5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10])
@@ -64,7 +65,7 @@ def prepare(
     count = len(dataset)
     if count == 0:
         raise InputError(f"{root}: no usable frame in split {split!r}")
-    k = camera.intrinsics()
+    k = shared_intrinsics(dataset.clips)
     s, d = sizes.heatmap, sizes.voxels
     layout = {
         "rgb": ((sizes.input, sizes.input, 3), np.uint8),
@@ -76,6 +77,7 @@ def prepare(
         "part_voxels": ((PART_VOXEL_BITS, d, d, (d + 7) // 8), np.uint8),
         "silhouette": ((d, d), np.uint8),
         "joints_camera": ((16, 3), np.float32),
+        "camera_rotation": ((3, 3), np.float32),  # world → camera, to place the annotated body
         "root_depth": ((), np.float32),
         "crop_centre": ((2,), np.float32),
         "crop_side": ((), np.float32),
@@ -109,18 +111,18 @@ def prepare(
                     raise InputError(f"{clip.info_path}: no {what} for frame {t + 1} (and no body model to make them)")
             info = clip.info
             centre, side = crop_box(info.joints2d[t])
-            rotation, translation = camera.extrinsics(info.cam_loc)
-            joints_camera = info.joints3d[t] @ rotation.T + translation
+            joints_camera = info.to_camera(info.joints3d[t])
             values = {
                 "rgb": (sample["rgb"].transpose(1, 2, 0) * 255).round(),
                 "parts": sample["segmentation"],
                 "depth": sample["depth_classes"],
                 "joints": sample["joints2d_crop"],
-                "bins": depth_bins(info.joints3d[t])[BODYNET_JOINTS],
+                "bins": depth_bins(info.joints3d[t], info.rotation)[BODYNET_JOINTS],
                 "voxels": np.packbits(sample["voxels"] > 0.5, axis=-1),
                 "part_voxels": pack_part_voxels(sample["part_voxels"]),
                 "silhouette": sample["silhouette_front"],
                 "joints_camera": joints_camera[BODYNET_JOINTS],
+                "camera_rotation": info.rotation,
                 "root_depth": joints_camera[0, 2],
                 "crop_centre": centre,
                 "crop_side": side,
@@ -147,6 +149,19 @@ def prepare(
         for name, value in constants.items():
             np.save(tmp / f"{name}.npy", value)
     return count
+
+
+def shared_intrinsics(clips: list[Clip]) -> np.ndarray:
+    """The camera matrix (3, 3) of every clip: prepared samples hold one focal length and one
+    principal point, so clips seen through other cameras are refused, not mixed."""
+    first = clips[0].info.intrinsics
+    for clip in clips[1:]:
+        if not np.allclose(clip.info.intrinsics, first, rtol=0, atol=1e-6):
+            raise InputError(
+                f"{clip.info_path}: its camera matrix differs from {clips[0].info_path}'s; "
+                "prepare clips of one camera together"
+            )
+    return first
 
 
 @dataclass
