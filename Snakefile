@@ -1,15 +1,27 @@
 # SURREAL + BodyNet, end to end. The rules live in workflow/rules/; the code they call is
 # the `pipeline` package in src/.
 
+import sys
+from pathlib import Path
+
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from pipeline.config import typed_overrides  # noqa: E402
 
 
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+
+# `--config section='{key: 3}'` means what the same YAML means in a config file (docs/config.md).
+typed_overrides(config, workflow.config_settings.config, yaml.safe_load(SCHEMA.read_text()))
+validate(config, str(SCHEMA))
 
 
 report: "workflow/report/workflow.rst"

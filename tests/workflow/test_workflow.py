@@ -318,7 +318,7 @@ def test_each_training_stage_starts_from_the_stages_before_it(tiny_run):
     for stage in ("pose2d", "segm", "pose3d", "voxels", "voxels_fvsv", "end_to_end_fvsv", "depth"):
         folder = workdir / "results/bodynet" / stage
         assert sorted(p.name for p in folder.iterdir()) == ["curves.png", "history.csv", "model.pt", "predictions.png"]
-        held[stage] = torch.load(folder / "model.pt", weights_only=False)["state"]
+        held[stage] = torch.load(folder / "model.pt", weights_only=True)["state"]
     assert set(held["segm"]) == {"segm"}
     assert set(held["depth"]) == {"segm", "depth"}  # SURREAL's two networks, evaluated together
     assert set(held["voxels"]) == {"pose2d", "segm", "pose3d", "voxels"}
@@ -380,6 +380,18 @@ def test_changing_one_config_key_reruns_exactly_the_rules_that_read_it(tiny_run,
     workdir, _ = tiny_run
     changed = write_config(tmp_path / "changed.yaml", tiny_config(**{key: value}))
     assert set(dry_run_jobs(snakemake(workdir, "-n", "--configfile", str(changed)).stdout)) == rules
+
+
+@pytest.mark.slow
+def test_switching_to_the_users_smpl_files_reruns_what_poses_a_body_for_the_final_table(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    model = tmp_path / "SMPL_FEMALE.pkl"
+    write_model_file(model, toy_arrays())
+    keys = {"body_model.source": "smpl", "body_model.smpl_files.female": str(model)}
+    changed = write_config(tmp_path / "smpl.yaml", tiny_config(**keys))
+    jobs = dry_run_jobs(snakemake(workdir, "results/bodynet_table.csv", "-n", "--configfile", str(changed)).stdout)
+    assert {"render_clips", "prepare_bodynet_samples", "evaluate_body_fit", "tabulate_evaluation"} <= set(jobs)
+    assert "build_body_model" not in jobs
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ rule render_action_clips:
         clips=directory("results/actions/cmu/{split}"),
         manifest="results/actions/{split}.csv",
     params:
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         options=lambda wildcards: action_dataset_options(wildcards.split),
         seed=config["seed"],
         tracking=tracking("render_action_clips"),
@@ -27,9 +27,9 @@ rule render_action_clips:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions render --split {wildcards.split} {params.models} --backgrounds {input.backgrounds} "
-        "{params.options} --seed {params.seed} --root results/actions --manifest {output.manifest} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions render --split {wildcards.split:q} {params.models} --backgrounds {input.backgrounds:q} "
+        "{params.options} --seed {params.seed:q} --root results/actions --manifest {output.manifest:q} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule extract_action_flow:
@@ -51,9 +51,9 @@ rule extract_action_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root results/actions --split {wildcards.split} --method {wildcards.method} "
-        "--clips 0 --quality {params.quality} --out {output.flows} --scores {output.scores} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.flow extract --root results/actions --split {wildcards.split:q} --method {wildcards.method:q} "
+        "--clips 0 --quality {params.quality:q} --out {output.flows:q} --scores {output.scores:q} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule train_ltc:
@@ -84,9 +84,9 @@ rule train_ltc:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions train --root results/actions --train-manifest {input.train_manifest} "
-        "--test-manifest {input.test_manifest} {params.options} --seed {params.seed} --threads {threads} "
-        "--out results/actions/{wildcards.study}/{wildcards.row} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions train --root results/actions --train-manifest {input.train_manifest:q} "
+        "--test-manifest {input.test_manifest:q} {params.options} --seed {params.seed:q} --threads {threads} "
+        "--out results/actions/{wildcards.study:q}/{wildcards.row:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule fuse_ltc:
@@ -109,8 +109,8 @@ rule fuse_ltc:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions fuse --clips {input.rgb} --clips {input.flow} "
-        "--out results/actions/ltc/fusion_{wildcards.extent} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions fuse --clips {input.rgb:q} --clips {input.flow:q} "
+        "--out results/actions/ltc/fusion_{wildcards.extent:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_ltc:
@@ -136,11 +136,9 @@ rule tabulate_ltc:
             labels={"figure": "flow quality and accuracy"},
         ),
     params:
-        rows=" ".join(f"--row {row}=results/actions/ltc/{row}" for row in ltc_networks()),
-        extents=" ".join(f"--extent {name}={frames}" for name, frames in config["actions"]["ltc"]["extents"].items()),
-        scores=" ".join(
-            f"--score {method}=results/actions/flow/test/{method}.json" for method in action_flow_methods()
-        ),
+        rows=keyed("--row", ((row, f"results/actions/ltc/{row}") for row in ltc_networks())),
+        extents=keyed("--extent", config["actions"]["ltc"]["extents"].items()),
+        scores=keyed("--score", ((method, f"results/actions/flow/test/{method}.json") for method in action_flow_methods())),
         quality_extent=config["actions"]["ltc"]["quality_extent"],
         seed=config["seed"],
         tracking=tracking("tabulate_ltc"),
@@ -154,9 +152,9 @@ rule tabulate_ltc:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions table {params.rows} {params.extents} --train-manifest {input.train_manifest} "
-        "{params.scores} --quality-extent {params.quality_extent} --seed {params.seed} --out {output.table} "
-        "--quality {output.quality} --figure {output.figure} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions table {params.rows} {params.extents} --train-manifest {input.train_manifest:q} "
+        "{params.scores} --quality-extent {params.quality_extent:q} --seed {params.seed:q} --out {output.table:q} "
+        "--quality {output.quality:q} --figure {output.figure:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_view_invariance:
@@ -172,7 +170,7 @@ rule tabulate_view_invariance:
         ),
         orderings="results/view_invariance_orderings.csv",
     params:
-        rows=" ".join(f"--row {row}=results/actions/views/{row}" for row in config["actions"]["ltc"]["views"]["rows"]),
+        rows=keyed("--row", ((row, f"results/actions/views/{row}") for row in config["actions"]["ltc"]["views"]["rows"])),
         seed=config["seed"],
         tracking=tracking("tabulate_view_invariance"),
         code=code_version("actions"),
@@ -185,8 +183,8 @@ rule tabulate_view_invariance:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions views-table {params.rows} --train-manifest {input.train_manifest} "
-        "--seed {params.seed} --out {output.table} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions views-table {params.rows} --train-manifest {input.train_manifest:q} "
+        "--seed {params.seed:q} --out {output.table:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule plot_view_embeddings:
@@ -202,10 +200,10 @@ rule plot_view_embeddings:
             labels={"figure": "view-study representations"},
         ),
     params:
-        rows=" ".join(f"--row {row}=results/actions/views/{row}" for row in config["actions"]["ltc"]["views"]["rows"]),
+        rows=keyed("--row", ((row, f"results/actions/views/{row}") for row in config["actions"]["ltc"]["views"]["rows"])),
         source=config["actions"]["ltc"]["views"]["input"],
-        flows=lambda wildcards, input: f"--test-flow {input.flows}" if input.flows else "",
-        frame_size=" ".join(str(size) for size in config["actions"]["ltc"]["frame_size"]),
+        flows=lambda wildcards, input: repeated("--test-flow", input.flows),
+        frame_size=quoted(*config["actions"]["ltc"]["frame_size"]),
         flow_scale=config["actions"]["ltc"]["flow_scale"],
         seed=config["seed"],
         tracking=tracking("plot_view_embeddings"),
@@ -219,6 +217,6 @@ rule plot_view_embeddings:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions view-figure {params.rows} --root results/actions --test-manifest {input.manifest} "
-        "--input {params.source} {params.flows} --frame-size {params.frame_size} --flow-scale {params.flow_scale} "
-        "--seed {params.seed} --out {output.figure} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.actions view-figure {params.rows} --root results/actions --test-manifest {input.manifest:q} "
+        "--input {params.source:q} {params.flows} --frame-size {params.frame_size} --flow-scale {params.flow_scale:q} "
+        "--seed {params.seed:q} --out {output.figure:q} {params.tracking} > {log:q} 2>&1"

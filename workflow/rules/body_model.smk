@@ -16,9 +16,9 @@ rule build_body_model:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.body_model build --gender {wildcards.gender} --seed {params.seed} "
-        "{params.options} --out {output.model} --metrics {output.metrics} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.body_model build --gender {wildcards.gender:q} --seed {params.seed:q} "
+        "{params.options} --out {output.model:q} --metrics {output.metrics:q} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule plot_body_model:
@@ -43,8 +43,8 @@ rule plot_body_model:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.body_model plot --model {input.model} --out {output} "
-        "--title {wildcards.gender} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.body_model plot --model {input.model:q} --out {output:q} "
+        "--title {wildcards.gender:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule summarize_body_models:
@@ -68,5 +68,5 @@ rule summarize_body_models:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.body_model summarize --metrics {input} --out {output} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.body_model summarize --metrics {input:q} --out {output:q} "
+        "{params.tracking} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths, CLI options from config sections, and the
 # environment every job inherits (package path, MLflow store, config hash).
 
+import functools
 import re
 import shlex
 import sys
@@ -12,7 +13,9 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from pipeline.config import ConfigError, check_config  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
+from pipeline.listing import folder_state  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run,
@@ -21,16 +24,33 @@ from pipeline.tracking import (  # noqa: E402
 
 GENDERS = config["body_model"]["genders"]
 
-TRACKING_URI = config["tracking"]["uri"] or default_tracking_uri()
+TRACKING_URI = config["tracking"]["uri"] or default_tracking_uri(Path.cwd())  # the workflow's working directory
 EXPERIMENT = config["tracking"]["experiment"]
 
-# Every job imports the package from this checkout in any environment (venv or --sdm conda),
-# logs into one MLflow store, and tags its run with the hash of the whole configuration.
-# These are the jobs' context, not their inputs, so they change no job's output and
-# trigger no rerun. (Braces are doubled twice: once for the f-string, once for the shell
-# command's own formatting.)
+
+
+def interpreter_path():
+    """`PATH=<bin>:$PATH `, where <bin> holds the `python` Snakemake itself runs under: a job
+    finds the environment's packages even when Snakemake was started as .venv/bin/snakemake
+    without activating the environment. Nothing under --sdm conda, where the rule's own
+    environment provides `python`."""
+    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+    folder = Path(sys.executable).parent
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not (folder / "python").exists():
+        return ""
+    return f"PATH={shlex.quote(str(folder))}:$PATH "
+
+
+# Every job runs in bash's strict mode (a failing command fails the job, as Snakemake's own
+# prefix would have it), imports the package from this checkout in any environment (venv or
+# --sdm conda), logs into one MLflow store, and tags its run with the hash of the whole
+# configuration. These are the jobs' context, not their inputs, so they change no job's
+# output and trigger no rerun. (Braces are doubled twice: once for the f-string, once for
+# the shell command's own formatting.)
 shell.prefix(
-    f"export PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
+    "set -euo pipefail; "
+    f"export {interpreter_path()}PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
     f"MLFLOW_TRACKING_URI={shlex.quote(TRACKING_URI)} "
     f"MLFLOW_EXPERIMENT_NAME={shlex.quote(EXPERIMENT)} "
     f"PIPELINE_CONFIG_HASH={config_hash(config)}; "
@@ -80,12 +100,34 @@ def split_clips(split):
     return expand("results/surreal/{split}_run{run}.csv", split=split, run=RUNS)
 
 
+def release_contents(split):
+    """The state of the release's split folder a job reads in place (none for renders, whose
+    manifests are the job's inputs): as the job's param, a changed file of the release reruns it."""
+    return [folder_contents(path) for path in split_clips(split) if from_release(split)]
+
+
+def quoted(*words):
+    """Words as one piece of a shell command, each quoted where it must be: a path or config
+    value reaches the program as one argument and never runs as shell code."""
+    return " ".join(shlex.quote(str(word)) for word in words)
+
+
+def repeated(option, values):
+    """`option value` for each value, quoted: repeated('--init', ['a b.pt']) -> "--init 'a b.pt'"."""
+    return " ".join(f"{option} {quoted(value)}" for value in values)
+
+
+def keyed(option, pairs):
+    """`option key=value` for each (key, value) pair, quoted: the repeatable KEY=PATH options."""
+    return repeated(option, (f"{key}={value}" for key, value in pairs))
+
+
 def cli_options(section):
     """A config section as command-line options: {'eval_poses': 8} -> '--eval-poses 8'."""
     parts = []
     for key, value in section.items():
         values = value if isinstance(value, list) else [value]
-        parts.append(f"--{key.replace('_', '-')} " + " ".join(str(v) for v in values))
+        parts.append(f"--{key.replace('_', '-')} {quoted(*values)}")
     return " ".join(parts)
 
 
@@ -122,8 +164,7 @@ def tracking(rule_name):
     """Options that tag a job's MLflow run with its rule and wildcards."""
 
     def options(wildcards):
-        pairs = " ".join(f"--wildcard {key}={value}" for key, value in wildcards.items())
-        return f"--rule {rule_name} {pairs}".rstrip()
+        return f"--rule {rule_name} {keyed('--wildcard', wildcards.items())}".rstrip()
 
     return options
 
@@ -140,13 +181,13 @@ def body_model_file(gender, key="body_model.genders"):
     return f"resources/body_models/anny/smpl_{gender}.pkl"
 
 
+def body_model_options(option):
+    """`option <gender>=<file>` for each gender the clips are drawn from (synthesis.genders)."""
+    return keyed(option, ((gender, body_model_file(gender)) for gender in config["synthesis"]["genders"]))
+
+
 def download_options(source):
-    options = f"--url {source['url']}"
-    if source.get("sha256"):
-        options += f" --sha256 {source['sha256']}"
-    if source.get("size"):
-        options += f" --size {source['size']}"
-    return options
+    return cli_options({key: source[key] for key in ("url", "sha256", "md5", "size") if source.get(key)})
 
 
 def surreal_url(wildcards):
@@ -154,11 +195,18 @@ def surreal_url(wildcards):
     return f"{base}/{wildcards.file}"
 
 
+def motion_file(wildcards):
+    """The split's motion file (synthesis.motions.files), an input of the job reading it; none
+    for the embedded motions."""
+    motions = config["synthesis"]["motions"]
+    return [motions["files"][wildcards.split]] if motions["source"] == "file" else []
+
+
 def motion_options(wildcards):
     motions = config["synthesis"]["motions"]
     if motions["source"] == "file":
-        return f"--source file --file {motions['files'][wildcards.split]}"
-    return "--source embedded --names " + " ".join(motions[wildcards.split])
+        return f"--source file --file {quoted(*motion_file(wildcards))}"
+    return f"--source embedded --names {quoted(*motions[wildcards.split])}"
 
 
 def variant_options(wildcards):
@@ -170,11 +218,29 @@ def variant_options(wildcards):
     return f"--variants {count} {cli_options(motions['variation'])} --seed {config['seed']}"
 
 
-def background_options(wildcards):
+def background_folder(wildcards):
+    """The split's folder of photographs (synthesis.backgrounds.folders), an input of the job
+    reading it; none for the embedded photographs."""
     backgrounds = config["synthesis"]["backgrounds"]
-    if backgrounds["source"] == "folder":
-        return f"--source folder --folder {backgrounds['folders'][wildcards.split]}"
+    return [backgrounds["folders"][wildcards.split]] if backgrounds["source"] == "folder" else []
+
+
+def background_options(wildcards):
+    if folder := background_folder(wildcards):
+        return f"--source folder --folder {quoted(*folder)}"
     return "--source package"
+
+
+@functools.cache
+def folder_contents(folder):
+    """The state of the files in a folder a job reads (pipeline.listing.folder_state): as the
+    job's param, an edited, added or removed file reruns it, which the folder's own time does
+    not show."""
+    return folder_state(folder)
+
+
+def background_contents(wildcards):
+    return [folder_contents(folder) for folder in background_folder(wildcards)]
 
 
 def render_options(wildcards):
@@ -428,7 +494,10 @@ def body_model_outputs():
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
 # before jobs run in parallel, and opens its own run; every job's run is its child.
 onstart:
-    start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
+    try:
+        start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
+    except InputError as error:  # a tracking.uri nobody answers
+        raise WorkflowError(str(error)) from None
 
 
 onsuccess:
@@ -496,13 +565,15 @@ def ltc_options(wildcards):
     a view-study row its losses."""
     ltc = config["actions"]["ltc"]
     source, extent = ltc_input_and_extent(wildcards)
-    flows = "" if source == "rgb" else f"--train-flow results/actions/flow/train/{source} --test-flow results/actions/flow/test/{source} "
+    flows = {}
+    if source != "rgb":
+        flows = {f"{split}_flow": f"results/actions/flow/{split}/{source}" for split in ("train", "test")}
     keys = ("frame_size", "flow_scale", "crop", "width", "dropout", "iterations", "batch_size", "optimiser")
     keys += ("learning_rate", "momentum", "weight_decay", "lr_drop", "test_stride", "eval_every")
-    options = f"--input {source} {flows}--extent {ltc['extents'][extent]} {cli_options({key: ltc[key] for key in keys})}"
+    options = cli_options({"input": source} | flows | {"extent": ltc["extents"][extent]} | {key: ltc[key] for key in keys})
     if wildcards.study == "views":
         views = ltc["views"]
-        options += f" --losses {wildcards.row} {cli_options({key: views[key] for key in ('similarity_weight', 'margin')})}"
+        options += f" --losses {quoted(wildcards.row)} {cli_options({key: views[key] for key in ('similarity_weight', 'margin')})}"
     return options
 
 

@@ -20,7 +20,7 @@ rule render_study_clips:
         variant=STUDY_RENDERS,
     params:
         root=lambda wildcards, output: Path(output.clips).parents[2],
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         seed=config["seed"],
         options=render_options,
         variant=study_render_options,
@@ -36,10 +36,10 @@ rule render_study_clips:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.synthesis render --split {wildcards.split} --run {wildcards.run} "
-        "--motions {input.motions} --backgrounds {input.backgrounds} {params.models} "
-        "--root {params.root} --manifest {output.manifest} --seed {params.seed} {params.options} "
-        "{params.variant} --workers {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.synthesis render --split {wildcards.split:q} --run {wildcards.run:q} "
+        "--motions {input.motions:q} --backgrounds {input.backgrounds:q} {params.models} "
+        "--root {params.root:q} --manifest {output.manifest:q} --seed {params.seed:q} {params.options} "
+        "{params.variant} --workers {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule prepare_study_samples:
@@ -54,7 +54,7 @@ rule prepare_study_samples:
         root=lambda wildcards: f"results/data_study/{wildcards.variant}/surreal",
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         tracking=tracking("prepare_study_samples"),
         code=code_version("training"),
     resources:
@@ -66,8 +66,8 @@ rule prepare_study_samples:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root {params.root} --split {wildcards.split} --frames {params.frames} "
-        "{params.sizes} {params.models} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split:q} --frames {params.frames:q} "
+        "{params.sizes} {params.models} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule train_data_study:
@@ -86,7 +86,7 @@ rule train_data_study:
         study=DATA_STUDIES,
         stage="segm|depth",
     params:
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inits=lambda wildcards, input: repeated("--init", input.inits),
         share=study_clip_share,
         length=lambda wildcards: stage_schedule(wildcards.stage),
         options=network_options(),
@@ -103,7 +103,7 @@ rule train_data_study:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training train --stage {wildcards.stage} --clip-share {params.share} "
-        "--train {input.train} --val {input.validation} {params.inits} "
-        "--out results/data_study/{wildcards.study}/{wildcards.stage} {params.length} "
-        "{params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.training train --stage {wildcards.stage:q} --clip-share {params.share:q} "
+        "--train {input.train:q} --val {input.validation:q} {params.inits} "
+        "--out results/data_study/{wildcards.study:q}/{wildcards.stage:q} {params.length} "
+        "{params.options} --seed {params.seed:q} --threads {threads} {params.tracking} > {log:q} 2>&1"

@@ -26,8 +26,8 @@ rule learn_pose_prior:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation prior --motions {input} --components {params.components} "
-        "--seed {params.seed} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation prior --motions {input:q} --components {params.components:q} "
+        "--seed {params.seed:q} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_body_fit:
@@ -50,7 +50,7 @@ rule evaluate_body_fit:
         evaluation=BODY_EVALUATIONS,
     params:
         method=lambda wildcards: "--method smplify" if wildcards.evaluation == "smplify" else "",
-        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         fit=fit_options(placement=True),
         device=config["bodynet"]["device"],
@@ -66,9 +66,9 @@ rule evaluate_body_fit:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation network --model {input.model} {params.method} --samples {input.samples} "
-        "{params.models} --out results/evaluation/{wildcards.evaluation} {params.options} {params.fit} "
-        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation network --model {input.model:q} {params.method} --samples {input.samples:q} "
+        "{params.models} --out results/evaluation/{wildcards.evaluation:q} {params.options} {params.fit} "
+        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_reference:
@@ -84,7 +84,7 @@ rule evaluate_reference:
     wildcard_constraints:
         reference="|".join(REFERENCES),
     params:
-        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         fit=fit_options(placement=True),
         train_images=config["evaluation"]["reference_train_images"],
@@ -102,10 +102,10 @@ rule evaluate_reference:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation reference --kind {wildcards.reference} --samples {input.samples} "
-        "--train-samples {input.train} --train-images {params.train_images} --seed {params.seed} {params.models} "
-        "--out results/evaluation/reference/{wildcards.reference} {params.options} {params.fit} "
-        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --samples {input.samples:q} "
+        "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} {params.models} "
+        "--out results/evaluation/reference/{wildcards.reference:q} {params.options} {params.fit} "
+        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_tasks:
@@ -133,9 +133,9 @@ rule evaluate_tasks:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation network --model {input.model} --method tasks --samples {input.samples} "
-        "--out results/evaluation/{wildcards.evaluation} --batch-size {params.batch} --device {params.device} "
-        "--threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
+        "--out results/evaluation/{wildcards.evaluation:q} --batch-size {params.batch:q} --device {params.device:q} "
+        "--threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_evaluation:
@@ -158,7 +158,7 @@ rule tabulate_evaluation:
     wildcard_constraints:
         table="|".join(TABLES),
     params:
-        summaries=lambda wildcards, input: " ".join(f"--summary {key}={path}" for key, path in input.items()),
+        summaries=lambda wildcards, input: keyed("--summary", input.items()),
         seed=config["seed"],
         tracking=tracking("tabulate_evaluation"),
         code=code_version("evaluation"),
@@ -171,8 +171,8 @@ rule tabulate_evaluation:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation table --table {wildcards.table} {params.summaries} --out {output.table} "
-        "--figure {output.figure} --orderings {output.orderings} --seed {params.seed} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation table --table {wildcards.table:q} {params.summaries} --out {output.table:q} "
+        "--figure {output.figure:q} --orderings {output.orderings:q} --seed {params.seed:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule results_page:
@@ -182,7 +182,7 @@ rule results_page:
     output:
         "results/results.md",
     params:
-        tables=" ".join(f"--table {table}=results/{table}.csv" for table in TABLES),
+        tables=keyed("--table", ((table, f"results/{table}.csv") for table in TABLES)),
         tracking=tracking("results_page"),
         code=code_version("evaluation"),
     resources:
@@ -194,4 +194,4 @@ rule results_page:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation page {params.tables} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation page {params.tables} --out {output:q} {params.tracking} > {log:q} 2>&1"

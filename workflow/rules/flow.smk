@@ -9,6 +9,7 @@ rule extract_flow:
         flows=directory("results/flow/{split}/{method}"),
         scores="results/flow/{split}/{method}.json",
     params:
+        release=lambda wildcards: release_contents(wildcards.split),
         root=lambda wildcards: clips_root(wildcards.split),
         clips=config["flow"]["clips"],
         quality=config["flow"]["jpeg_quality"],
@@ -23,9 +24,9 @@ rule extract_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split} --method {wildcards.method} "
-        "--clips {params.clips} --quality {params.quality} --out {output.flows} --scores {output.scores} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split:q} --method {wildcards.method:q} "
+        "--clips {params.clips:q} --quality {params.quality:q} --out {output.flows:q} --scores {output.scores:q} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_flow:
@@ -46,9 +47,7 @@ rule tabulate_flow:
             labels={"figure": "colour wheel"},
         ),
     params:
-        scores=lambda wildcards, input: " ".join(
-            f"--score {method}={path}" for method, path in zip(config["flow"]["methods"], input.scores)
-        ),
+        scores=lambda wildcards, input: keyed("--score", zip(config["flow"]["methods"], input.scores)),
         split=config["flow"]["split"],
         root=lambda wildcards: clips_root(config["flow"]["split"]),
         min_fps=config["flow"]["min_fps"],
@@ -63,5 +62,5 @@ rule tabulate_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow table {params.scores} --root {params.root:q} --split {params.split} "
-        "--min-fps {params.min_fps} --out {output.table} --figure {output.figure} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.flow table {params.scores} --root {params.root:q} --split {params.split:q} "
+        "--min-fps {params.min_fps:q} --out {output.table:q} --figure {output.figure:q} {params.tracking} > {log:q} 2>&1"

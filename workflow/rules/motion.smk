@@ -11,6 +11,7 @@ rule extract_input_flow:
         flows=directory("results/flow/inputs/{split}/{method}"),
         scores="results/flow/inputs/{split}/{method}.json",
     params:
+        release=lambda wildcards: release_contents(wildcards.split),
         root=lambda wildcards: clips_root(wildcards.split),
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_input_flow"),
@@ -24,8 +25,8 @@ rule extract_input_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split} --method {wildcards.method} "
-        "--clips 0 --quality {params.quality} --out {output.flows} --scores {output.scores} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split:q} --method {wildcards.method:q} "
+        "--clips 0 --quality {params.quality:q} --out {output.flows:q} --scores {output.scores:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule prepare_flow_samples:
@@ -38,12 +39,13 @@ rule prepare_flow_samples:
     wildcard_constraints:
         source="rendered|estimated",
     params:
+        release=lambda wildcards: release_contents(wildcards.split),
         root=lambda wildcards: clips_root(wildcards.split),
         flow=lambda wildcards, input: input.flows if input.flows else "rendered",
         subtract_mean="--flow-subtract-mean" if config["flow"]["as_input"]["subtract_mean"] else "",
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         tracking=tracking("prepare_flow_samples"),
         code=code_version("training"),
     resources:
@@ -55,9 +57,9 @@ rule prepare_flow_samples:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split} --frames {params.frames} "
-        "{params.sizes} {params.models} --flow {params.flow} {params.subtract_mean} --out {output} {params.tracking} "
-        "> {log} 2>&1"
+        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split:q} --frames {params.frames:q} "
+        "{params.sizes} {params.models} --flow {params.flow:q} {params.subtract_mean} --out {output:q} {params.tracking} "
+        "> {log:q} 2>&1"
 
 
 rule train_motion_input:
@@ -74,7 +76,7 @@ rule train_motion_input:
         source="rendered|estimated",
         inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
     params:
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inits=lambda wildcards, input: repeated("--init", input.inits),
         inputs=lambda wildcards: f"--pose3d-inputs {wildcards.inputs.replace('+', ' ')}",
         iterations=config["flow"]["as_input"]["iterations"],
         batch=config["bodynet"]["batch_size"],
@@ -93,10 +95,10 @@ rule train_motion_input:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training train --stage pose3d {params.inputs} --train {input.train} --val {input.validation} "
-        "{params.inits} --out results/motion/{wildcards.source}/{wildcards.inputs} --iterations {params.iterations} "
-        "--batch-size {params.batch} --learning-rate {params.rate} {params.options} --seed {params.seed} --threads {threads} {params.tracking} "
-        "> {log} 2>&1"
+        "python -m pipeline.training train --stage pose3d {params.inputs} --train {input.train:q} --val {input.validation:q} "
+        "{params.inits} --out results/motion/{wildcards.source:q}/{wildcards.inputs:q} --iterations {params.iterations:q} "
+        "--batch-size {params.batch:q} --learning-rate {params.rate:q} {params.options} --seed {params.seed:q} --threads {threads} {params.tracking} "
+        "> {log:q} 2>&1"
 
 
 rule evaluate_motion_input:
@@ -124,9 +126,9 @@ rule evaluate_motion_input:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation network --model {input.model} --method tasks --samples {input.samples} "
-        "--out results/evaluation/motion/{wildcards.source}/{wildcards.inputs} --batch-size {params.batch} "
-        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
+        "--out results/evaluation/motion/{wildcards.source:q}/{wildcards.inputs:q} --batch-size {params.batch:q} "
+        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_motion_reference:
@@ -155,7 +157,7 @@ rule evaluate_motion_reference:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.evaluation reference --kind {wildcards.reference} --method tasks --samples {input.samples} "
-        "--train-samples {input.train} --train-images {params.train_images} --seed {params.seed} "
-        "--out results/evaluation/motion/reference/{wildcards.reference} --batch-size {params.batch} "
-        "--device {params.device} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --method tasks --samples {input.samples:q} "
+        "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} "
+        "--out results/evaluation/motion/reference/{wildcards.reference:q} --batch-size {params.batch:q} "
+        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"

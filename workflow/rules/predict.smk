@@ -11,6 +11,7 @@ rule predict_images:
     output:
         directory("results/predict/{name}"),
     params:
+        contents=lambda wildcards: folder_contents(f"images/{wildcards.name}"),
         fit=fit_options(),
         batch_size=config["evaluation"]["batch_size"],
         device=config["bodynet"]["device"],
@@ -26,9 +27,9 @@ rule predict_images:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.predict {input.images}/* --model {input.model} --body-model {input.body_model} "
-        "{params.fit} --batch-size {params.batch_size} --out {output} --device {params.device} --threads {threads} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.predict {input.images:q}/* --model {input.model:q} --body-model {input.body_model:q} "
+        "{params.fit} --batch-size {params.batch_size:q} --out {output:q} --device {params.device:q} --threads {threads} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 # Predict checked where the truth is known: the test frames the evaluation measures, whole.
@@ -50,9 +51,10 @@ rule check_predict:
             subcategory="predict on whole frames",
         ),
     params:
+        release=release_contents(config["bodynet"]["samples"]["validation_split"]),
         split=config["bodynet"]["samples"]["validation_split"],
         root=lambda wildcards: clips_root(config["bodynet"]["samples"]["validation_split"]),
-        models=" ".join(f"--body-model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--body-model"),
         fit=fit_options(),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         device=config["bodynet"]["device"],
@@ -68,7 +70,7 @@ rule check_predict:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.predict.check --model {input.model} --samples {input.samples} --root {params.root:q} "
-        "--split {params.split} {params.models} --evaluation {input.evaluation} {params.fit} "
-        "{params.options} --out results/predict_check --device {params.device} --threads {threads} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.predict.check --model {input.model:q} --samples {input.samples:q} --root {params.root:q} "
+        "--split {params.split:q} {params.models} --evaluation {input.evaluation:q} {params.fit} "
+        "{params.options} --out results/predict_check --device {params.device:q} --threads {threads} "
+        "{params.tracking} > {log:q} 2>&1"

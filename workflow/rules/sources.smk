@@ -17,7 +17,7 @@ rule download_cmu_mocap:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources download {params.source} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources download {params.source} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule download_backgrounds:
@@ -36,7 +36,7 @@ rule download_backgrounds:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources download {params.source} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources download {params.source} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule download_surreal:
@@ -55,8 +55,8 @@ rule download_surreal:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources download --url {params.url} --credentials SURREAL "
-        "--out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources download --url {params.url:q} --credentials SURREAL "
+        "--out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule extract_cmu_mocap:
@@ -76,7 +76,7 @@ rule extract_cmu_mocap:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources extract --archive {input} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources extract --archive {input:q} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule extract_backgrounds:
@@ -96,7 +96,7 @@ rule extract_backgrounds:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources extract --archive {input} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources extract --archive {input:q} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule convert_cmu_motions:
@@ -105,7 +105,7 @@ rule convert_cmu_motions:
     output:
         "resources/motions/cmu_{split}.npz",
     params:
-        subjects=" ".join(config["sources"]["cmu_mocap"]["test_subjects"]),
+        subjects=quoted(*config["sources"]["cmu_mocap"]["test_subjects"]),
         tracking=tracking("convert_cmu_motions"),
         code=code_version("sources"),
     resources:
@@ -117,5 +117,5 @@ rule convert_cmu_motions:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sources cmu --folder {input} --split {wildcards.split} "
-        "--test-subjects {params.subjects} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.sources cmu --folder {input:q} --split {wildcards.split:q} "
+        "--test-subjects {params.subjects} --out {output:q} {params.tracking} > {log:q} 2>&1"

@@ -17,7 +17,7 @@ rule train_sparsity_study:
         setting="|".join(re.escape(name) for name in STUDY_SETTINGS),
     params:
         stage=config["sparsity"]["study"]["stage"],
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inits=lambda wildcards, input: repeated("--init", input.inits),
         optimiser=lambda wildcards: cli_options(STUDY_SETTINGS[wildcards.setting]),
         iterations=config["sparsity"]["study"]["iterations"],
         batch=config["bodynet"]["batch_size"],
@@ -35,10 +35,10 @@ rule train_sparsity_study:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training train --stage {params.stage} --train {input.train} --val {input.validation} "
-        "{params.inits} --out results/sparsity/study/{wildcards.setting} --iterations {params.iterations} "
-        "--batch-size {params.batch} {params.optimiser} {params.options} --seed {params.seed} --threads {threads} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.training train --stage {params.stage:q} --train {input.train:q} --val {input.validation:q} "
+        "{params.inits} --out results/sparsity/study/{wildcards.setting:q} --iterations {params.iterations:q} "
+        "--batch-size {params.batch:q} {params.optimiser} {params.options} --seed {params.seed:q} --threads {threads} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule analyse_sparsity:
@@ -68,9 +68,9 @@ rule analyse_sparsity:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sparsity analyse --model {input.model} --train {input.train} --val {input.validation} "
-        "--out results/sparsity/analyses/{wildcards.kind}/{wildcards.name} {params.options} --threads {threads} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.sparsity analyse --model {input.model:q} --train {input.train:q} --val {input.validation:q} "
+        "--out results/sparsity/analyses/{wildcards.kind:q}/{wildcards.name:q} {params.options} --threads {threads} "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_sparsity:
@@ -90,7 +90,7 @@ rule tabulate_sparsity:
             labels={"figure": "per layer"},
         ),
     params:
-        analyses=lambda wildcards, input: " ".join(f"--analysis {key}={path}" for key, path in input.items()),
+        analyses=lambda wildcards, input: keyed("--analysis", input.items()),
         tracking=tracking("tabulate_sparsity"),
         code=code_version("sparsity"),
     resources:
@@ -102,5 +102,5 @@ rule tabulate_sparsity:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.sparsity table {params.analyses} --out {output.table} --figure {output.figure} "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.sparsity table {params.analyses} --out {output.table:q} --figure {output.figure:q} "
+        "{params.tracking} > {log:q} 2>&1"

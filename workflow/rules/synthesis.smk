@@ -1,4 +1,6 @@
 rule prepare_motions:
+    input:
+        motion_file,
     output:
         "resources/motions/{split}.npz",
     params:
@@ -17,15 +19,18 @@ rule prepare_motions:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.synthesis motions --split {wildcards.split} {params.source} "
-        "--min-seconds {params.min_seconds} {params.mirror} {params.variants} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.synthesis motions --split {wildcards.split:q} {params.source} "
+        "--min-seconds {params.min_seconds:q} {params.mirror} {params.variants} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule collect_backgrounds:
+    input:
+        background_folder,
     output:
         directory("resources/backgrounds/{split}"),
     params:
         source=background_options,
+        contents=background_contents,
         tracking=tracking("collect_backgrounds"),
         code=code_version("synthesis"),
     resources:
@@ -37,8 +42,8 @@ rule collect_backgrounds:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.synthesis backgrounds --split {wildcards.split} {params.source} "
-        "--out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.synthesis backgrounds --split {wildcards.split:q} {params.source} "
+        "--out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule render_clips:
@@ -51,7 +56,7 @@ rule render_clips:
         manifest="results/surreal/{split}_run{run}.csv",
     params:
         root=lambda wildcards, output: Path(output.clips).parents[2],
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         seed=config["seed"],
         options=render_options,
         tracking=tracking("render_clips"),
@@ -66,10 +71,10 @@ rule render_clips:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.synthesis render --split {wildcards.split} --run {wildcards.run} "
-        "--motions {input.motions} --backgrounds {input.backgrounds} {params.models} "
-        "--root {params.root} --manifest {output.manifest} --seed {params.seed} {params.options} "
-        "--workers {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.synthesis render --split {wildcards.split:q} --run {wildcards.run:q} "
+        "--motions {input.motions:q} --backgrounds {input.backgrounds:q} {params.models} "
+        "--root {params.root:q} --manifest {output.manifest:q} --seed {params.seed:q} {params.options} "
+        "--workers {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule plot_contact_sheet:
@@ -101,5 +106,5 @@ rule plot_contact_sheet:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.synthesis sheet --root {params.root} --split {wildcards.split} "
-        "--out {output.sheet} --animation {output.animation} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.synthesis sheet --root {params.root:q} --split {wildcards.split:q} "
+        "--out {output.sheet:q} --animation {output.animation:q} {params.tracking} > {log:q} 2>&1"

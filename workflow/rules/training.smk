@@ -5,10 +5,11 @@ rule prepare_bodynet_samples:
     output:
         directory("results/bodynet/samples/{split}"),
     params:
+        release=lambda wildcards: release_contents(wildcards.split),
         root=lambda wildcards: clips_root(wildcards.split),
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
-        models=" ".join(f"--model {g}={body_model_file(g)}" for g in config["synthesis"]["genders"]),
+        models=body_model_options("--model"),
         tracking=tracking("prepare_bodynet_samples"),
         code=code_version("training"),
     resources:
@@ -20,8 +21,8 @@ rule prepare_bodynet_samples:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split} "
-        "--frames {params.frames} {params.sizes} {params.models} --out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.training prepare --root {params.root:q} --split {wildcards.split:q} "
+        "--frames {params.frames:q} {params.sizes} {params.models} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule train_bodynet:
@@ -47,7 +48,7 @@ rule train_bodynet:
             labels={"stage": "{stage}", "figure": "predictions"},
         ),
     params:
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inits=lambda wildcards, input: repeated("--init", input.inits),
         length=lambda wildcards: stage_schedule(wildcards.stage),
         options=network_options(),
         seed=config["seed"],
@@ -63,10 +64,10 @@ rule train_bodynet:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training train --stage {wildcards.stage} --train {input.train} "
-        "--val {input.validation} {params.inits} --out results/bodynet/{wildcards.stage} {params.length} "
-        "{params.options} --seed {params.seed} --threads {threads} --register "
-        "{params.tracking} > {log} 2>&1"
+        "python -m pipeline.training train --stage {wildcards.stage:q} --train {input.train:q} "
+        "--val {input.validation:q} {params.inits} --out results/bodynet/{wildcards.stage:q} {params.length} "
+        "{params.options} --seed {params.seed:q} --threads {threads} --register "
+        "{params.tracking} > {log:q} 2>&1"
 
 
 # The 3D-pose and voxel networks fed other inputs than BodyNet's (the paper's Tables 4.8
@@ -82,7 +83,7 @@ rule train_input_variant:
         curves="results/bodynet/inputs/{network}/{inputs}/curves.png",
         predictions="results/bodynet/inputs/{network}/{inputs}/predictions.png",
     params:
-        inits=lambda wildcards, input: " ".join(f"--init {path}" for path in input.inits),
+        inits=lambda wildcards, input: repeated("--init", input.inits),
         inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
         + wildcards.inputs.replace("+", " "),
         length=lambda wildcards: stage_schedule(wildcards.network, variant=True),
@@ -100,9 +101,9 @@ rule train_input_variant:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training train --stage {wildcards.network} {params.inputs} --train {input.train} "
-        "--val {input.validation} {params.inits} --out results/bodynet/inputs/{wildcards.network}/{wildcards.inputs} "
-        "{params.length} {params.options} --seed {params.seed} --threads {threads} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.training train --stage {wildcards.network:q} {params.inputs} --train {input.train:q} "
+        "--val {input.validation:q} {params.inits} --out results/bodynet/inputs/{wildcards.network:q}/{wildcards.inputs:q} "
+        "{params.length} {params.options} --seed {params.seed:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 # The stages the learning curves draw.
@@ -121,12 +122,8 @@ rule plot_learning_curves:
             labels={"stage": "all", "figure": "learning curves"},
         ),
     params:
-        histories=lambda wildcards, input: " ".join(
-            f"--history {stage}={path}" for stage, path in zip(LEARNING_CURVE_STAGES, input.histories)
-        ),
-        references=lambda wildcards, input: " ".join(
-            f"--reference {name}={path}" for name, path in zip(REFERENCES, input.references)
-        ),
+        histories=lambda wildcards, input: keyed("--history", zip(LEARNING_CURVE_STAGES, input.histories)),
+        references=lambda wildcards, input: keyed("--reference", zip(REFERENCES, input.references)),
         batch=config["bodynet"]["batch_size"],
         tracking=tracking("plot_learning_curves"),
         code=code_version("training"),
@@ -139,5 +136,5 @@ rule plot_learning_curves:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.training curves {params.histories} {params.references} --batch-size {params.batch} "
-        "--out {output} {params.tracking} > {log} 2>&1"
+        "python -m pipeline.training curves {params.histories} {params.references} --batch-size {params.batch:q} "
+        "--out {output:q} {params.tracking} > {log:q} 2>&1"

@@ -25,6 +25,17 @@ this page and the schema disagree. Every key is checked against the schema befor
 runs. `workflow/configs/paper.yaml` overrides these values at the paper's scale (and
 `paper_smoke.yaml`, on top of it, cuts that to a handful of clips and iterations).
 
+Changing values for one run: put them in a file of your own (`--configfile mine.yaml`, layered
+over config.yaml), or give them on the command line, a section at a time, in YAML:
+
+    snakemake --cores 2 --config seed=3 bodynet='{batch_size: 3, hourglass: {stacks: 2}}'
+
+A section given so is merged into config.yaml's (the keys it does not name keep their values),
+and its values mean what the same YAML means in a file: `3` is a number, `[4, 6]` a list of
+numbers, `null` nothing, and a key whose values are names keeps `'123'` a name. Snakemake's
+command line refuses a dotted key (`bodynet.batch_size=3`: "Config entry must start with a
+valid identifier"); write the section instead.
+
 | key | default | meaning |
 |---|---|---|
 """
