@@ -7,7 +7,7 @@ import torch
 
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.errors import InputError
-from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.models.bodynet import BodyNet, BodyNetConfig, peak_volumes
 from pipeline.models.checkpoint import build_model, save_model
 from pipeline.models.hourglass import StackedHourglass
 from pipeline.training import loop, losses, metrics
@@ -127,6 +127,45 @@ def test_true_targets_score_perfectly(samples):
     assert torch.equal(batch["depth_classes"] > 0, batch["parts"] > 0)  # depth is background where parts are
     rmse, st_rmse = metrics.depth_errors_mm(depth, batch["depth_classes"])
     assert rmse.max() == 0 and st_rmse.max() == 0
+
+
+def test_the_3d_pose_losses_are_least_at_the_truth_and_read_out_where_it_lies(samples):
+    batch = make_batch(samples, np.arange(8), targets=("volumes",))
+    volumes, cells = batch["volumes"], batch["joint_cells"]
+    # the continuous depth bin rounds to the volume's own bin wherever it is not clamped
+    inside = (cells[..., 2] > 0) & (cells[..., 2] < 18)
+    assert torch.equal(cells[..., 2][inside].round().long(), batch["bins"][inside])
+    truth = torch.log(volumes.clamp_min(1e-12))  # logits whose softmax is the normalised target
+    wrong = truth.roll(2, dims=-1)
+    for kind in ("softmax", "integral", "softmax+integral"):
+        loss = {
+            k: losses.pose3d_term({"pose3d_logits": [x]}, batch, kind) for k, x in (("truth", truth), ("wrong", wrong))
+        }
+        assert loss["truth"] < loss["wrong"], kind
+    visible = volumes.flatten(2).sum(-1) > 0
+    near = (losses.soft_argmax(truth * 20) - cells)[..., :2].norm(dim=-1)[visible]  # a sharp softmax at the truth
+    assert near.mean() < 0.6  # cells: a Gaussian's mean is its joint, up to the cut at 3 cells
+    peaked = peak_volumes(truth)
+    assert torch.allclose(peaked.flatten(2).amax(-1), torch.ones(8, 16))
+    focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
+    error = metrics.joint_error_mm(
+        metrics.volume_joints_camera(peaked, batch, focal, principal), batch["joints_camera"]
+    )
+    assert error.mean() < 50  # the logits' volumes read out as the Gaussian targets do
+
+
+def test_a_3d_pose_network_is_read_as_it_was_trained(tmp_path):
+    model = build_model(tiny_config(pose3d_loss="softmax"), [])
+    out = model(torch.rand(2, 3, 64, 64), wanted=("voxels",))
+    assert out["pose3d"][-1].flatten(2).amax(-1).eq(1).all() and "pose3d_logits" in out
+    assert "pose3d_logits" not in build_model(tiny_config(), [])(torch.rand(2, 3, 64, 64), wanted=("pose3d",))
+    save_model(tmp_path / "pose3d.pt", model, "pose3d", ["pose2d", "segm", "pose3d"], 1)
+    with pytest.raises(InputError, match="trained with the 'softmax' loss, not 'mse'"):
+        build_model(tiny_config(), [tmp_path / "pose3d.pt"])
+    # the true 2D pose given in its place: the 2D-pose network does not run, the 3D-pose one reads the truth
+    heatmaps = torch.zeros(2, 16, 16, 16)
+    given = model(torch.rand(2, 3, 64, 64), wanted=("pose3d",), given={"pose2d": heatmaps})
+    assert "pose2d" not in given and "segm" in given
 
 
 def test_depth_errors_are_surreals_bin_rmse_and_its_scale_and_shift_invariant_form():
@@ -424,7 +463,9 @@ def test_unreadable_samples_are_named(samples, tmp_path):
 
 
 # What the rules give every `train` from the config: the command has no defaults for them.
-CONFIG_OPTIONS = "--modules 1 --depth 4 --learning-rate 1e-3 --lr-drop 1 --precision auto --channels-last".split()
+CONFIG_OPTIONS = (
+    "--modules 1 --depth 4 --learning-rate 1e-3 --lr-drop 1 --precision auto --channels-last --pose3d-loss mse".split()
+)
 CONFIG_OPTIONS += "--rotation 0 --scale 0 --seed 0".split()
 
 
@@ -494,6 +535,8 @@ def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracki
     assert files == ["curves.png", "history.csv", "model.pt", "predictions.png"]  # no checkpoint left
     history = pd.read_csv(tmp_path / "pose2d/history.csv")
     assert list(history["iteration"]) == [0, 2, 4] and "pckh" in history
+    # the same measure on training crops, beside the validation's: under- and over-fitting show
+    assert history["train_pckh"].between(0, 1).all() and "train_pckh" in mlflow_metrics(tracking_env, "training")
     with pytest.raises(SystemExit, match="feeds on pose2d, segm"):
         main(["train", "--stage", "pose3d", "--out", str(tmp_path / "pose3d"), *common])
     with pytest.raises(SystemExit, match="missing.pt: no such file"):
@@ -510,6 +553,17 @@ def test_cli_trains_a_stage_and_refuses_missing_inputs(samples, tmp_path, tracki
             ]
         )
     assert set(STAGES) >= {"end_to_end_fvsv_without_tasks", "voxels_fv"}
+
+
+def mlflow_metrics(uri: str, stage: str) -> set[str]:
+    """The metric names of the last run of `stage` in the store at `uri`."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], f"tags.`pipeline.stage` = '{stage}'"
+    )
+    return set(runs[0].data.metrics)
 
 
 def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_path, tracking_env, monkeypatch, caplog):
@@ -548,7 +602,7 @@ def test_cli_resumes_a_killed_stage_only_with_the_same_settings(samples, tmp_pat
 
     def dying_make_batch(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 6:  # validation at 0, iterations 1-2, validation at 2, iterations 3-(4)
+        if len(calls) == 7:  # validation and training crops measured at 0, iterations 1-2, both at 2, iteration 3
             raise Interrupted
         return real_make_batch(*args, **kwargs)
 
@@ -578,7 +632,8 @@ def test_learning_curves_draw_each_stage_beside_the_references(tmp_path, trackin
 
     from pipeline.training.__main__ import main
 
-    pd.DataFrame({"iteration": [0, 10, 20], "pckh": [0.0, 0.3, 0.4]}).to_csv(tmp_path / "pose2d.csv", index=False)
+    pose2d = {"iteration": [0, 10, 20], "pckh": [0.0, 0.3, 0.4], "train_pckh": [0.0, 0.4, 0.6]}
+    pd.DataFrame(pose2d).to_csv(tmp_path / "pose2d.csv", index=False)
     pd.DataFrame({"iteration": [0, 10], "joint_error_mm": [900.0, 300.0]}).to_csv(tmp_path / "pose3d.csv", index=False)
     (tmp_path / "constant.json").write_text(json.dumps({"measures": {"pckh": 0.2, "joint_error_mm": 280.0}}))
     out = tmp_path / "curves.png"

@@ -340,11 +340,18 @@ def variant_inits(wildcards):
     return [f"results/bodynet/{stage}/model.pt" for stage in stages]
 
 
-def network_options():
+def reads_pose3d(stage):
+    """Whether a stage trains the 3D-pose network or starts from a stage that did."""
+    return stage == "pose3d" or any(reads_pose3d(earlier) for earlier in STAGE_INITS[stage])
+
+
+def network_options(stage):
     """The networks' sizes and the training settings every stage shares (the learning rate
-    comes with each stage's schedule, and the optimiser study brings its own)."""
+    comes with each stage's schedule, and the optimiser study brings its own), and the 3D-pose
+    network's loss for the stages that read it: the 2D networks' checkpoints do not depend on it."""
     bodynet = config["bodynet"]
     keys = ("lr_drop", "precision", "eval_every", "eval_samples", "device")
+    keys += ("pose3d_loss",) if reads_pose3d(stage) else ()
     shared = {key: bodynet[key] for key in keys}
     layout = "--channels-last" if bodynet["channels_last"] else "--no-channels-last"
     return f"{cli_options(bodynet['hourglass'])} {cli_options(shared | bodynet['augmentation'])} {layout}"

@@ -89,7 +89,7 @@ rule train_data_study:
         inits=lambda wildcards, input: repeated("--init", input.inits),
         share=study_clip_share,
         length=lambda wildcards: stage_schedule(wildcards.stage),
-        options=network_options(),
+        options=lambda wildcards: network_options(wildcards.stage),
         seed=config["seed"],
         tracking=tracking("train_data_study"),
         code=code_version("training"),

@@ -81,7 +81,7 @@ rule train_motion_input:
         iterations=config["flow"]["as_input"]["iterations"],
         batch=config["bodynet"]["batch_size"],
         rate=config["bodynet"]["learning_rate"],
-        options=network_options(),
+        options=network_options("pose3d"),
         seed=config["seed"],
         tracking=tracking("train_motion_input"),
         code=code_version("training"),

@@ -21,7 +21,7 @@ rule train_sparsity_study:
         optimiser=lambda wildcards: cli_options(STUDY_SETTINGS[wildcards.setting]),
         iterations=config["sparsity"]["study"]["iterations"],
         batch=config["bodynet"]["batch_size"],
-        options=network_options(),
+        options=network_options(config["sparsity"]["study"]["stage"]),
         seed=config["seed"],
         tracking=tracking("train_sparsity_study"),
         code=code_version("training"),

@@ -50,7 +50,7 @@ rule train_bodynet:
     params:
         inits=lambda wildcards, input: repeated("--init", input.inits),
         length=lambda wildcards: stage_schedule(wildcards.stage),
-        options=network_options(),
+        options=lambda wildcards: network_options(wildcards.stage),
         seed=config["seed"],
         tracking=tracking("train_bodynet"),
         code=code_version("training"),
@@ -87,7 +87,7 @@ rule train_input_variant:
         inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
         + wildcards.inputs.replace("+", " "),
         length=lambda wildcards: stage_schedule(wildcards.network, variant=True),
-        options=network_options(),
+        options=lambda wildcards: network_options(wildcards.network),
         seed=config["seed"],
         tracking=tracking("train_input_variant"),
         code=code_version("training"),

@@ -48,6 +48,15 @@ BETAS = 10
 INPUTS = ("rgb", "pose2d", "segm", "pose3d", "flow")
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
 IMAGES = ("rgb", "flow")  # inputs read from the sample itself, not predicted
+# The 3D-pose network's losses (config bodynet.pose3d_loss): BodyNet's MSE on the volumes, or a
+# softmax over each joint's volume trained by cross-entropy, soft-argmax L1, or both summed.
+POSE3D_LOSSES = ("mse", "softmax", "integral", "softmax+integral")
+
+
+def peak_volumes(logits: torch.Tensor) -> torch.Tensor:
+    """(B, J, Z, s, s) logits → each joint's softmax over its volume divided by its maximum:
+    values in (0, 1] peaking at 1, as the Gaussian volumes BodyNet regresses do."""
+    return torch.exp(logits - logits.flatten(2).amax(-1)[..., None, None, None])
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -92,6 +101,11 @@ class BodyNetConfig:
     hourglass: HourglassConfig = field(default_factory=HourglassConfig)
     pose3d_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm")
     voxel_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm", "pose3d")
+    # How the 3D-pose network is trained, and so what its outputs are: "mse" (BodyNet's) regresses
+    # the Gaussian volumes; the others (pipeline.training.losses.POSE3D_LOSSES) give logits, whose
+    # softmax over each joint's volume, scaled to a peak of 1, is the volume the others read.
+    # A checkpoint from before the choice existed was trained with BodyNet's.
+    pose3d_loss: str = "mse"
 
     def __post_init__(self) -> None:
         if isinstance(self.hourglass, dict):
@@ -108,6 +122,8 @@ class BodyNetConfig:
             if not inputs or not all(isinstance(item, str) and item in allowed for item in inputs):
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {tuple(inputs)}")
             setattr(self, name, tuple(inputs))
+        if self.pose3d_loss not in POSE3D_LOSSES:
+            raise ValueError(f"pose3d_loss must be one of {', '.join(POSE3D_LOSSES)}, got {self.pose3d_loss!r}")
         if self.input_size != 4 * self.heatmap_size:
             raise ValueError("input_size must be 4 × heatmap_size (the hourglass stem's stride)")
         if self.voxel_size % self.heatmap_size:
@@ -286,17 +302,25 @@ class BodyNet(nn.Module):
         return need
 
     def forward(
-        self, rgb: torch.Tensor, wanted: tuple[str, ...] = ("voxels",), flow: torch.Tensor | None = None
+        self,
+        rgb: torch.Tensor,
+        wanted: tuple[str, ...] = ("voxels",),
+        flow: torch.Tensor | None = None,
+        given: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, list[torch.Tensor]]:
         """Predictions per stack of the wanted subnetworks and those they feed on: 'pose2d'
-        (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s), 'voxels'
+        (B, J, s, s), 'segm' (B, 15, s, s) logits, 'pose3d' (B, J, Z, s, s) volumes (and with a
+        pose3d_loss other than "mse", 'pose3d_logits', what they are made of), 'voxels'
         (B, D, D, D) logits, 'shape' (B, 10), 'depth' (B, 20, s, s) logits, 'part_voxels'
         (B, 7, D, D, D) logits. `flow` (B, 3, S, S):
         the motion channels, for a 3D-pose network that reads them. Each network takes its
-        inputs' last-stack predictions."""
-        need = self.needed(set(wanted))
+        inputs' last-stack predictions, or what `given` holds in their place: the true 'pose2d'
+        heatmaps or 'segm' probabilities (B, 15, s, s), an oracle's inputs, with which the
+        networks that give them do not run."""
+        given = given or {}
+        need = self.needed(set(wanted)) - set(given)
         out: dict[str, list[torch.Tensor]] = {}
-        features = {"rgb": rgb}
+        features = {"rgb": rgb} | given
         if flow is not None:
             features["flow"] = flow
         elif "pose3d" in need and "flow" in self.config.pose3d_inputs:
@@ -308,7 +332,11 @@ class BodyNet(nn.Module):
             out["segm"] = self.segm(rgb)
             features["segm"] = F.softmax(out["segm"][-1], dim=1)
         if "pose3d" in need:
-            out["pose3d"] = self.pose3d(features)
+            raw = self.pose3d(features)
+            if self.config.pose3d_loss == "mse":
+                out["pose3d"] = raw
+            else:
+                out["pose3d_logits"], out["pose3d"] = raw, [peak_volumes(logits) for logits in raw]
             features["pose3d"] = out["pose3d"][-1]
         if "voxels" in need:
             out["voxels"] = self.voxels(features)

@@ -150,6 +150,12 @@ def build_model(config: BodyNetConfig, inits: list[Path], seed: int = 0) -> Body
     subnetworks = dict(model.named_children())
     for path in inits:
         checkpoint = load_checkpoint(path)
+        trained_loss = checkpoint["config"]["pose3d_loss"]
+        if "pose3d" in checkpoint["state"] and trained_loss != config.pose3d_loss:
+            raise InputError(
+                f"{path}: its 3D-pose network was trained with the {trained_loss!r} loss, not {config.pose3d_loss!r} "
+                "(bodynet.pose3d_loss): its outputs mean something else"
+            )
         for name, state in checkpoint["state"].items():
             if name not in subnetworks:
                 raise InputError(f"{path}: holds an unknown subnetwork {name!r} (BodyNet has {', '.join(subnetworks)})")

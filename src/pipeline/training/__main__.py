@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
+from pipeline.models.bodynet import POSE3D_LOSSES
 from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
 
@@ -86,6 +87,8 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.training.stages import stage as make_stage
 
     stage = make_stage(args.stage)
+    if "pose3d" in stage.trains and args.pose3d_loss is None:
+        raise InputError(f"--pose3d-loss: stage {stage.name} trains the 3D-pose network; name its loss")
     train_set, val_set = SampleSet.load(args.train).of_clips(args.clip_share, args.seed), SampleSet.load(args.val)
     for path, samples in ((args.train, train_set), (args.val, val_set)):
         if "part_voxels" in stage.targets and "part_voxels" not in samples.arrays:
@@ -98,6 +101,7 @@ def train(args: argparse.Namespace) -> None:
         hourglass={"stacks": args.stacks, "features": args.features, "modules": args.modules, "depth": args.depth},
         pose3d_inputs=tuple(args.pose3d_inputs),
         voxel_inputs=tuple(args.voxel_inputs),
+        **({"pose3d_loss": args.pose3d_loss} if args.pose3d_loss else {}),
     )
     settings = TrainSettings(
         iterations=args.iterations,
@@ -140,8 +144,9 @@ def train(args: argparse.Namespace) -> None:
                 f"stage {stage.name} feeds on {', '.join(sorted(untrained))}, which no --init checkpoint holds"
             )
         validation = val_set.subset(settings.eval_samples, args.seed)
+        seen = train_set.subset(settings.eval_samples, args.seed)  # measured as the validation is
         history, steps = run_training(
-            model, stage, train_set, validation, settings, checkpoint, run, signature=signature
+            model, stage, train_set, validation, settings, checkpoint, run, signature=signature, fit_set=seen
         )
         final = out / "model.pt"
         save_model(
@@ -278,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pose3d-inputs", nargs="+", default=["rgb", "pose2d", "segm"], help="BodyNet's by default")
     p.add_argument(
         "--voxel-inputs", nargs="+", default=["rgb", "pose2d", "segm", "pose3d"], help="BodyNet's by default"
+    )
+    p.add_argument(
+        "--pose3d-loss",
+        choices=POSE3D_LOSSES,
+        help="the 3D-pose network's loss (mse: BodyNet's); needed by the stages that train the 3D-pose network "
+        "or start from one (they read its volumes as it was trained to give them)",
     )
     p.add_argument("--iterations", type=int, required=True)
     p.add_argument("--batch-size", type=int, required=True)

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 
 from pipeline.figures import labels_to_rgb, save_figure  # noqa: E402
 from pipeline.models.bodynet import DEPTH_CLASSES, VOXEL_PART_CLASSES  # noqa: E402
+from pipeline.training.loop import TRAINING_PREFIX  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS
 
@@ -58,9 +59,14 @@ def curves(history: list[dict], steps: list[dict], title: str, out: Path) -> Non
     axes[0].set_title(f"training loss (running mean of {window})")
     axes[0].legend(fontsize=7)
     for ax, measure in zip(axes[1:], measures):
-        ax.plot([r["iteration"] for r in history], [r[measure] for r in history], marker="o")
+        ax.plot([r["iteration"] for r in history], [r[measure] for r in history], marker="o", label="validation")
+        seen = [r for r in history if TRAINING_PREFIX + measure in r]
+        if seen:
+            values = [r[TRAINING_PREFIX + measure] for r in seen]
+            ax.plot([r["iteration"] for r in seen], values, marker="o", linestyle="--", label="training crops")
+            ax.legend(fontsize=7)
         ax.set_xlabel("iteration")
-        ax.set_title(f"validation {MEASURES[measure]}")
+        ax.set_title(MEASURES[measure])
     fig.suptitle(title)
     save_figure(fig, out)
 
@@ -69,23 +75,30 @@ def learning_curves(
     histories: dict[str, list[dict]], batch_size: int, out: Path, references: dict[str, dict[str, float]] | None = None
 ) -> None:
     """The validation measure of each stage against the training crops it has seen, one
-    panel per measure (`CURVE_PANELS`), with the references' figures (e.g. {"constant": {measure:
-    value}}) as horizontal lines: how far each stage got, and whether it was still climbing."""
+    panel per measure (`CURVE_PANELS`), the same measure on training crops dashed in the
+    stage's colour, with the references' figures (e.g. {"constant": {measure: value}}) as
+    horizontal lines: how far each stage got, whether it was still climbing, and whether it
+    fits its own training crops better than the test's."""
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.4))
     for ax, (measure, stages) in zip(axes, CURVE_PANELS.items()):
         for name in stages:
             rows = [row for row in histories.get(name, []) if measure in row]
             if rows:
                 crops = [row["iteration"] * batch_size / 1000 for row in rows]
-                ax.plot(crops, [row[measure] for row in rows], marker="o", markersize=3, label=name)
+                (line,) = ax.plot(crops, [row[measure] for row in rows], marker="o", markersize=3, label=name)
+                seen = [row for row in rows if TRAINING_PREFIX + measure in row]
+                if seen:
+                    crops = [row["iteration"] * batch_size / 1000 for row in seen]
+                    values = [row[TRAINING_PREFIX + measure] for row in seen]
+                    ax.plot(crops, values, linestyle="--", linewidth=1, color=line.get_color())
         for (reference, figures), style in zip((references or {}).items(), ("--", ":")):
             if measure in figures:
                 ax.axhline(figures[measure], color="grey", linestyle=style, linewidth=1, label=reference)
         ax.set_xlabel("training crops seen (thousands)")
-        ax.set_title(f"validation {MEASURES[measure]}")
+        ax.set_title(f"{MEASURES[measure]} (dashed: on training crops)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.suptitle("BodyNet's stages: validation as training goes on")
+    fig.suptitle("BodyNet's stages: test and training crops as training goes on")
     save_figure(fig, out)
 
 

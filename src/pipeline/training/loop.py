@@ -23,7 +23,7 @@ from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training import losses, metrics
-from pipeline.training.samples import SampleSet, inputs, make_batch
+from pipeline.training.samples import ORACLE_TARGETS, SampleSet, inputs, make_batch
 from pipeline.training.stages import SUBNETWORKS, TERM_TARGETS, Stage
 
 log = logging.getLogger("pipeline.training")
@@ -52,6 +52,7 @@ class TrainSettings:
     rotation: float = 0.0  # degrees: crops of the 2D tasks turned by up to this much
     lr_drop: float = 1.0  # the learning rate is divided by 10 after this fraction of the iterations
     scale: float = 0.0  # and zoomed by a factor in 1 ± this
+    oracle: tuple[str, ...] = ()  # 'pose2d', 'segm': their truth fed to the later networks (a diagnosis)
 
 
 OPTIMISERS = ("rmsprop", "adam", "sgd")
@@ -137,9 +138,14 @@ def held_subnetworks(model: BodyNet, stage: Stage) -> list[str]:
 
 @torch.no_grad()
 def evaluate(
-    model: BodyNet, samples: SampleSet, wanted: tuple[str, ...], device: torch.device, batch_size: int = 16
+    model: BodyNet,
+    samples: SampleSet,
+    wanted: tuple[str, ...],
+    device: torch.device,
+    batch_size: int = 16,
+    oracle: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    """Validation measures of the wanted subnetworks' last stack."""
+    """Validation measures of the wanted subnetworks' last stack (fed the `oracle`'s truth)."""
     model.eval()
     focal = float(samples.arrays["focal"])
     principal = torch.as_tensor(samples.arrays["principal"])
@@ -149,8 +155,9 @@ def evaluate(
     errors, ious, beta_errors, depth_errors = [], [], [], []
     for start in range(0, len(samples), batch_size):
         targets = tuple(TERM_TARGETS[name] for name in ("voxels", "depth", "part_voxels") if name in wanted)
+        targets += tuple(target for name in oracle for target in ORACLE_TARGETS[name])
         batch = make_batch(samples, np.arange(start, min(start + batch_size, len(samples))), targets=targets)
-        outputs = model(**inputs(batch, device), wanted=wanted)
+        outputs = model(**inputs(batch, device, oracle=oracle), wanted=wanted)
         if "pose2d" in outputs:
             for reference in metrics.PCK_REFERENCES:
                 c, v = metrics.pckh(outputs["pose2d"][-1].cpu().float(), batch, reference)
@@ -216,6 +223,28 @@ def start_from_held(model: BodyNet, stage: Stage) -> None:
         getattr(model, name).start_from(getattr(model, stage.starts_from))
 
 
+# The prefix of the measures taken on training crops in a history row: beside the validation's,
+# they tell under-fitting (both poor) from over-fitting (training far better).
+TRAINING_PREFIX = "train_"
+
+
+def measure(
+    model: BodyNet,
+    val_set: SampleSet,
+    fit_set: SampleSet | None,
+    wanted: tuple[str, ...],
+    device: torch.device,
+    oracle: tuple[str, ...] = (),
+) -> dict[str, float]:
+    """The validation measures, and the same on `fit_set` (training crops, unaugmented) under
+    TRAINING_PREFIX."""
+    row = evaluate(model, val_set, wanted, device, oracle=oracle)
+    if fit_set is not None:
+        seen = evaluate(model, fit_set, wanted, device, oracle=oracle)
+        row |= {TRAINING_PREFIX + name: value for name, value in seen.items()}
+    return row
+
+
 def train(
     model: BodyNet,
     stage: Stage,
@@ -226,10 +255,12 @@ def train(
     run=None,
     progress: bool = True,
     signature: str = "",
+    fit_set: SampleSet | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Train `stage` for `settings.iterations` (resuming from `checkpoint` if it exists);
-    returns the history (one row per evaluation, with the mean losses since the last one)
-    and every iteration's losses.
+    returns the history (one row per evaluation: the mean losses since the last one, the
+    measures on `val_set` and, given `fit_set`, a fixed subset of the training crops, on those
+    too) and every iteration's losses.
     A checkpoint resumes only if it was written with the same `signature` (what the caller
     says must not change between an interrupted run and its continuation)."""
     from tqdm import tqdm
@@ -257,10 +288,10 @@ def train(
         log.info("%s: resuming at iteration %d from %s", stage.name, start, checkpoint)
     else:
         start_from_held(model, stage)
-        history.append({"iteration": 0, **evaluate(model, val_set, stage.wanted, device)})
+        history.append({"iteration": 0, **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle)})
         set_trainable(model, stage)
         if run is not None:
-            run.log_metrics({f"val_{k}": v for k, v in history[-1].items() if k != "iteration"}, step=0)
+            run.log_metrics(measures_logged(history[-1]), step=0)
     sums: dict[str, float] = {}
     count = 0
     began = time.perf_counter()
@@ -284,12 +315,12 @@ def train(
             jitter=True,
             rotation=settings.rotation * stage.flip,
             scale=settings.scale * stage.flip,
-            targets=stage.targets,
+            targets=stage.targets + tuple(target for name in settings.oracle for target in ORACLE_TARGETS[name]),
             device=device,
         )
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            outputs = model(**inputs(batch, device, layout), wanted=stage.wanted)
-        terms = losses.terms(outputs, batch, list(stage.weights))
+            outputs = model(**inputs(batch, device, layout, settings.oracle), wanted=stage.wanted)
+        terms = losses.terms(outputs, batch, list(stage.weights), model.config.pose3d_loss)
         loss = sum(stage.weights[name] * value for name, value in terms.items())
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint, {checkpoint}, stays" if checkpoint.exists() else "no checkpoint yet"
@@ -318,14 +349,12 @@ def train(
                 "iteration": done,
                 **{k: v / count for k, v in sums.items()},
                 "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
-                **evaluate(model, val_set, stage.wanted, device),
+                **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle),
             }
             history.append(row)
             set_trainable(model, stage)
             if run is not None:
-                run.log_metrics(
-                    {f"val_{k}": v for k, v in row.items() if k not in values and k != "iteration"}, step=done
-                )
+                run.log_metrics(measures_logged({k: v for k, v in row.items() if k not in values}), step=done)
             log.info(
                 "%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration")
             )
@@ -340,6 +369,17 @@ def train(
                 {"optimiser": optimiser.state_dict(), "history": history, "steps": steps, "signature": signature},
             )
     return history, steps
+
+
+def measures_logged(row: dict[str, float]) -> dict[str, float]:
+    """A history row's measures as MLflow metrics: `val_<measure>`, `train_<measure>` and the
+    training speed."""
+    unprefixed = (TRAINING_PREFIX, "samples_per_second")
+    return {
+        name if name.startswith(unprefixed) else f"val_{name}": value
+        for name, value in row.items()
+        if name != "iteration"
+    }
 
 
 def check_improved(history: list[dict]) -> dict[str, float]:

@@ -63,7 +63,51 @@ def part_sv(predictions: list[torch.Tensor], labels: torch.Tensor) -> torch.Tens
 
 
 def pose3d(predictions: list[torch.Tensor], volumes: torch.Tensor) -> torch.Tensor:
+    """BodyNet's: MSE between the predicted and the Gaussian target volumes (B, J, Z, s, s)."""
     return sum(F.mse_loss(p.float(), volumes) for p in predictions)
+
+
+def _visible(volumes: torch.Tensor) -> torch.Tensor:
+    """(B, J) 1 where a joint's target volume holds its Gaussian (the joint lies on the map)."""
+    return (volumes.flatten(2).sum(-1) > 0).float()
+
+
+def pose3d_softmax(logits: list[torch.Tensor], volumes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between each joint's softmax over its whole volume (Z·s·s cells) and its
+    Gaussian target normalised to sum to one, averaged over the joints on the map: every cell
+    competes for the joint's mass, so the network cannot settle on the all-zero volume an MSE
+    on sparse targets rewards."""
+    visible = _visible(volumes)
+    target = volumes.flatten(2) / volumes.flatten(2).sum(-1, keepdim=True).clamp_min(EPSILON)
+    total = 0.0
+    for p in logits:
+        cross_entropy = -(target * F.log_softmax(p.float().flatten(2), dim=-1)).sum(-1)
+        total = total + (cross_entropy * visible).sum() / visible.sum().clamp_min(1)
+    return total
+
+
+def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """(B, J, Z, s, s) logits → (B, J, 3) the expected (x, y, z) cell under each joint's softmax
+    over its volume (Sun et al., "Integral Human Pose Regression", 2018)."""
+    bins, size = logits.shape[2], logits.shape[-1]
+    probability = F.softmax(logits.float().flatten(2), dim=-1).unflatten(2, (bins, size, size))
+    cells = [torch.arange(n, dtype=probability.dtype, device=probability.device) for n in (size, size, bins)]
+    x = (probability.sum((2, 3)) * cells[0]).sum(-1)
+    y = (probability.sum((2, 4)) * cells[1]).sum(-1)
+    z = (probability.sum((3, 4)) * cells[2]).sum(-1)
+    return torch.stack([x, y, z], dim=-1)
+
+
+def pose3d_integral(logits: list[torch.Tensor], cells: torch.Tensor, volumes: torch.Tensor) -> torch.Tensor:
+    """L1 distance, in volume cells, between the soft-argmax of each joint's volume and its true
+    position `cells` (B, J, 3: x, y on the heatmap, z the continuous depth bin), averaged over
+    the joints on the map."""
+    visible = _visible(volumes)
+    total = 0.0
+    for p in logits:
+        distance = (soft_argmax(p) - cells).abs().sum(-1)
+        total = total + (distance * visible).sum() / visible.sum().clamp_min(1)
+    return total
 
 
 def voxels(predictions: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
@@ -96,15 +140,29 @@ def shape(predictions: list[torch.Tensor], betas: torch.Tensor) -> torch.Tensor:
     return sum(F.mse_loss(p.float(), betas) for p in predictions)
 
 
+def pose3d_term(outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    """The 3D-pose loss of `kind` (pipeline.models.bodynet.POSE3D_LOSSES): MSE on the volumes, the others on the logits
+    the network gives beside them (`pose3d_logits`)."""
+    if kind == "mse":
+        return pose3d(outputs["pose3d"], batch["volumes"])
+    parts = kind.split("+")
+    total = 0.0
+    if "softmax" in parts:
+        total = total + pose3d_softmax(outputs["pose3d_logits"], batch["volumes"])
+    if "integral" in parts:
+        total = total + pose3d_integral(outputs["pose3d_logits"], batch["joint_cells"], batch["volumes"])
+    return total
+
+
 def terms(
-    outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str]
+    outputs: dict[str, list[torch.Tensor]], batch: dict[str, torch.Tensor], names: list[str], pose3d_loss: str = "mse"
 ) -> dict[str, torch.Tensor]:
-    """The named loss terms of a batch."""
+    """The named loss terms of a batch; `pose3d_loss` is the 3D-pose network's (its config's)."""
     compute = {
         "pose2d": lambda: pose2d(outputs["pose2d"], batch["heatmaps"]),
         "segm": lambda: segm(outputs["segm"], batch["parts"]),
         "depth": lambda: depth(outputs["depth"], batch["depth_classes"]),
-        "pose3d": lambda: pose3d(outputs["pose3d"], batch["volumes"]),
+        "pose3d": lambda: pose3d_term(outputs, batch, pose3d_loss),
         "voxels": lambda: voxels(outputs["voxels"], batch["voxels"]),
         "fv": lambda: fv(outputs["voxels"], batch["silhouette_front"]),
         "sv": lambda: sv(outputs["voxels"], batch["silhouette_side"]),

@@ -22,12 +22,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.clips import Clip, find_clips
 from pipeline.datasets.surreal import (
+    DEPTH_BIN_SIZE,
+    DEPTH_BINS,
     BodyNetDataset,
     SampleSizes,
     VoxelSource,
@@ -37,7 +40,7 @@ from pipeline.datasets.surreal import (
     warp,
 )
 from pipeline.errors import InputError
-from pipeline.models.bodynet import BETAS
+from pipeline.models.bodynet import BETAS, PART_CLASSES
 
 # BodyNet's left/right pairs: joints (MPII order) and parts (1-based, 0 = background)
 FLIP_JOINTS = np.array([5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10])
@@ -277,10 +280,26 @@ def inputs(
     batch: dict[str, torch.Tensor],
     device: torch.device | str = "cpu",
     layout: torch.memory_format = torch.contiguous_format,
-) -> dict[str, torch.Tensor]:
+    oracle: tuple[str, ...] = (),
+) -> dict[str, object]:
     """What a BodyNet reads of a batch (keyword arguments): the image, and the flow where
-    the samples hold it, on `device` in the networks' memory `layout`."""
-    return {name: batch[name].to(device, memory_format=layout) for name in ("rgb", "flow") if name in batch}
+    the samples hold it, on `device` in the networks' memory `layout`; with `oracle` ('pose2d',
+    'segm'), the truth of those networks in place of their predictions (`given`; a batch for
+    'pose2d' must hold the heatmaps: `ORACLE_TARGETS`)."""
+    fed: dict[str, object] = {
+        name: batch[name].to(device, memory_format=layout) for name in ("rgb", "flow") if name in batch
+    }
+    truth = {
+        "pose2d": lambda: batch["heatmaps"],
+        "segm": lambda: F.one_hot(batch["parts"], PART_CLASSES).movedim(-1, 1).float(),
+    }
+    if oracle:
+        fed["given"] = {name: truth[name]().to(device) for name in oracle}
+    return fed
+
+
+# The targets a batch must hold for each oracle input.
+ORACLE_TARGETS = {"pose2d": ("heatmaps",), "segm": ()}
 
 
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
@@ -434,4 +453,13 @@ def make_batch(
         batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sizes.sigma)
     if "volumes" in wanted:
         batch["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sizes.sigma)
+        batch["joint_cells"] = joint_cells(batch)
     return batch
+
+
+def joint_cells(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, J, 3) each joint's position in its volume's cells: x, y on the heatmap and the depth
+    bin, continuous (the bins' 45 mm steps around the pelvis's bin 9, nearer = higher), for the
+    3D-pose network's soft-argmax loss."""
+    bins = DEPTH_BINS // 2 + (batch["root_depth"][:, None] - batch["joints_camera"][..., 2]) / DEPTH_BIN_SIZE
+    return torch.cat([batch["joints"], bins.clamp(0, DEPTH_BINS - 1)[..., None]], dim=-1)
