@@ -16,7 +16,9 @@ the same crops, from the same start, with the same batches:
 
 The samples and the 2D networks are a run's own; the sizes, batch, learning rate and its drop
 come from the samples and config.yaml. Also reported: the error of the volumes' own
-representation (the true joints written into the target volume and read back: its floor).
+representation (the true joints written into the target volume and read back: its floor), and
+after each full run the test and training crops' errors whole (MPJPE), aligned (PA-MPJPE), in
+the image plane alone and in depth alone.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from pipeline.evaluation.measures import procrustes_error_mm  # noqa: E402
 from pipeline.figures import save_figure  # noqa: E402
 from pipeline.models.bodynet import POSE3D_LOSSES, BodyNetConfig  # noqa: E402
 from pipeline.models.checkpoint import build_model  # noqa: E402
 from pipeline.training import loop, metrics  # noqa: E402
-from pipeline.training.samples import SampleSet, make_batch  # noqa: E402
+from pipeline.training.metrics import PELVIS  # noqa: E402
+from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
 from pipeline.training.stages import stage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +55,29 @@ def representation_floor(samples: SampleSet) -> float:
     focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
     joints = metrics.volume_joints_camera(batch["volumes"], batch, focal, principal)
     return float(metrics.joint_error_mm(joints, batch["joints_camera"]).mean())
+
+
+@torch.no_grad()
+def breakdown(model, samples: SampleSet, oracle: tuple[str, ...]) -> dict[str, float]:
+    """The 3D joints' errors (mm, pelvis-centred, mean over joints and crops): whole (MPJPE),
+    after the best similarity (PA-MPJPE), in the image plane alone (x, y) and in depth alone."""
+    model.eval()
+    focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
+    predicted, truth = [], []
+    for start in range(0, len(samples), 16):
+        batch = make_batch(samples, np.arange(start, min(start + 16, len(samples))), targets=("heatmaps",))
+        outputs = model(**inputs(batch, "cpu", oracle=oracle), wanted=("pose3d",))
+        predicted.append(metrics.volume_joints_camera(outputs["pose3d"][-1].float(), batch, focal, principal))
+        truth.append(batch["joints_camera"])
+    predicted, truth = (torch.cat(joints).double() for joints in (predicted, truth))
+    centred = [joints - joints[:, PELVIS : PELVIS + 1] for joints in (predicted, truth)]
+    difference = 1000 * (centred[0] - centred[1])
+    return {
+        "mpjpe_mm": float(difference.norm(dim=-1).mean()),
+        "pa_mpjpe_mm": float(procrustes_error_mm(predicted.numpy(), truth.numpy()).mean()),
+        "image_plane_mm": float(difference[..., :2].norm(dim=-1).mean()),
+        "depth_mm": float(difference[..., 2].abs().mean()),
+    }
 
 
 def train_pose3d(
@@ -87,7 +114,9 @@ def train_pose3d(
         history, _ = loop.train(
             model, stage("pose3d"), train, val, train_settings, Path(folder) / "checkpoint.pt", fit_set=fit
         )
-    return {"history": history, "seconds": time.perf_counter() - start}
+    seconds = time.perf_counter() - start
+    measured = {"test": breakdown(model, val, oracle)} | ({"train": breakdown(model, fit, oracle)} if fit else {})
+    return {"history": history, "seconds": seconds, "breakdown": measured}
 
 
 def figure(results: dict, out: Path) -> None:

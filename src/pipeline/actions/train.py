@@ -193,7 +193,8 @@ def train(
     if not len(performances):
         raise InputError(f"{name}: no training performance has every view of {sorted(set(needed))}")
     optimiser = make_optimiser(model, settings)
-    history = [{"iteration": 0, **accuracies(evaluate(model, test_set, settings))}]
+    seen = training_clips(train_set, settings, len(test_set))
+    history = [{"iteration": 0, **measures(model, test_set, seen, settings)}]
     sums, count, began = {}, 0, time.perf_counter()
     for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
         model.train()
@@ -219,11 +220,11 @@ def train(
                 "iteration": done,
                 **{k: v / count for k, v in sums.items()},
                 "clips_per_second": count * settings.batch_size / (time.perf_counter() - began),
-                **accuracies(evaluate(model, test_set, settings)),
+                **measures(model, test_set, seen, settings),
             }
             history.append(row)
             if run is not None:
-                run.log_metrics({k: v for k, v in row.items() if k.startswith("test_")}, step=done)
+                run.log_metrics({k: v for k, v in row.items() if k.startswith(("test_", "train_"))}, step=done)
             log.info("%s %d: %s", name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))
             sums, count, began = {}, 0, time.perf_counter()
     return history
@@ -320,8 +321,21 @@ def evaluate(model: LTC, data: ActionSet, settings: LTCSettings) -> pd.DataFrame
     return video_results(clip_probabilities(model, data, settings))
 
 
-def accuracies(videos: pd.DataFrame) -> dict[str, float]:
+def accuracies(videos: pd.DataFrame, prefix: str = "test_") -> dict[str, float]:
     return {
-        "test_clip_accuracy": float(videos["clip_correct"].sum() / videos["clips"].sum()),
-        "test_video_accuracy": float(videos["video_correct"].mean()),
+        f"{prefix}clip_accuracy": float(videos["clip_correct"].sum() / videos["clips"].sum()),
+        f"{prefix}video_accuracy": float(videos["video_correct"].mean()),
     }
+
+
+def training_clips(train_set: ActionSet, settings: LTCSettings, count: int) -> ActionSet:
+    """A fixed subset of the clips the network learns actions from (its views), at most `count`:
+    measured as the test's are, they tell under-fitting from over-fitting."""
+    learnt = np.flatnonzero(np.isin(train_set.views, settings.action_views))
+    chosen = seeded_generator(settings.seed, "ltc measured training clips").permutation(learnt)[:count]
+    return train_set.select(np.isin(np.arange(len(train_set)), chosen))
+
+
+def measures(model: LTC, test_set: ActionSet, seen: ActionSet, settings: LTCSettings) -> dict[str, float]:
+    """The test clips' accuracies (test_...) and those of training clips (train_...)."""
+    return accuracies(evaluate(model, test_set, settings)) | accuracies(evaluate(model, seen, settings), "train_")
