@@ -11,7 +11,7 @@
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
 #   make dvc.yaml                 rewrite dvc.yaml from the Snakefile (after changing either)
 #   make docs/config.md           rewrite the configuration's reference from the schema
-#   make docs/results.md          rewrite the results page and the README's table after a default run
+#   make docs/results.md          rewrite the results page's tables found in results/, and the README's table
 #   make pull                     fetch the artifacts of dvc.lock from the DVC remote
 
 PYTHON ?= python3
@@ -72,9 +72,11 @@ docs/config.md: install
 	python workflow/scripts/config_reference.py
 
 # After a run of the default config: the results page, the README's table and its figure, from results/.
+# MEASURED names the run the results come from (default: this checkout's commit, today, this machine's cores).
+MEASURED ?= at commit $(shell git rev-parse --short HEAD) on $(shell date +%F), $(CORES) CPU cores
 docs/results.md: install
 	python -m pipeline.evaluation page --results results --out docs/results.md --readme README.md \
-		--title "Results at the default configuration"
+		--title "Results at the default configuration" --measured "$(MEASURED)" --update
 	cp results/bodynet/learning_curves.png docs/figures/learning_curves.png
 
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once

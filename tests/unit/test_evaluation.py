@@ -519,9 +519,17 @@ def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_p
     assert {"voxel_iou_low", "voxel_iou_high", "surface_error_mm_low"} <= set(frame.columns)
     assert (tmp_path / "bars.png").stat().st_size > 10_000
     found = pd.read_csv(orderings_path)
-    main(["page", "--table", f"bodynet_inputs={out}", "--out", str(tmp_path / "results.md")])
+    earlier = f"# Results\n\n### {TABLES['bodynet_table'].title}\n\nmeasured before\n"
+    (tmp_path / "results.md").write_text(earlier)
+    measured = ["--measured", "at commit abc1234 on 2026-12-06"]
+    main(["page", "--table", f"bodynet_inputs={out}", "--out", str(tmp_path / "results.md"), *measured, "--update"])
     page = (tmp_path / "results.md").read_text()
     assert TABLES["bodynet_inputs"].title in page and "| reference: constant (the training set's mean) | 5." in page
+    # a run of one table updates its section: the others stay as they were measured, each saying where
+    assert "measured before" in page and "Measured at commit abc1234 on 2026-12-06." in page
+    assert page.index(TABLES["bodynet_table"].title) < page.index(TABLES["bodynet_inputs"].title)
+    main(["page", "--table", f"bodynet_inputs={out}", "--out", str(tmp_path / "results.md")])
+    assert "measured before" not in (tmp_path / "results.md").read_text()  # without --update, the tables given
     assert f"The paper's orderings between rows: {int((found['second'] != 'constant').sum())} holds" in page
     (tmp_path / "old.csv").write_text("key,method,voxel_iou\nrgb,RGB,50\n")  # a table without intervals
     with pytest.raises(SystemExit, match="old.csv: not a table with intervals"):

@@ -302,13 +302,16 @@ def page(args: argparse.Namespace) -> None:
     with stage_run(
         "results_page", {"tables": {k: str(v) for k, v in tables.items()}}, args.rule, parse_wildcards(args.wildcard)
     ) as run:
-        text = write_page(tables, args.out, args.title)
+        kept = args.out.read_text() if args.update and args.out.exists() else ""
+        text = write_page(tables, args.out, args.title, args.measured, kept)
         readme = None
         if args.readme:
             try:
                 headline = headline_markdown(*read_table(HEADLINE_TABLE, tables[HEADLINE_TABLE]))
                 if args.results:
                     headline += "\n" + validation_markdown(args.results)
+                if args.measured:
+                    headline += f"\nMeasured {args.measured}.\n"
                 readme = with_headline(args.readme.read_text(), headline.rstrip("\n") + "\n", args.readme)
             except OSError as error:
                 raise InputError(f"{args.readme}: cannot read it ({error})") from error
@@ -433,7 +436,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, help="instead of --table: every table whose CSV lies in this folder (NAME.csv)"
     )
     p.add_argument("--title", default="Results")
+    p.add_argument(
+        "--measured",
+        help="where the results were measured, written with each table and under the README's summary: the "
+        "commit, date and machine of the run (`at commit abc1234 on 2026-12-06, 2 CPU cores`)",
+    )
     p.add_argument("--out", required=True, type=Path, help="the page (.md)")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the page's sections of the tables not given (a run of some tables updates only theirs)",
+    )
     p.add_argument(
         "--readme",
         type=Path,

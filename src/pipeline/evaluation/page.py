@@ -55,14 +55,15 @@ def _cell(value: float, low: float | None = None, high: float | None = None) -> 
     return text if low is None else f"{text} [{low:.1f}, {high:.1f}]"
 
 
-def table_markdown(name: str, frame: pd.DataFrame, orderings: pd.DataFrame) -> str:
-    """One table's section of the page."""
+def table_markdown(name: str, frame: pd.DataFrame, orderings: pd.DataFrame, measured: str | None = None) -> str:
+    """One table's section of the page; `measured` says where (commit, date, machine)."""
     table = TABLES[name]
+    where = f" Measured {measured}." if measured else ""
     lines = [
         f"### {table.title}",
         "",
         f"`results/{name}.csv`, {int(frame['images'].iloc[0])} test images; "
-        "ours with its 95 % bootstrap interval, the paper's beside.",
+        f"ours with its 95 % bootstrap interval, the paper's beside.{where}",
         "",
     ]
     header = ["method"] + [cell for c in table.columns for cell in (f"{_header(c)}, ours", "paper")]
@@ -170,16 +171,31 @@ def read_table(name: str, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, orderings
 
 
-def write_page(tables: dict[str, Path], out: Path, title: str = "Results") -> str:
+def page_sections(text: str) -> dict[str, str]:
+    """{table name: its section} of a page `write_page` wrote."""
+    titles = {table.title: name for name, table in TABLES.items()}
+    sections = {}
+    for part in text.split("\n### ")[1:]:
+        title = part.split("\n", 1)[0]
+        if title in titles:
+            sections[titles[title]] = f"### {part.rstrip()}\n"
+    return sections
+
+
+def write_page(
+    tables: dict[str, Path], out: Path, title: str = "Results", measured: str | None = None, kept: str = ""
+) -> str:
     """The page for the tables {name: csv path} (their orderings beside them, as
-    results/evaluation/<name>_orderings.csv)."""
-    sections = [
+    results/evaluation/<name>_orderings.csv), in the order of TABLES; with `kept` (a page
+    written before), its sections of the tables not given stay as they were (a run of some
+    tables updates theirs, each section naming where it was measured)."""
+    sections = page_sections(kept)
+    for name, path in tables.items():
+        sections[name] = table_markdown(name, *read_table(name, path), measured)
+    head = [
         f"# {title}",
         "",
         "Generated from the tables under `results/` by `python -m pipeline.evaluation page`; do not edit by hand.",
         "",
     ]
-    for name, path in tables.items():
-        frame, orderings = read_table(name, path)
-        sections.append(table_markdown(name, frame, orderings))
-    return "\n".join(sections)
+    return "\n".join(head + [sections[name] for name in TABLES if name in sections])
