@@ -175,7 +175,7 @@ def test_checkpoints_hold_only_plain_values(tmp_path, tiny_network):
     config = BodyNetConfig(
         np.int64(32), np.int64(8), 16, {"stacks": np.int64(1), "features": 8, "modules": 1, "depth": 2}
     )
-    assert all(type(value) in (int, tuple, dict) for value in config.as_dict().values())
+    assert all(type(value) in (int, str, tuple, dict) for value in config.as_dict().values())
     assert all(type(value) is int for value in config.as_dict()["hourglass"].values())
     path = tmp_path / "model.pt"
     extra = {"history": [{"pckh": np.float64(0.5), "iteration": np.int64(2)}], "init": [tmp_path / "a.pt"]}
