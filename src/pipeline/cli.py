@@ -18,6 +18,25 @@ def command_parser(prog: str, description: str | None) -> tuple[argparse.Argumen
     return parser, parser.add_subparsers(dest="command", required=True)
 
 
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{command: its parser} of an entry point built by `command_parser` ({} for one without
+    commands): argparse keeps its actions private, so it is read here, once."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def single_value_options(parser: argparse.ArgumentParser) -> list[tuple[list[str], object]]:
+    """(option strings, default) of each option of `parser` that takes one value: not the
+    flags, which a command line sets or not, nor the repeatable ones, lists to fill."""
+    return [
+        (list(action.option_strings), action.default)
+        for action in parser._actions
+        if action.option_strings and action.nargs != 0 and not isinstance(action, argparse._AppendAction)
+    ]
+
+
 def parse_pair(item: str, option: str, key: str = "KEY", keys: tuple[str, ...] | None = None) -> tuple[str, str]:
     """`KEY=PATH` of a repeatable option, split; an error naming the option when it is not one
     (or when its key is not one of `keys`)."""

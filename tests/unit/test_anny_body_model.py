@@ -88,7 +88,7 @@ def test_joint_regressor_recovers_convex_combinations():
     weights = np.eye(24)[parts]
     truth = np.zeros((24, 48))
     for joint in range(24):
-        pool = np.flatnonzero(np.isin(parts, list(build._neighbour_joints(joint))))
+        pool = np.flatnonzero(np.isin(parts, list(build.neighbour_joints(joint))))
         chosen = rng.choice(pool, size=min(3, len(pool)), replace=False)
         truth[joint, chosen] = rng.dirichlet(np.ones(len(chosen)))
     joints = np.einsum("jv,nvc->njc", truth, meshes)

@@ -141,10 +141,11 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
     """{(module, command): (its parser, the argument lists the rules give it)} from dvc.yaml,
     which holds every rule's command under the default config (a workflow test keeps it the
     Snakefile's). A module without subcommands has the command ''."""
-    import argparse
     import re
     import shlex
     import sys
+
+    from pipeline.cli import subcommands
 
     sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
     from dvc_params import expanded
@@ -166,9 +167,9 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
                 module, rest = words[i + 1], words[i + 2 :]
                 end = next((k for k, w in enumerate(rest) if w in {">", "&&", "|", ";"}), len(rest))
                 parser = entry_parser(module)
-                subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-                if subparsers:
-                    key, parser, argv = (module, rest[0]), subparsers[0].choices[rest[0]], rest[1:end]
+                commands_of = subcommands(parser)
+                if commands_of:
+                    key, parser, argv = (module, rest[0]), commands_of[rest[0]], rest[1:end]
                 else:
                     key, argv = (module, ""), rest[:end]
                 commands.setdefault(key, (parser, []))[1].append(argv)
@@ -180,7 +181,7 @@ def test_options_the_config_always_sets_have_no_default_of_their_own():
     the config) has no default that could disagree with the config: the config is its one
     source. An option only some runs are given keeps its default (BodyNet's RMSprop, its
     inputs), which those runs override."""
-    import argparse
+    from pipeline.cli import single_value_options
 
     commands = command_parsers()
     assert len(commands) >= 15
@@ -188,13 +189,11 @@ def test_options_the_config_always_sets_have_no_default_of_their_own():
     for (module, command), (sub, runs) in sorted(commands.items()):
         for argv in runs:
             sub.parse_args(argv)  # exits (fails the test) on an option a rule lacks or misspells
-        for action in sub._actions:
-            if not action.option_strings or set(action.option_strings) & RUNTIME_OPTIONS:
+        for option_strings, default in single_value_options(sub):
+            if set(option_strings) & RUNTIME_OPTIONS:
                 continue
-            if isinstance(action, (argparse._AppendAction, argparse._StoreTrueAction, argparse._StoreFalseAction)):
-                continue  # a list to fill, or a flag the rule sets or not
-            if all(set(action.option_strings) & set(argv) for argv in runs) and action.default is not None:
-                restated.append(f"{module} {command} {action.option_strings[0]} (default {action.default!r})")
+            if all(set(option_strings) & set(argv) for argv in runs) and default is not None:
+                restated.append(f"{module} {command} {option_strings[0]} (default {default!r})")
     assert not restated, "options the config always sets but with a default of their own: " + "; ".join(restated)
 
 

@@ -363,6 +363,8 @@ def study_settings():
     study = config["sparsity"]["study"]
     settings = {}
     for optimiser, learning_rate in study["optimisers"].items():
+        if learning_rate is None:  # left out
+            continue
         settings[f"{optimiser}_none"] = {"optimiser": optimiser, "learning_rate": learning_rate}
         for decay in study["decays"]:
             for strength in study["strengths"]:

@@ -128,7 +128,9 @@ def fit_shape_space(vertices: np.ndarray, num_components: int) -> ShapeSpace:
     )
 
 
-def _neighbour_joints(joint: int) -> set[int]:
+def neighbour_joints(joint: int) -> set[int]:
+    """The joint, its parent and its children in SMPL's tree: the joints whose segments its
+    regressor may draw vertices from."""
     children = {int(child) for child in np.flatnonzero(SMPL_PARENTS == joint)}
     parent = {int(SMPL_PARENTS[joint])} if joint > 0 else set()
     return {joint} | parent | children
@@ -151,7 +153,7 @@ def fit_joint_regressor(
     mean_vertices = vertices.mean(axis=0)
     regressor = np.zeros((NUM_JOINTS, vertices.shape[1]))
     for joint in range(NUM_JOINTS):
-        pool = np.flatnonzero(np.isin(parts, list(_neighbour_joints(joint))))
+        pool = np.flatnonzero(np.isin(parts, list(neighbour_joints(joint))))
         if len(pool) == 0:
             raise ValueError(f"no vertex is skinned to joint {SMPL_JOINT_NAMES[joint]!r} or its neighbours")
         distance = np.linalg.norm(mean_vertices[pool] - joints[:, joint].mean(axis=0), axis=1)

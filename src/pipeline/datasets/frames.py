@@ -69,7 +69,7 @@ class SurrealFrames(Dataset):
             count = clip.info.frames
             chosen = range(count) if frames == "all" else [(count - 1) // 2]
             self.index += [(number, t) for t in chosen]
-        self._clips: OrderedDict[int, None] = OrderedDict()  # the clips whose files are held, the latest last
+        self.held: OrderedDict[int, None] = OrderedDict()  # the clips whose files are held, the latest last
 
     def __len__(self) -> int:
         return len(self.index)
@@ -97,10 +97,10 @@ class SurrealFrames(Dataset):
 
     def _clip(self, number: int) -> Clip:
         """The clip; past `cached_clips` clips read, the least recently read forgets its files."""
-        self._clips[number] = None
-        self._clips.move_to_end(number)
-        if len(self._clips) > self.cached_clips:
-            oldest, _ = self._clips.popitem(last=False)
+        self.held[number] = None
+        self.held.move_to_end(number)
+        if len(self.held) > self.cached_clips:
+            oldest, _ = self.held.popitem(last=False)
             self.clips[oldest].forget()
         return self.clips[number]
 

@@ -174,7 +174,7 @@ def _validator_file(part: Path) -> Path:
     return part.with_name(part.name + ".validator")
 
 
-def _validator(headers: Mapping[str, str]) -> str | None:
+def resume_validator(headers: Mapping[str, str]) -> str | None:
     """What names this version of the file in If-Range: its ETag when strong, else its
     Last-Modified when that is at least a second before the response's Date (a strong date);
     None when there is neither (a weak ETag, which If-Range must not carry, rules out the
@@ -270,7 +270,7 @@ def _receive(response, part: Path, have: int, progress: bool) -> None:
 
     if not (have and response.status == 206):
         have = 0
-        _start_over(part, _validator(response.headers))
+        _start_over(part, resume_validator(response.headers))
     length = _content_length(response.headers)
     total = length + have if length is not None else None
     with (

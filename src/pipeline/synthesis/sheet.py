@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.atomic import atomic_output  # noqa: E402
-from pipeline.clips import Clip  # noqa: E402
+from pipeline.clips import Clip, ClipError  # noqa: E402
 from pipeline.figures import depth_to_rgb, flow_to_rgb, labels_to_rgb, normals_to_rgb  # noqa: E402
 
 FPS = 30  # SURREAL's clips'
@@ -49,7 +49,7 @@ def contact_sheet(clips: list[Clip], out: str | Path) -> None:
         if clip.file("_voxels.mat").exists():
             try:
                 row[5].imshow(_voxel_views(clip.voxels(t)), cmap="gray")
-            except Exception:  # voxels only for some frames
+            except ClipError:  # voxels only for some frames
                 pass
         for ax in row:
             ax.set_xticks([])

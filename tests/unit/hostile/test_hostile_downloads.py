@@ -171,7 +171,7 @@ def test_a_weak_etag_is_no_validator(server, tmp_path):
 def test_only_a_strong_validator_is_kept(headers, validator):
     """If-Range may carry a strong ETag, or a Last-Modified a second or more before the answer's
     Date when there is no ETag at all."""
-    assert download_module._validator(headers) == validator
+    assert download_module.resume_validator(headers) == validator
 
 
 def test_a_416_for_another_size_does_not_become_the_file(server, tmp_path):
