@@ -107,6 +107,8 @@ def train_pose3d(
         precision=settings["precision"],
         channels_last=settings["channels_last"],
         lr_drop=settings["lr_drop"],
+        rotation=settings["augmentation"]["rotation"],
+        scale=settings["augmentation"]["scale"],
         oracle=oracle,
     )
     with tempfile.TemporaryDirectory() as folder:

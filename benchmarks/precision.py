@@ -55,6 +55,8 @@ def train_once(
         precision=precision,
         channels_last=channels_last,
         lr_drop=settings["lr_drop"],
+        rotation=settings["augmentation"]["rotation"],
+        scale=settings["augmentation"]["scale"],
     )
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

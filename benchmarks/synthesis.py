@@ -29,6 +29,7 @@ import torch
 
 from pipeline.body_model.model import BodyModel
 from pipeline.synthesis import generate
+from pipeline.synthesis.appearance import LightRange
 from pipeline.synthesis.backgrounds import collect, crop_to, package_photos, read_rgb
 from pipeline.synthesis.motion import deepmimic_files, load_deepmimic, mirror
 from pipeline.synthesis.voxels import voxelize
@@ -37,7 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def render_throughput(models, motions, photos: list[Path], clips: int, clip_length: int, workers: int) -> dict:
-    settings = generate.SynthesisSettings(clip_length=clip_length, shapes=20, outfits=20)
+    settings = generate.SynthesisSettings(
+        seed=0,
+        clip_length=clip_length,
+        shapes=20,
+        outfits=20,
+        passes=generate.PASSES,
+        lossless=False,
+        light=LightRange(),
+    )
     job = generate.RenderJob("train", 0, motions, photos, None, models, settings)
     plans = generate.plan_clips(motions, "train", 0, settings, sorted(models), len(job.backgrounds))
     chosen = {p.sequence for p in plans[:clips]}
@@ -70,7 +79,12 @@ def voxel_throughput(model: BodyModel, poses: np.ndarray, resolution: int) -> di
 
 def blender_comparison(models, motion, frames: int, samples: list[int]) -> dict:
     """Both renderers on the same posed meshes, camera and photograph."""
-    renderer = generate.ClipRenderer(models, generate.SynthesisSettings(clip_length=frames))
+    renderer = generate.ClipRenderer(
+        models,
+        generate.SynthesisSettings(
+            seed=0, clip_length=frames, shapes=1, outfits=1, passes=generate.PASSES, lossless=False, light=LightRange()
+        ),
+    )
     plan = generate.plan_clips([motion], "train", 0, renderer.settings, sorted(models), 1)[0]
     betas = np.zeros(10)
     outfit = generate.outfit_bank(0, "train", 1)[0]

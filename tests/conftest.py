@@ -33,6 +33,28 @@ def tiny_config(**overrides) -> dict:
     return set_keys(config, overrides)
 
 
+def train_settings(**overrides):
+    """The training settings of a toy run: every field the config sets, at test values."""
+    from pipeline.training.loop import TrainSettings
+
+    base = dict(
+        iterations=4,
+        batch_size=6,
+        learning_rate=1e-3,
+        eval_every=4,
+        eval_samples=12,
+        checkpoint_every=4,
+        seed=0,
+        device="cpu",
+        precision="auto",
+        channels_last=True,
+        rotation=0.0,
+        scale=0.0,
+        lr_drop=1.0,
+    )
+    return TrainSettings(**(base | overrides))
+
+
 def set_keys(config: dict, overrides: dict) -> dict:
     """`config` with each dotted key of `overrides` ("bodynet.input_size") set to its value."""
     for key, value in overrides.items():
@@ -128,14 +150,8 @@ def built_female(tmp_path_factory, anny_rig):
     from pipeline.body_model.build import BuildSettings, build_body_model
     from pipeline.body_model.model import write_model_file
 
-    anny = tiny_config()["body_model"]["anny"]
-    settings = BuildSettings(
-        gender="female",
-        shape_samples=anny["shape_samples"],
-        regressor_samples=anny["regressor_samples"],
-        eval_shapes=anny["eval_shapes"],
-        eval_poses=anny["eval_poses"],
-    )
+    config = tiny_config()
+    settings = BuildSettings(gender="female", seed=config["seed"], **config["body_model"]["anny"])
     arrays, metrics = build_body_model(anny_rig, settings)
     path = tmp_path_factory.mktemp("model") / "smpl_female.pkl"
     write_model_file(path, arrays)

@@ -8,7 +8,7 @@ import numpy as np
 from pipeline import clips
 from pipeline.actions import dataset
 from pipeline.body_model.model import BodyModel
-from pipeline.synthesis import backgrounds, camera, generate, motion
+from pipeline.synthesis import appearance, backgrounds, camera, generate, motion
 
 # The action clips' camera at the project's settings: 96×72 frames, focal 180
 ACTION_SETTINGS = dataset.ActionSettings(
@@ -37,7 +37,15 @@ def tiny_motions() -> list[motion.Motion]:
 
 
 def render_tiny(root: Path, model_path: Path, lossless: bool = True, seed: int = 0) -> list[dict]:
-    settings = generate.SynthesisSettings(seed=seed, clip_length=8, shapes=3, outfits=3, lossless=lossless)
+    settings = generate.SynthesisSettings(
+        seed=seed,
+        clip_length=8,
+        shapes=3,
+        outfits=3,
+        passes=generate.PASSES,
+        lossless=lossless,
+        light=appearance.LightRange(),
+    )
     job = generate.RenderJob(
         split="train",
         run=0,

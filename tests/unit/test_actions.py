@@ -174,6 +174,8 @@ TOY = LTCSettings(
     seed=0,
     eval_every=40,
     action_views=(1, 2),
+    similarity_weight=0.1,
+    margin=1.0,
 )
 
 

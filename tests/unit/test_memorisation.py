@@ -65,6 +65,10 @@ def memorise(name: str, crops: SampleSet, iterations: int, tmp_path: Path, inits
         checkpoint_every=iterations,
         seed=0,
         device="cpu",
+        precision="auto",
+        channels_last=True,
+        rotation=0.0,
+        scale=0.0,
         lr_drop=0.75,  # the default's schedule: a tenth of the rate for the last quarter
     )
     history, _ = loop.train(model, stage(name), crops, crops, settings, tmp_path / "checkpoint.pt", progress=False)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import train_settings
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.models.checkpoint import build_model, fit_to_state
@@ -15,7 +16,7 @@ from pipeline.models.hourglass import Residual, StackedHourglass
 from pipeline.sparsity import cost, table
 from pipeline.sparsity.filters import activation_peaks, filter_groups, inactive_filters
 from pipeline.sparsity.prune import fold_batchnorm, remove_filters
-from pipeline.training.loop import TrainSettings, decay_weights, make_optimiser
+from pipeline.training.loop import decay_weights, make_optimiser
 
 
 def small_hourglass(seed=0) -> StackedHourglass:
@@ -155,20 +156,20 @@ def test_multiply_accumulates_of_a_convolution_and_a_linear_layer():
 
 def test_optimisers_and_weight_decay():
     parameters = [nn.Parameter(torch.ones(3))]
-    assert isinstance(make_optimiser(parameters, TrainSettings()), torch.optim.RMSprop)
-    adam = make_optimiser(parameters, TrainSettings(optimiser="adam", weight_decay=1e-3))
+    assert isinstance(make_optimiser(parameters, train_settings()), torch.optim.RMSprop)
+    adam = make_optimiser(parameters, train_settings(optimiser="adam", weight_decay=1e-3))
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["weight_decay"] == 1e-3
-    sgd = make_optimiser(parameters, TrainSettings(optimiser="sgd", weight_decay=1e-3, decay="decoupled"))
+    sgd = make_optimiser(parameters, train_settings(optimiser="sgd", weight_decay=1e-3, decay="decoupled"))
     assert sgd.param_groups[0]["weight_decay"] == 0 and sgd.param_groups[0]["momentum"] == 0.9
-    decoupled = TrainSettings(learning_rate=0.1, weight_decay=0.5, decay="decoupled", iterations=10, lr_drop=0.5)
+    decoupled = train_settings(learning_rate=0.1, weight_decay=0.5, decay="decoupled", iterations=10, lr_drop=0.5)
     decay_weights(parameters, decoupled, iteration=0)  # θ(1 − s·λ): the schedule's s = 1, not the rate
     assert torch.allclose(parameters[0], torch.full((3,), 0.5))
     decay_weights(parameters, decoupled, iteration=5)  # after the drop, s = 0.1
     assert torch.allclose(parameters[0], torch.full((3,), 0.5 * 0.95))
-    decay_weights(parameters, TrainSettings(weight_decay=0.5, decay="l2"), iteration=0)  # the optimiser's job
+    decay_weights(parameters, train_settings(weight_decay=0.5, decay="l2"), iteration=0)  # the optimiser's job
     assert torch.allclose(parameters[0], torch.full((3,), 0.5 * 0.95))
     with pytest.raises(InputError, match="optimiser must be one of"):
-        make_optimiser(parameters, TrainSettings(optimiser="lbfgs"))
+        make_optimiser(parameters, train_settings(optimiser="lbfgs"))
 
 
 def _analysis(trains, removed, optimiser="adam", weight_decay=1e-3):

@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import train_settings
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig, peak_volumes
 from pipeline.models.checkpoint import build_model, save_model
 from pipeline.models.hourglass import StackedHourglass
 from pipeline.training import loop, losses, metrics
-from pipeline.training.loop import TrainingDiverged, TrainSettings, check_improved, held_subnetworks
+from pipeline.training.loop import TrainingDiverged, check_improved, held_subnetworks
 from pipeline.training.samples import (
     FLIP_JOINTS,
     FLIP_VOXEL_PARTS,
@@ -238,17 +239,8 @@ def test_the_part_voxel_network_starts_as_the_voxel_network_for_every_part():
 
 
 def settings(iterations, **overrides):
-    base = dict(
-        iterations=iterations,
-        batch_size=6,
-        learning_rate=1e-3,
-        eval_every=iterations,
-        eval_samples=12,
-        checkpoint_every=iterations,
-        seed=0,
-        device="cpu",
-    )
-    return TrainSettings(**(base | overrides))
+    lengths = {"iterations": iterations, "eval_every": iterations, "checkpoint_every": iterations}
+    return train_settings(**(lengths | overrides))
 
 
 def train_stage(name, samples, tmp_path, inits=(), iterations=60, config=None):
@@ -322,9 +314,9 @@ def test_each_precision_mode_trains(samples, precision, tmp_path):
 
 
 def test_the_learning_rate_drops_tenfold_after_its_share_of_the_stage():
-    drop = TrainSettings(iterations=100, learning_rate=1e-3, lr_drop=0.75)
+    drop = train_settings(iterations=100, learning_rate=1e-3, lr_drop=0.75)
     assert loop.learning_rate(drop, 74) == 1e-3 and loop.learning_rate(drop, 75) == pytest.approx(1e-4)
-    assert loop.learning_rate(TrainSettings(iterations=100, learning_rate=1e-3), 99) == 1e-3  # lr_drop 1: never
+    assert loop.learning_rate(train_settings(iterations=100, learning_rate=1e-3), 99) == 1e-3  # lr_drop 1: never
 
 
 def test_turned_and_zoomed_crops_keep_joints_and_parts_together(samples):

@@ -16,6 +16,7 @@ from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
 from pipeline.listing import folder_state  # noqa: E402
+from pipeline.models.inputs import BODYNET_INPUTS  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     code_version as module_code_version, config_hash, default_tracking_uri, end_pipeline_run,
@@ -419,15 +420,11 @@ def bodynet_outputs():
     return ["results/bodynet/learning_curves.png"]
 
 
-# BodyNet's own inputs of the 3D-pose and voxel networks: with input_variants null, the
-# tables' rows of these inputs are the stages themselves.
-BODYNET_INPUTS = {"pose3d": "rgb+pose2d+segm", "voxels": "rgb+pose2d+segm+pose3d"}
-
-
 def evaluation_folder(evaluation):
-    """results/evaluation/<evaluation>, or the stage's own when a variant is the stage."""
+    """results/evaluation/<evaluation>, or the stage's own when a variant is the stage: with
+    input_variants null, the tables' rows of BodyNet's own inputs are the stages themselves."""
     for network, inputs in BODYNET_INPUTS.items():
-        if evaluation == f"inputs/{network}/{inputs}" and not config["bodynet"]["iterations"]["input_variants"]:
+        if evaluation == f"inputs/{network}/{'+'.join(inputs)}" and not config["bodynet"]["iterations"]["input_variants"]:
             return f"results/evaluation/{network}"
     return f"results/evaluation/{evaluation}"
 
@@ -579,10 +576,11 @@ def ltc_options(wildcards):
         flows = {f"{split}_flow": f"results/actions/flow/{split}/{source}" for split in ("train", "test")}
     keys = ("frame_size", "flow_scale", "crop", "width", "dropout", "iterations", "batch_size", "optimiser")
     keys += ("learning_rate", "momentum", "weight_decay", "lr_drop", "test_stride", "eval_every")
+    similarity = {key: ltc["views"][key] for key in ("similarity_weight", "margin")}
     options = cli_options({"input": source} | flows | {"extent": ltc["extents"][extent]} | {key: ltc[key] for key in keys})
+    options += " " + cli_options(similarity)
     if wildcards.study == "views":
-        views = ltc["views"]
-        options += f" --losses {quoted(wildcards.row)} {cli_options({key: views[key] for key in ('similarity_weight', 'margin')})}"
+        options += f" --losses {quoted(wildcards.row)}"
     return options
 
 

@@ -82,8 +82,12 @@ def render(args: argparse.Namespace) -> None:
     )
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace, views: list[int]):
+    """The network's training settings; without --losses, the action loss on every one of
+    the training clips' `views`."""
     from pipeline.actions.train import LTCSettings, view_training
+
+    losses = args.losses or "a_" + "_".join(f"v{view}" for view in sorted(views))
 
     return LTCSettings(
         extent=args.extent,
@@ -100,7 +104,7 @@ def _settings(args: argparse.Namespace):
         test_stride=args.test_stride,
         seed=args.seed,
         eval_every=args.eval_every,
-        **view_training(args.losses),
+        **view_training(losses),
         similarity_weight=args.similarity_weight,
         margin=args.margin,
     )
@@ -141,11 +145,11 @@ def train(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = _settings(args)
-    ltc.check_settings(settings)
     if args.input != RGB and (args.train_flow is None or args.test_flow is None):
         raise InputError(f"--input {args.input} needs --train-flow and --test-flow")
     train_manifest, test_manifest = read_manifest(args.train_manifest), read_manifest(args.test_manifest)
+    settings = _settings(args, train_manifest["view"].unique().tolist())
+    ltc.check_settings(settings)
     width, height = args.frame_size
     sets = [
         load_set(manifest, args.root, args.input, folder, width, height, args.flow_scale)
@@ -382,12 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument(
         "--losses",
-        default="a_v1_v2_v3",
-        help="the losses, as a view-study row names them: a_v1_v2_v3 (the action loss on every view), "
-        "s_v1_v2+a_v1 (L_s between views 1 and 2, the action loss on view 1), c_...: L_c",
+        help="the losses, as a view-study row names them: a_v1_v2 (the action loss on views 1 and 2), "
+        "s_v1_v2+a_v1 (L_s between views 1 and 2, the action loss on view 1), c_...: L_c "
+        "(default: the action loss on every view of the training clips)",
     )
-    p.add_argument("--similarity-weight", type=float, default=0.0)
-    p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--similarity-weight", type=float, required=True, help="the similarity loss's weight")
+    p.add_argument("--margin", type=float, required=True, help="L_c's margin")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument(
         "--out", type=Path, required=True, help="folder: model.pt, history.csv, clips.csv, videos.csv, summary.json"

@@ -391,6 +391,7 @@ def render_split(
         shapes=settings.shapes,
         outfits=settings.outfits,
         passes=settings.passes,
+        lossless=False,  # the action clips are read as mp4, as the action networks' video is
         width=settings.width,
         height=settings.height,
         light=settings.light,

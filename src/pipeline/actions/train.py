@@ -59,11 +59,11 @@ class LTCSettings:
     test_stride: int
     seed: int
     eval_every: int
-    action_views: tuple[int, ...] = (1, 2, 3)
-    similarity: str = "none"
+    action_views: tuple[int, ...]  # the views the action loss is taken on (1-based)
+    similarity_weight: float
+    margin: float  # L_c's, for pairs of different videos
+    similarity: str = "none"  # or positive (L_s) or contrastive (L_c), between similarity_views
     similarity_views: tuple[int, int] = (1, 2)
-    similarity_weight: float = 0.0
-    margin: float = 1.0
 
 
 SIMILARITY_TERMS = {"s": "positive", "c": "contrastive"}

@@ -45,15 +45,17 @@ BATCH = 64
 
 @dataclass
 class BuildSettings:
+    """One gender's build: `body_model.anny.*` and `seed` (docs/config.md)."""
+
     gender: str
-    shape_samples: int = 1000
-    regressor_samples: int = 200
-    eval_shapes: int = 16
-    eval_poses: int = 8
-    pose_sigma: float = 0.35
-    age_range: tuple[float, float] = (20.0, 70.0)
-    num_betas: int = 10
-    seed: int = 0
+    shape_samples: int
+    regressor_samples: int
+    eval_shapes: int
+    eval_poses: int
+    pose_sigma: float
+    age_range: tuple[float, float]
+    num_betas: int
+    seed: int
 
 
 @dataclass

@@ -31,11 +31,12 @@ DEPTH_CLASSES = DEPTH_BINS + 1  # SURREAL's depth network: background and the 19
 
 @dataclass
 class SampleSizes:
-    """Resolutions of a sample (paper scale: 256 input, 64 heatmaps, 128 voxels)."""
+    """Resolutions of a sample (`bodynet.input_size`, `heatmap_size`, `voxel_size`; the
+    paper's: 256 input, 64 heatmaps, 128 voxels)."""
 
-    input: int = 256
-    heatmap: int = 64
-    voxels: int = 128
+    input: int
+    heatmap: int
+    voxels: int
 
     @property
     def sigma(self) -> float:

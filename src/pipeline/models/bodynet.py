@@ -31,13 +31,14 @@ Shapes: B batch, S input size, s heatmap size, D voxel size, J = 16 joints, Z = 
 from __future__ import annotations
 
 import numbers
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from pipeline.models.hourglass import Residual, StackedHourglass
+from pipeline.models.inputs import BODYNET_INPUTS, IMAGES, INPUTS
 
 JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
@@ -45,9 +46,7 @@ DEPTH_BINS = 19
 DEPTH_CLASSES = DEPTH_BINS + 1  # background and the bins
 VOXEL_PART_CLASSES = 7  # background and six parts (pipeline.body_model.skeleton.VOXEL_PARTS)
 BETAS = 10
-INPUTS = ("rgb", "pose2d", "segm", "pose3d", "flow")
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
-IMAGES = ("rgb", "flow")  # inputs read from the sample itself, not predicted
 # The 3D-pose network's losses (config bodynet.pose3d_loss): BodyNet's MSE on the volumes, or a
 # softmax over each joint's volume trained by cross-entropy, soft-argmax L1, or both summed.
 POSE3D_LOSSES = ("mse", "softmax", "integral", "softmax+integral")
@@ -79,10 +78,12 @@ def _known_keys(data: object, cls: type, prefix: str = "") -> dict:
 
 @dataclass
 class HourglassConfig:
-    stacks: int = 2
-    features: int = 256
-    modules: int = 1
-    depth: int = 4
+    """`bodynet.hourglass` (the paper's: 2 stacks of 256 features, 1 module, depth 4)."""
+
+    stacks: int
+    features: int
+    modules: int
+    depth: int
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -95,12 +96,12 @@ class BodyNetConfig:
     tuples of str and a HourglassConfig, so `as_dict` is a dict of builtins (what a checkpoint
     may hold)."""
 
-    input_size: int = 256
-    heatmap_size: int = 64
-    voxel_size: int = 128
-    hourglass: HourglassConfig = field(default_factory=HourglassConfig)
-    pose3d_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm")
-    voxel_inputs: tuple[str, ...] = ("rgb", "pose2d", "segm", "pose3d")
+    input_size: int
+    heatmap_size: int
+    voxel_size: int
+    hourglass: HourglassConfig
+    pose3d_inputs: tuple[str, ...] = BODYNET_INPUTS["pose3d"]
+    voxel_inputs: tuple[str, ...] = BODYNET_INPUTS["voxels"]
     # How the 3D-pose network is trained, and so what its outputs are: "mse" (BodyNet's) regresses
     # the Gaussian volumes; the others (pipeline.training.losses.POSE3D_LOSSES) give logits, whose
     # softmax over each joint's volume, scaled to a peak of 1, is the volume the others read.

@@ -36,11 +36,14 @@ MEASURES = {
 
 @dataclass
 class SparsitySettings:
-    gamma_threshold: float = 1e-3
-    activation_threshold: float = 1e-12
-    activation_samples: int = 0  # training images the activations are taken over; 0: all
-    batch_size: int = 16
-    latency_batch: int = 8
+    """The analysis of one network; the fields without a default are the config's
+    (`sparsity.*`: docs/config.md)."""
+
+    gamma_threshold: float
+    activation_threshold: float
+    activation_samples: int  # training images the activations are taken over; 0: all
+    latency_batch: int
+    batch_size: int = 16  # of the activations' pass: memory, not results
     latency_repeats: int = 20
 
 

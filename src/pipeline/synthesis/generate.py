@@ -41,20 +41,24 @@ PASSES = ("segm", "depth", "gtflow", "flow", "normal")
 
 @dataclass
 class SynthesisSettings:
-    seed: int = 0
-    clip_length: int = 100
-    shapes: int = 100  # per split and gender
-    outfits: int = 100  # per split
+    """How clips are drawn and rendered. The fields without a default are the config's
+    (`seed`, `synthesis.*`: docs/config.md); the others are SURREAL's own unless a study or
+    the action clips set them."""
+
+    seed: int
+    clip_length: int
+    shapes: int  # per split and gender
+    outfits: int  # per split
+    passes: tuple[str, ...]
+    lossless: bool  # PNG frames beside the mp4
+    light: appearance.LightRange
     # 0: the whole bank; else each clip wears its drawn outfit modulo this, all else drawn as
     # with the whole bank (SURREAL's clothing study)
     outfits_used: int = 0
     cam_dist_mean: float = 8.0
     cam_dist_std: float = 1.0
-    passes: tuple[str, ...] = PASSES
-    lossless: bool = False  # PNG frames beside the mp4
     width: int = camera.WIDTH
     height: int = camera.HEIGHT
-    light: appearance.LightRange = appearance.LightRange()
 
 
 @dataclass

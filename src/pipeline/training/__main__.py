@@ -18,6 +18,7 @@ from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_c
 from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
 from pipeline.models.bodynet import POSE3D_LOSSES
+from pipeline.models.inputs import BODYNET_INPUTS
 from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
 
@@ -280,10 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", type=int, required=True)
     p.add_argument("--modules", type=int, required=True)
     p.add_argument("--depth", type=int, required=True)
-    p.add_argument("--pose3d-inputs", nargs="+", default=["rgb", "pose2d", "segm"], help="BodyNet's by default")
-    p.add_argument(
-        "--voxel-inputs", nargs="+", default=["rgb", "pose2d", "segm", "pose3d"], help="BodyNet's by default"
-    )
+    p.add_argument("--pose3d-inputs", nargs="+", default=list(BODYNET_INPUTS["pose3d"]), help="BodyNet's by default")
+    p.add_argument("--voxel-inputs", nargs="+", default=list(BODYNET_INPUTS["voxels"]), help="BodyNet's by default")
     p.add_argument(
         "--pose3d-loss",
         choices=POSE3D_LOSSES,

@@ -35,23 +35,27 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainSettings:
-    iterations: int = 1000
-    batch_size: int = 6
-    learning_rate: float = 1e-3
-    eval_every: int = 100
-    eval_samples: int = 64
-    checkpoint_every: int = 100
-    seed: int = 0
-    device: str = "auto"
+    """One stage's training. The fields without a default are the config's (`bodynet.*`:
+    docs/config.md says what each means and its value); those with one are set only by the
+    studies that vary them."""
+
+    iterations: int
+    batch_size: int
+    learning_rate: float
+    eval_every: int
+    eval_samples: int
+    checkpoint_every: int
+    seed: int
+    device: str
+    precision: str  # auto | bf16 | fp32: see `autocast_dtype`
+    channels_last: bool  # NHWC activations: oneDNN's fast layout on the CPU, tensor cores' on a GPU
+    rotation: float  # degrees: crops of the 2D tasks turned by up to this much
+    scale: float  # and zoomed by a factor in 1 ± this
+    lr_drop: float  # the learning rate is divided by 10 after this fraction of the iterations
     optimiser: str = "rmsprop"  # BodyNet's; adam and sgd (momentum) for the sparsity study
     momentum: float = 0.9  # sgd's
     weight_decay: float = 0.0
     decay: str = "l2"  # l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ each step
-    precision: str = "auto"  # auto | bf16 | fp32: see `autocast_dtype`
-    channels_last: bool = True  # NHWC activations: oneDNN's fast layout on the CPU, tensor cores' on a GPU
-    rotation: float = 0.0  # degrees: crops of the 2D tasks turned by up to this much
-    lr_drop: float = 1.0  # the learning rate is divided by 10 after this fraction of the iterations
-    scale: float = 0.0  # and zoomed by a factor in 1 ± this
     oracle: tuple[str, ...] = ()  # 'pose2d', 'segm': their truth fed to the later networks (a diagnosis)
 
 

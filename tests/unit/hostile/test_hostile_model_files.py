@@ -207,7 +207,7 @@ def test_an_action_network_checkpoint_round_trips_as_plain_values(tmp_path):
     from pipeline.actions.train import LTCSettings
     from pipeline.models.checkpoint import save_checkpoint
 
-    settings = LTCSettings(4, 10, 1 / 16, 0.0, 2, 2, "adam", 1e-3, 0.9, 0.0, 1.0, 3, 0, 2, action_views=(1, 2))
+    settings = LTCSettings(4, 10, 1 / 16, 0.0, 2, 2, "adam", 1e-3, 0.9, 0.0, 1.0, 3, 0, 2, (1, 2), 0.1, 1.0)
     model = LTC(2, 3, settings.extent, settings.size, settings.width)
     path = tmp_path / "model.pt"
     save_checkpoint(path, {"state": model.state_dict(), "settings": vars(settings), "classes": np.int64(3)})
