@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -12,6 +13,8 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from pipeline.config import typed_overrides  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
+from pipeline.tracking import end_pipeline_run, start_pipeline_run  # noqa: E402
 
 
 configfile: "config.yaml"
@@ -42,6 +45,23 @@ include: "workflow/rules/actions.smk"
 
 
 check_cluster_rules()
+
+
+# An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
+# before jobs run in parallel, and opens its own run; every job's run is its child.
+onstart:
+    try:
+        start_pipeline_run(TRACKING_URI, EXPERIMENT, config, sys.argv)
+    except InputError as error:  # a tracking.uri nobody answers
+        raise WorkflowError(str(error)) from None
+
+
+onsuccess:
+    end_pipeline_run(TRACKING_URI, "FINISHED")
+
+
+onerror:
+    end_pipeline_run(TRACKING_URI, "FAILED")
 
 
 # Seconds of work on files already made: on a cluster they run beside the head node, not as jobs.

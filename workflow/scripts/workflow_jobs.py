@@ -121,7 +121,7 @@ CONFIG_LOOP = re.compile(r"config((?:\[\s*[\"'][\w-]+[\"']\s*\])+)\[(\w+)\]\s+fo
 def _blocks() -> tuple[dict[str, str], dict[str, str]]:
     """({rule: text}, {helper function or constant: text}) of every rule file."""
     rules, helpers = {}, {}
-    for path in sorted(RULE_FILES.glob("*.smk")):
+    for path in sorted(RULE_FILES.rglob("*.smk")):  # the rule files and their helpers
         text = path.read_text()
         starts = list(BLOCK_START.finditer(text))
         for start, following in zip(starts, starts[1:] + [None]):
