@@ -23,7 +23,9 @@ configfile: "config.yaml"
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 # `--config section='{key: 3}'` means what the same YAML means in a config file (docs/config.md).
-typed_overrides(config, workflow.config_settings.config, yaml.safe_load(SCHEMA.read_text()))
+SCHEMA_TREE = yaml.safe_load(SCHEMA.read_text())
+SCHEMA_DEFS = SCHEMA_TREE["$defs"]  # the names the schema defines once (splits, flow methods)
+typed_overrides(config, workflow.config_settings.config, SCHEMA_TREE)
 validate(config, str(SCHEMA))
 
 

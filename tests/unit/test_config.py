@@ -106,3 +106,14 @@ def test_the_schema_rejects_a_bad_value_where_it_lies(overrides, path):
     with pytest.raises(jsonschema.ValidationError) as error:
         jsonschema.validate(changed(overrides), schema)
     assert list(error.value.absolute_path) == path
+
+
+def test_the_schemas_named_lists_are_the_packages():
+    """The lists the schema defines once, for the config and the rules' wildcards, are the ones
+    the package knows: its flow methods, its training stages."""
+    from pipeline.flow.methods import METHODS
+    from pipeline.training.schedule import STAGES
+
+    definitions = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
+    assert tuple(definitions["flow_method"]["enum"]) == METHODS
+    assert set(definitions["stage"]["enum"]) == set(STAGES)

@@ -64,8 +64,8 @@ SPLITS = config["synthesis"]["splits"]
 
 
 wildcard_constraints:
-    split="train|val|test|shifted",
-    method="rendered|farneback|dis_ultrafast|dis_fast|dis_medium|tvl1",
+    split="|".join(SCHEMA_DEFS["split"]["enum"]),
+    method="|".join(["rendered", *SCHEMA_DEFS["flow_method"]["enum"]]),
     run="[0-2]",
     gender="female|male|neutral",
     stage="|".join(STAGE_INITS),
