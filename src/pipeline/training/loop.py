@@ -285,6 +285,88 @@ def start_from_priors(model: BodyNet, stage: Stage, train_set: SampleSet, seed: 
             bias.copy_(prior.to(bias.device).expand_as(bias))
 
 
+def resume(
+    model: BodyNet, optimiser: torch.optim.Optimizer, checkpoint: Path, signature: str, stage: Stage
+) -> tuple[int, list[dict], list[dict]] | None:
+    """(iteration, history, steps) of the run `checkpoint` holds, its weights and optimiser
+    state loaded into `model` and `optimiser`; None when there is none, or it was written with
+    other settings (another `signature`)."""
+    saved = load_checkpoint(checkpoint) if checkpoint.exists() else None
+    if saved is not None and saved.get("signature") != signature:
+        log.warning("%s was made with other settings: starting afresh", checkpoint)
+        saved = None
+    if saved is None:
+        return None
+    for name, state in saved["state"].items():
+        getattr(model, name).load_state_dict(state)
+    optimiser.load_state_dict(saved["optimiser"])
+    log.info("%s: resuming at iteration %d from %s", stage.name, saved["iteration"], checkpoint)
+    return saved["iteration"], saved["history"], saved["steps"]
+
+
+def training_batch(
+    train_set: SampleSet, stage: Stage, settings: TrainSettings, iteration: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """The iteration's batch: its crops and augmentation drawn from the seed, the stage and the
+    iteration alone, so that a resumed run draws what the uninterrupted one would have."""
+    rng = seeded_generator(settings.seed, "batch", stage.name, iteration)
+    indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
+    return make_batch(
+        train_set,
+        indices,
+        rng,
+        flip=stage.flip,
+        jitter=True,
+        rotation=settings.rotation * stage.flip,
+        scale=settings.scale * stage.flip,
+        targets=stage.targets + tuple(target for name in settings.oracle for target in ORACLE_TARGETS[name]),
+        device=device,
+    )
+
+
+@dataclass
+class Optimisation:
+    """What one update needs besides the model and the batch."""
+
+    optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    parameters: list[torch.nn.Parameter]
+    amp_dtype: torch.dtype | None
+    layout: torch.memory_format
+
+
+def step(
+    model: BodyNet,
+    stage: Stage,
+    batch: dict[str, torch.Tensor],
+    settings: TrainSettings,
+    iteration: int,
+    update: Optimisation,
+    device: torch.device,
+    checkpoint: Path,
+) -> dict[str, float]:
+    """One update of the stage's networks; the loss and its terms. A loss that is not a finite
+    number stops the stage (TrainingDiverged), the last checkpoint kept."""
+    with torch.autocast(device.type, dtype=update.amp_dtype, enabled=update.amp_dtype is not None):
+        outputs = model(**inputs(batch, device, update.layout, settings.oracle), wanted=stage.wanted)
+    terms = losses.terms(outputs, batch, list(stage.weights), model.config.pose3d_loss)
+    loss = sum(stage.weights[name] * value for name, value in terms.items())
+    if not torch.isfinite(loss):
+        kept = f"the last good checkpoint, {checkpoint}, stays" if checkpoint.exists() else "no checkpoint yet"
+        raise TrainingDiverged(
+            f"{stage.name}: the loss became {loss.item()} at iteration {iteration + 1} "
+            f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); {kept}"
+        )
+    update.optimiser.zero_grad(set_to_none=True)
+    for group in update.optimiser.param_groups:  # from the iteration alone, so that a resumed run agrees
+        group["lr"] = learning_rate(settings, iteration)
+    update.scaler.scale(loss).backward()
+    decay_weights(update.parameters, settings, iteration)
+    update.scaler.step(update.optimiser)
+    update.scaler.update()
+    return {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
+
+
 def train(
     model: BodyNet,
     stage: Stage,
@@ -306,27 +388,19 @@ def train(
     from tqdm import tqdm
 
     device = pick_device(settings.device)
-    amp_dtype = autocast_dtype(device, settings.precision)
-    layout = memory_format(settings.channels_last)
     torch.manual_seed(torch_seed(settings.seed, "train", stage.name))
+    layout = memory_format(settings.channels_last)
     model.to(device, memory_format=layout)
     parameters = set_trainable(model, stage)
+    amp_dtype = autocast_dtype(device, settings.precision)
     optimiser = make_optimiser(parameters, settings)
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
-    history: list[dict] = []
-    steps: list[dict] = []
-    start = 0
-    saved = load_checkpoint(checkpoint) if checkpoint.exists() else None
-    if saved is not None and saved.get("signature") != signature:
-        log.warning("%s was made with other settings: starting afresh", checkpoint)
-        saved = None
-    if saved is not None:
-        for name, state in saved["state"].items():
-            getattr(model, name).load_state_dict(state)
-        optimiser.load_state_dict(saved["optimiser"])
-        start, history, steps = saved["iteration"], saved["history"], saved["steps"]
-        log.info("%s: resuming at iteration %d from %s", stage.name, start, checkpoint)
+    update = Optimisation(optimiser, scaler, parameters, amp_dtype, layout)
+    resumed = resume(model, optimiser, checkpoint, signature, stage)
+    if resumed is not None:
+        start, history, steps = resumed
     else:
+        start, history, steps = 0, [], []
         start_from_held(model, stage)
         start_from_priors(model, stage, train_set, settings.seed)
         history.append({"iteration": 0, **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle)})
@@ -346,38 +420,9 @@ def train(
         mininterval=0.5 if sys.stderr.isatty() else 30,
     )  # a log file gets a line every 30 s
     for iteration in bar:
-        rng = seeded_generator(settings.seed, "batch", stage.name, iteration)
-        indices = rng.choice(len(train_set), settings.batch_size, replace=len(train_set) < settings.batch_size)
-        batch = make_batch(
-            train_set,
-            indices,
-            rng,
-            flip=stage.flip,
-            jitter=True,
-            rotation=settings.rotation * stage.flip,
-            scale=settings.scale * stage.flip,
-            targets=stage.targets + tuple(target for name in settings.oracle for target in ORACLE_TARGETS[name]),
-            device=device,
-        )
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            outputs = model(**inputs(batch, device, layout, settings.oracle), wanted=stage.wanted)
-        terms = losses.terms(outputs, batch, list(stage.weights), model.config.pose3d_loss)
-        loss = sum(stage.weights[name] * value for name, value in terms.items())
-        if not torch.isfinite(loss):
-            kept = f"the last good checkpoint, {checkpoint}, stays" if checkpoint.exists() else "no checkpoint yet"
-            raise TrainingDiverged(
-                f"{stage.name}: the loss became {loss.item()} at iteration {iteration + 1} "
-                f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); {kept}"
-            )
-        optimiser.zero_grad(set_to_none=True)
-        for group in optimiser.param_groups:  # from the iteration alone, so that a resumed run agrees
-            group["lr"] = learning_rate(settings, iteration)
-        scaler.scale(loss).backward()
-        decay_weights(parameters, settings, iteration)
-        scaler.step(optimiser)
-        scaler.update()
+        batch = training_batch(train_set, stage, settings, iteration, device)
+        values = step(model, stage, batch, settings, iteration, update, device, checkpoint)
         count += 1
-        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
         steps.append({"iteration": iteration + 1, **values})
         for name, value in values.items():
             sums[name] = sums.get(name, 0.0) + value
