@@ -355,6 +355,80 @@ def geometric_transforms(
     ]
 
 
+@dataclass
+class Crops:
+    """The image-plane arrays of a batch, as augmentation leaves them."""
+
+    rgb: np.ndarray  # (B, S, S, 3) uint8
+    parts: np.ndarray  # (B, H, H) part labels
+    depth: np.ndarray | None  # (B, H, H) depth classes, when asked for
+    joints: np.ndarray  # (B, J, 2) on the heatmap
+    bins: np.ndarray  # (B, J) depth bins
+    head: np.ndarray  # (B,) head size on the heatmap (PCKh's reference)
+    flipped: np.ndarray  # (B,) bool: mirrored
+
+
+def augmented_crops(
+    samples: SampleSet,
+    indices: np.ndarray,
+    rng: np.random.Generator | None,
+    flip: bool,
+    rotation: float,
+    scale: float,
+    with_depth: bool,
+) -> Crops:
+    """The samples' crops, mirrored half the time (`flip`: left and right exchanged), turned
+    and zoomed (`rotation` degrees, `scale`) about their centre when `rng` is given."""
+    a, sizes = samples.arrays, samples.sizes
+    count = len(indices)
+    rgb = np.array(a["rgb"][indices])
+    parts = np.array(a["parts"][indices])
+    depth = np.array(a["depth"][indices]) if with_depth else None
+    joints = np.array(a["joints"][indices])
+    bins = a["bins"][indices].astype(np.int64)
+    head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
+    augment = rng is not None
+    flipped = rng.random(count) < 0.5 if augment and flip else np.zeros(count, bool)
+    if flipped.any():
+        rgb[flipped] = rgb[flipped, :, ::-1]
+        parts[flipped] = FLIP_PARTS[parts[flipped, :, ::-1]]
+        if depth is not None:
+            depth[flipped] = depth[flipped, :, ::-1]
+        joints[flipped] = joints[flipped][:, FLIP_JOINTS]
+        joints[flipped, :, 0] = sizes.heatmap - 1 - joints[flipped, :, 0]
+        bins[flipped] = bins[flipped][:, FLIP_JOINTS]
+    if augment and (rotation or scale):
+        to_input, to_heatmap = geometric_transforms(rng, count, rotation, scale, (sizes.input, sizes.heatmap))
+        for k, (big, transform) in enumerate(zip(to_input, to_heatmap)):
+            rgb[k] = cv2.warpAffine(rgb[k], big, (sizes.input, sizes.input), flags=cv2.INTER_LINEAR)
+            parts[k] = cv2.warpAffine(parts[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
+            if depth is not None:
+                depth[k] = cv2.warpAffine(depth[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
+            joints[k] = joints[k] @ transform[:, :2].T.astype(np.float32) + transform[:, 2].astype(np.float32)
+        # the head's size follows the zoom (PCKh's reference), not its original length
+        head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
+    return Crops(rgb, parts, depth, joints, bins, head, flipped)
+
+
+def voxel_targets(samples: SampleSet, indices: np.ndarray, flipped: np.ndarray, wanted: set[str]) -> dict:
+    """The voxel grids and silhouettes asked for (as numpy arrays), mirrored with their crops."""
+    a, size = samples.arrays, samples.sizes.voxels
+    found = {}
+    if wanted & {"voxels", "silhouette_side"}:
+        voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=size)  # (B, z, y, x)
+        voxels[flipped] = voxels[flipped, :, :, ::-1]
+        found["voxels"] = voxels
+    if "part_voxels" in wanted and "part_voxels" in a:  # samples prepared before part voxels lack them
+        labels = unpack_part_voxels(a["part_voxels"][indices], size)  # (B, z, y, x)
+        labels[flipped] = FLIP_VOXEL_PARTS[labels[flipped, :, :, ::-1]]
+        found["part_voxels"] = labels
+    if "silhouette_front" in wanted:
+        silhouette = np.array(a["silhouette"][indices])
+        silhouette[flipped] = silhouette[flipped, :, ::-1]
+        found["silhouette_front"] = silhouette
+    return found
+
+
 def make_batch(
     samples: SampleSet,
     indices: np.ndarray,
@@ -379,68 +453,34 @@ def make_batch(
     sizes = samples.sizes
     if samples.rows is not None:
         indices = samples.rows[indices]
-    count = len(indices)
-    rgb = np.array(a["rgb"][indices])  # (B, S, S, 3) uint8
-    parts = np.array(a["parts"][indices])
-    depth = np.array(a["depth"][indices]) if "depth_classes" in targets else None
-    joints = np.array(a["joints"][indices])
-    bins = a["bins"][indices].astype(np.int64)
-    head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
-    augment = rng is not None
-    flipped = rng.random(count) < 0.5 if augment and flip else np.zeros(count, bool)
-    if flipped.any():
-        rgb[flipped] = rgb[flipped, :, ::-1]
-        parts[flipped] = FLIP_PARTS[parts[flipped, :, ::-1]]
-        if depth is not None:
-            depth[flipped] = depth[flipped, :, ::-1]
-        joints[flipped] = joints[flipped][:, FLIP_JOINTS]
-        joints[flipped, :, 0] = sizes.heatmap - 1 - joints[flipped, :, 0]
-        bins[flipped] = bins[flipped][:, FLIP_JOINTS]
-    if augment and (rotation or scale):
-        to_input, to_heatmap = geometric_transforms(rng, count, rotation, scale, (sizes.input, sizes.heatmap))
-        for k, (big, transform) in enumerate(zip(to_input, to_heatmap)):
-            rgb[k] = cv2.warpAffine(rgb[k], big, (sizes.input, sizes.input), flags=cv2.INTER_LINEAR)
-            parts[k] = cv2.warpAffine(parts[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
-            if depth is not None:
-                depth[k] = cv2.warpAffine(depth[k], transform, (sizes.heatmap, sizes.heatmap), flags=cv2.INTER_NEAREST)
-            joints[k] = joints[k] @ transform[:, :2].T.astype(np.float32) + transform[:, 2].astype(np.float32)
-        # the head's size follows the zoom (PCKh's reference), not its original length
-        head = np.linalg.norm(joints[:, HEAD] - joints[:, NECK], axis=-1)
-    image = torch.from_numpy(rgb).to(torch.float32).div_(255.0)
-    if augment and jitter:
-        gains = torch.from_numpy(rng.uniform(0.6, 1.4, size=(count, 1, 1, 3)).astype(np.float32))
+    wanted = set(targets)
+    crops = augmented_crops(samples, indices, rng, flip, rotation, scale, "depth_classes" in wanted)
+    image = torch.from_numpy(crops.rgb).to(torch.float32).div_(255.0)
+    if rng is not None and jitter:
+        gains = torch.from_numpy(rng.uniform(0.6, 1.4, size=(len(indices), 1, 1, 3)).astype(np.float32))
         image = image.mul_(gains).clamp_(0.0, 1.0)
     batch = {
         "rgb": image.permute(0, 3, 1, 2),  # channels last in memory
-        "parts": torch.from_numpy(parts.astype(np.int64)),
-        "joints": torch.from_numpy(joints),
-        "bins": torch.from_numpy(bins),
-        "head_size": torch.from_numpy(head.astype(np.float32)),
+        "parts": torch.from_numpy(crops.parts.astype(np.int64)),
+        "joints": torch.from_numpy(crops.joints),
+        "bins": torch.from_numpy(crops.bins),
+        "head_size": torch.from_numpy(crops.head.astype(np.float32)),
         "joints_camera": torch.from_numpy(np.array(a["joints_camera"][indices])),
         "root_depth": torch.from_numpy(np.array(a["root_depth"][indices])),
         "crop_centre": torch.from_numpy(np.array(a["crop_centre"][indices])),
         "crop_side": torch.from_numpy(np.array(a["crop_side"][indices])),
         "betas": torch.from_numpy(np.array(a["shape"][indices][:, :BETAS])),
     }
-    wanted = set(targets)
-    if depth is not None:
-        batch["depth_classes"] = torch.from_numpy(depth.astype(np.int64))
-    if wanted & {"voxels", "silhouette_side"}:
-        voxels = np.unpackbits(a["voxels"][indices], axis=-1, count=sizes.voxels)  # (B, z, y, x)
-        voxels[flipped] = voxels[flipped, :, :, ::-1]
-        batch["voxels"] = torch.from_numpy(voxels)
+    if crops.depth is not None:
+        batch["depth_classes"] = torch.from_numpy(crops.depth.astype(np.int64))
+    batch |= {
+        name: torch.from_numpy(grid) for name, grid in voxel_targets(samples, indices, crops.flipped, wanted).items()
+    }
+    if "voxels" in batch:
         batch["silhouette_side"] = batch["voxels"].amax(dim=3)  # (z, y): max over x
-    if "part_voxels" in wanted and "part_voxels" in a:  # samples prepared before part voxels lack them
-        labels = unpack_part_voxels(a["part_voxels"][indices], sizes.voxels)  # (B, z, y, x)
-        labels[flipped] = FLIP_VOXEL_PARTS[labels[flipped, :, :, ::-1]]
-        batch["part_voxels"] = torch.from_numpy(labels)
-    if "silhouette_front" in wanted:
-        silhouette = np.array(a["silhouette"][indices])
-        silhouette[flipped] = silhouette[flipped, :, ::-1]
-        batch["silhouette_front"] = torch.from_numpy(silhouette)
     if "flow" in a:
         flow = a["flow"][indices].astype(np.float32)
-        flow[flipped] = flow[flipped, :, ::-1] * np.float32([-1.0, 1.0])
+        flow[crops.flipped] = flow[crops.flipped, :, ::-1] * np.float32([-1.0, 1.0])
         batch["flow"] = torch.from_numpy(flow_channels(flow, sizes.input))
     batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
     for name in ("voxels", "silhouette_front", "silhouette_side"):
@@ -448,13 +488,19 @@ def make_batch(
             batch[name] = batch[name].float()  # converted on the device: a quarter of the transfer
     if "part_voxels" in batch:
         batch["part_voxels"] = batch["part_voxels"].long()
-    # dense targets drawn where the network runs
+    return batch | dense_targets(batch, wanted, sizes)
+
+
+def dense_targets(batch: dict[str, torch.Tensor], wanted: set[str], sizes: SampleSizes) -> dict[str, torch.Tensor]:
+    """The heatmaps and joint volumes asked for, drawn from the batch's joints where the
+    network runs (on its device)."""
+    found = {}
     if "heatmaps" in wanted:
-        batch["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sizes.sigma)
+        found["heatmaps"] = gaussian_maps(batch["joints"], sizes.heatmap, sizes.sigma)
     if "volumes" in wanted:
-        batch["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sizes.sigma)
-        batch["joint_cells"] = joint_cells(batch)
-    return batch
+        found["volumes"] = joint_volumes(batch["joints"], batch["bins"], sizes.heatmap, sizes.sigma)
+        found["joint_cells"] = joint_cells(batch)
+    return found
 
 
 def joint_cells(batch: dict[str, torch.Tensor]) -> torch.Tensor:
