@@ -16,7 +16,7 @@ from pipeline.config import ConfigError, check_config  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
 from pipeline.listing import folder_state  # noqa: E402
-from pipeline.models.inputs import BODYNET_INPUTS  # noqa: E402
+from pipeline.models.choices import BODYNET_INPUTS  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
 from pipeline.tracking import code_version as module_code_version, config_hash, default_tracking_uri  # noqa: E402
 

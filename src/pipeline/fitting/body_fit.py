@@ -30,15 +30,12 @@ import torch
 from pipeline.atomic import atomic_output
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.errors import InputError
+from pipeline.fitting.choices import MATCHINGS, OBJECTIVES
 
 JOINT_WEIGHT = 5.0  # BodyNet's λ
 TORSO = [2, 3, 6, 7, 8, 12, 13]  # hips, pelvis, thorax, neck, shoulders (BodyNet's order)
 
 DataTerm = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # vertices, joints → (B,)
-
-
-OBJECTIVES = ("sum", "mean")
-MATCHINGS = ("every_step", "once")
 
 
 class PosePrior:

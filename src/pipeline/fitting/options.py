@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
-from pipeline.fitting.body_fit import MATCHINGS, OBJECTIVES, FitSettings, PosePrior
+from pipeline.fitting.choices import MATCHINGS, OBJECTIVES
+
+if TYPE_CHECKING:
+    from pipeline.fitting.body_fit import FitSettings
 
 # option (its dest) → FitSettings field
 FIELDS = {
@@ -51,6 +55,8 @@ def fit_settings(args: argparse.Namespace, required: bool) -> FitSettings:
     missing = [f"--{key.replace('_', '-')}" for key in FIELDS if getattr(args, key) is None]
     if required and missing:
         raise InputError(f"fitting the body needs {', '.join(missing)}")
+    from pipeline.fitting.body_fit import FitSettings, PosePrior  # torch: for the commands that fit
+
     given = {field: getattr(args, key) for key, field in FIELDS.items() if getattr(args, key) is not None}
     return FitSettings(**given, learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None)
 

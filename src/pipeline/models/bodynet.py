@@ -37,8 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline.models.choices import BODYNET_INPUTS, IMAGES, INPUTS, POSE3D_LOSSES
 from pipeline.models.hourglass import Residual, StackedHourglass
-from pipeline.models.inputs import BODYNET_INPUTS, IMAGES, INPUTS
 
 JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
@@ -47,9 +47,6 @@ DEPTH_CLASSES = DEPTH_BINS + 1  # background and the bins
 VOXEL_PART_CLASSES = 7  # background and six parts (pipeline.body_model.skeleton.VOXEL_PARTS)
 BETAS = 10
 INPUT_CHANNELS = {"rgb": 3, "pose2d": JOINTS, "segm": PART_CLASSES, "pose3d": JOINTS * DEPTH_BINS, "flow": 3}
-# The 3D-pose network's losses (config bodynet.pose3d_loss): BodyNet's MSE on the volumes, or a
-# softmax over each joint's volume trained by cross-entropy, soft-argmax L1, or both summed.
-POSE3D_LOSSES = ("mse", "softmax", "integral", "softmax+integral")
 
 
 def peak_volumes(logits: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,7 @@ from pathlib import Path
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
 from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
-from pipeline.models.bodynet import POSE3D_LOSSES
-from pipeline.models.inputs import BODYNET_INPUTS
+from pipeline.models.choices import BODYNET_INPUTS, POSE3D_LOSSES
 from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
 
