@@ -91,9 +91,11 @@ def keyed(option, pairs):
 
 
 def cli_options(section):
-    """A config section as command-line options: {'eval_poses': 8} -> '--eval-poses 8'."""
+    """A config section as command-line options: {'eval_poses': 8} -> '--eval-poses 8'. In the
+    keys' order, not the config's: a config laid over another (`--configfile`) may order them
+    otherwise, and a job's command must not change with it."""
     parts = []
-    for key, value in section.items():
+    for key, value in sorted(section.items()):
         values = value if isinstance(value, list) else [value]
         parts.append(f"--{key.replace('_', '-')} {quoted(*values)}")
     return " ".join(parts)
