@@ -16,20 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "workflow" / "configs" / "tiny.yaml"
 
 
-def merged(config: dict, overlay: dict) -> dict:
-    """`config` with `overlay` laid over it key by key (Snakemake's `update_config`)."""
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            merged(config[key], value)
-        else:
-            config[key] = value
-    return config
-
-
 def tiny_config(**overrides) -> dict:
     """config.yaml with workflow/configs/tiny.yaml over it, then each dotted key of
     `overrides` set: a fresh copy each call, which callers may change."""
-    config = merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load(TINY.read_text()))
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(TINY.read_text()))
     return set_keys(config, overrides)
 
 

@@ -36,16 +36,15 @@ def tiny_motions() -> list[motion.Motion]:
     return [replace(m, pose=m.pose[:16], trans=m.trans[:16]) for m in (walk, punch)]
 
 
+def toy_synthesis(clip_length: int, shapes: int, outfits: int, **fields) -> generate.SynthesisSettings:
+    """Synthesis settings of a toy render: every pass, mp4 only, SURREAL's light, seed 0,
+    unless `fields` say otherwise."""
+    defaults = {"seed": 0, "passes": generate.PASSES, "lossless": False, "light": appearance.LightRange()}
+    return generate.SynthesisSettings(clip_length=clip_length, shapes=shapes, outfits=outfits, **(defaults | fields))
+
+
 def render_tiny(root: Path, model_path: Path, lossless: bool = True, seed: int = 0) -> list[dict]:
-    settings = generate.SynthesisSettings(
-        seed=seed,
-        clip_length=8,
-        shapes=3,
-        outfits=3,
-        passes=generate.PASSES,
-        lossless=lossless,
-        light=appearance.LightRange(),
-    )
+    settings = toy_synthesis(8, 3, 3, seed=seed, lossless=lossless)
     job = generate.RenderJob(
         split="train",
         run=0,

@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import train_settings
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.models.bodynet import BodyNetConfig
 from pipeline.models.checkpoint import build_model, save_model
@@ -56,19 +57,12 @@ def memorise(name: str, crops: SampleSet, iterations: int, tmp_path: Path, inits
     hourglass = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=hourglass, **config)
     model = build_model(config, list(inits))
-    settings = loop.TrainSettings(
+    settings = train_settings(
         iterations=iterations,
         batch_size=8,
-        learning_rate=1e-3,
         eval_every=iterations // 4,
         eval_samples=CROPS,
         checkpoint_every=iterations,
-        seed=0,
-        device="cpu",
-        precision="auto",
-        channels_last=True,
-        rotation=0.0,
-        scale=0.0,
         lr_drop=0.75,  # the default's schedule: a tenth of the rate for the last quarter
     )
     history, _ = loop.train(model, stage(name), crops, crops, settings, tmp_path / "checkpoint.pt", progress=False)

@@ -14,7 +14,7 @@ from pipeline.datasets.surreal import silhouette_box
 from pipeline.errors import InputError
 from pipeline.synthesis import appearance, backgrounds, generate, motion
 from pipeline.synthesis.voxels import align_to_box
-from synthetic_clips import render_tiny, tiny_motions
+from synthetic_clips import render_tiny, tiny_motions, toy_synthesis
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
@@ -145,15 +145,7 @@ def test_splits_share_no_outfit_no_shape_no_background():
 
 def test_the_clothing_study_dresses_the_same_clips_from_fewer_outfits():
     motions = tiny_motions()
-    settings = generate.SynthesisSettings(
-        seed=0,
-        clip_length=4,
-        shapes=5,
-        outfits=50,
-        passes=generate.PASSES,
-        lossless=False,
-        light=appearance.LightRange(),
-    )
+    settings = toy_synthesis(clip_length=4, shapes=5, outfits=50)
     every = generate.plan_clips(motions, "train", 0, settings, ["female", "male"], num_backgrounds=7)
     few = generate.plan_clips(motions, "train", 0, replace(settings, outfits_used=3), ["female", "male"], 7)
     assert len(every) == len(few) > 5 and len({plan.outfit_index for plan in every}) > 3

@@ -15,20 +15,11 @@ WIDTH, HEIGHT = 32, 24
 def toy_renderer():
     """The clip renderer at 32×24 pixels with a toy body model, and a still three-frame motion."""
     from pipeline.body_model.model import BodyModel, check_model_arrays
-    from pipeline.synthesis import appearance, generate, motion
+    from pipeline.synthesis import generate, motion
+    from synthetic_clips import toy_synthesis
 
     model = BodyModel(check_model_arrays(toy_arrays(), "toy.pkl"))
-    settings = generate.SynthesisSettings(
-        seed=0,
-        clip_length=3,
-        shapes=1,
-        outfits=1,
-        passes=generate.PASSES,
-        lossless=False,
-        light=appearance.LightRange(),
-        width=WIDTH,
-        height=HEIGHT,
-    )
+    settings = toy_synthesis(clip_length=3, shapes=1, outfits=1, width=WIDTH, height=HEIGHT)
     renderer = generate.ClipRenderer({"female": model}, settings)
     still = motion.Motion("toy", np.zeros((3, 72)), np.zeros((3, 3)))
     yield renderer, still, generate.outfit_bank(0, "train", 1)[0]
