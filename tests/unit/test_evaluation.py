@@ -599,6 +599,8 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
                 "0",
                 "--batch-size",
                 "8",
+                "--readout",
+                "peak",
                 "--samples",
                 str(test_samples_folder),
                 "--train-samples",
@@ -649,11 +651,42 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
     assert 0 < rows.loc["constant", "part_voxel_iou_head"] < rows.loc["constant", "part_voxel_iou_foreground"] < 100
 
 
+def test_the_exemplar_readout_reads_the_library_poses_nearest_to_the_peaks(test_samples_folder, tmp_path, tracking_env):
+    """The truth's volumes, read against a library that holds the truth itself: one neighbour
+    gives back the true poses (no worse than their peaks, quantised to the bins); more
+    neighbours average other poses in, and are worse. Without its options it is refused."""
+    from pipeline.evaluation.__main__ import main
+
+    def oracle(name: str, readout: str) -> dict:
+        main(
+            f"reference --kind oracle --method tasks --train-images 4 --seed 0 --batch-size 8 --samples "
+            f"{test_samples_folder} --out {tmp_path / name} {readout} --device cpu".split()
+        )
+        return json.loads((tmp_path / name / "summary.json").read_text())["measures"]
+
+    library = f"--readout exemplars --exemplars {test_samples_folder} --truncation 2.0"
+    errors = {
+        name: oracle(name, readout)["joint_error_mm"]
+        for name, readout in (
+            ("peak", "--readout peak"),
+            ("one", f"{library} --neighbours 1"),
+            ("four", f"{library} --neighbours 4"),
+        )
+    }
+    assert errors["one"] <= errors["peak"] + 1e-6 < errors["four"]
+    with pytest.raises(SystemExit, match="--readout exemplars needs --neighbours"):
+        oracle("bad", library)
+    with pytest.raises(SystemExit, match="neighbours must be at least 1"):
+        oracle("bad", f"{library} --neighbours 0")
+
+
 def test_evaluation_cli_names_bad_inputs(tmp_path, tracking_env):
     from pipeline.evaluation.__main__ import main
 
     def network(body_model: str) -> list[str]:
-        return f"network --model m.pt --samples s --body-model {body_model} --out o.csv --batch-size 8".split()
+        return (
+            f"network --model m.pt --samples s --body-model {body_model} --out o.csv --batch-size 8 --readout peak"
+        ).split()
 
     with pytest.raises(SystemExit, match="--body-model expects female=PATH or male=PATH"):
         main(network("child=x.pkl"))
@@ -719,8 +752,8 @@ def test_the_fits_read_a_prior_learnt_by_the_prior_command(test_samples_folder, 
     for name, prior in (("quadratic", ""), ("mixture", f"--pose-prior {prior_path}")):
         main(
             f"reference --kind oracle --method voxels --train-images 4 --seed 0 --batch-size 8 --examples 0 "
-            f"--samples {test_samples_folder} --body-model female={built_female[0]} --out {tmp_path / name} "
-            f"{fit} {prior} --device cpu".split()
+            f"--readout peak --samples {test_samples_folder} --body-model female={built_female[0]} "
+            f"--out {tmp_path / name} {fit} {prior} --device cpu".split()
         )
     summaries = {name: json.loads((tmp_path / name / "summary.json").read_text()) for name in ("quadratic", "mixture")}
     errors = {name: summary["measures"]["surface_error_mm"] for name, summary in summaries.items()}
@@ -729,7 +762,7 @@ def test_the_fits_read_a_prior_learnt_by_the_prior_command(test_samples_folder, 
         main(f"prior --motions {tmp_path / 'missing.npz'} --components 2 --seed 0 --out {prior_path}".split())
     with pytest.raises(SystemExit, match="train.npz: not a pose prior"):
         main(
-            f"reference --kind oracle --method voxels --train-images 4 --seed 0 --batch-size 8 --samples "
-            f"{test_samples_folder} --body-model female={built_female[0]} --out {tmp_path / 'bad'} {fit} "
+            f"reference --kind oracle --method voxels --train-images 4 --seed 0 --batch-size 8 --readout peak "
+            f"--samples {test_samples_folder} --body-model female={built_female[0]} --out {tmp_path / 'bad'} {fit} "
             f"--pose-prior {tmp_path / 'train.npz'} --device cpu".split()
         )

@@ -36,6 +36,7 @@ rule evaluate_body_fit:
         samples=bodynet_samples("validation_split"),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
         pose_prior=pose_prior_input(),
+        exemplars=readout_input(bodynet_samples("train_split")),
     output:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
@@ -53,6 +54,7 @@ rule evaluate_body_fit:
         models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         fit=fit_options(placement=True),
+        readout=readout_options(bodynet_samples("train_split")),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_body_fit"),
         code=code_version("evaluation"),
@@ -68,7 +70,7 @@ rule evaluate_body_fit:
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} {params.method} --samples {input.samples:q} "
         "{params.models} --out results/evaluation/{wildcards.evaluation:q} {params.options} {params.fit} "
-        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
+        "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_reference:
@@ -87,6 +89,7 @@ rule evaluate_reference:
         models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         fit=fit_options(placement=True),
+        readout=readout_options(bodynet_samples("train_split")),
         train_images=config["evaluation"]["reference_train_images"],
         seed=config["seed"],
         device=config["bodynet"]["device"],
@@ -104,7 +107,7 @@ rule evaluate_reference:
     shell:
         "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --samples {input.samples:q} "
         "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} {params.models} "
-        "--out results/evaluation/reference/{wildcards.reference:q} {params.options} {params.fit} "
+        "--out results/evaluation/reference/{wildcards.reference:q} {params.options} {params.fit} {params.readout} "
         "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
@@ -112,6 +115,7 @@ rule evaluate_tasks:
     input:
         model=evaluated_model,
         samples=evaluation_samples,
+        exemplars=readout_input(bodynet_samples("train_split")),
     output:
         images="results/evaluation/{evaluation}/images.csv",
         summary="results/evaluation/{evaluation}/summary.json",
@@ -120,6 +124,7 @@ rule evaluate_tasks:
         "|(depth|data_study/lossless)/on_(mp4|lossless)",
     params:
         batch=config["evaluation"]["batch_size"],
+        readout=readout_options(bodynet_samples("train_split")),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_tasks"),
         code=code_version("evaluation"),
@@ -134,8 +139,8 @@ rule evaluate_tasks:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
-        "--out results/evaluation/{wildcards.evaluation:q} --batch-size {params.batch:q} --device {params.device:q} "
-        "--threads {threads} {params.tracking} > {log:q} 2>&1"
+        "--out results/evaluation/{wildcards.evaluation:q} --batch-size {params.batch:q} {params.readout} "
+        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_evaluation:

@@ -105,6 +105,7 @@ rule evaluate_motion_input:
     input:
         model="results/motion/{source}/{inputs}/model.pt",
         samples=lambda wildcards: flow_samples(wildcards.source, config["flow"]["as_input"]["test_split"]),
+        exemplars=readout_input(flow_samples("rendered", config["bodynet"]["samples"]["train_split"])),
     output:
         images="results/evaluation/motion/{source}/{inputs}/images.csv",
         summary="results/evaluation/motion/{source}/{inputs}/summary.json",
@@ -113,6 +114,7 @@ rule evaluate_motion_input:
         inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
     params:
         batch=config["evaluation"]["batch_size"],
+        readout=readout_options(flow_samples("rendered", config["bodynet"]["samples"]["train_split"])),
         device=config["bodynet"]["device"],
         tracking=tracking("evaluate_motion_input"),
         code=code_version("evaluation"),
@@ -128,7 +130,7 @@ rule evaluate_motion_input:
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
         "--out results/evaluation/motion/{wildcards.source:q}/{wildcards.inputs:q} --batch-size {params.batch:q} "
-        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
+        "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_motion_reference:
@@ -142,6 +144,7 @@ rule evaluate_motion_reference:
         reference="|".join(REFERENCES),
     params:
         batch=config["evaluation"]["batch_size"],
+        readout=readout_options(flow_samples("rendered", config["bodynet"]["samples"]["train_split"])),
         train_images=config["evaluation"]["reference_train_images"],
         seed=config["seed"],
         device=config["bodynet"]["device"],
@@ -160,4 +163,4 @@ rule evaluate_motion_reference:
         "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --method tasks --samples {input.samples:q} "
         "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} "
         "--out results/evaluation/motion/reference/{wildcards.reference:q} --batch-size {params.batch:q} "
-        "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
+        "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"

@@ -41,6 +41,42 @@ def _fit_settings(args: argparse.Namespace, method: str):
     return fit_settings(args, required=True)
 
 
+def _exemplars(args: argparse.Namespace, samples):
+    """The exemplar readout's library (--exemplars, of the evaluated samples' sizes), or None
+    for the volumes' peaks."""
+    if args.readout == "peak":
+        return None
+    missing = [option for option in ("exemplars", "neighbours", "truncation") if getattr(args, option) is None]
+    if missing:
+        raise InputError(f"--readout exemplars needs {', '.join('--' + option for option in missing)}")
+    from pipeline.evaluation.exemplars import ExemplarSettings, PoseExemplars
+    from pipeline.training.samples import SampleSet
+
+    library = SampleSet.load(args.exemplars)
+    if library.sizes.heatmap != samples.sizes.heatmap:
+        raise InputError(
+            f"--exemplars {args.exemplars}: heatmaps of {library.sizes.heatmap} pixels, "
+            f"the evaluated samples' are {samples.sizes.heatmap}"
+        )
+    try:
+        settings = ExemplarSettings(args.neighbours, args.truncation)
+    except ValueError as error:
+        raise InputError(f"--neighbours/--truncation: {error}") from error
+    return PoseExemplars.from_samples(library, settings)
+
+
+def _readout_params(args: argparse.Namespace) -> dict:
+    """The 3D joints' readout as run parameters."""
+    if args.readout == "peak":
+        return {"readout": "peak"}
+    return {
+        "readout": "exemplars",
+        "exemplars": str(args.exemplars),
+        "neighbours": args.neighbours,
+        "truncation": args.truncation,
+    }
+
+
 def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
     """images.csv, summary.json (with the measures) and the sheet, logged to `run`."""
     from pipeline.atomic import atomic_output
@@ -104,7 +140,9 @@ def network(args: argparse.Namespace) -> None:
         "method": method,
         "placement": args.placement,
         "fit": fit_params(settings, args) if settings else None,
+        **_readout_params(args),
     }
+    exemplars = _exemplars(args, samples)
     trained_run = checkpoint.get("run_id", "unknown")
     with stage_run("evaluation", params, args.rule, parse_wildcards(args.wildcard)) as run:
         run.tag_evaluated(trained_run)
@@ -118,6 +156,7 @@ def network(args: argparse.Namespace) -> None:
             batch_size=args.batch_size,
             examples=args.examples if method != "tasks" else 0,
             placement=args.placement,
+            exemplars=exemplars,
         )
         summary = {
             "method": method,
@@ -154,7 +193,9 @@ def reference(args: argparse.Namespace) -> None:
         "method": args.method,
         "placement": args.placement,
         "fit": fit_params(settings, args) if settings else None,
+        **_readout_params(args),
     }
+    exemplars = _exemplars(args, samples)
     with stage_run("evaluation_reference", params, args.rule, parse_wildcards(args.wildcard)) as run:
         means = None
         if args.kind == "constant":
@@ -175,6 +216,7 @@ def reference(args: argparse.Namespace) -> None:
             batch_size=args.batch_size,
             examples=args.examples if args.method != "tasks" else 0,
             placement=args.placement,
+            exemplars=exemplars,
         )
         summary = {
             "method": args.method,
@@ -336,9 +378,27 @@ def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
         help="the SMPL-format model of each gender the samples hold",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for images.csv, summary.json, sheet.png")
+    _add_readout_arguments(p)
     _add_fit_arguments(p)
     add_device_arguments(p)
     add_tracking_arguments(p)
+
+
+def _add_readout_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.evaluation.exemplars import READOUTS
+
+    p.add_argument(
+        "--readout",
+        required=True,
+        choices=READOUTS,
+        help="how the 3D joints are read from the joint volumes: peak: each joint at its volume's maximum "
+        "(BodyNet's); exemplars: the mean of the training poses nearest to those peaks",
+    )
+    p.add_argument("--exemplars", type=Path, help="prepared training samples: the exemplar readout's poses")
+    p.add_argument("--neighbours", type=int, help="training poses the exemplar readout averages")
+    p.add_argument(
+        "--truncation", type=float, help="the most a joint's distance counts in the match (heatmap pixels, depth bins)"
+    )
 
 
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from pipeline.cli import parse_pair
 from pipeline.errors import InputError
+from pipeline.evaluation.exemplars import PoseExemplars
 from pipeline.evaluation.frames import (
     camera_to_image,
     crop_to_image,
@@ -207,10 +208,12 @@ def evaluate_network(
     examples: int = 0,
     progress: bool = True,
     placement: str = "true_box",
+    exemplars: PoseExemplars | None = None,
 ) -> Evaluation:
     """Measure `network` (a BodyNet, or a reference predictor; `network.trained` names its
     trained subnetworks) on every image of `samples`; keep what the qualitative sheet needs
-    for the first `examples` images."""
+    for the first `examples` images. The 3D joints measured are the joint volumes' peaks, or
+    with `exemplars` the training poses nearest to them; the body fit reads the peaks."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     if method != "tasks" and placement not in PLACEMENTS:
@@ -250,9 +253,15 @@ def evaluate_network(
         if "part_voxels" in outputs:
             measures |= part_voxel_counts(outputs["part_voxels"].float(), batch["part_voxels"])
         if "pose3d" in outputs:
-            joints = metrics.volume_joints_camera(outputs["pose3d"].float(), batch, focal, principal)
-            measures["joint_error_mm"] = metrics.joint_error_mm(joints, batch["joints_camera"]).numpy()
-            measures["pa_joint_error_mm"] = procrustes_error_mm(joints.numpy(), batch["joints_camera"].numpy())
+            volumes = outputs["pose3d"].float()
+            peaks = metrics.volume_peaks(volumes)
+            to_camera = lambda points: metrics.volume_to_camera(  # noqa: E731
+                points, batch, volumes.shape[-1], volumes.shape[2], focal, principal
+            )
+            joints = to_camera(peaks)  # the fit's: the body model and its pose prior are its prior
+            measured = to_camera(exemplars(peaks)) if exemplars is not None else joints
+            measures["joint_error_mm"] = metrics.joint_error_mm(measured, batch["joints_camera"]).numpy()
+            measures["pa_joint_error_mm"] = procrustes_error_mm(measured.numpy(), batch["joints_camera"].numpy())
         if fitter is not None:
             voxels, fitted_sets, true_sets = fit_batch(
                 fitter, models, indices, outputs, joints, samples, measures, placement

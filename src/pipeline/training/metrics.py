@@ -154,10 +154,17 @@ def volume_peaks(volumes: torch.Tensor) -> torch.Tensor:
 def volume_joints_camera(
     volumes: torch.Tensor, batch: dict[str, torch.Tensor], focal: float, principal: torch.Tensor
 ) -> torch.Tensor:
-    """(B, J, Z, s, s) volumes → (B, J, 3) camera-frame joints (metres) from their peaks:
-    image position through the crop, depth from the bin and the known root depth."""
-    bins, size = volumes.shape[2], volumes.shape[-1]
-    x, y, z_bin = volume_peaks(volumes).unbind(-1)
+    """(B, J, Z, s, s) volumes → (B, J, 3) camera-frame joints (metres) from their peaks."""
+    return volume_to_camera(volume_peaks(volumes), batch, volumes.shape[-1], volumes.shape[2], focal, principal)
+
+
+def volume_to_camera(
+    points: torch.Tensor, batch: dict[str, torch.Tensor], size: int, bins: int, focal: float, principal: torch.Tensor
+) -> torch.Tensor:
+    """(B, J, 3) points of the joint volumes (x, y in heatmap pixels of side `size`, z in
+    depth bins of `bins`) → (B, J, 3) camera-frame joints (metres): image position through the
+    crop, depth from the bin and the known root depth."""
+    x, y, z_bin = points.unbind(-1)
     scale = size / batch["crop_side"]
     centre = batch["crop_centre"]
     u = (x - size / 2 + 0.5) / scale[:, None] + centre[:, None, 0] - 0.5

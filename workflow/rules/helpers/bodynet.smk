@@ -93,3 +93,18 @@ def fit_options(placement=False):
     if placement:
         options["placement"] = config["evaluation"]["placement"]
     return cli_options(options | ({"pose_prior": POSE_PRIOR} if pose_prior_input() else {}))
+
+
+def readout_input(train):
+    """The training samples the exemplar readout matches against, or none
+    (evaluation.pose3d_readout)."""
+    return [train] if config["evaluation"]["pose3d_readout"]["method"] == "exemplars" else []
+
+
+def readout_options(train):
+    """How an evaluation reads the 3D joints from the volumes, as options."""
+    readout = config["evaluation"]["pose3d_readout"]
+    if readout["method"] == "peak":
+        return cli_options({"readout": "peak"})
+    return cli_options({"readout": "exemplars", "exemplars": train, "neighbours": readout["neighbours"],
+                        "truncation": readout["truncation"]})
