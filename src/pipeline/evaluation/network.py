@@ -235,59 +235,118 @@ def evaluate_network(
         batch = make_batch(samples, indices)
         outputs = predict(network, batch, wanted)
         measures: dict[str, np.ndarray] = {}
+        for name, measure in TASK_MEASURES.items():
+            if name in outputs:
+                measures |= measure(outputs[name].float(), batch)
         joints = None
-        if "pose2d" in outputs:
-            for name, reference in (("pckh", "bodynet"), ("pckh_head", "head")):
-                correct, visible = metrics.pckh_per_image(outputs["pose2d"].float(), batch, reference)
-                measures[name] = correct / np.maximum(visible, 1)
-                measures[f"{name}_correct"], measures[f"{name}_visible"] = correct, visible
-        if "segm" in outputs:
-            i, u = (c.numpy() for c in metrics.part_counts_per_image(outputs["segm"].float(), batch["parts"]))
-            truth = metrics.class_pixels(batch["parts"]).numpy()
-            for c in PARTS:
-                measures[f"part_intersection_{c}"], measures[f"part_union_{c}"] = i[:, c], u[:, c]
-                measures[f"part_truth_{c}"] = truth[:, c]
-        if "depth" in outputs:
-            rmse, st_rmse = metrics.depth_errors_mm(outputs["depth"].float(), batch["depth_classes"])
-            measures["depth_rmse_mm"], measures["depth_st_rmse_mm"] = rmse.numpy(), st_rmse.numpy()
-        if "part_voxels" in outputs:
-            measures |= part_voxel_counts(outputs["part_voxels"].float(), batch["part_voxels"])
         if "pose3d" in outputs:
-            volumes = outputs["pose3d"].float()
-            peaks = metrics.volume_peaks(volumes)
-            to_camera = lambda points: metrics.volume_to_camera(  # noqa: E731
-                points, batch, volumes.shape[-1], volumes.shape[2], focal, principal
-            )
-            joints = to_camera(peaks)  # the fit's: the body model and its pose prior are its prior
-            measured = to_camera(exemplars(peaks)) if exemplars is not None else joints
-            measures["joint_error_mm"] = metrics.joint_error_mm(measured, batch["joints_camera"]).numpy()
-            measures["pa_joint_error_mm"] = procrustes_error_mm(measured.numpy(), batch["joints_camera"].numpy())
+            joints, measured = read_joints(outputs["pose3d"].float(), batch, focal, principal, exemplars)
+            measures |= joint_measures(measured, batch)
         if fitter is not None:
-            voxels, fitted_sets, true_sets = fit_batch(
-                fitter, models, indices, outputs, joints, samples, measures, placement
-            )
-            true_voxels = batch["voxels"].numpy() > 0.5
-            measures["voxel_iou"] = mask_iou(voxels, true_voxels)
-            front = voxels.any(axis=1)
-            for name, value in silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5).items():
-                measures[f"silhouette_{name}"] = value
-            for k in range(len(indices)):
-                if start + k < examples:
-                    result.examples.append(
-                        _example(samples, indices[k], voxels[k], true_voxels[k], fitted_sets[k], true_sets[k])
-                    )
-        for k, i in enumerate(indices):
-            rows.append(
-                {
-                    "image": int(i),
-                    "clip": str(a["clip_names"][a["clip"][i]]),
-                    "frame": int(a["frame"][i]),
-                    "gender": GENDERS[int(a["gender"][i])],
-                    **{n: float(v[k]) for n, v in measures.items()},
-                }
-            )
+            shown = max(0, min(examples - start, len(indices)))  # the batch's images on the sheet
+            fitted, sheet = body_measures(fitter, models, samples, indices, batch, outputs, joints, placement, shown)
+            measures |= fitted
+            result.examples += sheet
+        rows += image_rows(samples, indices, measures)
     result.images = add_subsets(pd.DataFrame(rows))
     return result
+
+
+def pckh_measures(heatmaps: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per image (B,): PCKh (BodyNet's and the head-normalised), with its correct and visible
+    joint counts, of 2D heatmaps (B, J, s, s)."""
+    measures = {}
+    for name, reference in (("pckh", "bodynet"), ("pckh_head", "head")):
+        correct, visible = metrics.pckh_per_image(heatmaps, batch, reference)
+        measures[name] = correct / np.maximum(visible, 1)
+        measures[f"{name}_correct"], measures[f"{name}_visible"] = correct, visible
+    return measures
+
+
+def part_measures(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per image (B,): each part's pixel intersection, union and true pixels, of part logits
+    (B, 15, s, s)."""
+    i, u = (c.numpy() for c in metrics.part_counts_per_image(logits, batch["parts"]))
+    truth = metrics.class_pixels(batch["parts"]).numpy()
+    measures = {}
+    for c in PARTS:
+        measures[f"part_intersection_{c}"], measures[f"part_union_{c}"] = i[:, c], u[:, c]
+        measures[f"part_truth_{c}"] = truth[:, c]
+    return measures
+
+
+def depth_measures(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per image (B,): depth RMSE and st-RMSE (mm) of depth logits (B, 20, s, s)."""
+    rmse, st_rmse = metrics.depth_errors_mm(logits, batch["depth_classes"])
+    return {"depth_rmse_mm": rmse.numpy(), "depth_st_rmse_mm": st_rmse.numpy()}
+
+
+def read_joints(
+    volumes: torch.Tensor,
+    batch: dict[str, torch.Tensor],
+    focal: float,
+    principal: torch.Tensor,
+    exemplars: PoseExemplars | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, J, Z, s, s) joint volumes → camera-frame joints (B, J, 3): the fit's (the peaks:
+    the body model and its pose prior are the fit's prior) and those measured (the peaks, or
+    with `exemplars` the training poses nearest to them)."""
+    peaks = metrics.volume_peaks(volumes)
+    size, bins = volumes.shape[-1], volumes.shape[2]
+    fitted = metrics.volume_to_camera(peaks, batch, size, bins, focal, principal)
+    if exemplars is None:
+        return fitted, fitted
+    return fitted, metrics.volume_to_camera(exemplars(peaks), batch, size, bins, focal, principal)
+
+
+def joint_measures(joints: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per image (B,): MPJPE and PA-MPJPE (mm) of camera-frame joints (B, J, 3)."""
+    truth = batch["joints_camera"]
+    return {
+        "joint_error_mm": metrics.joint_error_mm(joints, truth).numpy(),
+        "pa_joint_error_mm": procrustes_error_mm(joints.numpy(), truth.numpy()),
+    }
+
+
+def body_measures(
+    fitter: BodyFitter,
+    models: dict,
+    samples: SampleSet,
+    indices: np.ndarray,
+    batch: dict[str, torch.Tensor],
+    outputs: dict,
+    joints: torch.Tensor,
+    placement: str,
+    shown: int,
+) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Per image (B,): the fitted body's surface error, shape deviation, voxel IoU and
+    silhouette scores; and the first `shown` images' examples for the sheet."""
+    measures: dict[str, np.ndarray] = {}
+    voxels, fitted_sets, true_sets = fit_batch(fitter, models, indices, outputs, joints, samples, measures, placement)
+    true_voxels = batch["voxels"].numpy() > 0.5
+    measures["voxel_iou"] = mask_iou(voxels, true_voxels)
+    front = voxels.any(axis=1)
+    for name, value in silhouette_scores(front, batch["silhouette_front"].numpy() > 0.5).items():
+        measures[f"silhouette_{name}"] = value
+    sheet = [
+        _example(samples, indices[k], voxels[k], true_voxels[k], fitted_sets[k], true_sets[k]) for k in range(shown)
+    ]
+    return measures, sheet
+
+
+def image_rows(samples: SampleSet, indices: np.ndarray, measures: dict[str, np.ndarray]) -> list[dict]:
+    """One row per image of the batch: which image it is, and its measures."""
+    a = samples.arrays
+    return [
+        {
+            "image": int(i),
+            "clip": str(a["clip_names"][a["clip"][i]]),
+            "frame": int(a["frame"][i]),
+            "gender": GENDERS[int(a["gender"][i])],
+            **{name: float(values[k]) for name, values in measures.items()},
+        }
+        for k, i in enumerate(indices)
+    ]
 
 
 def part_voxel_counts(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, np.ndarray]:
@@ -301,6 +360,15 @@ def part_voxel_counts(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, n
     counts["part_voxel_intersection_foreground"] = (predicted & truth).flatten(1).sum(1).numpy()
     counts["part_voxel_union_foreground"] = (predicted | truth).flatten(1).sum(1).numpy()
     return counts
+
+
+# Each task's per-image measures, from its output and the batch.
+TASK_MEASURES = {
+    "pose2d": pckh_measures,
+    "segm": part_measures,
+    "depth": depth_measures,
+    "part_voxels": lambda logits, batch: part_voxel_counts(logits, batch["part_voxels"]),
+}
 
 
 def fit_batch(
