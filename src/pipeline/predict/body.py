@@ -159,6 +159,17 @@ def predict_bodies(
     for focal in focals:
         if focal is not None and not 0 < focal < math.inf:  # 0 or below: the body at or behind the camera
             raise InputError(f"a focal length of {focal} pixels: it must be a positive number")
+    found, crops, outputs = locate_people(network, images, boxes)
+    decoded = decode_outputs(outputs, images, found, crops, focals, rest_bone_lengths(model))
+    return fit_bodies(model, decoded, settings)
+
+
+def locate_people(
+    network, images: list[np.ndarray], boxes: list[tuple | None]
+) -> tuple[list[tuple], list[tuple], dict[str, torch.Tensor]]:
+    """Each image's person: its box and how it was found, its crop (pixels, centre, side) and
+    the networks' outputs on that crop. A box found (not given) is refined from the networks'
+    own 2D pose and parts (REFINEMENTS), and those images run again."""
     size = network.config.input_size
     found = [find_person(image, box) for image, box in zip(images, boxes)]
     crops = [crop(image, box, size) for image, (box, _) in zip(images, found)]
@@ -175,14 +186,27 @@ def predict_bodies(
             again = run_networks(network, np.stack([crops[k][0] for k in moved]))
             for name in outputs:
                 outputs[name][moved] = again[name]
-    lengths = rest_bone_lengths(model)
+    return found, crops, outputs
+
+
+def decode_outputs(
+    outputs: dict[str, torch.Tensor],
+    images: list[np.ndarray],
+    found: list[tuple],
+    crops: list[tuple],
+    focals: list[float | None],
+    lengths: np.ndarray,
+) -> list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per image, what the networks say in the image's camera: (the Prediction's fields but
+    the fit's, the voxels' surface points (n, 3) in the camera frame, their weights (n,), the
+    3D joints (J, 3)). The root's depth comes from the rest skeleton's bone `lengths`."""
     heat = peaks(outputs["pose2d"]).numpy()
     volumes = volume_peaks(outputs["pose3d"]).numpy()
     probabilities = torch.sigmoid(outputs["voxels"]).numpy()
     parts = outputs["segm"].argmax(dim=1).numpy()
     part_voxels = outputs["part_voxels"].argmax(dim=1).numpy().astype(np.uint8) if "part_voxels" in outputs else None
     heatmap_size, bins = outputs["pose2d"].shape[-1], outputs["pose3d"].shape[2]
-    results, point_sets, weight_sets, targets = [], [], [], []
+    decoded = []
     for k, (image, (box, how), (_, centre, side)) in enumerate(zip(images, found, crops)):
         height, width = image.shape[:2]
         focal = float(focals[k]) if focals[k] is not None else float(max(height, width))
@@ -195,43 +219,48 @@ def predict_bodies(
         joints3d = np.stack([(uv[:, 0] - principal[0]) * z / focal, (uv[:, 1] - principal[1]) * z / focal, z], axis=1)
         points, weights = surface_points(probabilities[k])
         camera_points = voxels_to_camera(points, probabilities.shape[-1], centre, side, depth, focal, principal)
-        point_sets.append(mirror(camera_points))
-        weight_sets.append(weights)
-        targets.append(mirror(joints3d))
         confidence = {
             "pose2d": float(outputs["pose2d"][k].flatten(1).amax(1).mean()),
             "segm": float(torch.softmax(outputs["segm"][k], 0).amax(0).mean()),
             "voxels": float(np.mean(np.maximum(probabilities[k], 1 - probabilities[k]))),
         }
-        results.append(
-            dict(
-                box=box,
-                found_by=how,
-                image_size=(height, width),
-                crop_centre=centre,
-                crop_side=float(side),
-                focal=focal,
-                focal_given=focals[k] is not None,
-                root_depth=depth,
-                joints2d=joints2d,
-                joints3d=joints3d,
-                parts=parts[k],
-                voxels=probabilities[k],
-                voxel_points=camera_points,
-                confidence=confidence,
-                part_voxels=None if part_voxels is None else part_voxels[k],
-            )
+        fields = dict(
+            box=box,
+            found_by=how,
+            image_size=(height, width),
+            crop_centre=centre,
+            crop_side=float(side),
+            focal=focal,
+            focal_given=focals[k] is not None,
+            root_depth=depth,
+            joints2d=joints2d,
+            joints3d=joints3d,
+            parts=parts[k],
+            voxels=probabilities[k],
+            voxel_points=camera_points,
+            confidence=confidence,
+            part_voxels=None if part_voxels is None else part_voxels[k],
         )
-    points, weights = pad_points(point_sets, weight_sets)
-    fit = fit_to_voxels(model, points, weights, torch.as_tensor(np.stack(targets), dtype=torch.float32), settings)
+        decoded.append((fields, camera_points, weights, joints3d))
+    return decoded
+
+
+def fit_bodies(
+    model, decoded: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], settings: FitSettings
+) -> list[Prediction]:
+    """The body model fitted to each image's voxels and joints together (in the mirrored
+    frame the fit works in), as Predictions."""
+    points, weights = pad_points([mirror(d[1]) for d in decoded], [d[2] for d in decoded])
+    targets = torch.as_tensor(np.stack([mirror(d[3]) for d in decoded]), dtype=torch.float32)
+    fit = fit_to_voxels(model, points, weights, targets, settings)
     vertices = mirror(fit.vertices).numpy()
     return [
         Prediction(
-            **result,
+            **fields,
             pose=fit.pose[k].numpy(),
             betas=fit.betas[k].numpy(),
             transl=fit.transl[k].numpy(),
             vertices=vertices[k],
         )
-        for k, result in enumerate(results)
+        for k, (fields, *_) in enumerate(decoded)
     ]
