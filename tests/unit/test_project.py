@@ -81,7 +81,7 @@ def test_every_entry_point_describes_itself(module):
 # layers below its own (`pipeline.<name>` is a subpackage or a top-level module).
 LAYERS = (
     {"errors", "atomic", "seeding"},
-    {"cli", "config", "figures", "images", "listing", "tracking"},
+    {"cli", "config", "figures", "images", "listing", "meters", "tracking"},
     {"clips", "body_model", "models"},
     {"synthesis", "fitting"},
     {"datasets", "flow", "sources"},

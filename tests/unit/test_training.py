@@ -686,3 +686,17 @@ def test_samples_carry_the_cropped_flow_and_a_3d_pose_network_can_read_it(tiny_c
     assert out["pose3d"][-1].shape == (4, 16, 19, 16, 16)
     with pytest.raises(ValueError, match="reads flow"):
         model(batch["rgb"], wanted=("pose3d",))
+
+
+def test_the_loss_meter_takes_each_losss_mean_since_its_last_take():
+    from pipeline.meters import LossMeter, row_line
+
+    meter = LossMeter()
+    meter.add({"loss": 1.0, "loss_pose2d": 2.0})
+    meter.add({"loss": 3.0, "loss_pose2d": 4.0})
+    row = meter.take(2, batch_size=5, speed="samples_per_second")
+    assert row["iteration"] == 2 and row["loss"] == 2.0 and row["loss_pose2d"] == 3.0
+    assert row["samples_per_second"] > 0
+    meter.add({"loss": 7.0})
+    assert meter.take(3, 5, "samples_per_second")["loss"] == 7.0  # the earlier iterations are forgotten
+    assert row_line({"iteration": 2, "loss": 0.123456, "pckh": 0.5}) == "loss=0.1235, pckh=0.5"

@@ -22,7 +22,6 @@ Shapes: B batch, C classes, D representation size.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from pipeline.actions.inputs import ActionSet, crop, evaluation_windows, random_windows
 from pipeline.actions.network import LTC
 from pipeline.errors import InputError
+from pipeline.meters import LossMeter, row_line
 from pipeline.seeding import seeded_generator, torch_seed
 
 log = logging.getLogger("pipeline.actions")
@@ -195,7 +195,7 @@ def train(
     optimiser = make_optimiser(model, settings)
     seen = training_clips(train_set, settings, len(test_set))
     history = [{"iteration": 0, **measures(model, test_set, seen, settings)}]
-    sums, count, began = {}, 0, time.perf_counter()
+    meter = LossMeter()
     for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
         model.train()
         rng = seeded_generator(settings.seed, "ltc batch", name, iteration)
@@ -209,24 +209,19 @@ def train(
         loss.backward()
         optimiser.step()
         values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
-        for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + value
-        count += 1
+        meter.add(values)
         if run is not None:
             run.log_metrics(values, step=iteration + 1)
         done = iteration + 1
         if done % settings.eval_every == 0 or done == settings.iterations:
             row = {
-                "iteration": done,
-                **{k: v / count for k, v in sums.items()},
-                "clips_per_second": count * settings.batch_size / (time.perf_counter() - began),
+                **meter.take(done, settings.batch_size, "clips_per_second"),
                 **measures(model, test_set, seen, settings),
             }
             history.append(row)
             if run is not None:
                 run.log_metrics({k: v for k, v in row.items() if k.startswith(("test_", "train_"))}, step=done)
-            log.info("%s %d: %s", name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration"))
-            sums, count, began = {}, 0, time.perf_counter()
+            log.info("%s %d: %s", name, done, row_line(row))
     return history
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import sys
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
+from pipeline.meters import LossMeter, row_line
 from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
@@ -407,9 +407,7 @@ def train(
         set_trainable(model, stage)
         if run is not None:
             run.log_metrics(measures_logged(history[-1]), step=0)
-    sums: dict[str, float] = {}
-    count = 0
-    began = time.perf_counter()
+    meter = LossMeter()
     bar = tqdm(
         range(start, settings.iterations),
         desc=stage.name,
@@ -422,29 +420,22 @@ def train(
     for iteration in bar:
         batch = training_batch(train_set, stage, settings, iteration, device)
         values = step(model, stage, batch, settings, iteration, update, device, checkpoint)
-        count += 1
+        meter.add(values)
         steps.append({"iteration": iteration + 1, **values})
-        for name, value in values.items():
-            sums[name] = sums.get(name, 0.0) + value
         if run is not None:
             run.log_metrics(values, step=iteration + 1)
         bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at the bar's own pace
         done = iteration + 1
         if done % settings.eval_every == 0 or done == settings.iterations:
             row = {
-                "iteration": done,
-                **{k: v / count for k, v in sums.items()},
-                "samples_per_second": count * settings.batch_size / (time.perf_counter() - began),
+                **meter.take(done, settings.batch_size, "samples_per_second"),
                 **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle),
             }
             history.append(row)
             set_trainable(model, stage)
             if run is not None:
                 run.log_metrics(measures_logged({k: v for k, v in row.items() if k not in values}), step=done)
-            log.info(
-                "%s %d: %s", stage.name, done, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "iteration")
-            )
-            sums, count, began = {}, 0, time.perf_counter()
+            log.info("%s %d: %s", stage.name, done, row_line(row))
         if done % settings.checkpoint_every == 0 or done == settings.iterations:
             save_model(
                 checkpoint,
