@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -45,6 +46,24 @@ def parse_pair(item: str, option: str, key: str = "KEY", keys: tuple[str, ...] |
         expected = " or ".join(f"{k}=PATH" for k in keys) if keys else f"{key}=PATH"
         raise InputError(f"{option} expects {expected}, got {item!r}")
     return name, path
+
+
+def settings_from(cls: type, args: argparse.Namespace, **given: object) -> object:
+    """An instance of the settings dataclass `cls`: each field from the parsed option of its
+    name (a list as a tuple), or from `given` where the options hold it under another name or
+    in another form; a field that neither names keeps its default."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = set(given) - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    values = {}
+    for name in names:
+        if name in given:
+            values[name] = given[name]
+        elif hasattr(args, name):
+            value = getattr(args, name)
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:

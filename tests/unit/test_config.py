@@ -117,3 +117,27 @@ def test_the_schemas_named_lists_are_the_packages():
     definitions = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
     assert tuple(definitions["flow_method"]["enum"]) == METHODS
     assert set(definitions["stage"]["enum"]) == set(STAGES)
+
+
+def test_settings_come_from_the_options_of_their_fields_names():
+    import argparse
+    from dataclasses import dataclass
+
+    import pytest
+
+    from pipeline.cli import settings_from
+
+    @dataclass(frozen=True)
+    class Settings:
+        iterations: int
+        views: tuple
+        size: int
+        momentum: float = 0.9
+
+    args = argparse.Namespace(iterations=3, views=[0, 45], crop=64, unrelated="x")
+    settings = settings_from(Settings, args, size=args.crop)
+    assert settings == Settings(iterations=3, views=(0, 45), size=64, momentum=0.9)
+    with pytest.raises(TypeError, match="has no field crop"):
+        settings_from(Settings, args, crop=64)
+    with pytest.raises(TypeError):  # a field without a default that no option names
+        settings_from(Settings, argparse.Namespace(iterations=3, views=[]))

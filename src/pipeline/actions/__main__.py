@@ -31,7 +31,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.cli import command_parser, parse_pair, run_command
+from pipeline.cli import command_parser, parse_pair, run_command, settings_from
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -48,22 +48,7 @@ def render(args: argparse.Namespace) -> None:
     for item in args.model:
         gender, path = parse_pair(item, "--model", keys=("female", "male", "neutral"))
         models[gender] = BodyModel.from_file(path)
-    settings = ActionSettings(
-        seed=args.seed,
-        actions=tuple(args.actions),
-        performances=args.performances,
-        azimuths=tuple(args.azimuths),
-        frames=args.frames,
-        width=args.width,
-        height=args.height,
-        focal=args.focal,
-        cam_dist=tuple(args.camera_distance),
-        speed=tuple(args.speed),
-        jitter=args.jitter,
-        mirror=args.mirror,
-        shapes=args.shapes,
-        outfits=args.outfits,
-    )
+    settings = settings_from(ActionSettings, args, cam_dist=tuple(args.camera_distance))
     backgrounds = list_images(args.backgrounds) if args.backgrounds else package_photos(args.split)
     params = {k: v for k, v in vars(settings).items() if k != "light"} | {"split": args.split}
     with stage_run("actions_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -89,25 +74,7 @@ def _settings(args: argparse.Namespace, views: list[int]):
 
     losses = args.losses or "a_" + "_".join(f"v{view}" for view in sorted(views))
 
-    return LTCSettings(
-        extent=args.extent,
-        size=args.crop,
-        width=args.width,
-        dropout=args.dropout,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
-        optimiser=args.optimiser,
-        learning_rate=args.learning_rate,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        lr_drop=args.lr_drop,
-        test_stride=args.test_stride,
-        seed=args.seed,
-        eval_every=args.eval_every,
-        **view_training(losses),
-        similarity_weight=args.similarity_weight,
-        margin=args.margin,
-    )
+    return settings_from(LTCSettings, args, size=args.crop, **view_training(losses))
 
 
 def write_evaluation(out: Path, clips, extra: dict) -> dict:

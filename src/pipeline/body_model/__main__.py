@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.cli import command_parser, run_command
+from pipeline.cli import command_parser, run_command, settings_from
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.body_model")
@@ -26,17 +26,7 @@ def build(args: argparse.Namespace) -> None:
     from pipeline.body_model.build import BuildSettings, build_body_model
     from pipeline.body_model.model import write_model_file
 
-    settings = BuildSettings(
-        gender=args.gender,
-        shape_samples=args.shape_samples,
-        regressor_samples=args.regressor_samples,
-        eval_shapes=args.eval_shapes,
-        eval_poses=args.eval_poses,
-        pose_sigma=args.pose_sigma,
-        age_range=tuple(args.age_range),
-        num_betas=args.num_betas,
-        seed=args.seed,
-    )
+    settings = settings_from(BuildSettings, args)
     if settings.regressor_samples > settings.shape_samples:
         raise SystemExit("--regressor-samples cannot exceed --shape-samples")
     with stage_run("body_model", vars(settings), args.rule, parse_wildcards(args.wildcard)) as run:

@@ -21,7 +21,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import command_parser, parse_pair, run_command
+from pipeline.cli import command_parser, parse_pair, run_command, settings_from
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -46,12 +46,7 @@ def analyse(args: argparse.Namespace) -> None:
     train_set, val_set = SampleSet.load(args.train), SampleSet.load(args.val)
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = SparsitySettings(
-        gamma_threshold=args.gamma_threshold,
-        activation_threshold=args.activation_threshold,
-        activation_samples=args.activation_samples,
-        latency_batch=args.latency_batch,
-    )
+    settings = settings_from(SparsitySettings, args)
     held = list(checkpoint["state"])
     stage_name = checkpoint.get("stage", "")
     trains = list(make_stage(stage_name).trains) if stage_name else held

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import command_parser, parse_pair, run_command
+from pipeline.cli import command_parser, parse_pair, run_command, settings_from
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -115,16 +115,11 @@ def render(args: argparse.Namespace) -> None:
     for item in args.model:
         gender, path = parse_pair(item, "--model", keys=("female", "male"))
         models[gender] = BodyModel.from_file(path)
-    settings = SynthesisSettings(
-        seed=args.seed,
-        clip_length=args.clip_length,
-        shapes=args.shapes,
-        outfits=args.outfits,
-        outfits_used=args.outfits_used,
+    settings = settings_from(
+        SynthesisSettings,
+        args,
         cam_dist_mean=args.camera_distance[0],
         cam_dist_std=args.camera_distance[1],
-        passes=tuple(args.passes),
-        lossless=args.lossless,
         light=LightRange(tuple(args.light_ambient), tuple(args.light_from_above), args.light_others),
     )
     job = RenderJob(

@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
+from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command, settings_from
 from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
 from pipeline.models.choices import BODYNET_INPUTS, POSE3D_LOSSES
@@ -103,24 +103,7 @@ def train(args: argparse.Namespace) -> None:
         voxel_inputs=tuple(args.voxel_inputs),
         **({"pose3d_loss": args.pose3d_loss} if args.pose3d_loss else {}),
     )
-    settings = TrainSettings(
-        iterations=args.iterations,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        eval_every=args.eval_every,
-        eval_samples=args.eval_samples,
-        checkpoint_every=args.eval_every,
-        seed=args.seed,
-        device=args.device,
-        optimiser=args.optimiser,
-        weight_decay=args.weight_decay,
-        decay=args.decay,
-        precision=args.precision,
-        channels_last=args.channels_last,
-        rotation=args.rotation,
-        scale=args.scale,
-        lr_drop=args.lr_drop,
-    )
+    settings = settings_from(TrainSettings, args, checkpoint_every=args.eval_every)
     torch.set_num_threads(args.threads) if args.threads else None
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
