@@ -85,20 +85,15 @@ def train_stage(
     seed = config["seed"]
     model = network(stage, inits, train.sizes, config["bodynet"], seed)
     bodynet = config["bodynet"]
-    settings = loop.TrainSettings(
+    settings = loop.stage_settings(
+        bodynet,
+        stage,
+        seed,
         iterations=iterations,
-        batch_size=bodynet["batch_size"],
-        learning_rate=bodynet["learning_rate"],
         eval_every=max(iterations // 10, 1),
         eval_samples=len(val),
         checkpoint_every=iterations,
-        seed=seed,
         device="cpu",
-        precision=bodynet["precision"],
-        channels_last=bodynet["channels_last"],
-        lr_drop=bodynet["lr_drop"],
-        rotation=bodynet["augmentation"]["rotation"],
-        scale=bodynet["augmentation"]["scale"],
     )
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

@@ -95,20 +95,15 @@ def train_pose3d(
     sizes = train.sizes
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"], pose3d_loss=loss)
     model = build_model(config, inits)
-    train_settings = loop.TrainSettings(
+    train_settings = loop.stage_settings(
+        settings,
+        "pose3d",
+        0,
         iterations=iterations,
-        batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
         eval_every=eval_every,
         eval_samples=len(val),
         checkpoint_every=iterations,
-        seed=0,
         device="cpu",
-        precision=settings["precision"],
-        channels_last=settings["channels_last"],
-        lr_drop=settings["lr_drop"],
-        rotation=settings["augmentation"]["rotation"],
-        scale=settings["augmentation"]["scale"],
         oracle=oracle,
     )
     with tempfile.TemporaryDirectory() as folder:

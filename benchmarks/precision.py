@@ -43,20 +43,17 @@ def train_once(
     sizes = train.sizes
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"])
     model = build_model(config, [])
-    train_settings = loop.TrainSettings(
+    train_settings = loop.stage_settings(
+        settings,
+        args.stage,
+        0,
         iterations=args.iterations,
-        batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
         eval_every=args.eval_every,
         eval_samples=len(val),
         checkpoint_every=args.iterations,
-        seed=0,
         device="cpu",
         precision=precision,
         channels_last=channels_last,
-        lr_drop=settings["lr_drop"],
-        rotation=settings["augmentation"]["rotation"],
-        scale=settings["augmentation"]["scale"],
     )
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

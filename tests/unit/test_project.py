@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -174,6 +175,25 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
                     key, argv = (module, ""), rest[:end]
                 commands.setdefault(key, (parser, []))[1].append(argv)
     return commands
+
+
+def test_the_package_trains_a_stage_as_the_workflow_does():
+    """`stage_settings` (what benchmarks and studies train with) gives each stage the settings
+    its workflow rule gives it, read back from the rule's command."""
+    from pipeline.cli import settings_from
+    from pipeline.training.loop import TrainSettings, stage_settings
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    parser, runs = command_parsers()[("pipeline.training", "train")]
+    checked = set()
+    for argv in runs:
+        args = parser.parse_args(argv)
+        if args.out != Path("results/bodynet") / args.stage:  # input variants and studies: their own schedules
+            continue
+        from_rule = settings_from(TrainSettings, args, checkpoint_every=args.eval_every)
+        assert stage_settings(config["bodynet"], args.stage, config["seed"]) == from_rule, args.stage
+        checked.add(args.stage)
+    assert {"pose2d", "pose3d", "voxels", "end_to_end_fvsv"} <= checked
 
 
 def test_options_the_config_always_sets_have_no_default_of_their_own():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -57,6 +57,30 @@ class TrainSettings:
     weight_decay: float = 0.0
     decay: str = "l2"  # l2: λθ added to the gradient; decoupled: θ ← θ − s_t·λ·θ each step
     oracle: tuple[str, ...] = ()  # 'pose2d', 'segm': their truth fed to the later networks (a diagnosis)
+
+
+def stage_settings(bodynet: dict, stage: str, seed: int, **overrides: object) -> TrainSettings:
+    """The TrainSettings the workflow trains `stage` with, from the config's `bodynet` section
+    (the end-to-end stages' own schedule, batch and rate) and `seed`; `overrides` replace
+    fields (a benchmark's iterations, device, ...)."""
+    end_to_end = stage.startswith("end_to_end")
+    eval_every = overrides.get("eval_every", bodynet["eval_every"])
+    settings = TrainSettings(
+        iterations=bodynet["iterations"]["end_to_end" if end_to_end else stage],
+        batch_size=bodynet["end_to_end_batch_size" if end_to_end else "batch_size"],
+        learning_rate=bodynet["end_to_end_learning_rate" if end_to_end else "learning_rate"],
+        eval_every=eval_every,
+        eval_samples=bodynet["eval_samples"],
+        checkpoint_every=eval_every,
+        seed=seed,
+        device=bodynet["device"],
+        precision=bodynet["precision"],
+        channels_last=bodynet["channels_last"],
+        rotation=bodynet["augmentation"]["rotation"],
+        scale=bodynet["augmentation"]["scale"],
+        lr_drop=bodynet["lr_drop"],
+    )
+    return replace(settings, **overrides)
 
 
 OPTIMISERS = ("rmsprop", "adam", "sgd")
