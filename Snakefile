@@ -46,9 +46,6 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/actions.smk"
 
 
-check_cluster_rules()
-
-
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
 # before jobs run in parallel, and opens its own run; every job's run is its child.
 onstart:

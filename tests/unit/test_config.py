@@ -91,7 +91,6 @@ def merged(base, overlay):
         ({"bodynet.stage_threads": {"pose4d": 2}}, ["bodynet", "stage_threads"]),
         ({"bodynet.stage_threads": {"pose3d": 0}}, ["bodynet", "stage_threads", "pose3d"]),
         ({"evaluation.fit.matching": "sometimes"}, ["evaluation", "fit", "matching"]),
-        ({"cluster.rules.train_bodynet": {"gpus": 1}}, ["cluster", "rules", "train_bodynet"]),
         # a camera on the pelvis (or behind it) renders no person: the mean distance must be positive
         ({"synthesis.camera_distance": [0, 0]}, ["synthesis", "camera_distance", 0]),
         ({"synthesis.camera_distance": [-8.0, 1.0]}, ["synthesis", "camera_distance", 0]),

@@ -111,8 +111,6 @@ def test_the_slurm_profile_runs_each_job_as_a_slurm_job(slurm_cluster, tiny_run,
         **{
             "body_model.source": "smpl",
             "body_model.smpl_files.female": str(model),
-            "cluster.default": {"mem_mb": 500, "runtime": 10},
-            "cluster.rules": {"render_clips": {"mem_mb": 1000, "runtime": 15}},
         }
     )
     path = write_config(tmp_path / "cluster.yaml", config)
@@ -128,6 +126,12 @@ def test_the_slurm_profile_runs_each_job_as_a_slurm_job(slurm_cluster, tiny_run,
         "squeue",
         "--configfile",
         str(path),
+        "--default-resources",
+        "mem_mb=500",
+        "runtime=10",
+        "--set-resources",
+        "render_clips:mem_mb=1000",
+        "render_clips:runtime=15",
     )
     output = result.stdout + result.stderr
     submitted = dict(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*?/rule_(\w+)/", output))
@@ -137,7 +141,7 @@ def test_the_slurm_profile_runs_each_job_as_a_slurm_job(slurm_cluster, tiny_run,
         assert f"_job_complete: JobId={job_id} WEXITSTATUS 0" in controller_log
     render_job = next(job_id for job_id, rule in submitted.items() if rule == "render_clips")
     asked = subprocess.run(["scontrol", "show", "job", render_job], capture_output=True, text=True).stdout
-    assert "MinMemoryNode=1000M" in asked and "TimeLimit=00:15:00" in asked  # cluster.rules.render_clips
+    assert "MinMemoryNode=1000M" in asked and "TimeLimit=00:15:00" in asked  # --set-resources render_clips
 
     clips = ["results/surreal/train_run0.csv", "results/surreal/cmu/train/run0/*/*"]
     on_slurm, local = file_hashes(tmp_path, clips), file_hashes(workdir, clips)

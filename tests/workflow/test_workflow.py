@@ -41,7 +41,7 @@ def test_a_plain_run_reads_the_default_profile(tmp_path):
         ({"body_model.anny.eval_poses": "8"}, "On instance['body_model']['anny']['eval_poses']"),
         ({"evaluation.rows": {"motion_inputs": ["depth"]}}, "evaluation.rows.motion_inputs: 'depth' is not a learned"),
         ({"bodynet.input_size": 64}, "bodynet.input_size: must be 4 × bodynet.heatmap_size"),
-        ({"cluster.rules.train_everything": {"gpu": True}}, "cluster.rules.train_everything: is not a rule"),
+        ({"cluster": {"default": {"mem_mb": 4000}}}, "'cluster' was unexpected"),  # resources are the rules'
         ({"synthesis.lossless": True}, "synthesis.lossless: must be false for surreal_compression_study"),
     ],
 )

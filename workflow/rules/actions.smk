@@ -19,7 +19,8 @@ rule render_action_clips:
         code=code_version("actions"),
     threads: 1
     resources:
-        **cluster_resources("render_action_clips"),
+        mem_mb=8000,
+        runtime=120,
     log:
         "logs/render_action_clips/{split}.log",
     benchmark:
@@ -43,7 +44,7 @@ rule extract_action_flow:
         tracking=tracking("extract_action_flow"),
         code=code_version("flow"),
     resources:
-        **cluster_resources("extract_action_flow"),
+        runtime=120,
     log:
         "logs/extract_action_flow/{split}_{method}.log",
     benchmark:
@@ -76,7 +77,8 @@ rule train_ltc:
         code=code_version("actions"),
     threads: config["actions"]["ltc"]["threads"]
     resources:
-        **cluster_resources("train_ltc"),
+        mem_mb=8000,
+        runtime=240,
     log:
         "logs/train_ltc/{study}/{row}.log",
     benchmark:
@@ -100,8 +102,6 @@ rule fuse_ltc:
     params:
         tracking=tracking("fuse_ltc"),
         code=code_version("actions"),
-    resources:
-        **cluster_resources("fuse_ltc"),
     log:
         "logs/fuse_ltc/{extent}.log",
     benchmark:
@@ -143,8 +143,6 @@ rule tabulate_ltc:
         seed=config["seed"],
         tracking=tracking("tabulate_ltc"),
         code=code_version("actions"),
-    resources:
-        **cluster_resources("tabulate_ltc"),
     log:
         "logs/tabulate_ltc/tabulate_ltc.log",
     benchmark:
@@ -174,8 +172,6 @@ rule tabulate_view_invariance:
         seed=config["seed"],
         tracking=tracking("tabulate_view_invariance"),
         code=code_version("actions"),
-    resources:
-        **cluster_resources("tabulate_view_invariance"),
     log:
         "logs/tabulate_view_invariance/tabulate_view_invariance.log",
     benchmark:
@@ -208,8 +204,6 @@ rule plot_view_embeddings:
         seed=config["seed"],
         tracking=tracking("plot_view_embeddings"),
         code=code_version("actions"),
-    resources:
-        **cluster_resources("plot_view_embeddings"),
     log:
         "logs/plot_view_embeddings/plot_view_embeddings.log",
     benchmark:

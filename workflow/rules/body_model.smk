@@ -8,7 +8,8 @@ rule build_body_model:
         tracking=tracking("build_body_model"),
         code=code_version("body_model"),
     resources:
-        **cluster_resources("build_body_model"),
+        mem_mb=8000,
+        runtime=30,
     log:
         "logs/build_body_model/{gender}.log",
     benchmark:
@@ -34,8 +35,6 @@ rule plot_body_model:
             category="Body model",
             labels={"gender": "{gender}"},
         ),
-    resources:
-        **cluster_resources("plot_body_model"),
     log:
         "logs/plot_body_model/{gender}.log",
     benchmark:
@@ -59,8 +58,6 @@ rule summarize_body_models:
     params:
         tracking=tracking("summarize_body_models"),
         code=code_version("body_model"),
-    resources:
-        **cluster_resources("summarize_body_models"),
     log:
         "logs/summarize_body_models/summary.log",
     benchmark:

@@ -109,25 +109,10 @@ def code_version(entry):
     return module_code_version(f"pipeline.{entry}.__main__" if package else f"pipeline.{entry}")
 
 
-def cluster_resources(rule_name):
-    """Memory, run time, partition and a GPU (for the rules marked gpu, unless the networks
-    run on the CPU): what each job of `rule_name` asks a cluster for (config `cluster`)."""
-    cluster = config["cluster"]
-    wanted = cluster["default"] | cluster["rules"].get(rule_name, {})
-    gpu = wanted.get("gpu", False) and config["bodynet"]["device"] != "cpu"
-    resources = {"mem_mb": wanted["mem_mb"], "runtime": wanted["runtime"], "gpu": int(gpu)}
-    partition = (cluster["gpu_partition"] if gpu else None) or cluster["partition"]
-    if partition:
-        resources["slurm_partition"] = partition
-    return resources
-
-
-def check_cluster_rules():
-    """cluster.rules names rules of this workflow (run once the rules are defined)."""
-    defined = {defined_rule.name for defined_rule in workflow.rules}
-    for name in config["cluster"]["rules"]:
-        if name not in defined:
-            raise WorkflowError(str(ConfigError(f"cluster.rules.{name}", "is not a rule of the workflow")))
+GPU = 0 if config["bodynet"]["device"] == "cpu" else 1
+# (the gpu resource of the jobs whose networks may run on one: none where bodynet.device keeps
+# them on the CPU. Memory and run time are each rule's own resources, a cluster's partition
+# and account the profile's: profiles/slurm/config.yaml)
 
 
 def tracking(rule_name):

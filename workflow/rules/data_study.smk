@@ -28,7 +28,8 @@ rule render_study_clips:
         code=code_version("synthesis"),
     threads: config["synthesis"]["workers"]
     resources:
-        **cluster_resources("render_study_clips"),
+        mem_mb=8000,
+        runtime=480,
     log:
         "logs/render_study_clips/{variant}/{split}_run{run}.log",
     benchmark:
@@ -58,7 +59,8 @@ rule prepare_study_samples:
         tracking=tracking("prepare_study_samples"),
         code=code_version("training"),
     resources:
-        **cluster_resources("prepare_study_samples"),
+        mem_mb=16000,
+        runtime=120,
     log:
         "logs/prepare_study_samples/{variant}/{split}.log",
     benchmark:
@@ -95,7 +97,9 @@ rule train_data_study:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        **cluster_resources("train_data_study"),
+        mem_mb=16000,
+        runtime=1440,
+        gpu=GPU,
     log:
         "logs/train_data_study/{study}/{stage}.log",
     benchmark:

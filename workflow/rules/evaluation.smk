@@ -17,8 +17,6 @@ rule learn_pose_prior:
         seed=config["seed"],
         tracking=tracking("learn_pose_prior"),
         code=code_version("evaluation"),
-    resources:
-        **cluster_resources("learn_pose_prior"),
     log:
         "logs/learn_pose_prior.log",
     benchmark:
@@ -60,7 +58,9 @@ rule evaluate_body_fit:
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     resources:
-        **cluster_resources("evaluate_body_fit"),
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU,
     log:
         "logs/evaluate_body_fit/{evaluation}.log",
     benchmark:
@@ -97,7 +97,9 @@ rule evaluate_reference:
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     resources:
-        **cluster_resources("evaluate_reference"),
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU,
     log:
         "logs/evaluate_reference/{reference}.log",
     benchmark:
@@ -130,7 +132,9 @@ rule evaluate_tasks:
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     resources:
-        **cluster_resources("evaluate_tasks"),
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPU,
     log:
         "logs/evaluate_tasks/{evaluation}.log",
     benchmark:
@@ -167,8 +171,6 @@ rule tabulate_evaluation:
         seed=config["seed"],
         tracking=tracking("tabulate_evaluation"),
         code=code_version("evaluation"),
-    resources:
-        **cluster_resources("tabulate_evaluation"),
     log:
         "logs/tabulate_evaluation/{table}.log",
     benchmark:
@@ -190,8 +192,6 @@ rule results_page:
         tables=keyed("--table", ((table, f"results/{table}.csv") for table in TABLES)),
         tracking=tracking("results_page"),
         code=code_version("evaluation"),
-    resources:
-        **cluster_resources("results_page"),
     log:
         "logs/results_page.log",
     benchmark:

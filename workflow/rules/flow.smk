@@ -16,7 +16,7 @@ rule extract_flow:
         tracking=tracking("extract_flow"),
         code=code_version("flow"),
     resources:
-        **cluster_resources("extract_flow"),
+        runtime=240,
     log:
         "logs/extract_flow/{split}_{method}.log",
     benchmark:
@@ -53,8 +53,6 @@ rule tabulate_flow:
         min_fps=config["flow"]["min_fps"],
         tracking=tracking("tabulate_flow"),
         code=code_version("flow"),
-    resources:
-        **cluster_resources("tabulate_flow"),
     log:
         "logs/tabulate_flow/tabulate_flow.log",
     benchmark:

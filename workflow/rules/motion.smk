@@ -17,7 +17,7 @@ rule extract_input_flow:
         tracking=tracking("extract_input_flow"),
         code=code_version("flow"),
     resources:
-        **cluster_resources("extract_input_flow"),
+        runtime=240,
     log:
         "logs/extract_input_flow/{split}_{method}.log",
     benchmark:
@@ -49,7 +49,8 @@ rule prepare_flow_samples:
         tracking=tracking("prepare_flow_samples"),
         code=code_version("training"),
     resources:
-        **cluster_resources("prepare_flow_samples"),
+        mem_mb=16000,
+        runtime=120,
     log:
         "logs/prepare_flow_samples/{source}_{split}.log",
     benchmark:
@@ -87,7 +88,9 @@ rule train_motion_input:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        **cluster_resources("train_motion_input"),
+        mem_mb=16000,
+        runtime=1440,
+        gpu=GPU,
     log:
         "logs/train_motion_input/{source}_{inputs}.log",
     benchmark:
@@ -120,7 +123,9 @@ rule evaluate_motion_input:
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     resources:
-        **cluster_resources("evaluate_motion_input"),
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPU,
     log:
         "logs/evaluate_motion_input/{source}_{inputs}.log",
     benchmark:
@@ -152,7 +157,9 @@ rule evaluate_motion_reference:
         code=code_version("evaluation"),
     threads: config["evaluation"]["threads"]
     resources:
-        **cluster_resources("evaluate_motion_reference"),
+        mem_mb=8000,
+        runtime=120,
+        gpu=GPU,
     log:
         "logs/evaluate_motion_reference/{reference}.log",
     benchmark:

@@ -18,8 +18,6 @@ rule predict_images:
         tracking=tracking("predict_images"),
         code=code_version("predict"),
     threads: config["evaluation"]["threads"]
-    resources:
-        **cluster_resources("predict_images"),
     log:
         "logs/predict_images/{name}.log",
     benchmark:
@@ -61,8 +59,6 @@ rule check_predict:
         tracking=tracking("check_predict"),
         code=code_version("predict.check"),
     threads: config["evaluation"]["threads"]
-    resources:
-        **cluster_resources("check_predict"),
     log:
         "logs/check_predict.log",
     benchmark:

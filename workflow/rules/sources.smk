@@ -8,8 +8,6 @@ rule download_cmu_mocap:
         source=lambda wildcards: download_options(config["sources"]["cmu_mocap"]),
         tracking=tracking("download_cmu_mocap"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("download_cmu_mocap"),
     log:
         "logs/download_cmu_mocap/download.log",
     benchmark:
@@ -27,8 +25,6 @@ rule download_backgrounds:
         source=lambda wildcards: download_options(config["sources"]["backgrounds"]),
         tracking=tracking("download_backgrounds"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("download_backgrounds"),
     log:
         "logs/download_backgrounds/download.log",
     benchmark:
@@ -46,8 +42,6 @@ rule download_surreal:
         url=surreal_url,
         tracking=tracking("download_surreal"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("download_surreal"),
     log:
         "logs/download_surreal/{file}.log",
     benchmark:
@@ -67,8 +61,6 @@ rule extract_cmu_mocap:
     params:
         tracking=tracking("extract_cmu_mocap"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("extract_cmu_mocap"),
     log:
         "logs/extract_cmu_mocap/extract.log",
     benchmark:
@@ -87,8 +79,6 @@ rule extract_backgrounds:
     params:
         tracking=tracking("extract_backgrounds"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("extract_backgrounds"),
     log:
         "logs/extract_backgrounds/extract.log",
     benchmark:
@@ -108,8 +98,6 @@ rule convert_cmu_motions:
         subjects=quoted(*config["sources"]["cmu_mocap"]["test_subjects"]),
         tracking=tracking("convert_cmu_motions"),
         code=code_version("sources"),
-    resources:
-        **cluster_resources("convert_cmu_motions"),
     log:
         "logs/convert_cmu_motions/{split}.log",
     benchmark:

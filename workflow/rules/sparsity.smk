@@ -27,7 +27,9 @@ rule train_sparsity_study:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        **cluster_resources("train_sparsity_study"),
+        mem_mb=16000,
+        runtime=720,
+        gpu=GPU,
     log:
         "logs/train_sparsity_study/{setting}.log",
     benchmark:
@@ -60,7 +62,8 @@ rule analyse_sparsity:
         code=code_version("sparsity"),
     threads: config["bodynet"]["threads"]
     resources:
-        **cluster_resources("analyse_sparsity"),
+        mem_mb=8000,
+        runtime=120,
     log:
         "logs/analyse_sparsity/{kind}_{name}.log",
     benchmark:
@@ -93,8 +96,6 @@ rule tabulate_sparsity:
         analyses=lambda wildcards, input: keyed("--analysis", input.items()),
         tracking=tracking("tabulate_sparsity"),
         code=code_version("sparsity"),
-    resources:
-        **cluster_resources("tabulate_sparsity"),
     log:
         "logs/tabulate_sparsity/sparsity_table.log",
     benchmark:

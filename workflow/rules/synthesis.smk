@@ -10,8 +10,6 @@ rule prepare_motions:
         variants=variant_options,
         tracking=tracking("prepare_motions"),
         code=code_version("synthesis"),
-    resources:
-        **cluster_resources("prepare_motions"),
     log:
         "logs/prepare_motions/{split}.log",
     benchmark:
@@ -33,8 +31,6 @@ rule collect_backgrounds:
         contents=background_contents,
         tracking=tracking("collect_backgrounds"),
         code=code_version("synthesis"),
-    resources:
-        **cluster_resources("collect_backgrounds"),
     log:
         "logs/collect_backgrounds/{split}.log",
     benchmark:
@@ -63,7 +59,8 @@ rule render_clips:
         code=code_version("synthesis"),
     threads: config["synthesis"]["workers"]
     resources:
-        **cluster_resources("render_clips"),
+        mem_mb=8000,
+        runtime=480,
     log:
         "logs/render_clips/{split}_run{run}.log",
     benchmark:
@@ -97,8 +94,6 @@ rule plot_contact_sheet:
         root=lambda wildcards, input: Path(input[0]).parents[2],
         tracking=tracking("plot_contact_sheet"),
         code=code_version("synthesis"),
-    resources:
-        **cluster_resources("plot_contact_sheet"),
     log:
         "logs/plot_contact_sheet/{split}.log",
     benchmark:

@@ -13,7 +13,8 @@ rule prepare_bodynet_samples:
         tracking=tracking("prepare_bodynet_samples"),
         code=code_version("training"),
     resources:
-        **cluster_resources("prepare_bodynet_samples"),
+        mem_mb=16000,
+        runtime=120,
     log:
         "logs/prepare_bodynet_samples/{split}.log",
     benchmark:
@@ -56,7 +57,9 @@ rule train_bodynet:
         code=code_version("training"),
     threads: stage_threads
     resources:
-        **cluster_resources("train_bodynet"),
+        mem_mb=16000,
+        runtime=2880,
+        gpu=GPU,
     log:
         "logs/train_bodynet/{stage}.log",
     benchmark:
@@ -93,7 +96,9 @@ rule train_input_variant:
         code=code_version("training"),
     threads: config["bodynet"]["threads"]
     resources:
-        **cluster_resources("train_input_variant"),
+        mem_mb=16000,
+        runtime=1440,
+        gpu=GPU,
     log:
         "logs/train_input_variant/{network}_{inputs}.log",
     benchmark:
@@ -127,8 +132,6 @@ rule plot_learning_curves:
         batch=config["bodynet"]["batch_size"],
         tracking=tracking("plot_learning_curves"),
         code=code_version("training"),
-    resources:
-        **cluster_resources("plot_learning_curves"),
     log:
         "logs/plot_learning_curves/learning_curves.log",
     benchmark:

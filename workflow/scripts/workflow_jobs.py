@@ -18,9 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = ROOT / "workflow" / "rules"
 
-# Config sections, and helpers, that decide where a job runs and logs, not what it computes.
-CONTEXT_KEYS = ("tracking", "cluster")
-CONTEXT_HELPERS = {"cluster_resources"}
+# Config sections that decide where a job logs, not what it computes.
+CONTEXT_KEYS = ("tracking",)
 
 
 @dataclass
@@ -154,7 +153,7 @@ def rule_config_keys() -> dict[str, list[str]]:
         }
         text = CONFIG_LOOP.sub("", text)
         keys |= {".".join(CHAIN_KEY.findall(chain)) for chain in CONFIG_CHAIN.findall(text)}
-        for name in set(NAME.findall(text)) & helpers.keys() - seen - CONTEXT_HELPERS:
+        for name in set(NAME.findall(text)) & helpers.keys() - seen:
             seen.add(name)
             keys |= keys_of(helpers[name], seen)
         return keys
