@@ -12,6 +12,7 @@ rule render_action_clips:
         clips=directory("results/actions/cmu/{split}"),
         manifest="results/actions/{split}.csv",
     params:
+        root=output_folder("manifest"),
         models=body_model_options("--model"),
         options=lambda wildcards: action_dataset_options(wildcards.split),
         seed=config["seed"],
@@ -29,7 +30,7 @@ rule render_action_clips:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.actions render --split {wildcards.split:q} {params.models} --backgrounds {input.backgrounds:q} "
-        "{params.options} --seed {params.seed:q} --root results/actions --manifest {output.manifest:q} "
+        "{params.options} --seed {params.seed:q} --root {params.root:q} --manifest {output.manifest:q} "
         "{params.tracking} > {log:q} 2>&1"
 
 
@@ -40,6 +41,7 @@ rule extract_action_flow:
         flows=directory("results/actions/flow/{split}/{method}"),
         scores="results/actions/flow/{split}/{method}.json",
     params:
+        root=input_folder("clips", levels=2),
         quality=config["flow"]["jpeg_quality"],
         tracking=tracking("extract_action_flow"),
         code=code_version("flow"),
@@ -52,7 +54,7 @@ rule extract_action_flow:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.flow extract --root results/actions --split {wildcards.split:q} --method {wildcards.method:q} "
+        "python -m pipeline.flow extract --root {params.root:q} --split {wildcards.split:q} --method {wildcards.method:q} "
         "--clips 0 --quality {params.quality:q} --out {output.flows:q} --scores {output.scores:q} "
         "{params.tracking} > {log:q} 2>&1"
 
@@ -71,6 +73,8 @@ rule train_ltc:
         # a fusion's folder is fuse_ltc's: two networks' test scores averaged, no network trained
         row="(?!fusion_)[^/]+",
     params:
+        root=input_folder("train_manifest"),
+        out=output_folder("model"),
         options=ltc_options,
         seed=config["seed"],
         tracking=tracking("train_ltc"),
@@ -86,9 +90,9 @@ rule train_ltc:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions train --root results/actions --train-manifest {input.train_manifest:q} "
+        "python -m pipeline.actions train --root {params.root:q} --train-manifest {input.train_manifest:q} "
         "--test-manifest {input.test_manifest:q} {params.options} --seed {params.seed:q} --threads {threads} "
-        "--out results/actions/{wildcards.study:q}/{wildcards.row:q} {params.tracking} > {log:q} 2>&1"
+        "--out {params.out:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule fuse_ltc:
@@ -100,6 +104,7 @@ rule fuse_ltc:
         videos="results/actions/ltc/fusion_{extent}/videos.csv",
         summary="results/actions/ltc/fusion_{extent}/summary.json",
     params:
+        out=output_folder("clips"),
         tracking=tracking("fuse_ltc"),
         code=code_version("actions"),
     log:
@@ -110,7 +115,7 @@ rule fuse_ltc:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.actions fuse --clips {input.rgb:q} --clips {input.flow:q} "
-        "--out results/actions/ltc/fusion_{wildcards.extent:q} {params.tracking} > {log:q} 2>&1"
+        "--out {params.out:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule tabulate_ltc:
@@ -196,6 +201,7 @@ rule plot_view_embeddings:
             labels={"figure": "view-study representations"},
         ),
     params:
+        root=input_folder("manifest"),
         rows=keyed("--row", ((row, f"results/actions/views/{row}") for row in config["actions"]["ltc"]["views"]["rows"])),
         source=config["actions"]["ltc"]["views"]["input"],
         flows=lambda wildcards, input: repeated("--test-flow", input.flows),
@@ -211,6 +217,6 @@ rule plot_view_embeddings:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.actions view-figure {params.rows} --root results/actions --test-manifest {input.manifest:q} "
+        "python -m pipeline.actions view-figure {params.rows} --root {params.root:q} --test-manifest {input.manifest:q} "
         "--input {params.source:q} {params.flows} --frame-size {params.frame_size} --flow-scale {params.flow_scale:q} "
         "--seed {params.seed:q} --out {output.figure:q} {params.tracking} > {log:q} 2>&1"

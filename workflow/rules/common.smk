@@ -101,6 +101,17 @@ def cli_options(section):
     return " ".join(parts)
 
 
+def output_folder(name):
+    """A param: the folder holding the rule's output `name` (a command's --out), so that the
+    path is said once, in output:."""
+    return lambda wildcards, output: str(Path(output[name]).parent)
+
+
+def input_folder(name, levels=1):
+    """A param: the folder `levels` above the rule's input `name` (a command's --root)."""
+    return lambda wildcards, input: str(Path(input[name]).parents[levels - 1])
+
+
 def code_version(entry):
     """A hash of the code `python -m pipeline.<entry>` runs (a package's __main__, or a
     module): as a rule's param, a change to that code reruns the rule (and only the rules

@@ -88,6 +88,7 @@ rule train_data_study:
         study=DATA_STUDIES,
         stage="segm|depth",
     params:
+        out=output_folder("model"),
         inits=lambda wildcards, input: repeated("--init", input.inits),
         share=study_clip_share,
         length=lambda wildcards: stage_schedule(wildcards.stage),
@@ -109,5 +110,5 @@ rule train_data_study:
     shell:
         "python -m pipeline.training train --stage {wildcards.stage:q} --clip-share {params.share:q} "
         "--train {input.train:q} --val {input.validation:q} {params.inits} "
-        "--out results/data_study/{wildcards.study:q}/{wildcards.stage:q} {params.length} "
+        "--out {params.out:q} {params.length} "
         "{params.options} --seed {params.seed:q} --threads {threads} {params.tracking} > {log:q} 2>&1"

@@ -48,6 +48,7 @@ rule evaluate_body_fit:
     wildcard_constraints:
         evaluation=BODY_EVALUATIONS,
     params:
+        out=output_folder("images"),
         method=lambda wildcards: "--method smplify" if wildcards.evaluation == "smplify" else "",
         models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
@@ -69,7 +70,7 @@ rule evaluate_body_fit:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} {params.method} --samples {input.samples:q} "
-        "{params.models} --out results/evaluation/{wildcards.evaluation:q} {params.options} {params.fit} "
+        "{params.models} --out {params.out:q} {params.options} {params.fit} "
         "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
@@ -86,6 +87,7 @@ rule evaluate_reference:
     wildcard_constraints:
         reference="|".join(REFERENCES),
     params:
+        out=output_folder("images"),
         models=body_model_options("--body-model"),
         options=cli_options({key: config["evaluation"][key] for key in ("batch_size", "examples")}),
         fit=fit_options(placement=True),
@@ -109,7 +111,7 @@ rule evaluate_reference:
     shell:
         "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --samples {input.samples:q} "
         "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} {params.models} "
-        "--out results/evaluation/reference/{wildcards.reference:q} {params.options} {params.fit} {params.readout} "
+        "--out {params.out:q} {params.options} {params.fit} {params.readout} "
         "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
@@ -125,6 +127,7 @@ rule evaluate_tasks:
         evaluation=f"pose2d|segm|pose3d|depth|part_voxels|part_voxels_fvsv|inputs/pose3d/[a-z0-9+]+|data_study/({DATA_STUDIES})"
         "|(depth|data_study/lossless)/on_(mp4|lossless)",
     params:
+        out=output_folder("images"),
         batch=config["evaluation"]["batch_size"],
         readout=readout_options(bodynet_samples("train_split")),
         device=config["bodynet"]["device"],
@@ -143,7 +146,7 @@ rule evaluate_tasks:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
-        "--out results/evaluation/{wildcards.evaluation:q} --batch-size {params.batch:q} {params.readout} "
+        "--out {params.out:q} --batch-size {params.batch:q} {params.readout} "
         "--device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 

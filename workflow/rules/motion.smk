@@ -77,6 +77,7 @@ rule train_motion_input:
         source="rendered|estimated",
         inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
     params:
+        out=output_folder("model"),
         inits=lambda wildcards, input: repeated("--init", input.inits),
         inputs=lambda wildcards: f"--pose3d-inputs {wildcards.inputs.replace('+', ' ')}",
         iterations=config["flow"]["as_input"]["iterations"],
@@ -99,7 +100,7 @@ rule train_motion_input:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training train --stage pose3d {params.inputs} --train {input.train:q} --val {input.validation:q} "
-        "{params.inits} --out results/motion/{wildcards.source:q}/{wildcards.inputs:q} --iterations {params.iterations:q} "
+        "{params.inits} --out {params.out:q} --iterations {params.iterations:q} "
         "--batch-size {params.batch:q} --learning-rate {params.rate:q} {params.options} --seed {params.seed:q} --threads {threads} {params.tracking} "
         "> {log:q} 2>&1"
 
@@ -116,6 +117,7 @@ rule evaluate_motion_input:
         source="rendered|estimated",
         inputs="(rgb|pose2d|flow)([+](rgb|pose2d|flow))*",
     params:
+        out=output_folder("images"),
         batch=config["evaluation"]["batch_size"],
         readout=readout_options(flow_samples("rendered", config["bodynet"]["samples"]["train_split"])),
         device=config["bodynet"]["device"],
@@ -134,7 +136,7 @@ rule evaluate_motion_input:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.evaluation network --model {input.model:q} --method tasks --samples {input.samples:q} "
-        "--out results/evaluation/motion/{wildcards.source:q}/{wildcards.inputs:q} --batch-size {params.batch:q} "
+        "--out {params.out:q} --batch-size {params.batch:q} "
         "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
@@ -148,6 +150,7 @@ rule evaluate_motion_reference:
     wildcard_constraints:
         reference="|".join(REFERENCES),
     params:
+        out=output_folder("images"),
         batch=config["evaluation"]["batch_size"],
         readout=readout_options(flow_samples("rendered", config["bodynet"]["samples"]["train_split"])),
         train_images=config["evaluation"]["reference_train_images"],
@@ -169,5 +172,5 @@ rule evaluate_motion_reference:
     shell:
         "python -m pipeline.evaluation reference --kind {wildcards.reference:q} --method tasks --samples {input.samples:q} "
         "--train-samples {input.train:q} --train-images {params.train_images:q} --seed {params.seed:q} "
-        "--out results/evaluation/motion/reference/{wildcards.reference:q} --batch-size {params.batch:q} "
+        "--out {params.out:q} --batch-size {params.batch:q} "
         "{params.readout} --device {params.device:q} --threads {threads} {params.tracking} > {log:q} 2>&1"

@@ -49,6 +49,7 @@ rule check_predict:
             subcategory="predict on whole frames",
         ),
     params:
+        out=output_folder("images"),
         release=release_contents(config["bodynet"]["samples"]["validation_split"]),
         split=config["bodynet"]["samples"]["validation_split"],
         root=lambda wildcards: clips_root(config["bodynet"]["samples"]["validation_split"]),
@@ -68,5 +69,5 @@ rule check_predict:
     shell:
         "python -m pipeline.predict.check --model {input.model:q} --samples {input.samples:q} --root {params.root:q} "
         "--split {params.split:q} {params.models} --evaluation {input.evaluation:q} {params.fit} "
-        "{params.options} --out results/predict_check --device {params.device:q} --threads {threads} "
+        "{params.options} --out {params.out:q} --device {params.device:q} --threads {threads} "
         "{params.tracking} > {log:q} 2>&1"

@@ -16,6 +16,7 @@ rule train_sparsity_study:
     wildcard_constraints:
         setting="|".join(re.escape(name) for name in STUDY_SETTINGS),
     params:
+        out=output_folder("model"),
         stage=config["sparsity"]["study"]["stage"],
         inits=lambda wildcards, input: repeated("--init", input.inits),
         optimiser=lambda wildcards: cli_options(STUDY_SETTINGS[wildcards.setting]),
@@ -38,7 +39,7 @@ rule train_sparsity_study:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training train --stage {params.stage:q} --train {input.train:q} --val {input.validation:q} "
-        "{params.inits} --out results/sparsity/study/{wildcards.setting:q} --iterations {params.iterations:q} "
+        "{params.inits} --out {params.out:q} --iterations {params.iterations:q} "
         "--batch-size {params.batch:q} {params.optimiser} {params.options} --seed {params.seed:q} --threads {threads} "
         "{params.tracking} > {log:q} 2>&1"
 
@@ -54,6 +55,7 @@ rule analyse_sparsity:
     wildcard_constraints:
         kind="bodynet|study",
     params:
+        out=output_folder("analysis"),
         options=cli_options(
             {key: config["sparsity"][key] for key in ("gamma_threshold", "activation_threshold", "activation_samples",
                                                       "latency_batch")}
@@ -72,7 +74,7 @@ rule analyse_sparsity:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.sparsity analyse --model {input.model:q} --train {input.train:q} --val {input.validation:q} "
-        "--out results/sparsity/analyses/{wildcards.kind:q}/{wildcards.name:q} {params.options} --threads {threads} "
+        "--out {params.out:q} {params.options} --threads {threads} "
         "{params.tracking} > {log:q} 2>&1"
 
 

@@ -49,6 +49,7 @@ rule train_bodynet:
             labels={"stage": "{stage}", "figure": "predictions"},
         ),
     params:
+        out=output_folder("history"),
         inits=lambda wildcards, input: repeated("--init", input.inits),
         length=lambda wildcards: stage_schedule(wildcards.stage),
         options=lambda wildcards: network_options(wildcards.stage),
@@ -68,7 +69,7 @@ rule train_bodynet:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training train --stage {wildcards.stage:q} --train {input.train:q} "
-        "--val {input.validation:q} {params.inits} --out results/bodynet/{wildcards.stage:q} {params.length} "
+        "--val {input.validation:q} {params.inits} --out {params.out:q} {params.length} "
         "{params.options} --seed {params.seed:q} --threads {threads} --register "
         "{params.tracking} > {log:q} 2>&1"
 
@@ -86,6 +87,7 @@ rule train_input_variant:
         curves="results/bodynet/inputs/{network}/{inputs}/curves.png",
         predictions="results/bodynet/inputs/{network}/{inputs}/predictions.png",
     params:
+        out=output_folder("model"),
         inits=lambda wildcards, input: repeated("--init", input.inits),
         inputs=lambda wildcards: f"--{'pose3d' if wildcards.network == 'pose3d' else 'voxel'}-inputs "
         + wildcards.inputs.replace("+", " "),
@@ -107,7 +109,7 @@ rule train_input_variant:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.training train --stage {wildcards.network:q} {params.inputs} --train {input.train:q} "
-        "--val {input.validation:q} {params.inits} --out results/bodynet/inputs/{wildcards.network:q}/{wildcards.inputs:q} "
+        "--val {input.validation:q} {params.inits} --out {params.out:q} "
         "{params.length} {params.options} --seed {params.seed:q} --threads {threads} {params.tracking} > {log:q} 2>&1"
 
 
