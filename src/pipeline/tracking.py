@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import sqlite3
@@ -549,6 +550,22 @@ def system_metrics(run: StageRun, every: float = 10.0) -> Iterator[None]:
         stop.set()
         thread.join()
         sample()
+
+
+def job_shell_prefix(python_folder: str | None, src: str, uri: str, experiment: str, config: dict) -> str:
+    """What a workflow job's shell runs before its command: bash's strict mode (a failing
+    command fails the job), the `python` of `python_folder` first on PATH (None: the job's
+    environment provides it), the package of `src` importable, and the MLflow store,
+    experiment and configuration hash its run is filed under, each quoted whole. (Braces
+    doubled: the workflow formats the command once more.)"""
+    path = f"PATH={shlex.quote(python_folder)}:$PATH " if python_folder else ""
+    return (
+        "set -euo pipefail; "
+        f"export {path}PYTHONPATH={shlex.quote(src)}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
+        f"MLFLOW_TRACKING_URI={shlex.quote(uri)} "
+        f"MLFLOW_EXPERIMENT_NAME={shlex.quote(experiment)} "
+        f"{CONFIG_HASH_VARIABLE}={config_hash(config)}; "
+    )
 
 
 def job_config_hash() -> str:

@@ -18,7 +18,11 @@ from pipeline.evaluation.tables import REFERENCES, selected_tables  # noqa: E402
 from pipeline.listing import folder_state  # noqa: E402
 from pipeline.models.choices import BODYNET_INPUTS  # noqa: E402
 from pipeline.training.schedule import CURVE_PANELS, STAGE_INITS  # noqa: E402
-from pipeline.tracking import code_version as module_code_version, config_hash, default_tracking_uri  # noqa: E402
+from pipeline.tracking import (  # noqa: E402
+    code_version as module_code_version,
+    default_tracking_uri,
+    job_shell_prefix,
+)
 
 GENDERS = config["body_model"]["genders"]
 
@@ -26,32 +30,24 @@ TRACKING_URI = config["tracking"]["uri"] or default_tracking_uri(Path.cwd())  # 
 EXPERIMENT = config["tracking"]["experiment"]
 
 
-def interpreter_path():
-    """`PATH=<bin>:$PATH `, where <bin> holds the `python` Snakemake itself runs under: a job
+def interpreter_folder():
+    """The folder of the `python` Snakemake itself runs under, first on a job's PATH: a job
     finds the environment's packages even when Snakemake was started as .venv/bin/snakemake
-    without activating the environment. Nothing under --sdm conda, where the rule's own
+    without activating the environment. None under --sdm conda, where the rule's own
     environment provides `python`."""
     from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
     folder = Path(sys.executable).parent
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not (folder / "python").exists():
-        return ""
-    return f"PATH={shlex.quote(str(folder))}:$PATH "
+        return None
+    return str(folder)
 
 
-# Every job runs in bash's strict mode (a failing command fails the job, as Snakemake's own
-# prefix would have it), imports the package from this checkout in any environment (venv or
-# --sdm conda), logs into one MLflow store, and tags its run with the hash of the whole
-# configuration. These are the jobs' context, not their inputs, so they change no job's
-# output and trigger no rerun. (Braces are doubled twice: once for the f-string, once for
-# the shell command's own formatting.)
-shell.prefix(
-    "set -euo pipefail; "
-    f"export {interpreter_path()}PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} "
-    f"MLFLOW_TRACKING_URI={shlex.quote(TRACKING_URI)} "
-    f"MLFLOW_EXPERIMENT_NAME={shlex.quote(EXPERIMENT)} "
-    f"PIPELINE_CONFIG_HASH={config_hash(config)}; "
-)
+# Every job runs in bash's strict mode, imports the package from this checkout in any
+# environment (venv or --sdm conda), logs into one MLflow store, and tags its run with the
+# hash of the whole configuration (pipeline.tracking.job_shell_prefix). These are the jobs'
+# context, not their inputs: they change no job's output and trigger no rerun.
+shell.prefix(job_shell_prefix(interpreter_folder(), str(SRC), TRACKING_URI, EXPERIMENT, config))
 
 
 try:
