@@ -28,6 +28,7 @@ import yaml
 from pipeline.body_model.model import BodyModel
 from pipeline.evaluation.network import BodyFitter, fit_batch
 from pipeline.fitting.body_fit import FitSettings
+from pipeline.fitting.options import section_fit_settings
 from pipeline.training.samples import SampleSet, make_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,13 +39,7 @@ def fit_settings(files: list[Path]) -> FitSettings:
     fit: dict = {}
     for file in files:
         fit.update(yaml.safe_load(file.read_text()).get("evaluation", {}).get("fit", {}))
-    return FitSettings(
-        joint_steps=fit["joint_steps"],
-        steps=fit["steps"],
-        max_vertices=fit["max_vertices"],
-        objective=fit["objective"],
-        matching=fit["matching"],
-    )
+    return section_fit_settings(fit)
 
 
 def oracle_outputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ from skimage import data
 
 from pipeline.body_model.model import BodyModel
 from pipeline.fitting.body_fit import FitSettings, PosePrior
+from pipeline.fitting.options import project_fit_section, section_fit_settings
 from pipeline.models.bodynet import BodyNetConfig
 from pipeline.models.checkpoint import build_model, load_checkpoint
 from pipeline.predict.body import REFINEMENTS, crop, find_person, predict_bodies, run_networks
@@ -81,7 +82,9 @@ def main() -> None:
     checkpoint = load_checkpoint(args.model)
     network = build_model(BodyNetConfig(**checkpoint["config"]), [args.model]).eval()
     model = BodyModel.from_file(args.body_model).float()
-    settings = FitSettings(learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None)
+    settings = section_fit_settings(
+        project_fit_section([]), learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None
+    )
     images = [data.astronaut()] * args.images
     results = {
         "machine": platform.processor() or platform.machine(),

@@ -48,6 +48,14 @@ def train_settings(**overrides):
     return TrainSettings(**(base | overrides))
 
 
+def fit_settings(**overrides):
+    """The body fit's settings of a toy run: every field the config sets, at test values."""
+    from pipeline.fitting.body_fit import FitSettings
+
+    base = dict(joint_steps=40, steps=60, max_vertices=800, objective="mean", matching="every_step")
+    return FitSettings(**(base | overrides))
+
+
 def set_keys(config: dict, overrides: dict) -> dict:
     """`config` with each dotted key of `overrides` ("bodynet.input_size") set to its value."""
     for key, value in overrides.items():

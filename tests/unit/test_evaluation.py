@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, fit_settings
 from pipeline.evaluation.measures import extreme_shapes, shape_deviation_mm, silhouette_scores, surface_error_mm
 from toy_models import toy_arrays
 
@@ -83,7 +83,7 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
 
     from pipeline.body_model.model import BodyModel
     from pipeline.evaluation.frames import mirror, true_body_camera, voxels_to_camera
-    from pipeline.fitting.voxel_fit import FitSettings, fit_to_voxels, pad_points, surface_points
+    from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 
     model = copy.deepcopy(BodyModel.from_file(built_female[0])).float()
     a, resolution = test_samples.arrays, test_samples.sizes.voxels
@@ -114,7 +114,7 @@ def test_true_voxels_and_joints_fit_back_to_the_true_body(test_samples, built_fe
 
     def fit(**settings) -> torch.Tensor:
         return surface_error_mm(
-            mirror(fit_to_voxels(model, points, weights, joints, FitSettings(**settings)).vertices), truth
+            mirror(fit_to_voxels(model, points, weights, joints, fit_settings(**settings)).vertices), truth
         )
 
     # the prior learnt as the pipeline learns it, from the default's training motions less the
@@ -163,7 +163,7 @@ def test_smplify_on_the_true_silhouette_and_joints_beats_the_joints_alone(test_s
 
     from pipeline.body_model.model import BodyModel
     from pipeline.evaluation.frames import crop_to_image, mirror, true_body_camera
-    from pipeline.fitting.body_fit import FitSettings, fit_body
+    from pipeline.fitting.body_fit import fit_body
     from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
     from pipeline.fitting.voxel_fit import pad_points
 
@@ -190,8 +190,9 @@ def test_smplify_on_the_true_silhouette_and_joints_beats_the_joints_alone(test_s
     joints = torch.as_tensor(np.stack(joints), dtype=torch.float32)
     truth = torch.as_tensor(np.stack(truths), dtype=torch.float32)
     depth = torch.as_tensor(a["root_depth"])
-    fitted = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), joints, depth)
-    joints_only = fit_body(model, joints, None, FitSettings(joint_weight=JOINT_3D_WEIGHT))
+    settings = fit_settings(joint_weight=JOINT_3D_WEIGHT)
+    fitted = fit_smplify(model, contour, contour_weights, torch.as_tensor(np.stack(joints2d)), joints, depth, settings)
+    joints_only = fit_body(model, joints, None, settings)
     assert (
         surface_error_mm(mirror(fitted.vertices), truth).mean()
         < surface_error_mm(mirror(joints_only.vertices), truth).mean()
@@ -207,7 +208,6 @@ def test_a_network_is_evaluated_image_by_image(test_samples, built_female, metho
     from pipeline.body_model.model import BodyModel
     from pipeline.evaluation.measures import summarise
     from pipeline.evaluation.network import evaluate_network
-    from pipeline.fitting.body_fit import FitSettings
     from pipeline.models.bodynet import BodyNet, BodyNetConfig
 
     torch.manual_seed(0)
@@ -218,7 +218,7 @@ def test_a_network_is_evaluated_image_by_image(test_samples, built_female, metho
         test_samples,
         {"female": model, "male": model},
         method,
-        FitSettings(joint_steps=5, steps=5),
+        fit_settings(joint_steps=5, steps=5),
         batch_size=4,
         examples=2,
         progress=False,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import fit_settings
 from pipeline.body_model.model import BodyModel
 from pipeline.body_model.skeleton import BODYNET_JOINTS
-from pipeline.fitting.voxel_fit import FitSettings, fit_to_voxels, pad_points, surface_points
+from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 from pipeline.synthesis.voxels import voxelize
 from toy_models import toy_arrays
 
@@ -58,8 +59,8 @@ def test_fitting_to_voxels_recovers_the_body_better_than_its_joints_alone(built_
     def surface_error_mm(result):
         return 1000 * (result.vertices - truth.vertices).norm(dim=-1).mean(1)
 
-    joints_only = fit_to_voxels(model, points, weights, joints, FitSettings(steps=0))
-    fitted = fit_to_voxels(model, points, weights, joints)
+    joints_only = fit_to_voxels(model, points, weights, joints, fit_settings(steps=0))
+    fitted = fit_to_voxels(model, points, weights, joints, fit_settings())
     assert torch.isfinite(fitted.loss).all()
     # 32³ voxels are 5 cm wide and the isosurface sits ~3 cm outside the body: far from exact,
     # but the surface terms must clearly beat the joints alone (86 → 52 mm when written)
@@ -92,7 +93,8 @@ def test_matching_once_keeps_the_joint_fits_translation_and_its_first_matches(mo
 
     def fit(**settings):
         calls.clear()
-        result = fit_to_voxels(model, points, weights, joints, FitSettings(joint_steps=20, max_vertices=72, **settings))
+        settings = fit_settings(joint_steps=20, max_vertices=72, **settings)
+        result = fit_to_voxels(model, points, weights, joints, settings)
         return result, len(calls)
 
     joint_fit, _ = fit(steps=0)
@@ -102,9 +104,9 @@ def test_matching_once_keeps_the_joint_fits_translation_and_its_first_matches(mo
     assert torch.allclose(once.transl, joint_fit.transl)
     assert not torch.allclose(every.transl, joint_fit.transl)
     with pytest.raises(ValueError, match="matching"):
-        FitSettings(matching="sometimes")
+        fit_settings(matching="sometimes")
     with pytest.raises(ValueError, match="objective"):
-        FitSettings(objective="median")
+        fit_settings(objective="median")
 
 
 def test_a_learnt_pose_prior_prefers_the_poses_it_was_learnt_from_and_round_trips(tmp_path):
@@ -139,7 +141,6 @@ def test_the_learnt_prior_is_the_fits_pose_cost(built_female):
     """With a prior learnt around a bent elbow, a fit to the rest pose's joints alone bends
     that elbow a little; without it, nothing pulls it away from the rest pose."""
     from pipeline.body_model.model import BodyModel as Model
-    from pipeline.fitting.body_fit import FitSettings as Settings
     from pipeline.fitting.body_fit import PosePrior, fit_body
 
     model = copy.deepcopy(Model.from_file(built_female[0])).float()
@@ -149,8 +150,8 @@ def test_the_learnt_prior_is_the_fits_pose_cost(built_female):
     mean = np.zeros((1, 69))
     mean[0, elbow] = 1.0
     prior = PosePrior(np.ones(1), mean, np.eye(69)[None] * 0.01)
-    settings = dict(joint_steps=30, pose_prior=1.0)
-    plain = fit_body(model, joints, None, Settings(**settings))
-    learnt = fit_body(model, joints, None, Settings(**settings, learnt_prior=prior))
+    settings = dict(joint_steps=30, pose_prior_weight=1.0)
+    plain = fit_body(model, joints, None, fit_settings(**settings))
+    learnt = fit_body(model, joints, None, fit_settings(**settings, learnt_prior=prior))
     assert abs(float(plain.pose[0, 3 + elbow])) < 0.05
     assert float(learnt.pose[0, 3 + elbow]) > 0.2

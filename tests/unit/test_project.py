@@ -265,9 +265,12 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
     dataclasses the commands fill)."""
     from dataclasses import MISSING, fields
 
+    from pipeline.actions.dataset import ActionSettings
     from pipeline.actions.train import LTCSettings
     from pipeline.body_model.build import BuildSettings
     from pipeline.datasets.surreal import SampleSizes
+    from pipeline.evaluation.exemplars import ExemplarSettings
+    from pipeline.fitting.body_fit import FitSettings
     from pipeline.models.bodynet import BodyNetConfig, HourglassConfig
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.synthesis.generate import SynthesisSettings
@@ -284,6 +287,9 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         SparsitySettings: config["sparsity"],
         LTCSettings: {"seed": 0, **config["actions"]["ltc"], **config["actions"]["ltc"]["views"]},
         BuildSettings: {"seed": 0, **config["body_model"]["anny"]},
+        ActionSettings: {"seed": 0, **config["actions"]["dataset"]},
+        FitSettings: config["evaluation"]["fit"],
+        ExemplarSettings: config["evaluation"]["pose3d_readout"],
     }
     # a default kept for files written before the key existed, not for runs
     for_old_files = {(BodyNetConfig, "pose3d_loss")}

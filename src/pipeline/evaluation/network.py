@@ -129,10 +129,9 @@ def body_voxels(
 class BodyFitter:
     """The body fit of one method for a batch's images of one gender."""
 
-    def __init__(self, method: str, samples: SampleSet, settings: FitSettings | None) -> None:
+    def __init__(self, method: str, samples: SampleSet, settings: FitSettings) -> None:
         self.method, self.a = method, samples.arrays
         self.focal, self.principal = float(self.a["focal"]), np.asarray(self.a["principal"], np.float64)
-        settings = settings or FitSettings()
         # SMPLify++'s objective is its own (means of its terms, its contour matched at every
         # step), whatever Eq. 4.6's form
         self.settings = (
@@ -218,6 +217,8 @@ def evaluate_network(
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     if method != "tasks" and placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; one of {PLACEMENTS}")
+    if method != "tasks" and settings is None:
+        raise ValueError(f"method {method!r} fits a body: it needs the fit's settings")
     trained = set(getattr(network, "trained", {"pose2d", "segm", "pose3d", "voxels", "shape"}))
     missing = NEEDS[method] - trained
     if missing:

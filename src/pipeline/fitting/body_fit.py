@@ -91,20 +91,22 @@ class PosePrior:
 
 @dataclass
 class FitSettings:
-    joint_steps: int = 40  # initialisation: the target joints alone
-    steps: int = 60  # the whole objective
-    learning_rate: float = 0.03
-    pose_prior: float = 1e-3  # the pose cost's weight: per squared radian, or per unit of a learnt prior's cost
-    shape_prior: float = 1e-3  # per squared β
-    max_vertices: int = 800  # vertices used for correspondences (a fixed, even subset)
-    joint_weight: float = JOINT_WEIGHT
-    objective: str = (
-        "mean"  # one of OBJECTIVES. sum: Eq. 4.6's sums over vertices, points and joints; mean: each a mean
-    )
+    """A body fit's settings. The fields without a default are the config's
+    (`evaluation.fit.*`: docs/config.md says what each means and its value); those with one
+    are the fit's own constants, or set by the methods that change them (SMPLify++'s)."""
+
+    joint_steps: int  # initialisation: the target joints alone
+    steps: int  # the whole objective
+    max_vertices: int  # vertices used for correspondences (a fixed, even subset)
+    objective: str  # one of OBJECTIVES. sum: Eq. 4.6's sums over vertices, points and joints; mean: each a mean
     # one of MATCHINGS. every_step: the surface's nearest neighbours found anew at every step, the
     # translation free; once: as BodyNet's fitting code, found once after the joint fit, the
     # translation held where that fit put it
-    matching: str = "every_step"
+    matching: str
+    learning_rate: float = 0.03
+    pose_prior_weight: float = 1e-3  # the pose cost's weight: per squared radian, or per unit of a learnt prior's cost
+    shape_prior: float = 1e-3  # per squared β
+    joint_weight: float = JOINT_WEIGHT
     learnt_prior: PosePrior | None = field(default=None, repr=False)  # the pose's cost; None: its squared angles
 
     def __post_init__(self) -> None:
@@ -149,12 +151,11 @@ def fit_body(
     model,
     joints: torch.Tensor,
     data_term: DataTerm | None,
-    settings: FitSettings | None = None,
+    settings: FitSettings,
     betas: torch.Tensor | None = None,
 ) -> FitResult:
     """Fit `model` (a BodyModel) to target joints (B, 16, 3) and `data_term`, all in one
     metric frame with camera axes. With `betas` (B, S) the shape is held at them."""
-    settings = settings or FitSettings()
     dtype = torch.float32
     joints = joints.to(dtype)
     batch, device = joints.shape[0], joints.device
@@ -180,7 +181,7 @@ def fit_body(
                 loss = loss + data_term(vertices, model_joints)
         prior = settings.learnt_prior
         pose_cost = prior(pose[:, 3:]) if prior is not None else pose[:, 3:].square().sum(1)
-        loss = loss + settings.pose_prior * pose_cost
+        loss = loss + settings.pose_prior_weight * pose_cost
         if not fixed_shape:
             loss = loss + settings.shape_prior * betas.square().sum(1)
         return loss, vertices, model_joints

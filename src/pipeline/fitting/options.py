@@ -51,14 +51,44 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fit_settings(args: argparse.Namespace, required: bool) -> FitSettings:
     """The FitSettings the options name. `required`: each must be given (a workflow job,
-    whose config holds them); else an option left out keeps FitSettings' own value."""
-    missing = [f"--{key.replace('_', '-')}" for key in FIELDS if getattr(args, key) is None]
+    whose config holds them); else an option left out takes the value of the project's
+    config.yaml (`evaluation.fit`), where the fit's settings are stated."""
+    missing = [key for key in FIELDS if getattr(args, key) is None]
     if required and missing:
-        raise InputError(f"fitting the body needs {', '.join(missing)}")
+        raise InputError(f"fitting the body needs {', '.join(_option(key) for key in missing)}")
     from pipeline.fitting.body_fit import FitSettings, PosePrior  # torch: for the commands that fit
 
     given = {field: getattr(args, key) for key, field in FIELDS.items() if getattr(args, key) is not None}
+    if missing:
+        project = project_fit_section([_option(key) for key in missing])
+        given |= {FIELDS[key]: project[FIELDS[key]] for key in missing}
     return FitSettings(**given, learnt_prior=PosePrior.load(args.pose_prior) if args.pose_prior else None)
+
+
+def section_fit_settings(fit: dict, **extra: object) -> FitSettings:
+    """The FitSettings of a config's `evaluation.fit` section (`extra`: the fields it does not
+    hold, such as a learnt prior)."""
+    from pipeline.fitting.body_fit import FitSettings
+
+    return FitSettings(**{field: fit[field] for field in FIELDS.values()}, **extra)
+
+
+def _option(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def project_fit_section(options: list[str]) -> dict:
+    """config.yaml's `evaluation.fit` section, from the project this package runs from, for
+    the `options` a command was not given."""
+    import yaml
+
+    from pipeline.tracking import project_root
+
+    path = project_root() / "config.yaml"
+    try:
+        return yaml.safe_load(path.read_text())["evaluation"]["fit"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: cannot read evaluation.fit ({error}); give {', '.join(options)} instead") from error
 
 
 def fit_params(settings: FitSettings, args: argparse.Namespace) -> dict:

@@ -57,12 +57,11 @@ def fit_smplify(
     joints2d: torch.Tensor,
     joints: torch.Tensor,
     depth: torch.Tensor,
-    settings: FitSettings | None = None,
+    settings: FitSettings,
 ) -> FitResult:
     """Fit `model` to contour points (B, N, 2) and 2D joints (B, 16, 2), both in normalised
     image coordinates, and 3D joints (B, 16, 3), in the camera frame; `depth` (B,) is the
     root's depth that turns image distances into metres."""
-    settings = settings or FitSettings(joint_weight=JOINT_3D_WEIGHT)
     contour, contour_weights = contour.float(), contour_weights.float()
     joints2d, scale = joints2d.float(), depth.float().square()
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()

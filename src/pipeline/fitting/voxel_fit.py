@@ -122,13 +122,12 @@ def fit_to_voxels(
     points: torch.Tensor,
     weights: torch.Tensor,
     joints: torch.Tensor,
-    settings: FitSettings | None = None,
+    settings: FitSettings,
     point_counts: torch.Tensor | None = None,
 ) -> FitResult:
     """Fit `model` (a BodyModel) to surface points (B, N, 3) with confidences (B, N) and
     predicted joints (B, 16, 3), all in the same metric frame (camera axes). `point_counts`
     (B,): how many points each image's isosurface had before it was thinned to N."""
-    settings = settings or FitSettings()
     points, weights = points.float(), weights.float()
     subset = torch.linspace(0, model.num_vertices - 1, min(settings.max_vertices, model.num_vertices)).long()
     found: list[tuple[torch.Tensor, torch.Tensor]] = []  # the matches, when found only once
