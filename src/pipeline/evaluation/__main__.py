@@ -385,7 +385,7 @@ def _add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_readout_arguments(p: argparse.ArgumentParser) -> None:
-    from pipeline.evaluation.exemplars import READOUTS
+    from pipeline.evaluation.choices import READOUTS
 
     p.add_argument(
         "--readout",
@@ -402,7 +402,7 @@ def _add_readout_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
-    from pipeline.evaluation.network import PLACEMENTS
+    from pipeline.evaluation.choices import PLACEMENTS
 
     p.add_argument("--batch-size", type=int, required=True, help="images fitted together")
     add_fit_arguments(p)
@@ -417,9 +417,8 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser: its commands and their options."""
-    from pipeline.evaluation.network import METHODS
-    from pipeline.evaluation.references import REFERENCES
-    from pipeline.evaluation.tables import TABLES
+    from pipeline.evaluation.choices import METHODS
+    from pipeline.evaluation.tables import REFERENCES, TABLES
 
     parser, commands = command_parser("python -m pipeline.evaluation", __doc__)
     p = commands.add_parser("network", help="per-image measures of a trained BodyNet, with the body model fitted")

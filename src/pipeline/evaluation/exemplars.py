@@ -24,8 +24,6 @@ from pipeline.errors import InputError
 from pipeline.training.metrics import PELVIS
 from pipeline.training.samples import FLIP_JOINTS, SampleSet
 
-READOUTS = ("peak", "exemplars")  # how the evaluation reads 3D joints from the volumes
-
 
 @dataclass(frozen=True)
 class ExemplarSettings:

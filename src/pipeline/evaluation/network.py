@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from pipeline.cli import parse_pair
 from pipeline.errors import InputError
+from pipeline.evaluation.choices import METHODS, NEEDS, PLACEMENTS
 from pipeline.evaluation.exemplars import PoseExemplars
 from pipeline.evaluation.frames import (
     camera_to_image,
@@ -67,14 +68,6 @@ from pipeline.training import metrics
 from pipeline.training.samples import SampleSet, inputs, make_batch
 
 GENDERS = {0: "female", 1: "male"}
-METHODS = ("voxels", "smplify", "shape_regression", "tasks")
-PLACEMENTS = ("true_box", "crop")
-NEEDS = {
-    "voxels": {"voxels", "pose3d"},
-    "smplify": {"pose2d", "segm", "pose3d"},
-    "shape_regression": {"shape", "pose3d"},
-    "tasks": set(),
-}
 
 
 def body_models(items: list[str]) -> dict:
