@@ -91,7 +91,8 @@ def learning_curves(
                     crops = [row["iteration"] * batch_size / 1000 for row in seen]
                     values = [row[TRAINING_PREFIX + measure] for row in seen]
                     ax.plot(crops, values, linestyle="--", linewidth=1, color=line.get_color())
-        for (reference, figures), style in zip((references or {}).items(), ("--", ":")):
+        # dotted and dash-dotted: dashes are the training crops' curves
+        for (reference, figures), style in zip((references or {}).items(), (":", "-.")):
             if measure in figures:
                 ax.axhline(figures[measure], color="grey", linestyle=style, linewidth=1, label=reference)
         ax.set_xlabel("training crops seen (thousands)")
