@@ -13,7 +13,9 @@ that holds the part voxel network (e.g. results/bodynet/part_voxels_fvsv/model.p
 <name>_part_voxels.obj (a group per body part); and summary.csv, a row per image. The
 person is the given box, else the largest of OpenCV's HOG people detections, else the whole
 image; without a given box the crop is cut again on the networks' own view of the person
-(their segmentation, then their 2D joints), as training cropped.
+(their segmentation, then their 2D joints), as training cropped. The body fit's options left
+out (--joint-steps, --fit-steps, ...) take the values of the project's config.yaml
+(`evaluation.fit`).
 
 An image is refused, named, when it is truncated or corrupt, or smaller than 32 pixels on its
 shorter side (too small to hold a person at the networks' input size); a given box partly
