@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 import yaml
 
+from pipeline.datasets.surreal import DEPTH_BINS
 from pipeline.evaluation.exemplars import ExemplarSettings, PoseExemplars
-from pipeline.evaluation.measures import procrustes_error_mm
-from pipeline.evaluation.network import predict
+from pipeline.evaluation.network import joint_measures, predict
 from pipeline.evaluation.references import ReferencePredictor, training_means
 from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_counts
 from pipeline.models.bodynet import BodyNetConfig
@@ -52,17 +52,17 @@ def peaks_and_batches(predictor, samples: SampleSet, batch_size: int = 16) -> tu
 
 
 def errors(points: list, batches: list, samples: SampleSet) -> pd.DataFrame:
-    """Per test image: MPJPE and PA-MPJPE (mm) of the volume points read as joints."""
+    """Per test image: MPJPE and PA-MPJPE (mm) of the volume points read as joints, measured
+    as the evaluation measures them."""
     focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
-    size = samples.sizes.heatmap
-    joints = torch.cat(
-        [metrics.volume_to_camera(p.float(), b, size, 19, focal, principal) for p, b in zip(points, batches)]
-    ).double()
-    truth = torch.cat([b["joints_camera"] for b in batches]).double()
+    measured = [
+        joint_measures(metrics.volume_to_camera(p.float(), b, samples.sizes.heatmap, DEPTH_BINS, focal, principal), b)
+        for p, b in zip(points, batches)
+    ]
     return pd.DataFrame(
         {
-            "mpjpe": metrics.joint_error_mm(joints, truth).numpy(),
-            "pa_mpjpe": procrustes_error_mm(joints.numpy(), truth.numpy()),
+            "mpjpe": np.concatenate([m["joint_error_mm"] for m in measured]),
+            "pa_mpjpe": np.concatenate([m["pa_joint_error_mm"] for m in measured]),
         }
     )
 
@@ -71,7 +71,7 @@ def left_one_clip_out(per_image: dict[str, pd.DataFrame], test: SampleSet) -> di
     """The network's errors (mm) when each test clip's readout is the exemplar setting with the
     lowest MPJPE on the other clips: the selection's own estimate, free of choosing on the
     images it is scored on; and how often each setting was chosen."""
-    clips = np.asarray(test.arrays["clip"])[: len(next(iter(per_image.values())))]
+    clips = np.asarray(test.clips)
     candidates = [label for label in per_image if label != "peak"]
     chosen, scored = {}, []
     for clip in np.unique(clips):
