@@ -9,10 +9,9 @@
 #   make run TARGET=<file>        one artifact (and what it depends on)
 #   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128   a CUDA build of torch
 #   make trace FILE=results/bodynet_table.csv   where an artifact came from
-#   make dvc.yaml                 rewrite dvc.yaml from the Snakefile (after changing either)
 #   make docs/config.md           rewrite the configuration's reference from the schema
 #   make docs/results.md          rewrite the results page's tables found in results/, and the README's table
-#   make pull                     fetch the artifacts of dvc.lock from the DVC remote
+#   make pull                     fetch the artifacts of dvc.lock from the DVC remote (dvc repro, dvc exp run: docs/operations.md)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,7 +25,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run all test test-fast style lint report clean trace pull dvc.yaml docs/config.md docs/results.md
+.PHONY: install run all test test-fast style lint report clean trace pull docs/config.md docs/results.md
 
 install: $(VENV)/.installed
 
@@ -65,9 +64,6 @@ report: install
 trace: install
 	python workflow/scripts/trace_artifact.py $(FILE)
 
-dvc.yaml: install
-	python workflow/scripts/export_dvc.py
-
 docs/config.md: install
 	python workflow/scripts/config_reference.py
 
@@ -80,12 +76,13 @@ docs/results.md: install
 	cp results/bodynet/learning_curves.png docs/figures/learning_curves.png
 
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once
-# DVC confirms each pulled artifact matches its stage, mark them current for Snakemake too.
+# DVC confirms the pulled artifacts match the code and config.yaml they were made from, mark
+# them current for Snakemake too (all: the DVC stage's target).
 pull: install
-	@test -f dvc.lock || (echo "dvc.lock: not found: it names the artifacts to pull; check out a commit that has one (after a run: dvc commit, git add dvc.lock, dvc push)"; exit 1)
+	@test -f dvc.lock || (echo "dvc.lock: not found: it names the artifacts to pull; check out a commit that has one (after a run: dvc commit, git add dvc.lock, git commit, dvc push)"; exit 1)
 	dvc pull
-	dvc status --quiet || (dvc status; echo "pulled artifacts differ from their stages: not marking them current"; exit 1)
-	snakemake --touch --cores 1 $(TARGET)
+	dvc status --quiet || (dvc status; echo "the pulled artifacts were not made from this checkout's code and config.yaml: not marking them current"; exit 1)
+	snakemake --touch --cores 1 all
 
 clean:
 	rm -rf results resources logs mlflow .snakemake

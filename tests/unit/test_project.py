@@ -1,5 +1,6 @@
 """The project's files agree with each other."""
 
+import functools
 import re
 import subprocess
 import sys
@@ -138,31 +139,21 @@ def entry_parser(module: str):
         return importlib.import_module(module).build_parser()
 
 
+@functools.cache
 def command_parsers() -> dict[tuple[str, str], tuple]:
-    """{(module, command): (its parser, the argument lists the rules give it)} from dvc.yaml,
-    which holds every rule's command under the default config (a workflow test keeps it the
-    Snakefile's). A module without subcommands has the command ''."""
-    import re
+    """{(module, command): (its parser, the argument lists the rules give it)} from every job
+    of the default target as Snakemake plans it (in this process). A module without
+    subcommands has the command ''."""
     import shlex
-    import sys
 
     from pipeline.cli import subcommands
 
     sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
-    from dvc_params import expanded
-
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-
-    def value(key: str) -> str:
-        section = config
-        for part in key.split("."):
-            section = section[part]
-        return str(section)
+    from workflow_jobs import plan
 
     commands: dict[tuple[str, str], tuple] = {}
-    for stage in expanded(yaml.safe_load((ROOT / "dvc.yaml").read_text())).values():
-        # the config's values, as DVC fills them in
-        words = shlex.split(re.sub(r"\$\{([\w.]+)\}", lambda match: value(match[1]), stage["cmd"]))
+    for job in plan():
+        words = shlex.split(job.command)
         for i, word in enumerate(words[:-1]):
             if word == "-m" and words[i + 1].startswith("pipeline."):
                 module, rest = words[i + 1], words[i + 2 :]

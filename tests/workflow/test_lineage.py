@@ -1,9 +1,10 @@
-"""Artifact lineage: dvc.yaml from the Snakefile, DVC's repro/push/pull, and the trace of
-where an artifact came from."""
+"""Artifact lineage: DVC versioning what Snakemake makes (repro, push, pull, experiments),
+and the trace of where an artifact came from."""
 
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -15,155 +16,61 @@ from mlflow.tracking import MlflowClient
 from conftest import ROOT, copy_project, file_hashes, run, snakemake, write_config
 
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
-from dvc_params import expanded  # noqa: E402
+from workflow_jobs import plan  # noqa: E402
+
+# the files a run writes for `dvc metrics show`
+METRICS_FILES = ("summary.json", "metrics.json", "analysis.json")
 
 
 def script(name: str, *args: str, cwd=ROOT, check: bool = True):
     return run([sys.executable, str(cwd / "workflow/scripts" / name), *args], cwd=cwd, check=check)
 
 
-def config_value(config: dict, key: str):
-    for part in key.split("."):
-        config = config[part]
-    return config
+def under(path: str, folders) -> bool:
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
-def test_dvc_yaml_is_what_the_snakefile_gives():
-    result = script("export_dvc.py", "--check", check=False)
-    assert result.returncode == 0, result.stderr
-
-
-def test_dvc_stages_run_the_jobs_commands_with_their_code_and_config():
+def test_dvc_versions_everything_the_default_target_makes():
     document = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    stages = expanded(document)
-    assert len(document["stages"]) < len(stages) / 2  # a rule's jobs share one `foreach` stage
-    dry = snakemake(ROOT, "-n", "-p", "--forceall", "results/body_model/female/metrics.json")
-    printed = (dry.stdout + dry.stderr).splitlines()
-    command = next(line[line.index("python -m") :] for line in printed if "python -m pipeline.body_model build" in line)
-    build = stages["build_body_model@female"]
-    assert build["params"] == [{"config.yaml": ["body_model.anny", "seed"]}]
-    # the command, with the config's values as DVC fills them in from config.yaml
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    filled = re.sub(r"\$\{([\w.]+)\}", lambda match: str(config_value(config, match[1])), build["cmd"])
-    # after the check of the values it holds written in (here the age range, a list)
-    prefix = "mkdir -p logs/build_body_model && python workflow/scripts/dvc_params.py build_body_model@female "
-    assert filled.startswith(prefix)
-    digest, _, rest = filled.removeprefix(prefix).partition(" && ")
-    assert re.fullmatch(r"[0-9a-f]{12}", digest) and rest == command
-    assert "--seed ${seed}" in build["cmd"] and "--num-betas ${body_model.anny.num_betas}" in build["cmd"]
-    assert "src/pipeline/body_model" in build["deps"] and "src/pipeline/tracking.py" in build["deps"]
-    assert not any(dep.startswith("src/pipeline/flow") for dep in build["deps"])
-    render = stages["render_clips@train_run0"]
-    assert "resources/body_models/anny/smpl_female.pkl" in render["deps"]
-    assert render["outs"][:2] == ["results/surreal/cmu/train/run0", "results/surreal/train_run0.csv"]
-    assert "bodynet" not in render["params"][0]["config.yaml"]
-    # a job reads its own entry of a section keyed by its wildcard, not its siblings'
-    voxels = stages["train_bodynet@voxels"]
-    assert "--iterations ${bodynet.iterations.voxels} " in voxels["cmd"]
-    assert "bodynet.iterations.voxels" in voxels["params"][0]["config.yaml"]
-    assert "bodynet.iterations.pose2d" not in voxels["params"][0]["config.yaml"]
-    table = stages["tabulate_evaluation-bodynet_table"]
-    assert "results/evaluation/end_to_end_fvsv/summary.json" in table["deps"]
-    assert {"results/bodynet_table.csv", "logs/tabulate_evaluation/bodynet_table.log"} <= set(table["outs"])
-    # the tracking store changes no result, so no stage reads it
-    assert not any(
-        key.startswith("tracking")
-        for stage in stages.values()
-        for key in stage.get("params", [{}])[0].get("config.yaml", [])
-    )
-
-
-def test_every_stage_passes_its_check_on_the_config_it_was_made_from(monkeypatch):
-    import dvc_params
-
-    monkeypatch.chdir(ROOT)
-    checked = 0
-    for name, stage in expanded(yaml.safe_load((ROOT / "dvc.yaml").read_text())).items():
-        guard = re.search(r"dvc_params\.py (\S+) (\S+) && ", stage["cmd"])
-        if guard:
-            assert guard[1] == name
-            assert dvc_params.main([name, guard[2]]) == 0, name
-            checked += 1
-    assert checked > 100
-    # a job's check covers only what its command shows: an evaluation reads the fit's section,
-    # but the pose prior's component count is the prior's job's; a render holds its passes
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    stages = expanded(yaml.safe_load((ROOT / "dvc.yaml").read_text()))
-    fit, render = stages["evaluate_body_fit@end_to_end_fvsv"], stages["render_clips@train_run0"]
-    assert "evaluation.fit" in fit["params"][0]["config.yaml"]
-    assert "evaluation.fit.prior_components" not in dvc_params.guarded(config, ["evaluation.fit"], fit["cmd"])
-    assert "synthesis.passes" in dvc_params.guarded(config, render["params"][0]["config.yaml"], render["cmd"])
-
-
-def test_dvc_yaml_out_of_date_with_the_config_is_caught(tmp_path):
-    project = copy_project(tmp_path)
-    config = yaml.safe_load((project / "config.yaml").read_text())
-    config["synthesis"]["passes"].remove("normal")
-    write_config(project / "config.yaml", config)
-    result = script("export_dvc.py", "--check", cwd=project, check=False)
-    assert result.returncode == 1
-    assert "dvc.yaml is out of date" in result.stderr and "--passes segm depth" in result.stderr
-    # a value DVC reads from config.yaml itself leaves dvc.yaml as it is
-    config["synthesis"]["clip_length"] = 40
-    write_config(project / "config.yaml", config)
-    script("export_dvc.py", cwd=project)
-    assert "--clip-length ${synthesis.clip_length}" in (project / "dvc.yaml").read_text()
-    assert script("export_dvc.py", "--check", cwd=project, check=False).returncode == 0
-
-
-def test_dvc_dag_draws_the_stages_and_their_edges():
-    graph = run(["dvc", "dag", "--mermaid"], cwd=ROOT).stdout
-    nodes = dict(re.findall(r"(node\d+)\[\"?([\w@-]+)\"?\]", graph))
-    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", graph)}
-    assert ("build_body_model@female", "render_clips@train_run0") in edges
-    assert ("train_bodynet@voxels_fvsv", "train_bodynet-end_to_end_fvsv") in edges
-    assert ("evaluate_body_fit@end_to_end_fvsv", "tabulate_evaluation-bodynet_table") in edges
-
-
-def stage_name(project, rule: str, key: str) -> str:
-    """A job's DVC stage: `<rule>@<key>` where it shares its rule's `foreach` stage, else `<rule>-<key>`."""
-    names = expanded(yaml.safe_load((project / "dvc.yaml").read_text()))
-    return next(name for name in (f"{rule}@{key}", f"{rule}-{key}") if name in names)
-
-
-def dvc_project(destination, tiny_run, target: str):
-    """A copy of the project on the tiny config, its dvc.yaml made for `target`."""
-    workdir, config_path = tiny_run
-    destination.mkdir()
-    project = copy_project(destination)
-    config = yaml.safe_load(config_path.read_text())
-    write_config(project / "config.yaml", config)
-    script("export_dvc.py", target, cwd=project)
-    return project
+    (stage,) = document["stages"].values()
+    command = shlex.split(stage["cmd"])
+    # Snakemake's default target, every option a flag: no target of its own
+    assert command[0] == "snakemake" and all(word.startswith("-") or word.isalnum() for word in command[1:])
+    assert stage["params"] == [{"config.yaml": None}]  # every value: Snakemake tells what it reaches
+    assert {"Snakefile", "workflow/rules", "src/pipeline"} <= set(stage["deps"])
+    outs = {name: options for out in stage["outs"] for name, options in out.items()}
+    assert all(options["persist"] for options in outs.values())  # Snakemake, not DVC, decides what reruns
+    jobs = plan()
+    made = {path for job in jobs for path in job.outputs + job.logs}
+    assert len(made) > 500 and all(under(path, outs) for path in made)
+    assert all(under(folder, outs) for folder in document["metrics"])
+    measures = {path for path in made if path.endswith(METRICS_FILES)}
+    assert len(measures) > 50 and all(under(path, document["metrics"]) for path in measures)
+    plots = {name for plot in document["plots"] for name in plot}
+    histories = {path for path in made if re.fullmatch(r"results/bodynet/\w+/history.csv", path)}
+    assert len(histories) >= 12 and plots == histories
 
 
 @pytest.mark.slow
-def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, tmp_path):
-    workdir, _ = tiny_run
-    first = dvc_project(tmp_path / "first", tiny_run, "results/bodynet_table.csv")
+def test_dvc_versions_a_run_reruns_an_experiment_and_round_trips_through_the_remote(tiny_run, tmp_path):
+    workdir, config_path = tiny_run
+    first = tmp_path / "first"
+    first.mkdir()
+    copy_project(first)
+    write_config(first / "config.yaml", yaml.safe_load(config_path.read_text()))
     for folder in ("results", "resources", "logs"):
         shutil.copytree(workdir / folder, first / folder)
     run(["dvc", "commit", "--force", "--quiet"], cwd=first)
     assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
-    # each evaluation's measures as DVC metrics, each stage's training history as a plot
+    # each evaluation's measures as DVC metrics, each training stage's history as a plot
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], cwd=first).stdout)[""]["data"]
     voxels = metrics["results/evaluation/end_to_end_fvsv/summary.json"]["data"]
-    assert (
-        voxels["measures"]
-        == json.loads((first / "results/evaluation/end_to_end_fvsv/summary.json").read_text())["measures"]
-    )
+    summary = json.loads((first / "results/evaluation/end_to_end_fvsv/summary.json").read_text())
+    assert voxels["measures"] == summary["measures"]
+    assert "results/body_model/female/metrics.json" in metrics
     plots = json.loads(run(["dvc", "plots", "show", "--json"], cwd=first).stdout)["data"]
     assert "results/bodynet/voxels/history.csv" in plots
-
-    table = (first / "results/bodynet_table.csv").read_bytes()
     assert "Running stage" not in run(["dvc", "repro"], cwd=first).stdout
-    table_stage = stage_name(first, "tabulate_evaluation", "bodynet_table")
-    forced = run(["dvc", "repro", "--force", "--single-item", table_stage], cwd=first)
-    assert forced.stdout.count("Running stage") == 1
-    assert (first / "results/bodynet_table.csv").read_bytes() == table  # the same command, the same bytes
-    client = MlflowClient(f"sqlite:///{first}/mlflow/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("bodynet").experiment_id])
-    assert [r.data.tags["pipeline.rule"] for r in runs] == ["tabulate_evaluation"]
 
     # push to the default remote (a folder beside the project), commit dvc.lock with the code;
     # a fresh clone of that commit pulls the artifacts with `make pull`
@@ -184,42 +91,39 @@ def test_dvc_reproduces_the_table_and_round_trips_through_the_remote(tiny_run, t
     assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=second).stdout
     folders = ("results/**/*", "resources/**/*")
     pulled = file_hashes(second, folders)
-    assert len(pulled) > 100 and pulled == {k: v for k, v in file_hashes(first, folders).items() if k in pulled}
+    assert len(pulled) > 100 and pulled == file_hashes(first, folders)
     # Snakemake finds the pulled artifacts current (make pull marked them so once DVC checked them)
-    config = ["--configfile", "config.yaml"]
-    assert "Nothing to be done" in snakemake(second, "-n", "results/bodynet_table.csv", *config).stdout
+    assert "Nothing to be done" in snakemake(second, "-n", "--configfile", "config.yaml").stdout
+    # pulled artifacts that another config made are not marked current
+    config = yaml.safe_load((second / "config.yaml").read_text())
+    config["evaluation"]["fit"]["steps"] += 1
+    write_config(second / "config.yaml", config)
+    stale = run([*make, "pull"], cwd=second, check=False)
+    assert stale.returncode != 0 and "not marking them current" in stale.stdout + stale.stderr
     # without dvc.lock there is nothing to pull, and make says so
     (second / "dvc.lock").unlink()
     missing = run([*make, "pull"], cwd=second, check=False)
     assert missing.returncode != 0 and "dvc.lock: not found" in missing.stdout + missing.stderr
 
-    # one config key changed, as `dvc exp run -S` changes it, dvc.yaml left as it is: DVC sees
-    # exactly the stages that read it, and runs them with the new value
-    config = yaml.safe_load((first / "config.yaml").read_text())
-    config["bodynet"]["iterations"]["voxels"] += 1
-    write_config(first / "config.yaml", config)
-    status = yaml.safe_load(run(["dvc", "status", "--json"], cwd=first).stdout)
-    assert set(status) == {stage_name(first, "train_bodynet", "voxels")}
-    config["bodynet"]["iterations"]["voxels"] -= 1
-    config["evaluation"]["fit"]["steps"] = 5
-    write_config(first / "config.yaml", config)
-    assert script("export_dvc.py", "results/bodynet_table.csv", "--check", cwd=first, check=False).returncode == 0
-    status = yaml.safe_load(run(["dvc", "status", "--json"], cwd=first).stdout)
-    assert status and {re.split("[@-]", name)[0] for name in status} == {"evaluate_body_fit", "evaluate_reference"}
-    fit_stage = stage_name(first, "evaluate_body_fit", "end_to_end_fvsv")
-    dry = run(["dvc", "repro", "--dry", "--single-item", fit_stage], cwd=first).stdout
-    assert "--fit-steps 5 " in dry and "${" not in dry
-    # a value a command holds written in (a list): the stage stops, naming it, and runs nothing
-    config["synthesis"]["passes"].remove("normal")
-    write_config(first / "config.yaml", config)
-    render_stage = stage_name(first, "render_clips", "train_run0")
-    manifest = (first / "results/surreal/train_run0.csv").read_bytes()
-    stopped = run(["dvc", "repro", "--single-item", render_stage], cwd=first, check=False)
-    assert stopped.returncode != 0
-    assert "config.yaml: synthesis.passes: stage" in stopped.stdout + stopped.stderr
-    assert "make dvc.yaml" in stopped.stdout + stopped.stderr
-    run(["dvc", "checkout", "--quiet", render_stage], cwd=first)
-    assert (first / "results/surreal/train_run0.csv").read_bytes() == manifest
+    # an experiment with one value changed: DVC runs the stage, Snakemake reruns the jobs that
+    # read the value and what follows from them, nothing upstream
+    fits = ["results/evaluation/end_to_end_fvsv/summary.json", "results/bodynet_table.csv"]
+    clips = file_hashes(first, ["results/surreal/**/*", "results/bodynet/**/*"])
+    before = file_hashes(first, fits)
+    experiment = run(["dvc", "exp", "run", "-S", "config.yaml:evaluation.fit.steps=5"], cwd=first)
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", experiment.stdout + experiment.stderr, re.M))
+    assert "evaluate_body_fit" in ran and "tabulate_evaluation" in ran
+    assert not ran & {"render_clips", "prepare_bodynet_samples", "train_bodynet"}
+    assert file_hashes(first, ["results/surreal/**/*", "results/bodynet/**/*"]) == clips
+    assert file_hashes(first, fits) != before
+    assert (
+        yaml.safe_load((first / "dvc.lock").read_text())["stages"]["pipeline"]["params"]["config.yaml"]["evaluation"][
+            "fit"
+        ]["steps"]
+        == 5
+    )
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
+    assert "Nothing to be done" in snakemake(first, "-n", "--configfile", "config.yaml").stdout
 
 
 @pytest.mark.slow

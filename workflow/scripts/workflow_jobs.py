@@ -1,9 +1,9 @@
 """The workflow's jobs as Snakemake plans them, and the config keys each rule reads.
 
-Shared by export_dvc.py (dvc.yaml from the Snakefile) and trace_artifact.py (where an
-artifact came from). Jobs come from `snakemake --detailed-summary`, Snakemake's own
-account of every job it would run for the targets; config keys come from reading the rule
-files, so both follow the Snakefile without a second description of the workflow.
+Used by trace_artifact.py (where an artifact came from) and by the tests that check every
+rule's command against the package's parsers. Jobs come from Snakemake's own DAG of the
+targets; config keys come from reading the rule files, so both follow the Snakefile without
+a second description of the workflow.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def plan(targets: list[str] = (), configfiles: list[str] = (), directory: str | 
         workflow_api = api.workflow(
             snakefile=ROOT / "Snakefile",
             workdir=workdir,
-            # DVC runs one stage at a time: each job gets the threads its config asks for
+            # enough cores that each job gets the threads its config asks for
             resource_settings=ResourceSettings(cores=64),
             config_settings=ConfigSettings(configfiles=[workdir / name for name in configfiles]),
         )
