@@ -77,12 +77,14 @@ docs/results.md: install
 
 # A checkout gives every file the time of the checkout, and Snakemake compares times: once
 # DVC confirms the pulled artifacts match the code and config.yaml they were made from, mark
-# them current for Snakemake too (all: the DVC stage's target).
+# them current for Snakemake too (all: the DVC stage's target), keeping the run's own records
+# of each output's params and code, so that a changed value later reruns what it reaches.
 pull: install
 	@test -f dvc.lock || (echo "dvc.lock: not found: it names the artifacts to pull; check out a commit that has one (after a run: dvc commit, git add dvc.lock, git commit, dvc push)"; exit 1)
 	dvc pull
 	dvc status --quiet || (dvc status; echo "the pulled artifacts were not made from this checkout's code and config.yaml: not marking them current"; exit 1)
 	snakemake --touch --cores 1 all
+	dvc checkout --force --quiet .snakemake/metadata  # the run's records of params and code, which --touch rewrote
 
 clean:
 	rm -rf results resources logs mlflow .snakemake

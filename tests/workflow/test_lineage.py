@@ -58,7 +58,7 @@ def test_dvc_versions_a_run_reruns_an_experiment_and_round_trips_through_the_rem
     first.mkdir()
     copy_project(first)
     write_config(first / "config.yaml", yaml.safe_load(config_path.read_text()))
-    for folder in ("results", "resources", "logs"):
+    for folder in ("results", "resources", "logs", ".snakemake/metadata"):
         shutil.copytree(workdir / folder, first / folder)
     run(["dvc", "commit", "--force", "--quiet"], cwd=first)
     assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
@@ -95,9 +95,12 @@ def test_dvc_versions_a_run_reruns_an_experiment_and_round_trips_through_the_rem
     # Snakemake finds the pulled artifacts current (make pull marked them so once DVC checked them)
     assert "Nothing to be done" in snakemake(second, "-n", "--configfile", "config.yaml").stdout
     # pulled artifacts that another config made are not marked current
+    # and Snakemake there, holding the run's records, reruns what a changed value reaches
     config = yaml.safe_load((second / "config.yaml").read_text())
     config["evaluation"]["fit"]["steps"] += 1
     write_config(second / "config.yaml", config)
+    planned = snakemake(second, "-n", "--configfile", "config.yaml").stdout
+    assert "evaluate_body_fit" in planned and "train_bodynet" not in planned and "render_clips" not in planned
     stale = run([*make, "pull"], cwd=second, check=False)
     assert stale.returncode != 0 and "not marking them current" in stale.stdout + stale.stderr
     # without dvc.lock there is nothing to pull, and make says so
@@ -108,14 +111,14 @@ def test_dvc_versions_a_run_reruns_an_experiment_and_round_trips_through_the_rem
     # an experiment with one value changed: DVC runs the stage, Snakemake reruns the jobs that
     # read the value and what follows from them, nothing upstream
     fits = ["results/evaluation/end_to_end_fvsv/summary.json", "results/bodynet_table.csv"]
-    clips = file_hashes(first, ["results/surreal/**/*", "results/bodynet/**/*"])
-    before = file_hashes(first, fits)
-    experiment = run(["dvc", "exp", "run", "-S", "config.yaml:evaluation.fit.steps=5"], cwd=first)
-    ran = set(re.findall(r"^(?:local)?rule (\w+):", experiment.stdout + experiment.stderr, re.M))
+    upstream = ["results/surreal/**/*", "results/bodynet/samples/**/*", "results/bodynet/*/model.pt"]
+    clips, before = file_hashes(first, upstream), file_hashes(first, fits)
+    run(["dvc", "exp", "run", "-S", "config.yaml:evaluation.fit.steps=5"], cwd=first)
+    (log,) = (first / ".snakemake/log").glob("*.snakemake.log")  # the run the stage started
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", log.read_text(), re.M))
     assert "evaluate_body_fit" in ran and "tabulate_evaluation" in ran
     assert not ran & {"render_clips", "prepare_bodynet_samples", "train_bodynet"}
-    assert file_hashes(first, ["results/surreal/**/*", "results/bodynet/**/*"]) == clips
-    assert file_hashes(first, fits) != before
+    assert file_hashes(first, upstream) == clips and file_hashes(first, fits) != before
     assert (
         yaml.safe_load((first / "dvc.lock").read_text())["stages"]["pipeline"]["params"]["config.yaml"]["evaluation"][
             "fit"
