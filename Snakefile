@@ -44,6 +44,7 @@ include: "workflow/rules/motion.smk"
 include: "workflow/rules/sparsity.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/actions.smk"
+include: "workflow/rules/realtime.smk"
 
 
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,

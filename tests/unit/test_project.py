@@ -89,7 +89,7 @@ LAYERS = (
     {"datasets", "flow", "sources"},
     {"training"},
     {"evaluation", "sparsity"},
-    {"predict", "actions"},
+    {"predict", "actions", "realtime"},
 )
 
 

@@ -108,6 +108,8 @@ MEANS = (
     "silhouette_accuracy",
     "depth_rmse_mm",
     "depth_st_rmse_mm",
+    "pck3d",
+    "peak_error_px",
 )
 PARTS = range(1, 15)  # the 14 body parts (0: background)
 VOXEL_PART_NAMES = ("background", *VOXEL_PARTS)  # the part voxels' classes, in order

@@ -27,6 +27,9 @@
                     SURREAL's frames as its users meet them: the same networks trained and
                     tested on mp4 or on lossless frames of the same renders; the ordering its
                     users report (lossless, better), and each network on the other's frames
+    vnect_table     Mehta's real-time 3D pose (VNect): location maps read at the heatmaps'
+                    maxima on a SelecSLS backbone, beside BodyNet's volumetric 3D pose on the
+                    same test crops; the paper's figure is its MPJPE on MPI-INF-3DHP
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -321,6 +324,16 @@ TABLES = {
                 Row("lossless", "trained and tested on lossless frames", "data_study/lossless", {}),
             ),
             trend=("mp4", "lossless"),  # SURREAL's users: compression costs 2–3 points of part IoU
+        ),
+        Table(
+            "vnect_table",
+            "VNect (Mehta's thesis, Table 5.1 in kind): 3D joints from location maps",
+            ("joint_error_mm", "pa_joint_error_mm"),
+            (
+                Row("constant", "reference: constant (the training set's mean)", "reference/constant", {}),
+                Row("volumetric", "BodyNet's volumetric 3D pose (Table 4.6's single-task)", "pose3d", {}),
+                Row("vnect", "VNect: location maps on SelecSLS", "realtime/vnect", {"joint_error_mm": 119.2}),
+            ),
         ),
     )
 }

@@ -1,0 +1,156 @@
+"""Real-time 3D pose: VNect's location-map network on a SelecSLS backbone, trained on the
+pipeline's prepared crops and measured on the test split's.
+
+    python -m pipeline.realtime train --train results/bodynet/samples/train \\
+        --val results/bodynet/samples/test --depth 42 --width 0.25 --features 64 \\
+        --iterations 1500 --batch-size 16 --learning-rate 1e-3 --lr-drop 0.75 \\
+        --intermediate-weight 1.0 0.1 --scale 0.2 --eval-every 250 --eval-samples 96 --seed 0 \\
+        --out results/realtime/vnect
+    python -m pipeline.realtime evaluate --model results/realtime/vnect/model.pt \\
+        --samples results/bodynet/samples/test --out results/evaluation/realtime/vnect
+
+`train` writes model.pt, history.csv (the test crops' and a fixed subset of training crops'
+measures at every evaluation) and curves.png; `evaluate` writes images.csv (one row per test
+image: MPJPE and PA-MPJPE in mm, 3DPCK at 150 mm, the 2D peaks' error in map pixels) and
+summary.json, which the evaluation tables read (`vnect_table`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from pipeline.cli import command_parser, run_command, settings_from
+from pipeline.errors import InputError
+from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+
+log = logging.getLogger("pipeline.realtime")
+
+
+def _threads(count: int) -> None:
+    import torch
+
+    if count:
+        torch.set_num_threads(count)
+
+
+def train(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from pipeline.atomic import atomic_output
+    from pipeline.models.checkpoint import save_checkpoint
+    from pipeline.realtime import train as vnect
+    from pipeline.training.figures import curves
+    from pipeline.training.samples import SampleSet
+
+    _threads(args.threads)
+    settings = settings_from(vnect.VNectSettings, args)
+    train_set, test_set = SampleSet.load(args.train), SampleSet.load(args.val)
+    model = vnect.build_network(settings)
+    with stage_run("realtime_train", vars(settings), args.rule, parse_wildcards(args.wildcard)) as run:
+        began = time.perf_counter()
+        history, steps = vnect.train(args.out.name, model, train_set, test_set, settings, run=run)
+        seconds = time.perf_counter() - began
+        args.out.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(args.out / "model.pt", {"state": model.state_dict(), "settings": vars(settings)})
+        with atomic_output(args.out / "history.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+        curves(history, steps, f"VNect on SelecSLS-{settings.depth} (width {settings.width})", args.out / "curves.png")
+        run.log_metrics({"train_seconds": seconds})
+        run.log_artifact(args.out / "curves.png")
+    log.info("%s: %.0f s, test MPJPE %.1f mm", args.out, seconds, history[-1]["joint_error_mm"])
+
+
+def load_network(path: Path):
+    """The network a `train` checkpoint holds; an InputError naming the file where it is not one."""
+    from pipeline.models.checkpoint import load_plain
+    from pipeline.realtime.train import VNectSettings, build_network
+
+    payload = load_plain(path)
+    if not isinstance(payload, dict) or not {"state", "settings"} <= set(payload):
+        raise InputError(f"{path}: not a VNect checkpoint (no state and settings)")
+    try:
+        settings = VNectSettings(**payload["settings"])
+        model = build_network(settings)
+        model.load_state_dict(payload["state"])
+    except (TypeError, RuntimeError) as error:
+        raise InputError(f"{path}: not a VNect checkpoint this code can read ({error})") from error
+    return model, settings
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.atomic import atomic_output
+    from pipeline.evaluation.measures import summarise
+    from pipeline.evaluation.network import image_rows
+    from pipeline.realtime.train import joint_measures, predict
+    from pipeline.training.samples import SampleSet
+
+    _threads(args.threads)
+    model, settings = load_network(args.model)
+    samples = SampleSet.load(args.samples)
+    rows = np.arange(len(samples))
+    with stage_run("realtime_evaluate", {"model": str(args.model)}, args.rule, parse_wildcards(args.wildcard)) as run:
+        measures = joint_measures(predict(model, samples, rows, args.batch_size))
+        images = pd.DataFrame(image_rows(samples, rows, measures))
+        summary = summarise(images)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with atomic_output(args.out / "images.csv") as tmp:
+            images.to_csv(tmp, index=False, float_format="%.6g")
+        record = {"model": str(args.model), "method": "vnect", "evaluation_run_id": run.run_id, "measures": summary}
+        with atomic_output(args.out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        run.log_metrics(summary)
+    log.info("%s, %d images: %s", args.out, len(images), ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
+    parser, commands = command_parser("python -m pipeline.realtime", __doc__)
+
+    p = commands.add_parser("train", help="VNect's location-map network on prepared crops")
+    p.add_argument("--train", type=Path, required=True, help="prepared samples (pipeline.training prepare)")
+    p.add_argument("--val", type=Path, required=True, help="prepared samples measured during training")
+    p.add_argument("--depth", required=True, choices=["42", "60", "84"], help="SelecSLS's levels")
+    p.add_argument("--width", type=float, required=True, help="the levels' widths, scaled (1: the thesis')")
+    p.add_argument("--features", type=int, required=True, help="the head's channels")
+    p.add_argument("--iterations", type=int, required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--learning-rate", type=float, required=True)
+    p.add_argument("--lr-drop", type=float, required=True, help="share of iterations after which the rate is a tenth")
+    p.add_argument(
+        "--intermediate-weight", type=float, nargs=2, required=True, metavar=("FIRST", "LAST"),
+        help="the parent-relative maps' loss weight, tapered linearly",
+    )  # fmt: skip
+    p.add_argument("--scale", type=float, required=True, help="crops zoomed by a factor in 1 ± scale")
+    p.add_argument("--eval-every", type=int, required=True)
+    p.add_argument("--eval-samples", type=int, required=True, help="test and training crops measured each time")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--out", type=Path, required=True, help="folder: model.pt, history.csv, curves.png")
+    add_tracking_arguments(p)
+    p.set_defaults(func=train)
+
+    p = commands.add_parser("evaluate", help="a trained network's 3D joints on prepared test crops")
+    p.add_argument("--model", type=Path, required=True, help="a `train` checkpoint (model.pt)")
+    p.add_argument("--samples", type=Path, required=True, help="prepared test samples")
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--out", type=Path, required=True, help="folder: images.csv, summary.json")
+    add_tracking_arguments(p)
+    p.set_defaults(func=evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

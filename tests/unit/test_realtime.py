@@ -1,0 +1,161 @@
+"""Real-time 3D pose's parts at toy sizes: the SelecSLS backbone and the 1 Euro filter."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.models.selecsls import SelecSLS, SelecSLSClassifier, SelecSLSConfig, SelecSLSModule, pose_groups
+from pipeline.realtime.one_euro import OneEuroFilter, filter_sequence
+
+
+def parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_selecsls_60_has_the_published_size():
+    # Mehta's thesis Table 7.15: SelecSLS-60 with the ImageNet head, 30.67 M parameters
+    assert parameters(SelecSLSClassifier("60")) == pytest.approx(30.67e6, abs=0.005e6)
+
+
+def test_a_selecsls_module_concatenates_its_three_3x3_outputs_with_the_skip():
+    module = SelecSLSModule(in_channels=8, skip_channels=12, k=16, out_channels=24, stride=2, grouped=False)
+    x, skip = torch.randn(2, 8, 16, 16), torch.randn(2, 12, 8, 8)
+    assert module(x, skip).shape == (2, 24, 8, 8)
+    # the 1×1 that fuses them reads 2k (k + k/2 + k/2) features and the skip's
+    assert module.fuse[0].in_channels == 2 * 16 + 12
+    with pytest.raises(RuntimeError):  # a module that takes a skip needs one
+        module(x)
+
+
+def test_pose_networks_group_their_wide_3x3_convolutions():
+    assert [pose_groups(n) for n in (64, 96, 97, 192, 193, 416)] == [1, 1, 2, 2, 4, 4]
+    grouped = SelecSLS(3, SelecSLSConfig(depth="60", width=1.0, grouped=True))
+    plain = SelecSLS(3, SelecSLSConfig(depth="60", width=1.0, grouped=False))
+    convs = [m for m in grouped.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert all(conv.groups == pose_groups(conv.out_channels) for conv in convs[1:])  # the stem is not grouped
+    assert {conv.groups for conv in convs} == {1, 2, 4}
+    assert parameters(grouped) < 0.7 * parameters(plain)
+
+
+@pytest.mark.parametrize("depth", ["42", "60", "84"])
+def test_selecsls_levels_reach_a_sixteenth_of_the_input(depth):
+    network = SelecSLS(4, SelecSLSConfig(depth=depth, width=0.125))
+    assert network(torch.randn(1, 4, 64, 96)).shape == (1, network.out_channels, 4, 6)
+
+
+def reference_filter(samples, min_cutoff, beta, rate):
+    """The filter's authors' own implementation (Casiez & Roussel's OneEuroFilter package),
+    element by element."""
+    from OneEuroFilter import OneEuroFilter as Reference
+
+    flat = samples.reshape(len(samples), -1)
+    out = np.empty_like(flat)
+    for j in range(flat.shape[1]):
+        reference = Reference(rate, mincutoff=min_cutoff, beta=beta)
+        out[:, j] = [reference(float(value)) for value in flat[:, j]]
+    return out.reshape(samples.shape)
+
+
+@pytest.mark.parametrize("min_cutoff, beta", [(1.7, 0.3), (0.8, 0.4), (20.0, 0.4), (1.0, 0.0)])
+def test_the_one_euro_filter_matches_its_authors_implementation(min_cutoff, beta):
+    rng = np.random.default_rng(0)
+    t = np.arange(90)[:, None, None] / 30.0
+    joints = np.sin(2 * math.pi * 0.5 * t + rng.uniform(0, 6, (1, 5, 3))) + rng.normal(0, 0.05, (90, 5, 3))
+    ours = filter_sequence(joints, min_cutoff, beta, rate=30.0)
+    np.testing.assert_allclose(ours, reference_filter(joints, min_cutoff, beta, 30.0), rtol=1e-12, atol=1e-12)
+
+
+def test_without_speed_the_one_euro_filter_is_a_first_order_low_pass():
+    # β = 0: a step's response is 1 − (1 − α)^n with α = 1 / (1 + rate / (2π fc))
+    samples = np.concatenate([np.zeros(1), np.ones(10)])
+    alpha = 1.0 / (1.0 + 30.0 / (2 * math.pi * 2.0))
+    expected = np.concatenate([[0.0], 1 - (1 - alpha) ** np.arange(1, 11)])
+    np.testing.assert_allclose(filter_sequence(samples, 2.0, 0.0, 30.0), expected, rtol=1e-12)
+
+
+def test_the_one_euro_filter_smooths_jitter_and_follows_fast_motion():
+    rng = np.random.default_rng(1)
+    still = rng.normal(0, 0.01, 300)
+    smoothed = filter_sequence(still, 1.0, 0.5, 30.0)
+    assert np.std(np.diff(smoothed[30:])) < 0.2 * np.std(np.diff(still[30:]))
+    ramp = np.arange(60) * 0.2  # 6 units/s
+    slow, fast = filter_sequence(ramp, 1.0, 0.0, 30.0), filter_sequence(ramp, 1.0, 1.0, 30.0)
+    assert abs(fast[-1] - ramp[-1]) < 0.25 * abs(slow[-1] - ramp[-1])  # β cuts the lag
+
+
+def test_the_one_euro_filter_refuses_what_it_cannot_filter():
+    with pytest.raises(ValueError, match="min_cutoff"):
+        OneEuroFilter(0.0, 0.1, 30.0)
+    one_euro = OneEuroFilter(1.0, 0.1, 30.0)
+    one_euro(np.zeros(3))
+    with pytest.raises(ValueError, match="shape"):
+        one_euro(np.zeros(4))
+
+
+def test_the_location_maps_read_at_the_heatmap_peaks_give_the_joints_exactly():
+    from pipeline.models.vnect import read_out
+
+    rng = np.random.default_rng(2)
+    b, j, s = 3, 16, 8
+    peaks = torch.from_numpy(rng.integers(0, s, (b, j, 2)))
+    joints = torch.from_numpy(rng.normal(0, 0.5, (b, j, 3))).float()
+    heatmaps = torch.rand(b, j, s, s) * 0.5
+    heatmaps[torch.arange(b)[:, None], torch.arange(j), peaks[..., 1], peaks[..., 0]] = 1.0
+    # the maps hold noise everywhere but at each joint's peak, where they hold its position
+    locations = torch.randn(b, j, 3, s, s)
+    locations[torch.arange(b)[:, None], torch.arange(j), :, peaks[..., 1], peaks[..., 0]] = joints
+    points, read = read_out(heatmaps, locations)
+    assert torch.equal(points, peaks) and torch.equal(read, joints)
+
+
+def test_the_parent_relative_maps_follow_the_skeleton():
+    from pipeline.models.vnect import PARENTS, PELVIS, parent_relative
+
+    joints = torch.randn(2, 16, 3)
+    deltas = parent_relative(joints)
+    assert torch.equal(deltas[:, PELVIS], torch.zeros(2, 3))
+    # every joint's chain of parents ends at the pelvis, so summing the deltas along it gives the joint
+    for joint in range(16):
+        total, current = torch.zeros(2, 3), joint
+        while current != PELVIS:
+            total, current = total + deltas[:, current], PARENTS[current]
+        torch.testing.assert_close(total, joints[:, joint] - joints[:, PELVIS])
+
+
+def test_the_vnect_loss_is_zero_for_the_true_maps_and_masks_far_pixels():
+    from pipeline.models.vnect import parent_relative
+    from pipeline.realtime.train import HEATMAP_SIGMA, LOCATION_UNIT, vnect_loss
+    from pipeline.training.samples import gaussian_maps
+
+    b, j, s = 2, 16, 8
+    points = torch.rand(b, j, 2) * (s - 1)
+    joints = torch.randn(b, j, 3) * 0.3
+    truth = {
+        "heatmaps": gaussian_maps(points, s, HEATMAP_SIGMA),
+        "locations": (joints / LOCATION_UNIT)[..., None, None].expand(b, j, 3, s, s).clone(),
+        "deltas": (parent_relative(joints) / LOCATION_UNIT)[..., None, None].expand(b, j, 3, s, s).clone(),
+    }
+    terms = vnect_loss(truth, points, joints, intermediate=1.0)
+    assert all(value.item() < 1e-10 for value in terms.values())
+    # a location map wrong only where the joint's true heatmap is zero costs nothing
+    far = truth["heatmaps"] == 0
+    wrong = {**truth, "locations": truth["locations"] + 5.0 * far[:, :, None]}
+    assert vnect_loss(wrong, points, joints, 1.0)["locations"].item() < 1e-10
+    near = {**truth, "locations": truth["locations"] + 5.0 * ~far[:, :, None]}
+    assert vnect_loss(near, points, joints, 1.0)["locations"].item() > 1.0
+
+
+def test_a_zoomed_crop_keeps_its_joints_on_the_same_pixels():
+    from pipeline.realtime.train import STRIDE, zoomed
+
+    size = 64
+    rgb = torch.zeros(1, 3, size, size)
+    rgb[:, :, 40:44, 12:16] = 1.0  # a bright square whose centre is pixel (13.5, 41.5)
+    points = torch.tensor([[[13.5, 41.5]]]) / STRIDE + (1 / STRIDE - 1) / 2  # input pixels -> map pixels
+    batch = zoomed({"rgb": rgb, "points": points}, torch.tensor([1.5]))
+    ys, xs = torch.nonzero(batch["rgb"][0, 0] > 0.5, as_tuple=True)
+    centre = torch.stack([xs.float().mean(), ys.float().mean()])
+    moved = (batch["points"][0, 0] - (1 / STRIDE - 1) / 2) * STRIDE  # back to input pixels
+    torch.testing.assert_close(centre, moved, atol=0.6, rtol=0)

@@ -1,0 +1,59 @@
+# Real-time 3D pose: VNect's location-map network on a SelecSLS backbone, trained on the
+# BodyNet samples and measured on the same test crops as BodyNet's 3D pose (vnect_table).
+
+
+rule train_vnect:
+    input:
+        train=bodynet_samples("train_split"),
+        validation=bodynet_samples("validation_split"),
+    output:
+        model="results/realtime/vnect/model.pt",
+        history="results/realtime/vnect/history.csv",
+        curves=report(
+            "results/realtime/vnect/curves.png",
+            caption="../report/realtime_curves.rst",
+            category="Real-time 3D pose",
+        ),
+    params:
+        out=output_folder("model"),
+        options=cli_options(config["realtime"]["vnect"]),
+        seed=config["seed"],
+        tracking=tracking("train_vnect"),
+        code=code_version("realtime"),
+    threads: config["realtime"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/train_vnect/vnect.log",
+    benchmark:
+        "logs/benchmarks/train_vnect/vnect.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.realtime train --train {input.train:q} --val {input.validation:q} {params.options} "
+        "--seed {params.seed:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
+
+
+rule evaluate_vnect:
+    input:
+        model=rules.train_vnect.output.model,
+        samples=bodynet_samples("validation_split"),
+    output:
+        summary="results/evaluation/realtime/vnect/summary.json",
+        images="results/evaluation/realtime/vnect/images.csv",
+    params:
+        out=output_folder("summary"),
+        batch_size=config["evaluation"]["batch_size"],
+        tracking=tracking("evaluate_vnect"),
+        code=code_version("realtime"),
+    threads: config["realtime"]["threads"]
+    log:
+        "logs/evaluate_vnect/vnect.log",
+    benchmark:
+        "logs/benchmarks/evaluate_vnect/vnect.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.realtime evaluate --model {input.model:q} --samples {input.samples:q} "
+        "--batch-size {params.batch_size:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
