@@ -159,3 +159,63 @@ def test_a_zoomed_crop_keeps_its_joints_on_the_same_pixels():
     centre = torch.stack([xs.float().mean(), ys.float().mean()])
     moved = (batch["points"][0, 0] - (1 / STRIDE - 1) / 2) * STRIDE  # back to input pixels
     torch.testing.assert_close(centre, moved, atol=0.6, rtol=0)
+
+
+def skeleton(rng, depth=4.0):
+    """A random 16-joint skeleton (metres) with its pelvis `depth` in front of the camera."""
+    from pipeline.models.vnect import PARENTS, PELVIS
+    from pipeline.realtime.kinematic import ORDER
+
+    joints = np.zeros((16, 3))
+    joints[PELVIS] = [0.1, -0.2, depth]
+    for joint in ORDER:
+        joints[joint] = joints[PARENTS[joint]] + rng.normal(0, 0.15, 3)
+    return joints
+
+
+def test_the_skeleton_parameters_give_the_joints_back():
+    from pipeline.realtime.kinematic import bone_lengths, parameters_of, pose
+
+    joints = skeleton(np.random.default_rng(3))
+    np.testing.assert_allclose(pose(parameters_of(joints), bone_lengths(joints)), joints, atol=1e-12)
+
+
+def test_the_kinematic_fit_recovers_a_pose_it_sees_and_keeps_the_bone_lengths():
+    from pipeline.models.vnect import PELVIS
+    from pipeline.realtime.kinematic import KinematicFit, bone_lengths, project
+
+    rng = np.random.default_rng(4)
+    truth = skeleton(rng)
+    lengths = bone_lengths(truth)
+    focal, principal = 500.0, np.array([64.0, 64.0])
+    fit = KinematicFit(lengths, focal, principal)
+    fitted = fit(truth - truth[PELVIS], project(truth, focal, principal))
+    np.testing.assert_allclose(fitted, truth, atol=1e-4)
+    # another pose, with 3D joints off by centimetres: the bones keep their lengths exactly
+    moved = skeleton(rng)
+    noisy = moved - moved[PELVIS] + rng.normal(0, 0.03, (16, 3))
+    fitted = fit(noisy, project(moved, focal, principal))
+    np.testing.assert_allclose(bone_lengths(fitted), lengths, atol=1e-9)
+
+
+def test_the_kinematic_fit_smooths_jittery_joints():
+    from pipeline.models.vnect import PELVIS
+    from pipeline.realtime.kinematic import bone_lengths, fit_sequence, project
+
+    rng = np.random.default_rng(5)
+    base = skeleton(rng)
+    frames = np.stack([base + [0.01 * t, 0.0, 0.0] for t in range(12)])  # walking sideways, 1 cm a frame
+    focal, principal = 500.0, np.array([64.0, 64.0])
+    noisy = frames - frames[:, PELVIS : PELVIS + 1] + rng.normal(0, 0.03, frames.shape)
+    points = np.stack([project(f, focal, principal) for f in frames]) + rng.normal(0, 1.0, (12, 16, 2))
+    fitted = fit_sequence(noisy, points, bone_lengths(frames[0]), focal, principal)
+
+    def jitter(joints):
+        relative = joints - joints[:, PELVIS : PELVIS + 1]
+        return np.linalg.norm(relative[2:] - 2 * relative[1:-1] + relative[:-2], axis=-1).mean()
+
+    assert jitter(fitted) < 0.6 * jitter(noisy)
+    # and, with the bone lengths and the 2D joints to hold it, the pose is nearer the truth
+    truth = frames - frames[:, PELVIS : PELVIS + 1]
+    relative = fitted - fitted[:, PELVIS : PELVIS + 1]
+    assert np.linalg.norm(relative - truth, axis=-1).mean() < np.linalg.norm(noisy - truth, axis=-1).mean()
