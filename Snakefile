@@ -93,3 +93,4 @@ rule all:
         "results/ltc_table.csv",
         "results/view_invariance.csv",
         "results/actions/view_embeddings.png",
+        "results/vnect_video_table.csv",

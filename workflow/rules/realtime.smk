@@ -57,3 +57,32 @@ rule evaluate_vnect:
     shell:
         "python -m pipeline.realtime evaluate --model {input.model:q} --samples {input.samples:q} "
         "--batch-size {params.batch_size:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
+
+
+# Every frame of the test clips: the raw joints against the 1 Euro filtered ones and the
+# kinematic fits (the thesis' Fig. 8.3 in kind).
+rule evaluate_vnect_video:
+    input:
+        model=rules.train_vnect.output.model,
+        samples=bodynet_samples("validation_split"),
+        clips=split_clips(config["bodynet"]["samples"]["validation_split"]),
+    output:
+        table="results/vnect_video_table.csv",
+        clips="results/realtime/vnect/video_clips.csv",
+    params:
+        root=clips_root(config["bodynet"]["samples"]["validation_split"]),
+        split=config["bodynet"]["samples"]["validation_split"],
+        seed=config["seed"],
+        tracking=tracking("evaluate_vnect_video"),
+        code=code_version("realtime"),
+    threads: config["realtime"]["threads"]
+    log:
+        "logs/evaluate_vnect_video/vnect.log",
+    benchmark:
+        "logs/benchmarks/evaluate_vnect_video/vnect.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.realtime video --model {input.model:q} --root {params.root:q} --split {params.split:q} "
+        "--samples {input.samples:q} --seed {params.seed:q} --threads {threads} --clips {output.clips:q} "
+        "--out {output.table:q} {params.tracking} > {log:q} 2>&1"

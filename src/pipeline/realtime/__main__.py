@@ -8,11 +8,16 @@ pipeline's prepared crops and measured on the test split's.
         --out results/realtime/vnect
     python -m pipeline.realtime evaluate --model results/realtime/vnect/model.pt \\
         --samples results/bodynet/samples/test --out results/evaluation/realtime/vnect
+    python -m pipeline.realtime video --model results/realtime/vnect/model.pt --root results/surreal \\
+        --split test --samples results/bodynet/samples/test --seed 0 \\
+        --clips results/realtime/vnect/video_clips.csv --out results/vnect_video_table.csv
 
 `train` writes model.pt, history.csv (the test crops' and a fixed subset of training crops'
 measures at every evaluation) and curves.png; `evaluate` writes images.csv (one row per test
 image: MPJPE and PA-MPJPE in mm, 3DPCK at 150 mm, the 2D peaks' error in map pixels) and
-summary.json, which the evaluation tables read (`vnect_table`).
+summary.json, which the evaluation tables read (`vnect_table`); `video` reads every frame of
+the test clips and compares the raw joints, the 1 Euro filtered ones and the kinematic fits
+(`pipeline.realtime.video`).
 """
 
 from __future__ import annotations
@@ -110,6 +115,30 @@ def evaluate(args: argparse.Namespace) -> None:
     log.info("%s, %d images: %s", args.out, len(images), ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
 
 
+def video(args: argparse.Namespace) -> None:
+    from pipeline.atomic import atomic_output
+    from pipeline.realtime.video import evaluate_clips, table
+    from pipeline.training.samples import SampleSet
+
+    _threads(args.threads)
+    model, _ = load_network(args.model)
+    sizes = SampleSet.load(args.samples).sizes  # the crops the network was trained on
+    params = {"model": str(args.model), "split": args.split}
+    with stage_run("realtime_video", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        rows = evaluate_clips(model, args.root, args.split, sizes)
+        if rows.empty:
+            raise InputError(f"{args.root}: no clip of split {args.split!r} has enough usable frames")
+        result = table(rows, args.seed)
+        for path, frame in ((args.clips, rows), (args.out, result)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.6g")
+            run.log_artifact(path)
+        for record in result.to_dict("records"):
+            run.log_metrics({f"{record['way']}_{k}": v for k, v in record.items() if isinstance(v, float)})
+    log.info("%s: %d clips\n%s", args.out, rows["clip"].nunique(), result.to_string(index=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.realtime", __doc__)
@@ -145,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder: images.csv, summary.json")
     add_tracking_arguments(p)
     p.set_defaults(func=evaluate)
+
+    p = commands.add_parser("video", help="every frame of the test clips: raw, 1 Euro filtered and fitted poses")
+    p.add_argument("--model", type=Path, required=True, help="a `train` checkpoint (model.pt)")
+    p.add_argument("--root", type=Path, required=True, help="the clips' root (SURREAL's layout)")
+    p.add_argument("--split", required=True)
+    p.add_argument("--samples", type=Path, required=True, help="prepared samples: the crops' sizes")
+    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
+    p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
+    add_tracking_arguments(p)
+    p.set_defaults(func=video)
     return parser
 
 
