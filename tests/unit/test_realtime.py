@@ -262,3 +262,22 @@ def test_the_video_table_judges_the_thesis_orderings_against_the_raw_joints():
     # the thesis: the fit above the raw joints (holds here), the 2D-only fit far below (holds),
     # the filter a little below (no difference here: undecided)
     assert list(result.loc[["fit", "fit_2d", "one_euro"], "pck3d_verdict"]) == ["holds", "holds", "undecided"]
+
+
+def test_the_box_tracker_follows_the_joints_with_margins_and_momentum():
+    from pipeline.realtime.tracker import BoxTracker, square_box
+
+    tracker = BoxTracker()
+    tracker.start(np.array([0.0, 0.0, 100.0, 200.0]))
+    points = np.array([[40.0, 20.0], [60.0, 220.0], [50.0, 120.0]])
+    # the joints' box (40, 20)–(60, 220), widened by 0.4 and heightened by 0.2 of its size,
+    # centred on their centroid (x 50), then three quarters the previous box
+    target = np.array([36.0, 0.0, 64.0, 240.0])
+    np.testing.assert_allclose(tracker.update(points), 0.75 * np.array([0.0, 0.0, 100.0, 200.0]) + 0.25 * target)
+    for _ in range(60):  # a person standing still: the box settles on the target
+        tracker.update(points)
+    np.testing.assert_allclose(tracker.box, target, atol=1e-6)
+    centre, side = tracker.square()
+    np.testing.assert_allclose(centre, [50.0, 120.0], atol=1e-6)
+    assert side == pytest.approx(240.0)
+    np.testing.assert_allclose(square_box(centre, side), [-70.0, 0.0, 170.0, 240.0], atol=1e-6)

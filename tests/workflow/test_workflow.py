@@ -124,6 +124,9 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "tabulate_ltc",
         "tabulate_view_invariance",
         "plot_view_embeddings",
+        "train_vnect",
+        "evaluate_vnect",
+        "evaluate_vnect_video",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"

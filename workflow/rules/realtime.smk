@@ -72,6 +72,7 @@ rule evaluate_vnect_video:
     params:
         root=clips_root(config["bodynet"]["samples"]["validation_split"]),
         split=config["bodynet"]["samples"]["validation_split"],
+        clip_count=cli_options({"clip_count": config["realtime"]["video_clips"]} if config["realtime"]["video_clips"] else {}),
         seed=config["seed"],
         tracking=tracking("evaluate_vnect_video"),
         code=code_version("realtime"),
@@ -84,5 +85,5 @@ rule evaluate_vnect_video:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.realtime video --model {input.model:q} --root {params.root:q} --split {params.split:q} "
-        "--samples {input.samples:q} --seed {params.seed:q} --threads {threads} --clips {output.clips:q} "
+        "--samples {input.samples:q} {params.clip_count} --seed {params.seed:q} --threads {threads} --clips {output.clips:q} "
         "--out {output.table:q} {params.tracking} > {log:q} 2>&1"

@@ -123,9 +123,9 @@ def video(args: argparse.Namespace) -> None:
     _threads(args.threads)
     model, _ = load_network(args.model)
     sizes = SampleSet.load(args.samples).sizes  # the crops the network was trained on
-    params = {"model": str(args.model), "split": args.split}
+    params = {"model": str(args.model), "split": args.split, "clip_count": args.clip_count}
     with stage_run("realtime_video", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        rows = evaluate_clips(model, args.root, args.split, sizes)
+        rows = evaluate_clips(model, args.root, args.split, sizes, args.clip_count)
         if rows.empty:
             raise InputError(f"{args.root}: no clip of split {args.split!r} has enough usable frames")
         result = table(rows, args.seed)
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, required=True, help="the clips' root (SURREAL's layout)")
     p.add_argument("--split", required=True)
     p.add_argument("--samples", type=Path, required=True, help="prepared samples: the crops' sizes")
+    p.add_argument("--clip-count", type=int, help="the first this many clips, in order (default: all)")
     p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")

@@ -27,6 +27,10 @@ from pipeline.models.vnect import PARENTS, PELVIS
 
 # the thesis' weights of E_IK, E_proj, E_smooth, E_depth
 WEIGHTS = (1.0, 44.0, 0.07, 0.11)
+# Levenberg–Marquardt's evaluations a frame, at most: from the frame before it needs 10–30;
+# scipy's own bound (100 per parameter per Jacobian column) lets a degenerate frame (an
+# untrained network's joints, all in one place) run for seconds
+MAX_STEPS = 40
 
 
 def chain_order() -> list[int]:
@@ -124,7 +128,7 @@ class KinematicFit:
         """One frame: the network's pelvis-relative joints (J, 3, metres) and 2D joints (J, 2,
         pixels) -> the fitted skeleton's camera-frame joints (J, 3)."""
         start = self.start(relative, points) if self.parameters is None else self.parameters
-        solution = least_squares(self.residuals, start, args=(relative, points), method="lm")
+        solution = least_squares(self.residuals, start, args=(relative, points), method="lm", max_nfev=MAX_STEPS)
         self.parameters = solution.x
         joints = pose(solution.x, self.lengths)
         self.history = [*self.history[-1:], joints]

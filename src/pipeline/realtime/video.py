@@ -3,9 +3,10 @@ skeleton, measured frame after frame (Mehta's thesis Fig. 8.3 in kind).
 
 Shapes: T frames of a clip, J = 16 joints, S×S crops.
 
-Each test clip's usable frames are cropped as the test crops are (around the true 2D joints;
-the box tracker that would follow the prediction is not built yet), and read by the network.
-Four ways to turn its outputs into a pose per frame, as the thesis compares them:
+Each test clip's usable frames are read by the network one after the other, each cropped where
+VNect's box tracker puts it after the frame before (`pipeline.realtime.tracker`; the first frame
+around the true 2D joints, where the thesis starts from multi-scale predictions). Four ways
+to turn its outputs into a pose per frame, as the thesis compares them:
 
     raw          the location maps at the heatmap maxima
     one_euro     those, 1 Euro filtered (VNect's 3D setting: 0.8 Hz, β 0.4)
@@ -26,12 +27,13 @@ import torch
 
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.clips import find_clips
-from pipeline.datasets.surreal import BodyNetDataset, crop_box, crop_transform
+from pipeline.datasets.surreal import BodyNetDataset, crop_box, crop_transform, warp
 from pipeline.evaluation import statistics
 from pipeline.evaluation.measures import procrustes_error_mm
 from pipeline.models.vnect import PARENTS, PELVIS, VNect, read_out
 from pipeline.realtime.kinematic import WEIGHTS, KinematicFit, bone_lengths
 from pipeline.realtime.one_euro import VNECT_3D, filter_sequence
+from pipeline.realtime.tracker import BoxTracker, square_box
 from pipeline.realtime.train import LOCATION_UNIT, PCK_THRESHOLD_MM, STRIDE
 from pipeline.training.samples import shared_intrinsics
 
@@ -45,17 +47,24 @@ LOWER_IS_BETTER = {"joint_error_mm", "pa_joint_error_mm", "jitter_mm", "bone_spr
 
 
 @torch.no_grad()
-def read_clip(model: VNect, crops: np.ndarray, boxes: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 3, S, S) crops and each crop's (centre, side) in the image -> the network's
-    pelvis-relative joints (T, J, 3, metres) and 2D joints (T, J, 2, image pixels)."""
+def track_clip(model: VNect, clip, frames: list[int], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The network over a clip's `frames`, each crop (size×size) where the box tracker puts it
+    after the frame before (the first around the true 2D joints) -> its pelvis-relative joints
+    (T, J, 3, metres) and 2D joints (T, J, 2, image pixels)."""
     model.eval()
-    outputs = model(torch.from_numpy(crops))
-    points, joints = read_out(outputs["heatmaps"].float(), outputs["locations"].float() * LOCATION_UNIT)
-    joints = (joints - joints[:, PELVIS : PELVIS + 1]).numpy().astype(np.float64)
-    size = crops.shape[-1]
-    pixels = points.numpy() * STRIDE + (STRIDE - 1) / 2  # map pixels -> the crop's pixels (centres)
-    image = np.stack([crop_to_image(pixels[t], centre, side, size) for t, (centre, side) in enumerate(boxes)])
-    return joints, image
+    tracker = BoxTracker()
+    tracker.start(square_box(*crop_box(clip.info.joints2d[frames[0]])))
+    joints, points = [], []
+    for t in frames:
+        centre, side = tracker.square()
+        crop = warp(clip.rgb(t), crop_transform(centre, side, size), size, nearest=False)
+        outputs = model(torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32) / 255))
+        peaks, read = read_out(outputs["heatmaps"].float(), outputs["locations"].float() * LOCATION_UNIT)
+        pixels = peaks[0].numpy() * STRIDE + (STRIDE - 1) / 2  # map pixels -> the crop's pixels (centres)
+        points.append(crop_to_image(pixels, centre, side, size))
+        joints.append((read[0] - read[0, PELVIS]).numpy().astype(np.float64))
+        tracker.update(points[-1])
+    return np.stack(joints), np.stack(points)
 
 
 def crop_to_image(points: np.ndarray, centre: np.ndarray, side: float, size: int) -> np.ndarray:
@@ -89,11 +98,14 @@ def clip_measures(pose: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate_clips(model: VNect, root, split: str, sizes, progress: bool = True) -> pd.DataFrame:
-    """One row per test clip and way: the clip, the way, its frames and its measures."""
+def evaluate_clips(
+    model: VNect, root, split: str, sizes, count: int | None = None, progress: bool = True
+) -> pd.DataFrame:
+    """One row per test clip (the first `count`, in order; None: all) and way: the clip, the
+    way, its frames and its measures."""
     from tqdm import tqdm
 
-    dataset = BodyNetDataset(find_clips(root, split), sizes, frames="all")
+    dataset = BodyNetDataset(find_clips(root, split)[:count], sizes, frames="all")
     intrinsics = shared_intrinsics(dataset.clips)
     focal, principal = float(intrinsics[0, 0]), intrinsics[:2, 2].astype(np.float64)
     by_clip: dict = {}
@@ -103,11 +115,9 @@ def evaluate_clips(model: VNect, root, split: str, sizes, progress: bool = True)
     for clip, frames in tqdm(by_clip.items(), desc=f"{split} clips", unit="clip", disable=not progress):
         if len(frames) < BONE_FRAMES:
             continue
-        crops = np.stack([dataset.sample_of(clip, t, dense_targets=False)["rgb"] for t in frames])
-        boxes = [crop_box(clip.info.joints2d[t]) for t in frames]
         camera = np.stack([clip.info.to_camera(clip.info.joints3d[t])[BODYNET_JOINTS] for t in frames])
         truth = camera - camera[:, PELVIS : PELVIS + 1]
-        relative, points = read_clip(model, crops, boxes)
+        relative, points = track_clip(model, clip, frames, sizes.input)
         clip.forget()
         for way, pose in ways(relative, points, focal, principal).items():
             rows.append({"clip": clip.stem, "way": way, "frames": len(frames), **clip_measures(pose, truth)})
