@@ -70,7 +70,7 @@ rule evaluate_vnect_video:
         table="results/vnect_video_table.csv",
         clips="results/realtime/vnect/video_clips.csv",
     params:
-        root=clips_root(config["bodynet"]["samples"]["validation_split"]),
+        root=lambda wildcards: clips_root(config["bodynet"]["samples"]["validation_split"]),
         split=config["bodynet"]["samples"]["validation_split"],
         clip_count=cli_options({"clip_count": config["realtime"]["video_clips"]} if config["realtime"]["video_clips"] else {}),
         seed=config["seed"],
