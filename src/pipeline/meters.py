@@ -1,5 +1,6 @@
 """What a training loop keeps between two evaluations: each loss's running mean and the
-throughput, written the same way by every loop (BodyNet's stages, the action networks)."""
+throughput, written the same way by every loop (BodyNet's stages, the action networks, VNect),
+and the step schedule of their learning rates."""
 
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ class LossMeter:
 def row_line(row: dict[str, float]) -> str:
     """A history row as one log line's tail: 'loss=0.1, pckh=0.5, ...'."""
     return ", ".join(f"{name}={value:.4g}" for name, value in row.items() if name != "iteration")
+
+
+def stepped_rate(learning_rate: float, iteration: int, lr_drop: float, iterations: int) -> float:
+    """The rate of (0-based) `iteration`: `learning_rate`, a tenth of it from `lr_drop` of the
+    `iterations` on."""
+    return learning_rate * (0.1 if iteration >= lr_drop * iterations else 1.0)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from pipeline.actions.inputs import ActionSet, crop, evaluation_windows, random_windows
 from pipeline.actions.network import LTC
 from pipeline.errors import InputError
-from pipeline.meters import LossMeter, row_line
+from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.seeding import seeded_generator, torch_seed
 
 log = logging.getLogger("pipeline.actions")
@@ -204,7 +204,7 @@ def train(
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")
         for group in optimiser.param_groups:
-            group["lr"] = settings.learning_rate * (0.1 if iteration >= settings.lr_drop * settings.iterations else 1.0)
+            group["lr"] = stepped_rate(settings.learning_rate, iteration, settings.lr_drop, settings.iterations)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

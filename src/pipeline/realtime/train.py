@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from pipeline.errors import InputError
 from pipeline.evaluation.measures import procrustes_error_mm
-from pipeline.meters import LossMeter, row_line
+from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.models.selecsls import SelecSLSConfig
 from pipeline.models.vnect import PELVIS, VNect, parent_relative, read_out
 from pipeline.seeding import seeded_generator, torch_seed
@@ -187,7 +187,7 @@ def train(
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")
         for group in optimiser.param_groups:
-            group["lr"] = settings.learning_rate * (0.1 if iteration >= settings.lr_drop * settings.iterations else 1.0)
+            group["lr"] = stepped_rate(settings.learning_rate, iteration, settings.lr_drop, settings.iterations)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.meters import LossMeter, row_line
+from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
@@ -113,7 +113,7 @@ def decay_weights(parameters: list[torch.nn.Parameter], settings: TrainSettings,
 
 def schedule(settings: TrainSettings, iteration: int) -> float:
     """The learning-rate multiplier s_t of the step: 1, a tenth after `lr_drop` of the iterations."""
-    return 0.1 if iteration >= settings.lr_drop * settings.iterations else 1.0
+    return stepped_rate(1.0, iteration, settings.lr_drop, settings.iterations)
 
 
 def learning_rate(settings: TrainSettings, iteration: int) -> float:
