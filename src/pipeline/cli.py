@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import sys
 
 from pipeline.errors import InputError
@@ -64,6 +65,30 @@ def settings_from(cls: type, args: argparse.Namespace, **given: object) -> objec
             value = getattr(args, name)
             values[name] = tuple(value) if isinstance(value, list) else value
     return cls(**values)
+
+
+def pixel_box(text: str) -> tuple[float, float, float, float]:
+    """An argument type: a box x0,y0,x1,y1 in image pixels."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 in pixels, got {text!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise argparse.ArgumentTypeError(f"x0,y0,x1,y1 must be numbers of pixels, got {text!r}")
+    if x1 <= x0 or y1 <= y0:
+        raise argparse.ArgumentTypeError(f"an empty box: {text!r}")
+    return x0, y0, x1, y1
+
+
+def focal_length(text: str) -> float:
+    """An argument type: a focal length in pixels."""
+    try:
+        focal = float(text)
+    except ValueError:
+        focal = math.nan
+    if not 0 < focal < math.inf:
+        raise argparse.ArgumentTypeError(f"a focal length is a positive number of pixels, got {text!r}")
+    return focal
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:

@@ -223,12 +223,12 @@ def test_the_kinematic_fit_smooths_jittery_joints():
 
 def test_crop_pixels_go_back_to_the_image_pixels_they_came_from():
     from pipeline.datasets.surreal import crop_transform
-    from pipeline.realtime.video import crop_to_image
+    from pipeline.evaluation.frames import crop_to_image
 
     image = np.array([[100.0, 50.0], [130.5, 80.25]])
     centre, side, size = np.array([110.0, 70.0]), 90.0, 128
     crop = image @ crop_transform(centre, side, size)[:, :2].T + crop_transform(centre, side, size)[:, 2]
-    np.testing.assert_allclose(crop_to_image(crop, centre, side, size), image, atol=1e-9)
+    np.testing.assert_allclose(crop_to_image(crop, size, centre, side), image, atol=1e-9)
 
 
 def test_a_clip_pose_is_measured_for_error_jitter_and_bone_lengths():
@@ -267,7 +267,7 @@ def test_the_video_table_judges_the_thesis_orderings_against_the_raw_joints():
 def test_the_box_tracker_follows_the_joints_with_margins_and_momentum():
     from pipeline.realtime.tracker import BoxTracker, square_box
 
-    tracker = BoxTracker()
+    tracker = BoxTracker(follows_size=True)
     tracker.start(np.array([0.0, 0.0, 100.0, 200.0]))
     points = np.array([[40.0, 20.0], [60.0, 220.0], [50.0, 120.0]])
     # the joints' box (40, 20)–(60, 220), widened by 0.4 and heightened by 0.2 of its size,
@@ -281,3 +281,140 @@ def test_the_box_tracker_follows_the_joints_with_margins_and_momentum():
     np.testing.assert_allclose(centre, [50.0, 120.0], atol=1e-6)
     assert side == pytest.approx(240.0)
     np.testing.assert_allclose(square_box(centre, side), [-70.0, 0.0, 170.0, 240.0], atol=1e-6)
+
+
+def test_the_box_tracker_by_default_keeps_its_size_and_follows_the_joints_centre():
+    from pipeline.realtime.tracker import BoxTracker
+
+    tracker = BoxTracker()
+    tracker.start(np.array([0.0, 0.0, 100.0, 200.0]))
+    points = np.array([[140.0, 20.0], [160.0, 120.0], [150.0, 70.0]])  # smaller, to the right
+    first = tracker.update(points)
+    # the joints' box's centre (150, 70), three quarters the previous centre (50, 100); the size kept
+    np.testing.assert_allclose(first, [25.0, -7.5, 125.0, 192.5])
+    for _ in range(60):
+        tracker.update(points)
+    np.testing.assert_allclose(tracker.box, [100.0, -30.0, 200.0, 170.0], atol=1e-6)
+
+
+def toy_vnect(seed: int = 0):
+    """A small VNect whose BatchNorms hold statistics of their own (as trained ones do)."""
+    from pipeline.models.vnect import VNect
+
+    torch.manual_seed(seed)
+    model = VNect(SelecSLSConfig(depth="42", width=0.125, grouped=True), features=16)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_folding_batchnorm_keeps_the_outputs_and_leaves_no_batchnorm():
+    from pipeline.models.folding import fold_batchnorm
+
+    model = toy_vnect()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original untouched
+    rgb = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected, got = model(rgb), folded(rgb)
+    for name in ("heatmaps", "locations", "deltas"):
+        torch.testing.assert_close(got[name], expected[name], atol=1e-4, rtol=1e-4)
+
+
+def test_the_kinematic_fit_jacobian_is_the_residuals_derivative():
+    from pipeline.realtime.kinematic import KinematicFit, bone_lengths, parameters_of, project
+
+    rng = np.random.default_rng(6)
+    truth, seen = skeleton(rng), skeleton(rng)
+    focal, principal = 500.0, np.array([64.0, 64.0])
+    fit = KinematicFit(bone_lengths(truth), focal, principal)
+    fit.history = [truth + 0.02, truth - 0.01]  # every term: E_IK, E_proj, E_smooth, E_depth
+    parameters = parameters_of(truth) + rng.normal(0, 0.05, 33)
+    args = (seen - seen[6], project(seen, focal, principal) + rng.normal(0, 2.0, (16, 2)))
+    step = 1e-6
+    numeric = np.stack(
+        [
+            (fit.residuals(parameters + e, *args) - fit.residuals(parameters - e, *args)) / (2 * step)
+            for e in step * np.eye(33)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(fit.jacobian(parameters, *args), numeric, atol=1e-6)
+
+
+def test_the_pose_stream_gives_every_frame_in_order_once_the_bone_lengths_are_known():
+    from pipeline.realtime.kinematic import bone_lengths
+    from pipeline.realtime.stream import BONE_FRAMES, PoseStream
+
+    rng = np.random.default_rng(7)
+    stream = PoseStream(toy_vnect(), 64, focal=100.0, principal=np.array([47.5, 35.5]), rate=30.0)
+    box = np.array([20.0, 10.0, 70.0, 60.0])
+    frames = rng.integers(0, 256, (BONE_FRAMES + 3, 72, 96, 3), dtype=np.uint8)
+    assert np.array_equal(stream.start(frames[0], box), box)
+    given = [stream.push(frame) for frame in frames]
+    assert [len(poses) for poses in given] == [0] * (BONE_FRAMES - 1) + [BONE_FRAMES, 1, 1, 1]
+    poses = [pose for batch in given for pose in batch] + stream.finish()
+    assert [pose.frame for pose in poses] == list(range(len(frames)))
+    np.testing.assert_array_equal(poses[0].box, box)
+    lengths = np.stack([bone_lengths(pose.joints) for pose in poses])
+    np.testing.assert_allclose(lengths, lengths[:1].repeat(len(poses), 0), atol=1e-9)  # the fit's bones, fixed
+    assert all(pose.points.shape == (16, 2) and pose.network_ms > 0 for pose in poses)
+
+
+def test_a_stream_shorter_than_the_bone_frames_is_fitted_when_it_finishes():
+    from pipeline.realtime.stream import PoseStream
+
+    stream = PoseStream(toy_vnect(), 64, focal=100.0, principal=np.array([31.5, 31.5]), rate=30.0)
+    frames = np.random.default_rng(8).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    assert stream.push(frames[0]) == [] and stream.push(frames[1]) == []  # found its own first box
+    assert [pose.frame for pose in stream.finish()] == [0, 1]
+
+
+def write_toy_video(path, frames: int = 7, size=(48, 64)):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (size[1], size[0]))
+    rng = np.random.default_rng(9)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    writer.release()
+
+
+def test_track_writes_each_frames_skeleton_and_the_overlay_video(tmp_path):
+    import json
+
+    import cv2
+    import pandas as pd
+
+    from pipeline.realtime.track import track_video
+
+    video = tmp_path / "walk.mp4"
+    write_toy_video(video)
+    summary = track_video(toy_vnect(), video, tmp_path / "out", 64, box=(10, 5, 40, 45), focal=80.0, progress=False)
+    out = tmp_path / "out"
+    poses, frames = pd.read_csv(out / "poses.csv"), pd.read_csv(out / "frames.csv")
+    assert len(poses) == 7 * 16 and list(frames["frame"]) == list(range(7))
+    assert frames["time_s"].iloc[-1] == pytest.approx(6 / 25.0)  # the video's own rate
+    assert np.isfinite(poses[["u", "v", "confidence", "x", "y", "z", "rel_x"]].to_numpy()).all()
+    assert int(cv2.VideoCapture(str(out / "overlay.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 7
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert summary["first_box"] == [10, 5, 40, 45] and summary["first_box_found_by"] == "box"
+    assert summary["focal"] == 80.0 and summary["focal_given"] and summary["frames_per_second"] > 0
+    assert track_video(toy_vnect(), video, tmp_path / "three", 64, count=3, progress=False)["frames"] == 3
+
+
+def test_track_names_a_video_it_cannot_read(tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.realtime.track import track_video
+
+    with pytest.raises(InputError, match="missing.mp4: no such video file"):
+        track_video(toy_vnect(), tmp_path / "missing.mp4", tmp_path / "out", 64, progress=False)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(InputError, match="notes.mp4: not a video OpenCV can read"):
+        track_video(toy_vnect(), text, tmp_path / "out", 64, progress=False)

@@ -540,6 +540,32 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
             shutil.rmtree(workdir / path, ignore_errors=True)
 
 
+@pytest.mark.slow
+def test_track_runs_the_realtime_pipeline_over_a_video_of_the_users(tiny_run):
+    """The trained VNect, frame by frame over a video put in videos/: skeletons and an overlay."""
+    import cv2
+
+    workdir, _ = tiny_run
+    clip = sorted((workdir / "results/surreal/cmu/test").rglob("*.mp4"))[0]
+    (workdir / "videos").mkdir()
+    shutil.copy(clip, workdir / "videos/rendered.mp4")
+    try:
+        result = snakemake(workdir, "results/realtime/track/rendered", "--cores", "2")
+        assert "train_vnect" not in result.stdout + result.stderr  # the trained network, not a new one
+        out = workdir / "results/realtime/track/rendered"
+        frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
+        poses, timing = pd.read_csv(out / "poses.csv"), pd.read_csv(out / "frames.csv")
+        assert len(poses) == 16 * frames and list(timing["frame"]) == list(range(frames))
+        assert np.isfinite(poses[["u", "v", "x", "y", "z"]].to_numpy()).all()
+        overlay = cv2.VideoCapture(str(out / "overlay.mp4"))
+        assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["frames"] == frames and summary["first_box_found_by"] == "network"
+    finally:
+        for path in ("videos", "results/realtime/track", "logs/track_video", "logs/benchmarks/track_video"):
+            shutil.rmtree(workdir / path, ignore_errors=True)
+
+
 def test_predict_without_the_users_model_file_for_its_gender_names_the_key(tmp_path):
     model = tmp_path / "SMPL_FEMALE.pkl"
     write_model_file(model, toy_arrays())

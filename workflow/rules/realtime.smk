@@ -87,3 +87,27 @@ rule evaluate_vnect_video:
         "python -m pipeline.realtime video --model {input.model:q} --root {params.root:q} --split {params.split:q} "
         "--samples {input.samples:q} {params.clip_count} --seed {params.seed:q} --threads {threads} --clips {output.clips:q} "
         "--out {output.table:q} {params.tracking} > {log:q} 2>&1"
+
+
+# The real-time pipeline on the user's own videos: videos/<name>.mp4 gets each frame's 3D
+# skeleton and the video with it drawn over in results/realtime/track/<name>/.
+rule track_video:
+    input:
+        video="videos/{name}.mp4",
+        model=rules.train_vnect.output.model,
+    output:
+        directory("results/realtime/track/{name}"),
+    params:
+        device=config["bodynet"]["device"],
+        tracking=tracking("track_video"),
+        code=code_version("realtime"),
+    threads: config["realtime"]["threads"]
+    log:
+        "logs/track_video/{name}.log",
+    benchmark:
+        "logs/benchmarks/track_video/{name}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.realtime track {input.video:q} --model {input.model:q} --device {params.device:q} "
+        "--threads {threads} --out {output:q} {params.tracking} > {log:q} 2>&1"

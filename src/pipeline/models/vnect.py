@@ -22,6 +22,11 @@ PELVIS = 6
 # each joint's parent in MPII's order (ankle→knee→hip→pelvis, wrist→elbow→shoulder→thorax,
 # head→neck→thorax→pelvis); the pelvis is its own
 PARENTS = (1, 2, 6, 6, 3, 4, 6, 6, 7, 8, 11, 12, 7, 7, 13, 14)
+JOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis", "thorax",
+    "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
+    "left_wrist",
+)  # fmt: skip
 
 
 def parent_relative(joints: torch.Tensor) -> torch.Tensor:

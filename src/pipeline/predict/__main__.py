@@ -29,10 +29,9 @@ import argparse
 import csv
 import io
 import logging
-import math
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, run_command
+from pipeline.cli import add_device_arguments, focal_length, pixel_box, run_command
 from pipeline.errors import InputError
 from pipeline.fitting.options import add_fit_arguments
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
@@ -42,28 +41,6 @@ log = logging.getLogger("pipeline.predict")
 # the shorter side below which an image cannot hold a person: the networks would see it
 # enlarged from a few pixels
 MIN_IMAGE_SIDE = 32
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    try:
-        x0, y0, x1, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 in pixels, got {text!r}") from None
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise argparse.ArgumentTypeError(f"x0,y0,x1,y1 must be numbers of pixels, got {text!r}")
-    if x1 <= x0 or y1 <= y0:
-        raise argparse.ArgumentTypeError(f"an empty box: {text!r}")
-    return x0, y0, x1, y1
-
-
-def _focal(text: str) -> float:
-    try:
-        focal = float(text)
-    except ValueError:
-        focal = math.nan
-    if not 0 < focal < math.inf:
-        raise argparse.ArgumentTypeError(f"a focal length is a positive number of pixels, got {text!r}")
-    return focal
 
 
 def _positive_int(text: str) -> int:
@@ -90,7 +67,7 @@ def read_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
     boxes = {}
     for line, row in enumerate(rows, start=2):
         try:
-            boxes[Path(row["image"]).name] = _box(",".join(row[c] or "" for c in columns[1:]))
+            boxes[Path(row["image"]).name] = pixel_box(",".join(row[c] or "" for c in columns[1:]))
         except argparse.ArgumentTypeError as error:
             raise InputError(f"{path}, line {line}: {error}") from None
     return boxes
@@ -209,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="the folder the outputs go to")
     parser.add_argument(
         "--box",
-        type=_box,
+        type=pixel_box,
         help="the person's box x0,y0,x1,y1 in pixels (one image; --box=-5,0,90,200 where it starts with a minus); "
         "a box partly outside the image is clipped to the image, one wholly outside it is refused",
     )
@@ -221,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--focal",
-        type=_focal,
+        type=focal_length,
         help="the focal length in pixels, above 0 (default: the image's longer side, a 53° view)",
     )
     add_fit_arguments(parser)  # left out: the fitting library's own settings

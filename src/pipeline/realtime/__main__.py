@@ -11,13 +11,17 @@ pipeline's prepared crops and measured on the test split's.
     python -m pipeline.realtime video --model results/realtime/vnect/model.pt --root results/surreal \\
         --split test --samples results/bodynet/samples/test --seed 0 \\
         --clips results/realtime/vnect/video_clips.csv --out results/vnect_video_table.csv
+    python -m pipeline.realtime track my_video.mp4 --model results/realtime/vnect/model.pt \
+        --out results/realtime/track/my_video [--box x0,y0,x1,y1] [--focal 1200] [--precision bf16]
 
 `train` writes model.pt, history.csv (the test crops' and a fixed subset of training crops'
 measures at every evaluation) and curves.png; `evaluate` writes images.csv (one row per test
 image: MPJPE and PA-MPJPE in mm, 3DPCK at 150 mm, the 2D peaks' error in map pixels) and
 summary.json, which the evaluation tables read (`vnect_table`); `video` reads every frame of
 the test clips and compares the raw joints, the 1 Euro filtered ones and the kinematic fits
-(`pipeline.realtime.video`).
+(`pipeline.realtime.video`); `track` runs the tracker, network, filters and kinematic fit over
+a video file frame by frame and writes each frame's 3D skeleton and the video with it drawn
+over (`pipeline.realtime.track`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.cli import command_parser, run_command, settings_from
+from pipeline.cli import add_device_arguments, command_parser, focal_length, pixel_box, run_command, settings_from
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -59,7 +63,8 @@ def train(args: argparse.Namespace) -> None:
         history, steps = vnect.train(args.out.name, model, train_set, test_set, settings, run=run)
         seconds = time.perf_counter() - began
         args.out.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(args.out / "model.pt", {"state": model.state_dict(), "settings": vars(settings)})
+        payload = {"state": model.state_dict(), "settings": vars(settings), "input_size": train_set.sizes.input}
+        save_checkpoint(args.out / "model.pt", payload)
         with atomic_output(args.out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         curves(history, steps, f"VNect on SelecSLS-{settings.depth} (width {settings.width})", args.out / "curves.png")
@@ -69,20 +74,21 @@ def train(args: argparse.Namespace) -> None:
 
 
 def load_network(path: Path):
-    """The network a `train` checkpoint holds; an InputError naming the file where it is not one."""
+    """The network a `train` checkpoint holds, its settings and the side of the crops it was
+    trained on; an InputError naming the file where it is not one."""
     from pipeline.models.checkpoint import load_plain
     from pipeline.realtime.train import VNectSettings, build_network
 
     payload = load_plain(path)
-    if not isinstance(payload, dict) or not {"state", "settings"} <= set(payload):
-        raise InputError(f"{path}: not a VNect checkpoint (no state and settings)")
+    if not isinstance(payload, dict) or not {"state", "settings", "input_size"} <= set(payload):
+        raise InputError(f"{path}: not a VNect checkpoint (no state, settings and input_size)")
     try:
         settings = VNectSettings(**payload["settings"])
         model = build_network(settings)
         model.load_state_dict(payload["state"])
     except (TypeError, RuntimeError) as error:
         raise InputError(f"{path}: not a VNect checkpoint this code can read ({error})") from error
-    return model, settings
+    return model, settings, int(payload["input_size"])
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -98,7 +104,7 @@ def evaluate(args: argparse.Namespace) -> None:
     from pipeline.training.samples import SampleSet
 
     _threads(args.threads)
-    model, settings = load_network(args.model)
+    model, _, _ = load_network(args.model)
     samples = SampleSet.load(args.samples)
     rows = np.arange(len(samples))
     with stage_run("realtime_evaluate", {"model": str(args.model)}, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -121,8 +127,8 @@ def video(args: argparse.Namespace) -> None:
     from pipeline.training.samples import SampleSet
 
     _threads(args.threads)
-    model, _ = load_network(args.model)
-    sizes = SampleSet.load(args.samples).sizes  # the crops the network was trained on
+    model, _, _ = load_network(args.model)
+    sizes = SampleSet.load(args.samples).sizes
     params = {"model": str(args.model), "split": args.split, "clip_count": args.clip_count}
     with stage_run("realtime_video", params, args.rule, parse_wildcards(args.wildcard)) as run:
         rows = evaluate_clips(model, args.root, args.split, sizes, args.clip_count)
@@ -137,6 +143,26 @@ def video(args: argparse.Namespace) -> None:
         for record in result.to_dict("records"):
             run.log_metrics({f"{record['way']}_{k}": v for k, v in record.items() if isinstance(v, float)})
     log.info("%s: %d clips\n%s", args.out, rows["clip"].nunique(), result.to_string(index=False))
+
+
+def track(args: argparse.Namespace) -> None:
+    from pipeline.atomic import atomic_output
+    from pipeline.realtime.track import track_video
+    from pipeline.training.loop import autocast_dtype, pick_device
+
+    _threads(args.threads)
+    device = pick_device(args.device)
+    model, _, size = load_network(args.model)
+    dtype = autocast_dtype(device, args.precision)
+    params = {"model": str(args.model), "video": str(args.video), "precision": args.precision, "frames": args.frames}
+    with stage_run("realtime_track", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        with atomic_output(args.out) as tmp:
+            summary = track_video(model.to(device), args.video, tmp, size, args.box, args.focal, dtype, args.frames)
+        run.log_metrics(
+            {k: v for k, v in summary.items() if k in ("frames", "network_ms", "fit_ms", "frames_per_second")}
+        )
+    log.info("%s: %d frames, %.1f frames/s (network %.1f ms, fit %.1f ms a frame)", args.out, summary["frames"],
+             summary["frames_per_second"], summary["network_ms"], summary["fit_ms"])  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
     add_tracking_arguments(p)
     p.set_defaults(func=video)
+
+    p = commands.add_parser("track", help="a video file, frame by frame: 3D skeletons and an overlay video")
+    p.add_argument("video", type=Path, help="a video file OpenCV reads (mp4, avi, mov, ...)")
+    p.add_argument("--model", type=Path, required=True, help="a `train` checkpoint (model.pt)")
+    p.add_argument("--box", type=pixel_box, help="x0,y0,x1,y1: the person in the first frame (default: found)")
+    p.add_argument("--focal", type=focal_length, help="the camera's focal length in pixels (default: the longer side)")
+    p.add_argument(
+        "--precision", default="fp32", help="the network's: fp32, bf16 (autocast) or auto (bf16 where native)"
+    )
+    p.add_argument("--frames", type=int, help="the first this many frames (default: all)")
+    add_device_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="folder: poses.csv, frames.csv, overlay.mp4, summary.json")
+    add_tracking_arguments(p)
+    p.set_defaults(func=track)
     return parser
 
 

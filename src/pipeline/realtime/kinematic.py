@@ -66,14 +66,38 @@ def angles_of(vectors: np.ndarray) -> np.ndarray:
     return np.stack([np.arccos(np.clip(unit[:, 2], -1, 1)), np.arctan2(unit[:, 1], unit[:, 0])], axis=-1)
 
 
+def ancestry() -> np.ndarray:
+    """(J, J - 1) 1 where the k-th bone of ORDER lies on the chain from the pelvis to joint j."""
+    chains = np.zeros((len(PARENTS), len(ORDER)))
+    for joint in range(len(PARENTS)):
+        link = joint
+        while link != PELVIS:
+            chains[joint, ORDER.index(link)] = 1.0
+            link = PARENTS[link]
+    return chains
+
+
+CHAINS = ancestry()
+
+
 def pose(parameters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """(3 + 2 (J - 1),) the pelvis' position and the bones' angles -> (J, 3) camera-frame joints."""
-    joints = np.zeros((len(PARENTS), 3))
-    joints[PELVIS] = parameters[:3]
-    bones = directions(parameters[3:].reshape(-1, 2))
-    for k, joint in enumerate(ORDER):
-        joints[joint] = joints[PARENTS[joint]] + lengths[joint] * bones[k]
-    return joints
+    bones = lengths[ORDER, None] * directions(parameters[3:].reshape(-1, 2))
+    return parameters[:3] + CHAINS @ bones
+
+
+def pose_jacobian(parameters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(J, 3, P) the derivatives of `pose`'s joints by its P = 3 + 2 (J - 1) parameters."""
+    angles = parameters[3:].reshape(-1, 2)
+    polar, azimuth = angles[:, 0], angles[:, 1]
+    by_polar = np.stack([np.cos(polar) * np.cos(azimuth), np.cos(polar) * np.sin(azimuth), -np.sin(polar)], axis=-1)
+    by_azimuth = np.stack([-np.sin(polar) * np.sin(azimuth), np.sin(polar) * np.cos(azimuth), 0 * polar], axis=-1)
+    scaled = lengths[ORDER, None]
+    bones = np.stack([scaled * by_polar, scaled * by_azimuth], axis=-1)  # (J - 1, 3, 2)
+    jacobian = np.zeros((len(PARENTS), 3, len(parameters)))
+    jacobian[:, :, :3] = np.eye(3)
+    jacobian[:, :, 3:] = np.einsum("jk,kca->jcka", CHAINS, bones).reshape(len(PARENTS), 3, -1)
+    return jacobian
 
 
 def parameters_of(joints: np.ndarray) -> np.ndarray:
@@ -114,6 +138,24 @@ class KinematicFit:
             terms.append(w_depth * np.array([joints[PELVIS, 2] - self.history[-1][PELVIS, 2]]))
         return np.concatenate(terms)
 
+    def jacobian(self, parameters: np.ndarray, relative: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """`residuals`' derivatives by the parameters, (R, P): Levenberg–Marquardt needs one a
+        step instead of P + 1 evaluations of the residuals."""
+        w_ik, w_proj, w_smooth, w_depth = np.sqrt(self.weights)
+        joints = pose(parameters, self.lengths)
+        moves = pose_jacobian(parameters, self.lengths)  # (J, 3, P)
+        depth = joints[:, 2:3, None]
+        image = (moves[:, :2] - joints[:, :2, None] / depth * moves[:, 2:3]) / depth  # d(x/z, y/z)
+        blocks = [
+            w_ik * (moves - moves[PELVIS]).reshape(-1, len(parameters)),
+            w_proj * image.reshape(-1, len(parameters)),
+        ]
+        if len(self.history) >= 2:
+            blocks.append(w_smooth * moves.reshape(-1, len(parameters)))
+        if self.history:
+            blocks.append(w_depth * moves[PELVIS, 2][None])
+        return np.concatenate(blocks)
+
     def start(self, relative: np.ndarray, points: np.ndarray) -> np.ndarray:
         """The first frame's starting point: the network's pose, placed at the depth where its
         projected size matches the 2D joints' spread."""
@@ -128,7 +170,9 @@ class KinematicFit:
         """One frame: the network's pelvis-relative joints (J, 3, metres) and 2D joints (J, 2,
         pixels) -> the fitted skeleton's camera-frame joints (J, 3)."""
         start = self.start(relative, points) if self.parameters is None else self.parameters
-        solution = least_squares(self.residuals, start, args=(relative, points), method="lm", max_nfev=MAX_STEPS)
+        solution = least_squares(
+            self.residuals, start, jac=self.jacobian, args=(relative, points), method="lm", max_nfev=MAX_STEPS
+        )
         self.parameters = solution.x
         joints = pose(solution.x, self.lengths)
         self.history = [*self.history[-1:], joints]

@@ -23,22 +23,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.clips import find_clips
-from pipeline.datasets.surreal import BodyNetDataset, crop_box, crop_transform, warp
+from pipeline.datasets.surreal import BodyNetDataset
 from pipeline.evaluation import statistics
 from pipeline.evaluation.measures import procrustes_error_mm
-from pipeline.models.vnect import PARENTS, PELVIS, VNect, read_out
+from pipeline.models.vnect import PARENTS, PELVIS, VNect
 from pipeline.realtime.kinematic import WEIGHTS, KinematicFit, bone_lengths
 from pipeline.realtime.one_euro import VNECT_3D, filter_sequence
-from pipeline.realtime.tracker import BoxTracker, square_box
-from pipeline.realtime.train import LOCATION_UNIT, PCK_THRESHOLD_MM, STRIDE
+from pipeline.realtime.stream import BONE_FRAMES, joints_box, read_frame
+from pipeline.realtime.tracker import BoxTracker
+from pipeline.realtime.train import PCK_THRESHOLD_MM
 from pipeline.training.samples import shared_intrinsics
 
 CLIP_FPS = 30.0  # SURREAL's clips (pipeline.clips)
-BONE_FRAMES = 5  # the first frames whose median bone lengths the fit keeps
 WAYS = ("raw", "one_euro", "fit", "fit_2d")
 # the thesis' Fig. 8.3 (3DPCK, %, on its TS1 sequence)
 THESIS_PCK3D = {"raw": 80.3, "one_euro": 79.7, "fit": 81.7, "fit_2d": 46.1}
@@ -46,31 +45,20 @@ MEASURES = ("joint_error_mm", "pa_joint_error_mm", "pck3d", "jitter_mm", "bone_s
 LOWER_IS_BETTER = {"joint_error_mm", "pa_joint_error_mm", "jitter_mm", "bone_spread_mm"}
 
 
-@torch.no_grad()
 def track_clip(model: VNect, clip, frames: list[int], size: int) -> tuple[np.ndarray, np.ndarray]:
     """The network over a clip's `frames`, each crop (size×size) where the box tracker puts it
     after the frame before (the first around the true 2D joints) -> its pelvis-relative joints
-    (T, J, 3, metres) and 2D joints (T, J, 2, image pixels)."""
+    (T, J, 3) and 2D joints (T, J, 2, image pixels)."""
     model.eval()
     tracker = BoxTracker()
-    tracker.start(square_box(*crop_box(clip.info.joints2d[frames[0]])))
+    tracker.start(joints_box(clip.info.joints2d[frames[0]]))
     joints, points = [], []
     for t in frames:
-        centre, side = tracker.square()
-        crop = warp(clip.rgb(t), crop_transform(centre, side, size), size, nearest=False)
-        outputs = model(torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32) / 255))
-        peaks, read = read_out(outputs["heatmaps"].float(), outputs["locations"].float() * LOCATION_UNIT)
-        pixels = peaks[0].numpy() * STRIDE + (STRIDE - 1) / 2  # map pixels -> the crop's pixels (centres)
-        points.append(crop_to_image(pixels, centre, side, size))
-        joints.append((read[0] - read[0, PELVIS]).numpy().astype(np.float64))
-        tracker.update(points[-1])
+        found, relative, _ = read_frame(model, clip.rgb(t), *tracker.square(), size)
+        points.append(found)
+        joints.append(relative)
+        tracker.update(found)
     return np.stack(joints), np.stack(points)
-
-
-def crop_to_image(points: np.ndarray, centre: np.ndarray, side: float, size: int) -> np.ndarray:
-    """(J, 2) pixels of a size×size crop of the image square (centre, side) -> (J, 2) image pixels."""
-    to_image = np.linalg.inv(np.vstack([crop_transform(centre, side, size), [0, 0, 1]]))
-    return points @ to_image[:2, :2].T + to_image[:2, 2]
 
 
 def ways(relative: np.ndarray, points: np.ndarray, focal: float, principal: np.ndarray) -> dict[str, np.ndarray]:
