@@ -41,7 +41,7 @@ from pipeline.training.loop import cpu_has_bf16, pick_device
 ROOT = Path(__file__).resolve().parents[1]
 THESIS = {"system_fps_gpu": 33.0, "cnn_fps_gpu": 100.0}
 # the thesis' own network: SelecSLS-60 at its full width, 128 features in the head
-THESIS_SIZE = {"depth": "60", "width": 1.0, "features": 128}
+THESIS_SIZE = {"head": "location_maps", "depth": "60", "width": 1.0, "features": 128}
 FILLER = dict.fromkeys(
     (
         "iterations",
@@ -66,7 +66,7 @@ def precisions(device: torch.device) -> dict[str, torch.dtype | None]:
 
 def network_times(model, size: int, device: torch.device, repeats: int) -> dict:
     thesis = build_network(
-        VNectSettings(**{**THESIS_SIZE, **FILLER})
+        VNectSettings(**{**THESIS_SIZE, **FILLER}), size
     )  # random weights: latency does not depend on them
     networks = {
         "as_trained": model.to(device).eval(),

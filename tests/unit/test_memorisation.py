@@ -138,6 +138,7 @@ def test_vnects_location_maps_memorise_their_crops(default_heatmap_crops):
 
     torch.set_num_threads(2)
     settings = VNectSettings(
+        head="location_maps",
         depth="42",
         width=0.25,
         features=32,
@@ -152,6 +153,11 @@ def test_vnects_location_maps_memorise_their_crops(default_heatmap_crops):
         seed=0,
     )
     history, _ = train(
-        "vnect", build_network(settings), default_heatmap_crops, default_heatmap_crops, settings, progress=False
+        "vnect",
+        build_network(settings, default_heatmap_crops.sizes.input),
+        default_heatmap_crops,
+        default_heatmap_crops,
+        settings,
+        progress=False,
     )
     assert history[0]["joint_error_mm"] > 300 and history[-1]["joint_error_mm"] <= 150

@@ -418,3 +418,56 @@ def test_track_names_a_video_it_cannot_read(tmp_path):
     text.write_text("not a video\n")
     with pytest.raises(InputError, match="notes.mp4: not a video OpenCV can read"):
         track_video(toy_vnect(), text, tmp_path / "out", 64, progress=False)
+
+
+def test_3dpck_and_its_auc_count_the_joints_within_each_threshold():
+    from pipeline.evaluation.measures import auc3d, pck3d
+
+    distances = np.array([[0.0, 0.0], [200.0, 200.0], [75.0, 75.0], [150.0, 151.0]])
+    np.testing.assert_allclose(pck3d(distances), [1.0, 0.0, 1.0, 0.5])
+    # thresholds 0, 5, ..., 150: a joint 75 mm off is within 16 of the 31
+    np.testing.assert_allclose(auc3d(distances), [1.0, 0.0, 16 / 31, 0.5 / 31])
+
+
+def test_jittered_crops_move_their_content_and_points_together():
+    from pipeline.realtime.train import STRIDE, jittered
+
+    size = 64
+    rgb = torch.zeros(2, 3, size, size)
+    rgb[:, :, 36:44, 20:28] = 1.0  # a bright square around input pixel (23.5, 39.5)
+    points = torch.tensor([[[23.5, 39.5]]]).repeat(2, 1, 1)
+    batch = {"rgb": rgb, "points": (points + 0.5) / STRIDE - 0.5}  # map pixels
+    same = jittered(batch, torch.zeros(2, 4))
+    torch.testing.assert_close(same["rgb"], rgb, atol=1e-5, rtol=0)
+    torch.testing.assert_close(same["points"], batch["points"])
+    # the box shifted a quarter of its side right and an eighth up; the second also grown on the right
+    moved = jittered(batch, torch.tensor([[0.25, -0.125, 0.25, -0.125], [0.0, 0.0, 0.5, 0.0]]))
+    for k in range(2):
+        ys, xs = torch.nonzero(moved["rgb"][k, 0] > 0.5, as_tuple=True)
+        centre = torch.stack([xs.float().mean(), ys.float().mean()])
+        torch.testing.assert_close((moved["points"][k, 0] + 0.5) * STRIDE - 0.5, centre, atol=0.75, rtol=0)
+    torch.testing.assert_close(moved["points"][0, 0], batch["points"][0, 0] + torch.tensor([-2.0, 1.0]))
+
+
+def test_the_direct_regression_learns_from_its_joints_and_has_no_heatmaps(tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.models.checkpoint import save_checkpoint
+    from pipeline.realtime.__main__ import location_map_network
+    from pipeline.realtime.train import VNectSettings, build_network, joint_measures, regression_loss
+
+    settings = VNectSettings(
+        head="regression", depth="42", width=0.125, features=8, iterations=1, batch_size=2, learning_rate=1e-3,
+        lr_drop=0.75, intermediate_weight=(1.0, 0.1), scale=0.0, eval_every=1, eval_samples=2, seed=0,
+    )  # fmt: skip
+    model = build_network(settings, 64)
+    outputs = model(torch.rand(2, 3, 64, 64))
+    assert set(outputs) == {"joints"} and outputs["joints"].shape == (2, 16, 3)
+    joints = outputs["joints"].detach() * 0.1  # metres, as the truth is given
+    assert regression_loss(outputs, joints)["joints"].item() == pytest.approx(0.0, abs=1e-10)
+    predicted = {"joints": joints.numpy(), "truth": joints.numpy()}
+    measured = joint_measures(predicted)
+    assert "peak_error_px" not in measured and measured["pck3d"].tolist() == [1.0, 1.0]
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, {"state": model.state_dict(), "settings": vars(settings), "input_size": 64})
+    with pytest.raises(InputError, match="a regression network has no heatmaps"):
+        location_map_network(path)

@@ -126,6 +126,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "plot_view_embeddings",
         "train_vnect",
         "evaluate_vnect",
+        "evaluate_vnect_jittered",
         "evaluate_vnect_video",
     }
     build = runs["build_body_model"]
@@ -200,6 +201,10 @@ def test_the_tables_hold_every_row_asked_for_with_the_papers_numbers_and_link_th
     surreal = pd.read_csv(workdir / "results/surreal_table.csv").set_index("key")
     assert surreal.loc["oracle", "part_accuracy"] == 100 and surreal.loc["oracle", "depth_st_rmse_mm"] == 0
     assert surreal.loc["segm_depth", "paper_depth_rmse_mm"] == 72.9 and surreal.loc["segm_depth", "depth_rmse_mm"] > 0
+    vnect = pd.read_csv(workdir / "results/vnect_table.csv").set_index("key")
+    assert vnect.loc["vnect_regression", "paper_pck3d"] == 77.5 and vnect["auc3d"].between(0, 100).all()
+    # the jittered rows read other crops than the whole ones (the same networks)
+    assert vnect.loc["vnect_jittered", "joint_error_mm"] != vnect.loc["vnect", "joint_error_mm"]
     parts = pd.read_csv(workdir / "results/bodynet_part_voxels.csv").set_index("key")
     assert parts.loc["oracle", "part_voxel_iou_foreground"] == 100 and parts.loc["oracle", "part_voxel_iou_head"] == 100
     assert parts.loc["part_voxels_fvsv", "paper_part_voxel_iou_torso"] == 67.9

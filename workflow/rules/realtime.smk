@@ -1,5 +1,8 @@
-# Real-time 3D pose: VNect's location-map network on a SelecSLS backbone, trained on the
-# BodyNet samples and measured on the same test crops as BodyNet's 3D pose (vnect_table).
+# Real-time 3D pose: VNect's location-map network on a SelecSLS backbone, and the direct
+# regression the thesis compares it with, trained on the BodyNet samples and measured on the
+# same test crops as BodyNet's 3D pose, whole and with their corners jittered (vnect_table).
+
+VNECT_HEADS = {"vnect": "location_maps", "vnect_regression": "regression"}
 
 
 rule train_vnect:
@@ -7,15 +10,19 @@ rule train_vnect:
         train=bodynet_samples("train_split"),
         validation=bodynet_samples("validation_split"),
     output:
-        model="results/realtime/vnect/model.pt",
-        history="results/realtime/vnect/history.csv",
+        model="results/realtime/{variant}/model.pt",
+        history="results/realtime/{variant}/history.csv",
         curves=report(
-            "results/realtime/vnect/curves.png",
+            "results/realtime/{variant}/curves.png",
             caption="../report/realtime_curves.rst",
             category="Real-time 3D pose",
+            labels={"network": "{variant}"},
         ),
+    wildcard_constraints:
+        variant="|".join(VNECT_HEADS),
     params:
         out=output_folder("model"),
+        head=lambda wildcards: VNECT_HEADS[wildcards.variant],
         options=cli_options(config["realtime"]["vnect"]),
         seed=config["seed"],
         tracking=tracking("train_vnect"),
@@ -25,23 +32,25 @@ rule train_vnect:
         mem_mb=8000,
         runtime=240,
     log:
-        "logs/train_vnect/vnect.log",
+        "logs/train_vnect/{variant}.log",
     benchmark:
-        "logs/benchmarks/train_vnect/vnect.tsv"
+        "logs/benchmarks/train_vnect/{variant}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.realtime train --train {input.train:q} --val {input.validation:q} {params.options} "
+        "python -m pipeline.realtime train --train {input.train:q} --val {input.validation:q} --head {params.head:q} {params.options} "
         "--seed {params.seed:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
 
 
 rule evaluate_vnect:
     input:
-        model=rules.train_vnect.output.model,
+        model="results/realtime/{variant}/model.pt",
         samples=bodynet_samples("validation_split"),
     output:
-        summary="results/evaluation/realtime/vnect/summary.json",
-        images="results/evaluation/realtime/vnect/images.csv",
+        summary="results/evaluation/realtime/{variant}/summary.json",
+        images="results/evaluation/realtime/{variant}/images.csv",
+    wildcard_constraints:
+        variant="|".join(VNECT_HEADS),
     params:
         out=output_folder("summary"),
         batch_size=config["evaluation"]["batch_size"],
@@ -49,9 +58,9 @@ rule evaluate_vnect:
         code=code_version("realtime"),
     threads: config["realtime"]["threads"]
     log:
-        "logs/evaluate_vnect/vnect.log",
+        "logs/evaluate_vnect/{variant}.log",
     benchmark:
-        "logs/benchmarks/evaluate_vnect/vnect.tsv"
+        "logs/benchmarks/evaluate_vnect/{variant}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:
@@ -59,11 +68,42 @@ rule evaluate_vnect:
         "--batch-size {params.batch_size:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
 
 
+# The same test crops with each corner of the box moved at random (the thesis' Table 5.2: an
+# inexact person detector); the same moves for both networks.
+rule evaluate_vnect_jittered:
+    input:
+        model="results/realtime/{variant}/model.pt",
+        samples=bodynet_samples("validation_split"),
+    output:
+        summary="results/evaluation/realtime/{variant}_jittered/summary.json",
+        images="results/evaluation/realtime/{variant}_jittered/images.csv",
+    wildcard_constraints:
+        variant="|".join(VNECT_HEADS),
+    params:
+        out=output_folder("summary"),
+        batch_size=config["evaluation"]["batch_size"],
+        crop_jitter=config["realtime"]["crop_jitter"],
+        seed=config["seed"],
+        tracking=tracking("evaluate_vnect_jittered"),
+        code=code_version("realtime"),
+    threads: config["realtime"]["threads"]
+    log:
+        "logs/evaluate_vnect_jittered/{variant}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_vnect_jittered/{variant}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.realtime evaluate --model {input.model:q} --samples {input.samples:q} "
+        "--batch-size {params.batch_size:q} --crop-jitter {params.crop_jitter:q} --seed {params.seed:q} "
+        "--threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
+
+
 # Every frame of the test clips: the raw joints against the 1 Euro filtered ones and the
 # kinematic fits (the thesis' Fig. 8.3 in kind).
 rule evaluate_vnect_video:
     input:
-        model=rules.train_vnect.output.model,
+        model="results/realtime/vnect/model.pt",
         samples=bodynet_samples("validation_split"),
         clips=split_clips(config["bodynet"]["samples"]["validation_split"]),
     output:
@@ -94,7 +134,7 @@ rule evaluate_vnect_video:
 rule track_video:
     input:
         video="videos/{name}.mp4",
-        model=rules.train_vnect.output.model,
+        model="results/realtime/vnect/model.pt",
     output:
         directory("results/realtime/track/{name}"),
     params:

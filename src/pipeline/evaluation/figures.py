@@ -25,6 +25,8 @@ LABELS = {
     "pckh": "PCKh@0.5 (%)",
     "joint_error_mm": "3D joint error (mm)",
     "pa_joint_error_mm": "PA 3D joint error (mm)",
+    "pck3d": "3DPCK@150 mm (%)",
+    "auc3d": "3DPCK AUC, 0–150 mm (%)",
 }
 
 

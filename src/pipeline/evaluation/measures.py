@@ -33,6 +33,23 @@ def surface_error_mm(vertices: torch.Tensor, truth: torch.Tensor) -> torch.Tenso
     return 1000 * (vertices.double() - truth.double()).norm(dim=-1).mean(dim=-1)
 
 
+# MPI-INF-3DHP's protocol (Mehta et al. 2017), as Mehta's thesis reports VNect: a joint is
+# correct within 150 mm; the AUC is the mean of the correct shares at 0, 5, ..., 150 mm
+PCK_THRESHOLD_MM = 150.0
+AUC_THRESHOLDS_MM = np.arange(0.0, 151.0, 5.0)
+
+
+def pck3d(distances_mm: np.ndarray) -> np.ndarray:
+    """(B, J) joint distances (mm) -> (B,) each image's share of joints within PCK_THRESHOLD_MM."""
+    return (np.asarray(distances_mm) <= PCK_THRESHOLD_MM).mean(axis=-1)
+
+
+def auc3d(distances_mm: np.ndarray) -> np.ndarray:
+    """(B, J) joint distances (mm) -> (B,) the area under each image's PCK curve from 0 to 150 mm
+    (the mean of its PCK at AUC_THRESHOLDS_MM)."""
+    return (np.asarray(distances_mm)[..., None] <= AUC_THRESHOLDS_MM).mean(axis=(-2, -1))
+
+
 def procrustes_error_mm(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(B, J, 3), (B, J, 3) joints → (B,) PA-MPJPE: the mean joint distance (mm) after the
     similarity (rotation, uniform scale, translation) that best aligns the prediction to the
@@ -109,6 +126,7 @@ MEANS = (
     "depth_rmse_mm",
     "depth_st_rmse_mm",
     "pck3d",
+    "auc3d",
     "peak_error_px",
 )
 PARTS = range(1, 15)  # the 14 body parts (0: background)

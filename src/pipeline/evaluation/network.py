@@ -53,7 +53,9 @@ from pipeline.evaluation.measures import (
     PARTS,
     VOXEL_PART_NAMES,
     add_subsets,
+    auc3d,
     mask_iou,
+    pck3d,
     procrustes_error_mm,
     shape_deviation_mm,
     silhouette_scores,
@@ -294,11 +296,15 @@ def read_joints(
 
 
 def joint_measures(joints: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Per image (B,): MPJPE and PA-MPJPE (mm) of camera-frame joints (B, J, 3)."""
+    """Per image (B,): MPJPE and PA-MPJPE (mm) of camera-frame joints (B, J, 3), and their
+    3DPCK and its AUC (root-centred, as MPJPE)."""
     truth = batch["joints_camera"]
+    distances = metrics.joint_distances_mm(joints, truth).numpy()
     return {
         "joint_error_mm": metrics.joint_error_mm(joints, truth).numpy(),
         "pa_joint_error_mm": procrustes_error_mm(joints.numpy(), truth.numpy()),
+        "pck3d": pck3d(distances),
+        "auc3d": auc3d(distances),
     }
 
 

@@ -33,6 +33,8 @@ HEADERS = {
     "depth_rmse_mm": "depth RMSE",
     "depth_st_rmse_mm": "depth st-RMSE",
     "pckh": "PCKh@0.5",
+    "pck3d": "3DPCK",
+    "auc3d": "3DPCK AUC",
     "joint_error_mm": "3D joints",
     "pa_joint_error_mm": "3D joints (PA)",
     "part_voxel_iou": "IoU",

@@ -28,8 +28,10 @@
                     tested on mp4 or on lossless frames of the same renders; the ordering its
                     users report (lossless, better), and each network on the other's frames
     vnect_table     Mehta's real-time 3D pose (VNect): location maps read at the heatmaps'
-                    maxima on a SelecSLS backbone, beside BodyNet's volumetric 3D pose on the
-                    same test crops; the paper's figure is its MPJPE on MPI-INF-3DHP
+                    maxima on a SelecSLS backbone, against direct regression on the same
+                    backbone (Table 5.1), both again on crops whose corners are jittered
+                    (Table 5.2), beside BodyNet's volumetric 3D pose on the same test crops;
+                    the thesis' figures are on MPI-INF-3DHP
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -60,9 +62,17 @@ from pipeline.evaluation import statistics
 # Table 4.5's columns, in its order, and its figures
 PART_VOXEL_COLUMNS = ("head", "torso", "left_arm", "right_arm", "left_leg", "right_leg", "background", "foreground")
 PAPER_PART_VOXELS = (49.8, 67.9, 29.6, 28.3, 46.3, 46.3, 99.1, 58.9)
-PERCENT = {"voxel_iou", "voxel_iou_s20", "voxel_iou_s10", "part_iou", "part_accuracy", "pckh", "pckh_head"} | {
-    f"part_voxel_iou_{name}" for name in PART_VOXEL_COLUMNS
-}
+PERCENT = {
+    "voxel_iou",
+    "voxel_iou_s20",
+    "voxel_iou_s10",
+    "part_iou",
+    "part_accuracy",
+    "pckh",
+    "pckh_head",
+    "pck3d",
+    "auc3d",
+} | {f"part_voxel_iou_{name}" for name in PART_VOXEL_COLUMNS}
 LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm", "pa_joint_error_mm", "depth_rmse_mm", "depth_st_rmse_mm")
 REFERENCES = ("constant", "oracle")  # pipeline.evaluation.references's predictors
 
@@ -130,6 +140,12 @@ def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figur
     key = inputs if "flow" not in inputs else f"{inputs}_{source}"
     label = label if "flow" not in inputs else f"{label} ({source} flow)"
     return Row(key, label, f"motion/{source}/{inputs}", {"pa_joint_error_mm": paper})
+
+
+def _thesis(pck3d: float, auc3d: float, joint_error_mm: float | None = None) -> dict[str, float]:
+    """Mehta's thesis' figures on MPI-INF-3DHP (Table 5.1: location maps on ResNet-50, direct
+    regression on ResNet-100, both trained at two scales; Table 5.2: corners jittered ±40 px)."""
+    return {"pck3d": pck3d, "auc3d": auc3d} | ({"joint_error_mm": joint_error_mm} if joint_error_mm else {})
 
 
 TABLES = {
@@ -327,12 +343,30 @@ TABLES = {
         ),
         Table(
             "vnect_table",
-            "VNect (Mehta's thesis, Table 5.1 in kind): 3D joints from location maps",
-            ("joint_error_mm", "pa_joint_error_mm"),
+            "VNect (Mehta's thesis, Tables 5.1 and 5.2 in kind): location maps against direct regression",
+            ("pck3d", "auc3d", "joint_error_mm", "pa_joint_error_mm"),
             (
                 Row("constant", "reference: constant (the training set's mean)", "reference/constant", {}),
                 Row("volumetric", "BodyNet's volumetric 3D pose (Table 4.6's single-task)", "pose3d", {}),
-                Row("vnect", "VNect: location maps on SelecSLS", "realtime/vnect", {"joint_error_mm": 119.2}),
+                Row("vnect", "VNect: location maps on SelecSLS", "realtime/vnect", _thesis(78.1, 42.0, 119.2)),
+                Row(
+                    "vnect_regression",
+                    "direct regression on the same backbone",
+                    "realtime/vnect_regression",
+                    _thesis(77.5, 41.1, 113.1),
+                ),
+                Row(
+                    "vnect_jittered",
+                    "location maps, crop corners jittered",
+                    "realtime/vnect_jittered",
+                    _thesis(72.1, 37.4),
+                ),
+                Row(
+                    "vnect_regression_jittered",
+                    "direct regression, crop corners jittered",
+                    "realtime/vnect_regression_jittered",
+                    _thesis(71.9, 37.0),
+                ),
             ),
         ),
     )

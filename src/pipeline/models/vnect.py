@@ -75,3 +75,25 @@ def read_out(heatmaps: torch.Tensor, locations: torch.Tensor) -> tuple[torch.Ten
     index = peak[:, :, None, None].expand(b, j, 3, 1)
     joints = locations.reshape(b, j, 3, h * w).gather(-1, index).squeeze(-1)
     return points, joints
+
+
+class PoseRegression(nn.Module):
+    """(B, 3, S, S) crops -> {"joints": (B, J, 3)}: the direct regression the thesis compares
+    location maps with (§5.3.3), on the same backbone: its stride-16 features, a 3×3
+    convolution, and a fully connected layer from all of them (not pooled: where each part is
+    in the crop is most of what the joints are) to the pelvis-relative joints. The layer fixes
+    the input side it was built for, `size`."""
+
+    def __init__(self, backbone: SelecSLSConfig, size: int, features: int = 128, joints: int = JOINTS) -> None:
+        super().__init__()
+        self.joints = joints
+        self.backbone = SelecSLS(3, backbone)
+        cells = (size // 16) ** 2
+        self.head = nn.Sequential(
+            conv_bn_relu(self.backbone.out_channels, features, 3),
+            nn.Flatten(),
+            nn.Linear(features * cells, 3 * joints),
+        )
+
+    def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"joints": self.head(self.backbone(rgb)).view(-1, self.joints, 3)}

@@ -1,23 +1,26 @@
-"""Real-time 3D pose: VNect's location-map network on a SelecSLS backbone, trained on the
-pipeline's prepared crops and measured on the test split's.
+"""Real-time 3D pose: VNect's location-map network on a SelecSLS backbone (`--head
+location_maps`), and the direct regression the thesis compares it with (`--head regression`),
+trained on the pipeline's prepared crops and measured on the test split's.
 
-    python -m pipeline.realtime train --train results/bodynet/samples/train \\
+    python -m pipeline.realtime train --head location_maps --train results/bodynet/samples/train \\
         --val results/bodynet/samples/test --depth 42 --width 0.25 --features 64 \\
         --iterations 1500 --batch-size 16 --learning-rate 1e-3 --lr-drop 0.75 \\
         --intermediate-weight 1.0 0.1 --scale 0.2 --eval-every 250 --eval-samples 96 --seed 0 \\
         --out results/realtime/vnect
     python -m pipeline.realtime evaluate --model results/realtime/vnect/model.pt \\
-        --samples results/bodynet/samples/test --out results/evaluation/realtime/vnect
+        --samples results/bodynet/samples/test [--crop-jitter 0.1 --seed 0] \\
+        --out results/evaluation/realtime/vnect
     python -m pipeline.realtime video --model results/realtime/vnect/model.pt --root results/surreal \\
         --split test --samples results/bodynet/samples/test --seed 0 \\
         --clips results/realtime/vnect/video_clips.csv --out results/vnect_video_table.csv
-    python -m pipeline.realtime track my_video.mp4 --model results/realtime/vnect/model.pt \
+    python -m pipeline.realtime track my_video.mp4 --model results/realtime/vnect/model.pt \\
         --out results/realtime/track/my_video [--box x0,y0,x1,y1] [--focal 1200] [--precision bf16]
 
 `train` writes model.pt, history.csv (the test crops' and a fixed subset of training crops'
 measures at every evaluation) and curves.png; `evaluate` writes images.csv (one row per test
-image: MPJPE and PA-MPJPE in mm, 3DPCK at 150 mm, the 2D peaks' error in map pixels) and
-summary.json, which the evaluation tables read (`vnect_table`); `video` reads every frame of
+image: MPJPE and PA-MPJPE in mm, 3DPCK at 150 mm and its AUC, the 2D peaks' error in map
+pixels) and summary.json, which the evaluation tables read (`vnect_table`), with --crop-jitter
+on crops whose box corners moved at random (the thesis' Table 5.2); `video` reads every frame of
 the test clips and compares the raw joints, the 1 Euro filtered ones and the kinematic fits
 (`pipeline.realtime.video`); `track` runs the tracker, network, filters and kinematic fit over
 a video file frame by frame and writes each frame's 3D skeleton and the video with it drawn
@@ -57,7 +60,7 @@ def train(args: argparse.Namespace) -> None:
     _threads(args.threads)
     settings = settings_from(vnect.VNectSettings, args)
     train_set, test_set = SampleSet.load(args.train), SampleSet.load(args.val)
-    model = vnect.build_network(settings)
+    model = vnect.build_network(settings, train_set.sizes.input)
     with stage_run("realtime_train", vars(settings), args.rule, parse_wildcards(args.wildcard)) as run:
         began = time.perf_counter()
         history, steps = vnect.train(args.out.name, model, train_set, test_set, settings, run=run)
@@ -67,10 +70,19 @@ def train(args: argparse.Namespace) -> None:
         save_checkpoint(args.out / "model.pt", payload)
         with atomic_output(args.out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
-        curves(history, steps, f"VNect on SelecSLS-{settings.depth} (width {settings.width})", args.out / "curves.png")
+        name = "VNect" if settings.head == "location_maps" else "Direct regression"
+        curves(history, steps, f"{name} on SelecSLS-{settings.depth} (width {settings.width})", args.out / "curves.png")
         run.log_metrics({"train_seconds": seconds})
         run.log_artifact(args.out / "curves.png")
     log.info("%s: %.0f s, test MPJPE %.1f mm", args.out, seconds, history[-1]["joint_error_mm"])
+
+
+def location_map_network(path: Path):
+    """`load_network`, refusing a direct-regression network (no heatmaps to track with)."""
+    model, settings, size = load_network(path)
+    if settings.head != "location_maps":
+        raise InputError(f"{path}: a {settings.head} network has no heatmaps to follow a person with")
+    return model, settings, size
 
 
 def load_network(path: Path):
@@ -84,7 +96,7 @@ def load_network(path: Path):
         raise InputError(f"{path}: not a VNect checkpoint (no state, settings and input_size)")
     try:
         settings = VNectSettings(**payload["settings"])
-        model = build_network(settings)
+        model = build_network(settings, int(payload["input_size"]))
         model.load_state_dict(payload["state"])
     except (TypeError, RuntimeError) as error:
         raise InputError(f"{path}: not a VNect checkpoint this code can read ({error})") from error
@@ -101,20 +113,33 @@ def evaluate(args: argparse.Namespace) -> None:
     from pipeline.evaluation.measures import summarise
     from pipeline.evaluation.network import image_rows
     from pipeline.realtime.train import joint_measures, predict
+    from pipeline.seeding import seeded_generator
     from pipeline.training.samples import SampleSet
 
     _threads(args.threads)
-    model, _, _ = load_network(args.model)
+    model, settings, _ = load_network(args.model)
     samples = SampleSet.load(args.samples)
     rows = np.arange(len(samples))
-    with stage_run("realtime_evaluate", {"model": str(args.model)}, args.rule, parse_wildcards(args.wildcard)) as run:
-        measures = joint_measures(predict(model, samples, rows, args.batch_size))
+    jitter = None
+    if args.crop_jitter:
+        if args.seed is None:
+            raise InputError("--crop-jitter draws the corners' moves: give --seed")
+        jitter = seeded_generator(args.seed, "crop jitter").uniform(-args.crop_jitter, args.crop_jitter, (len(rows), 4))
+    params = {"model": str(args.model), "crop_jitter": args.crop_jitter}
+    with stage_run("realtime_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        measures = joint_measures(predict(model, samples, rows, args.batch_size, jitter))
         images = pd.DataFrame(image_rows(samples, rows, measures))
         summary = summarise(images)
         args.out.mkdir(parents=True, exist_ok=True)
         with atomic_output(args.out / "images.csv") as tmp:
             images.to_csv(tmp, index=False, float_format="%.6g")
-        record = {"model": str(args.model), "method": "vnect", "evaluation_run_id": run.run_id, "measures": summary}
+        record = {
+            "model": str(args.model),
+            "method": "vnect" if settings.head == "location_maps" else "direct regression",
+            "crop_jitter": args.crop_jitter,
+            "evaluation_run_id": run.run_id,
+            "measures": summary,
+        }
         with atomic_output(args.out / "summary.json") as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n")
         run.log_metrics(summary)
@@ -127,7 +152,7 @@ def video(args: argparse.Namespace) -> None:
     from pipeline.training.samples import SampleSet
 
     _threads(args.threads)
-    model, _, _ = load_network(args.model)
+    model, _, _ = location_map_network(args.model)
     sizes = SampleSet.load(args.samples).sizes
     params = {"model": str(args.model), "split": args.split, "clip_count": args.clip_count}
     with stage_run("realtime_video", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -152,7 +177,7 @@ def track(args: argparse.Namespace) -> None:
 
     _threads(args.threads)
     device = pick_device(args.device)
-    model, _, size = load_network(args.model)
+    model, _, size = location_map_network(args.model)
     dtype = autocast_dtype(device, args.precision)
     params = {"model": str(args.model), "video": str(args.video), "precision": args.precision, "frames": args.frames}
     with stage_run("realtime_track", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -172,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="VNect's location-map network on prepared crops")
     p.add_argument("--train", type=Path, required=True, help="prepared samples (pipeline.training prepare)")
     p.add_argument("--val", type=Path, required=True, help="prepared samples measured during training")
+    p.add_argument("--head", required=True, help="location_maps (VNect) or regression (direct)")
     p.add_argument("--depth", required=True, choices=["42", "60", "84"], help="SelecSLS's levels")
     p.add_argument("--width", type=float, required=True, help="the levels' widths, scaled (1: the thesis')")
     p.add_argument("--features", type=int, required=True, help="the head's channels")
@@ -196,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True, help="a `train` checkpoint (model.pt)")
     p.add_argument("--samples", type=Path, required=True, help="prepared test samples")
     p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument(
+        "--crop-jitter", type=float, default=0.0, help="each crop corner moved by up to this share of its side"
+    )
+    p.add_argument("--seed", type=int, help="the jitter's (with --crop-jitter)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", type=Path, required=True, help="folder: images.csv, summary.json")
     add_tracking_arguments(p)

@@ -1,4 +1,5 @@
-"""Training and measuring VNect's location-map network on the pipeline's prepared crops.
+"""Training and measuring VNect's location-map network on the pipeline's prepared crops, and
+the direct regression the thesis compares it with.
 
 Shapes: B batch, J = 16 joints, S×S input crops, s×s = S/8 × S/8 maps.
 
@@ -7,7 +8,13 @@ and each location map's squared error weighted by its joint's true heatmap,
 ‖H_gt ⊙ (X − X_gt)‖² (and Y, Z), so that only the values near the joint are learnt; the
 parent-relative maps are supervised the same way (both in decimetres), with a weight tapered linearly over
 training (intermediate supervision). Crops are zoomed at random about their centre by a factor
-in 1 ± `scale` (the 2D targets follow; the 3D ones are the body's and do not).
+in 1 ± `scale` (the 2D targets follow; the 3D ones are the body's and do not). The direct
+regression (`head` "regression", `PoseRegression`) is trained on the same crops, zoomed alike,
+with the squared error of its pelvis-relative joints (decimetres) as its loss.
+
+Measured (`joint_measures`): MPJPE, PA-MPJPE, 3DPCK at 150 mm and its AUC, and the heatmap
+peaks' 2D error where there are heatmaps. Table 5.2's inexact crops are emulated by `jittered`:
+each corner of the crop moved by up to a share of its side, the box resampled to the crop.
 """
 
 from __future__ import annotations
@@ -20,17 +27,17 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.errors import InputError
-from pipeline.evaluation.measures import procrustes_error_mm
+from pipeline.evaluation.measures import auc3d, pck3d, procrustes_error_mm
 from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.models.selecsls import SelecSLSConfig
-from pipeline.models.vnect import PELVIS, VNect, parent_relative, read_out
+from pipeline.models.vnect import PELVIS, PoseRegression, VNect, parent_relative, read_out
 from pipeline.seeding import seeded_generator, torch_seed
-from pipeline.training.metrics import joint_error_mm
+from pipeline.training.metrics import joint_distances_mm
 from pipeline.training.samples import SampleSet, gaussian_maps
 
 log = logging.getLogger("pipeline.realtime")
 
-PCK_THRESHOLD_MM = 150.0  # 3DPCK's radius (the thesis' MPI-INF-3DHP protocol)
+HEADS = ("location_maps", "regression")
 STRIDE = 8  # input pixels per map pixel
 HEATMAP_SIGMA = 1.0  # map pixels: a 3×3 core at s = S/8, as BodyNet's 7×7 at S/4
 # metres per location-map unit: in decimetres the masked location error weighs as much as the
@@ -42,6 +49,7 @@ LOCATION_UNIT = 0.1
 class VNectSettings:
     """How the network is built and trained (the config's `realtime` section)."""
 
+    head: str  # "location_maps" (VNect) or "regression" (the thesis' direct regression)
     depth: str  # SelecSLS's levels: "42", "60" or "84"
     width: float  # the levels' widths, scaled (1.0: the thesis')
     features: int  # the head's channels
@@ -56,12 +64,17 @@ class VNectSettings:
     seed: int
 
 
-def build_network(settings: VNectSettings) -> VNect:
+def build_network(settings: VNectSettings, size: int) -> VNect | PoseRegression:
+    """The network `settings.head` names, for crops of side `size`."""
     backbone = SelecSLSConfig(depth=settings.depth, width=settings.width, grouped=True)
+    if settings.head == "regression":
+        return PoseRegression(backbone, size, features=settings.features)
     return VNect(backbone, features=settings.features)
 
 
 def check_settings(settings: VNectSettings, samples: SampleSet) -> None:
+    if settings.head not in HEADS:
+        raise InputError(f"realtime: head {settings.head!r} is not one of {', '.join(HEADS)}")
     size = samples.sizes.input
     if size % (2 * STRIDE):
         raise InputError(f"realtime: the crops ({size} px) must be a multiple of {2 * STRIDE} pixels")
@@ -94,6 +107,31 @@ def zoomed(batch: dict[str, torch.Tensor], factors: torch.Tensor) -> dict[str, t
     return {**batch, "rgb": rgb, "points": points}
 
 
+def jittered(batch: dict[str, torch.Tensor], offsets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The crops (B, 3, S, S) with the corners x0, y0, x1, y1 of their box moved by `offsets`
+    (B, 4, shares of the side; > 0: right, down) and the moved box resampled to S×S (its
+    outside black), the 2D points (map pixels) with them."""
+    b, _, size, _ = batch["rgb"].shape
+    offsets = offsets.float()
+    scale = torch.stack([1 + offsets[:, 2] - offsets[:, 0], 1 + offsets[:, 3] - offsets[:, 1]], dim=1)  # (B, 2)
+    shift = torch.stack([offsets[:, 0] + offsets[:, 2], offsets[:, 1] + offsets[:, 3]], dim=1)  # normalised units
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = scale[:, 0], scale[:, 1]
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(batch["rgb"].shape), align_corners=False)
+    rgb = F.grid_sample(batch["rgb"], grid, align_corners=False, padding_mode="zeros")
+    maps = size / STRIDE
+    normalised = (batch["points"] + 0.5) / maps * 2 - 1
+    moved = (normalised - shift[:, None]) / scale[:, None]
+    return {**batch, "rgb": rgb, "points": (moved + 1) / 2 * maps - 0.5}
+
+
+def regression_loss(outputs: dict[str, torch.Tensor], joints: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The direct regression's loss: the squared error of its joints (decimetres), summed over
+    the coordinates and meaned over the batch and joints."""
+    return {"joints": ((outputs["joints"].float() - joints / LOCATION_UNIT) ** 2).sum(-1).mean()}
+
+
 def vnect_loss(
     outputs: dict[str, torch.Tensor], points: torch.Tensor, joints: torch.Tensor, intermediate: float
 ) -> dict[str, torch.Tensor]:
@@ -123,32 +161,48 @@ def tapered(settings: VNectSettings, iteration: int) -> float:
 
 
 @torch.no_grad()
-def predict(model: VNect, samples: SampleSet, rows: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
-    """The network's pelvis-relative joints (N, J, 3) and 2D peaks (N, J, 2), map pixels, for
-    the samples at `rows`, with the truth beside them."""
+def predict(
+    model: VNect | PoseRegression,
+    samples: SampleSet,
+    rows: np.ndarray,
+    batch_size: int = 32,
+    jitter: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The network's pelvis-relative joints (N, J, 3) for the samples at `rows`, and with
+    location maps its 2D peaks (N, J, 2, map pixels), the truth beside them; `jitter` (N, 4):
+    each crop's corners moved first (`jittered`)."""
     model.eval()
     parts: dict[str, list] = {"joints": [], "points": [], "truth": [], "truth_points": []}
     for start in range(0, len(rows), batch_size):
         batch = batch_arrays(samples, rows[start : start + batch_size])
+        if jitter is not None:
+            batch = jittered(batch, torch.from_numpy(jitter[start : start + batch_size]))
         outputs = model(batch["rgb"])
-        points, joints = read_out(outputs["heatmaps"].float(), outputs["locations"].float() * LOCATION_UNIT)
+        if "heatmaps" in outputs:
+            points, joints = read_out(outputs["heatmaps"].float(), outputs["locations"].float() * LOCATION_UNIT)
+            parts["points"].append(points.float())
+            parts["truth_points"].append(batch["points"])
+        else:
+            joints = outputs["joints"].float() * LOCATION_UNIT
         parts["joints"].append(joints - joints[:, PELVIS : PELVIS + 1])
-        parts["points"].append(points.float())
         parts["truth"].append(batch["joints"])
-        parts["truth_points"].append(batch["points"])
-    return {name: torch.cat(values).numpy() for name, values in parts.items()}
+    return {name: torch.cat(values).numpy() for name, values in parts.items() if values}
 
 
 def joint_measures(predicted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per image: MPJPE and PA-MPJPE (mm), 3DPCK at 150 mm, and the 2D peaks' mean error (map px)."""
-    joints, truth = torch.from_numpy(predicted["joints"]), torch.from_numpy(predicted["truth"])
-    distances = 1000 * (joints - truth).norm(dim=-1)
-    return {
-        "joint_error_mm": joint_error_mm(joints, truth).numpy(),
+    """Per image: MPJPE and PA-MPJPE (mm), 3DPCK at 150 mm and its AUC (0–150 mm), and where
+    there are heatmaps the 2D peaks' mean error (map px)."""
+    distances = joint_distances_mm(torch.from_numpy(predicted["joints"]), torch.from_numpy(predicted["truth"])).numpy()
+    result = {
+        "joint_error_mm": distances.mean(axis=1),
         "pa_joint_error_mm": procrustes_error_mm(predicted["joints"], predicted["truth"]),
-        "pck3d": (distances <= PCK_THRESHOLD_MM).float().mean(dim=1).numpy(),
-        "peak_error_px": np.linalg.norm(predicted["points"] - predicted["truth_points"], axis=-1).mean(axis=1),
+        "pck3d": pck3d(distances),
+        "auc3d": auc3d(distances),
     }
+    if "points" in predicted:
+        errors = np.linalg.norm(predicted["points"] - predicted["truth_points"], axis=-1)
+        result["peak_error_px"] = errors.mean(axis=1)
+    return result
 
 
 def measures(model: VNect, samples: SampleSet, rows: np.ndarray) -> dict[str, float]:
@@ -182,7 +236,11 @@ def train(
         if settings.scale:
             factors = torch.from_numpy(rng.uniform(1 - settings.scale, 1 + settings.scale, settings.batch_size))
             batch = zoomed(batch, factors.float())
-        terms = vnect_loss(model(batch["rgb"]), batch["points"], batch["joints"], tapered(settings, iteration))
+        outputs = model(batch["rgb"])
+        if settings.head == "regression":
+            terms = regression_loss(outputs, batch["joints"])
+        else:
+            terms = vnect_loss(outputs, batch["points"], batch["joints"], tapered(settings, iteration))
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")

@@ -28,13 +28,12 @@ from pipeline.body_model.skeleton import BODYNET_JOINTS
 from pipeline.clips import find_clips
 from pipeline.datasets.surreal import BodyNetDataset
 from pipeline.evaluation import statistics
-from pipeline.evaluation.measures import procrustes_error_mm
+from pipeline.evaluation.measures import PCK_THRESHOLD_MM, procrustes_error_mm
 from pipeline.models.vnect import PARENTS, PELVIS, VNect
 from pipeline.realtime.kinematic import WEIGHTS, KinematicFit, bone_lengths
 from pipeline.realtime.one_euro import VNECT_3D, filter_sequence
 from pipeline.realtime.stream import BONE_FRAMES, joints_box, read_frame
 from pipeline.realtime.tracker import BoxTracker
-from pipeline.realtime.train import PCK_THRESHOLD_MM
 from pipeline.training.samples import shared_intrinsics
 
 CLIP_FPS = 30.0  # SURREAL's clips (pipeline.clips)

@@ -173,11 +173,16 @@ def volume_to_camera(
     return torch.stack([(u - principal[0]) * depth / focal, (v - principal[1]) * depth / focal, depth], dim=-1)
 
 
-def joint_error_mm(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per-sample mean distance (mm) between pelvis-centred joints (B, J, 3)."""
+def joint_distances_mm(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """(B, J) each joint's distance (mm) between pelvis-centred joints (B, J, 3)."""
     predicted = predicted - predicted[:, PELVIS : PELVIS + 1]
     truth = truth - truth[:, PELVIS : PELVIS + 1]
-    return 1000 * (predicted - truth).norm(dim=-1).mean(dim=1)
+    return 1000 * (predicted - truth).norm(dim=-1)
+
+
+def joint_error_mm(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean distance (mm) between pelvis-centred joints (B, J, 3)."""
+    return joint_distances_mm(predicted, truth).mean(dim=1)
 
 
 def voxel_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
