@@ -204,7 +204,10 @@ def test_the_tables_hold_every_row_asked_for_with_the_papers_numbers_and_link_th
     vnect = pd.read_csv(workdir / "results/vnect_table.csv").set_index("key")
     assert vnect.loc["vnect_regression", "paper_pck3d"] == 77.5 and vnect["auc3d"].between(0, 100).all()
     # the jittered rows read other crops than the whole ones (the same networks)
-    assert vnect.loc["vnect_jittered", "joint_error_mm"] != vnect.loc["vnect", "joint_error_mm"]
+    realtime = workdir / "results/evaluation/realtime"
+    whole, moved = (pd.read_csv(realtime / f"{name}/images.csv") for name in ("vnect", "vnect_jittered"))
+    assert not np.allclose(whole["peak_error_px"], moved["peak_error_px"], rtol=0, atol=1e-9)
+    assert json.loads((realtime / "vnect_jittered/summary.json").read_text())["crop_jitter"] == 0.1
     parts = pd.read_csv(workdir / "results/bodynet_part_voxels.csv").set_index("key")
     assert parts.loc["oracle", "part_voxel_iou_foreground"] == 100 and parts.loc["oracle", "part_voxel_iou_head"] == 100
     assert parts.loc["part_voxels_fvsv", "paper_part_voxel_iou_torso"] == 67.9
