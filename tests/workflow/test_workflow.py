@@ -553,12 +553,12 @@ def test_track_runs_the_realtime_pipeline_over_a_video_of_the_users(tiny_run):
     """The trained VNect, frame by frame over a video put in videos/: skeletons and an overlay."""
     import cv2
 
-    workdir, _ = tiny_run
+    workdir, config = tiny_run
     clip = sorted((workdir / "results/surreal/cmu/test").rglob("*.mp4"))[0]
     (workdir / "videos").mkdir()
     shutil.copy(clip, workdir / "videos/rendered.mp4")
     try:
-        result = snakemake(workdir, "results/realtime/track/rendered", "--cores", "2")
+        result = snakemake(workdir, "results/realtime/track/rendered", "--cores", "2", "--configfile", str(config))
         assert "train_vnect" not in result.stdout + result.stderr  # the trained network, not a new one
         out = workdir / "results/realtime/track/rendered"
         frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
