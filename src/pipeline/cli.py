@@ -91,6 +91,17 @@ def focal_length(text: str) -> float:
     return focal
 
 
+def positive_int(text: str) -> int:
+    """An argument type: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """`--device` and `--threads`, for commands that run networks."""
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

@@ -418,6 +418,10 @@ def test_track_names_a_video_it_cannot_read(tmp_path):
     text.write_text("not a video\n")
     with pytest.raises(InputError, match="notes.mp4: not a video OpenCV can read"):
         track_video(toy_vnect(), text, tmp_path / "out", 64, progress=False)
+    video = tmp_path / "walk.mp4"
+    write_toy_video(video)  # 64×48
+    with pytest.raises(InputError, match=r"walk.mp4: the box 70,5,90,40 lies outside the first frame \(64×48\)"):
+        track_video(toy_vnect(), video, tmp_path / "out", 64, box=(70, 5, 90, 40), progress=False)
 
 
 def test_3dpck_and_its_auc_count_the_joints_within_each_threshold():

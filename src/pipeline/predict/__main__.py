@@ -31,7 +31,7 @@ import io
 import logging
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, focal_length, pixel_box, run_command
+from pipeline.cli import add_device_arguments, focal_length, pixel_box, positive_int, run_command
 from pipeline.errors import InputError
 from pipeline.fitting.options import add_fit_arguments
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
@@ -41,16 +41,6 @@ log = logging.getLogger("pipeline.predict")
 # the shorter side below which an image cannot hold a person: the networks would see it
 # enlarged from a few pixels
 MIN_IMAGE_SIDE = 32
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
 
 
 def read_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
@@ -202,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the focal length in pixels, above 0 (default: the image's longer side, a 53° view)",
     )
     add_fit_arguments(parser)  # left out: the fitting library's own settings
-    parser.add_argument("--batch-size", type=_positive_int, default=8, help="images fitted together (1 or more)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images fitted together (1 or more)")
     add_device_arguments(parser)
     add_tracking_arguments(parser)
     parser.set_defaults(func=predict)

@@ -34,7 +34,15 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, command_parser, focal_length, pixel_box, run_command, settings_from
+from pipeline.cli import (
+    add_device_arguments,
+    command_parser,
+    focal_length,
+    pixel_box,
+    positive_int,
+    run_command,
+    settings_from,
+)
 from pipeline.errors import InputError
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
@@ -252,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision", default="fp32", help="the network's: fp32, bf16 (autocast) or auto (bf16 where native)"
     )
-    p.add_argument("--frames", type=int, help="the first this many frames (default: all)")
+    p.add_argument("--frames", type=positive_int, help="the first this many frames (default: all)")
     add_device_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="folder: poses.csv, frames.csv, overlay.mp4, summary.json")
     add_tracking_arguments(p)

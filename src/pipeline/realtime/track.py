@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.errors import InputError
 from pipeline.evaluation.frames import camera_to_image
 from pipeline.models.vnect import JOINT_NAMES, PARENTS, PELVIS, VNect
 from pipeline.realtime.stream import FramePose, PoseStream
@@ -46,8 +47,6 @@ def video_rate(path: Path) -> float:
 def read_video(path: Path, count: int | None = None) -> Iterator[np.ndarray]:
     """The first `count` frames (None: all) of a video file, each (H, W, 3) uint8 RGB; an
     InputError naming the file where OpenCV reads no frame of it."""
-    from pipeline.errors import InputError
-
     if not path.is_file():
         raise InputError(f"{path}: no such video file")
     capture = cv2.VideoCapture(str(path))
@@ -121,6 +120,9 @@ def track_video(
     frames = read_video(video, count)
     first = next(frames)
     height, width = first.shape[:2]
+    if box is not None and (box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height):
+        text = ",".join(f"{v:g}" for v in box)
+        raise InputError(f"{video}: the box {text} lies outside the first frame ({width}×{height})")
     focal_given = focal is not None
     focal = float(focal) if focal_given else float(max(height, width))
     principal = np.array([(width - 1) / 2, (height - 1) / 2])
