@@ -50,6 +50,20 @@ def auc3d(distances_mm: np.ndarray) -> np.ndarray:
     return (np.asarray(distances_mm)[..., None] <= AUC_THRESHOLDS_MM).mean(axis=(-2, -1))
 
 
+def joint_measures(joints: torch.Tensor, truth: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per image (B,): MPJPE and PA-MPJPE (mm) of joints (B, J, 3) against the truth's, and their
+    3DPCK and its AUC (pelvis-centred, as MPJPE)."""
+    from pipeline.training.metrics import joint_distances_mm
+
+    distances = joint_distances_mm(joints, truth).numpy()
+    return {
+        "joint_error_mm": distances.mean(axis=1),
+        "pa_joint_error_mm": procrustes_error_mm(joints.numpy(), truth.numpy()),
+        "pck3d": pck3d(distances),
+        "auc3d": auc3d(distances),
+    }
+
+
 def procrustes_error_mm(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(B, J, 3), (B, J, 3) joints → (B,) PA-MPJPE: the mean joint distance (mm) after the
     similarity (rotation, uniform scale, translation) that best aligns the prediction to the

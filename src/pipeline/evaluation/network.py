@@ -53,10 +53,8 @@ from pipeline.evaluation.measures import (
     PARTS,
     VOXEL_PART_NAMES,
     add_subsets,
-    auc3d,
+    joint_measures,
     mask_iou,
-    pck3d,
-    procrustes_error_mm,
     shape_deviation_mm,
     silhouette_scores,
     surface_error_mm,
@@ -237,7 +235,7 @@ def evaluate_network(
         joints = None
         if "pose3d" in outputs:
             joints, measured = read_joints(outputs["pose3d"].float(), batch, focal, principal, exemplars)
-            measures |= joint_measures(measured, batch)
+            measures |= joint_measures(measured, batch["joints_camera"])
         if fitter is not None:
             shown = max(0, min(examples - start, len(indices)))  # the batch's images on the sheet
             fitted, sheet = body_measures(fitter, models, samples, indices, batch, outputs, joints, placement, shown)
@@ -293,19 +291,6 @@ def read_joints(
     if exemplars is None:
         return fitted, fitted
     return fitted, metrics.volume_to_camera(exemplars(peaks), batch, size, bins, focal, principal)
-
-
-def joint_measures(joints: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Per image (B,): MPJPE and PA-MPJPE (mm) of camera-frame joints (B, J, 3), and their
-    3DPCK and its AUC (root-centred, as MPJPE)."""
-    truth = batch["joints_camera"]
-    distances = metrics.joint_distances_mm(joints, truth).numpy()
-    return {
-        "joint_error_mm": metrics.joint_error_mm(joints, truth).numpy(),
-        "pa_joint_error_mm": procrustes_error_mm(joints.numpy(), truth.numpy()),
-        "pck3d": pck3d(distances),
-        "auc3d": auc3d(distances),
-    }
 
 
 def body_measures(

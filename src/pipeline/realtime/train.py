@@ -27,12 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.errors import InputError
-from pipeline.evaluation.measures import auc3d, pck3d, procrustes_error_mm
+from pipeline.evaluation.measures import joint_measures as evaluation_joint_measures
 from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.models.selecsls import SelecSLSConfig
 from pipeline.models.vnect import PELVIS, PoseRegression, VNect, parent_relative, read_out
 from pipeline.seeding import seeded_generator, torch_seed
-from pipeline.training.metrics import joint_distances_mm
 from pipeline.training.samples import SampleSet, gaussian_maps
 
 log = logging.getLogger("pipeline.realtime")
@@ -190,18 +189,11 @@ def predict(
 
 
 def joint_measures(predicted: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per image: MPJPE and PA-MPJPE (mm), 3DPCK at 150 mm and its AUC (0–150 mm), and where
-    there are heatmaps the 2D peaks' mean error (map px)."""
-    distances = joint_distances_mm(torch.from_numpy(predicted["joints"]), torch.from_numpy(predicted["truth"])).numpy()
-    result = {
-        "joint_error_mm": distances.mean(axis=1),
-        "pa_joint_error_mm": procrustes_error_mm(predicted["joints"], predicted["truth"]),
-        "pck3d": pck3d(distances),
-        "auc3d": auc3d(distances),
-    }
+    """Per image: the evaluation's 3D-joint measures (`pipeline.evaluation.measures.joint_measures`)
+    and, where there are heatmaps, the 2D peaks' mean error (map px)."""
+    result = evaluation_joint_measures(torch.from_numpy(predicted["joints"]), torch.from_numpy(predicted["truth"]))
     if "points" in predicted:
-        errors = np.linalg.norm(predicted["points"] - predicted["truth_points"], axis=-1)
-        result["peak_error_px"] = errors.mean(axis=1)
+        result["peak_error_px"] = np.linalg.norm(predicted["points"] - predicted["truth_points"], axis=-1).mean(axis=1)
     return result
 
 
