@@ -29,7 +29,8 @@ import yaml
 
 from pipeline.datasets.surreal import DEPTH_BINS
 from pipeline.evaluation.exemplars import ExemplarSettings, PoseExemplars
-from pipeline.evaluation.network import joint_measures, predict
+from pipeline.evaluation.measures import joint_measures
+from pipeline.evaluation.network import predict
 from pipeline.evaluation.references import ReferencePredictor, training_means
 from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_counts
 from pipeline.models.bodynet import BodyNetConfig
@@ -56,7 +57,10 @@ def errors(points: list, batches: list, samples: SampleSet) -> pd.DataFrame:
     as the evaluation measures them."""
     focal, principal = float(samples.arrays["focal"]), torch.as_tensor(samples.arrays["principal"])
     measured = [
-        joint_measures(metrics.volume_to_camera(p.float(), b, samples.sizes.heatmap, DEPTH_BINS, focal, principal), b)
+        joint_measures(
+            metrics.volume_to_camera(p.float(), b, samples.sizes.heatmap, DEPTH_BINS, focal, principal),
+            b["joints_camera"],
+        )
         for p, b in zip(points, batches)
     ]
     return pd.DataFrame(

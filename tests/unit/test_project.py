@@ -283,7 +283,7 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         ExemplarSettings: config["evaluation"]["pose3d_readout"],
     }
     # a default kept for files written before the key existed, not for runs
-    for_old_files = {(BodyNetConfig, "pose3d_loss")}
+    for_old_files = {(BodyNetConfig, "pose3d_loss"), (BodyNetConfig, "backbone_2d"), (BodyNetConfig, "selecsls")}
     restated = [
         f"{settings.__name__}.{field.name} (default {field.default!r})"
         for settings, section in sections.items()

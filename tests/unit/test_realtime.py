@@ -6,12 +6,25 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.models.selecsls import SelecSLS, SelecSLSClassifier, SelecSLSConfig, SelecSLSModule, pose_groups
+from pipeline.models.choices import SELECSLS_DEPTHS
+from pipeline.models.selecsls import (
+    LEVELS,
+    SelecSLS,
+    SelecSLSClassifier,
+    SelecSLSConfig,
+    SelecSLSMaps,
+    SelecSLSModule,
+    pose_groups,
+)
 from pipeline.realtime.one_euro import OneEuroFilter, filter_sequence
 
 
 def parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def test_the_named_selecsls_depths_are_its_levels():
+    assert tuple(LEVELS) == SELECSLS_DEPTHS
 
 
 def test_selecsls_60_has_the_published_size():
@@ -39,10 +52,18 @@ def test_pose_networks_group_their_wide_3x3_convolutions():
     assert parameters(grouped) < 0.7 * parameters(plain)
 
 
-@pytest.mark.parametrize("depth", ["42", "60", "84"])
+@pytest.mark.parametrize("depth", SELECSLS_DEPTHS)
 def test_selecsls_levels_reach_a_sixteenth_of_the_input(depth):
-    network = SelecSLS(4, SelecSLSConfig(depth=depth, width=0.125))
+    config = SelecSLSConfig(depth=depth, width=0.125)
+    network = SelecSLS(4, config)
     assert network(torch.randn(1, 4, 64, 96)).shape == (1, network.out_channels, 4, 6)
+    levels = network.levels(torch.randn(1, 4, 64, 96))
+    assert [tuple(level.shape) for level in levels] == [
+        (1, channels, 64 // stride, 96 // stride)
+        for channels, stride in zip(SelecSLS.level_channels(config), (4, 8, 16))
+    ]
+    maps = SelecSLSMaps(4, 7, config, features=8)(torch.randn(2, 4, 64, 96))
+    assert [tuple(m.shape) for m in maps] == [(2, 7, 16, 24)]  # one prediction, at a quarter of the input
 
 
 def reference_filter(samples, min_cutoff, beta, rate):

@@ -64,6 +64,35 @@ def test_bodynet_outputs_and_what_each_network_feeds_on():
         tiny_config(voxel_inputs=("depth",))
 
 
+SELECSLS = {"backbone_2d": "selecsls", "selecsls": {"depth": "42", "width": 0.25}}
+
+
+def test_bodynets_2d_networks_may_run_on_selecsls():
+    model = BodyNet(tiny_config(**SELECSLS))
+    out = model(torch.zeros(2, 3, 64, 64), ("pose3d", "depth"))
+    assert out["pose2d"][-1].shape == (2, 16, 16, 16) and out["segm"][-1].shape == (2, 15, 16, 16)
+    assert out["depth"][-1].shape == (2, 20, 16, 16) and out["pose3d"][-1].shape == (2, 16, 19, 16, 16)
+    assert isinstance(model.pose3d.net, StackedHourglass)  # the 3D networks stay hourglasses
+    assert out["pose2d"][-1].abs().max() < 0.1  # heatmaps start near zero, as the hourglass'
+    config = BodyNetConfig.from_dict(model.config.as_dict())  # what a checkpoint holds, read back
+    assert config == model.config and config.selecsls.depth == "42"
+    old = {k: v for k, v in tiny_config().as_dict().items() if k not in ("backbone_2d", "selecsls")}
+    assert BodyNetConfig.from_dict(old).backbone_2d == "hourglass"  # a checkpoint from before the choice
+    with pytest.raises(ValueError, match="backbone_2d"):
+        tiny_config(backbone_2d="resnet")
+    with pytest.raises(ValueError, match="selecsls.groups"):
+        tiny_config(selecsls={"depth": "42", "groups": 2})
+    with pytest.raises(ValueError, match="selecsls.depth"):
+        tiny_config(selecsls={"depth": "18", "width": 1.0})
+
+
+def test_a_selecsls_stage_trains_and_checkpoints_load_only_into_its_backbone(samples, tmp_path):
+    segm, history = train_stage("segm", samples, tmp_path, iterations=2, config=tiny_config(**SELECSLS))
+    assert build_model(tiny_config(**SELECSLS), [segm]).trained == {"segm"}
+    with pytest.raises(InputError, match="does not fit"):
+        build_model(tiny_config(), [segm])
+
+
 def test_reprojections_are_maxima_over_depth_and_width():
     logits = torch.full((1, 4, 4, 4), -20.0)
     logits[0, 2, 1, 3] = 20.0  # z=2, y=1, x=3
@@ -458,7 +487,9 @@ def test_unreadable_samples_are_named(samples, tmp_path):
 CONFIG_OPTIONS = (
     "--modules 1 --depth 4 --learning-rate 1e-3 --lr-drop 1 --precision auto --channels-last --pose3d-loss mse".split()
 )
-CONFIG_OPTIONS += "--rotation 0 --scale 0 --seed 0".split()
+CONFIG_OPTIONS += (
+    "--rotation 0 --scale 0 --seed 0 --backbone-2d hourglass --selecsls-depth 42 --selecsls-width 0.25".split()
+)
 
 
 def test_a_registered_stage_loads_from_the_model_registry_and_predicts_as_its_checkpoint(

@@ -1,5 +1,6 @@
 """BodyNet (Varol et al. 2018): 2D pose, 2D segmentation, 3D pose and voxels, each a stacked
-hourglass fed by the ones before it.
+hourglass fed by the ones before it (the RGB-fed 2D networks optionally on SelecSLS instead,
+the backbone of Mehta et al., "XNect", 2020).
 
     2D pose      RGB                                  → 16 joint heatmaps
     segmentation RGB                                  → 15 classes (14 parts + background)
@@ -37,8 +38,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.models.choices import BODYNET_INPUTS, IMAGES, INPUTS, POSE3D_LOSSES
+from pipeline.models.choices import BACKBONES_2D, BODYNET_INPUTS, IMAGES, INPUTS, POSE3D_LOSSES, SELECSLS_DEPTHS
 from pipeline.models.hourglass import Residual, StackedHourglass
+from pipeline.models.selecsls import SelecSLSConfig, SelecSLSMaps
 
 JOINTS = 16
 PART_CLASSES = 15  # 14 parts + background
@@ -104,6 +106,10 @@ class BodyNetConfig:
     # softmax over each joint's volume, scaled to a peak of 1, is the volume the others read.
     # A checkpoint from before the choice existed was trained with BodyNet's.
     pose3d_loss: str = "mse"
+    # The 2D networks' (pose2d, segm, depth): BodyNet's stacked hourglass, or SelecSLS (XNect's
+    # backbone) with `selecsls`'s levels and width. A checkpoint from before the choice: hourglass.
+    backbone_2d: str = "hourglass"
+    selecsls: SelecSLSConfig = SelecSLSConfig(depth="42", width=0.25)
 
     def __post_init__(self) -> None:
         if isinstance(self.hourglass, dict):
@@ -122,6 +128,16 @@ class BodyNetConfig:
             setattr(self, name, tuple(inputs))
         if self.pose3d_loss not in POSE3D_LOSSES:
             raise ValueError(f"pose3d_loss must be one of {', '.join(POSE3D_LOSSES)}, got {self.pose3d_loss!r}")
+        if self.backbone_2d not in BACKBONES_2D:
+            raise ValueError(f"backbone_2d must be one of {', '.join(BACKBONES_2D)}, got {self.backbone_2d!r}")
+        if isinstance(self.selecsls, dict):
+            self.selecsls = SelecSLSConfig(**_known_keys(self.selecsls, SelecSLSConfig, "selecsls."))
+        if not isinstance(self.selecsls, SelecSLSConfig):
+            raise ValueError(f"selecsls must be a dict, got {type(self.selecsls).__name__}")
+        if self.selecsls.depth not in SELECSLS_DEPTHS:
+            raise ValueError(f"selecsls.depth must be one of {', '.join(SELECSLS_DEPTHS)}, got {self.selecsls.depth!r}")
+        if not (isinstance(self.selecsls.width, numbers.Real) and self.selecsls.width > 0):
+            raise ValueError(f"selecsls.width must be a positive number, got {self.selecsls.width!r}")
         if self.input_size != 4 * self.heatmap_size:
             raise ValueError("input_size must be 4 × heatmap_size (the hourglass stem's stride)")
         if self.voxel_size % self.heatmap_size:
@@ -141,6 +157,14 @@ def _hourglass(
 ) -> StackedHourglass:
     h = config.hourglass
     return StackedHourglass(in_channels, out_channels, h.stacks, h.features, h.modules, h.depth, stem_stride, heatmaps)
+
+
+def _network_2d(config: BodyNetConfig, out_channels: int, heatmaps: bool = False) -> nn.Module:
+    """One of the RGB-fed 2D networks, on the backbone `config.backbone_2d` names:
+    (B, 3, S, S) -> [(B, out_channels, s, s)] per stack."""
+    if config.backbone_2d == "selecsls":
+        return SelecSLSMaps(3, out_channels, config.selecsls, config.hourglass.features, heatmaps)
+    return _hourglass(config, 3, out_channels, heatmaps=heatmaps)
 
 
 def _resize(maps: torch.Tensor, size: int) -> torch.Tensor:
@@ -282,12 +306,12 @@ class BodyNet(nn.Module):
     def __init__(self, config: BodyNetConfig) -> None:
         super().__init__()
         self.config = config
-        self.pose2d = _hourglass(config, 3, JOINTS, heatmaps=True)
-        self.segm = _hourglass(config, 3, PART_CLASSES)
+        self.pose2d = _network_2d(config, JOINTS, heatmaps=True)
+        self.segm = _network_2d(config, PART_CLASSES)
         self.pose3d = Pose3DNet(config)
         self.voxels = VoxelNet(config)
         self.shape = ShapeNet(config)
-        self.depth = _hourglass(config, 3, DEPTH_CLASSES)  # built after the others: their seeded start stays
+        self.depth = _network_2d(config, DEPTH_CLASSES)  # built after the others: their seeded start stays
         self.part_voxels = VoxelNet(config, VOXEL_PART_CLASSES)
 
     def needed(self, wanted: set[str]) -> set[str]:

@@ -151,13 +151,62 @@ class SelecSLS(nn.Module):
         self.out_channels = config.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.levels(x)[-1]
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, H, W) -> each level's last output, finest first: strides 4, 8 and 16."""
         x = self.stem(x)
-        skip = None
+        skip, found = None, []
         for first, block in zip(self.first, self.blocks):
+            if first and skip is not None:
+                found.append(x)
             x = block(x) if first else block(x, skip)
             if first:
                 skip = x
-        return x
+        return found + [x]
+
+    @staticmethod
+    def level_channels(config: SelecSLSConfig) -> list[int]:
+        """The channels of `levels`' outputs, finest first."""
+        specs = config.modules()
+        return [out for (*_, out, _, _), nxt in zip(specs, specs[1:]) if nxt[4]] + [specs[-1][3]]
+
+
+class SelecSLSMaps(nn.Module):
+    """Dense maps at a quarter of the input's resolution from SelecSLS, for BodyNet's 2D
+    networks (`bodynet.backbone_2d: selecsls`): the stride-16 level upsampled ×2 by a
+    transposed convolution and added to the stride-8 level (through a 1×1), again to the
+    stride-4 level, a 3×3 after each, then a 1×1 head. (B, C, H, W) -> [(B, out, H/4, W/4)]:
+    one prediction in a list, as a one-stack hourglass gives it (`heads` as its).
+
+    `heatmaps` starts the predictions near zero, as the hourglass' does."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, config: SelecSLSConfig, features: int, heatmaps: bool = False
+    ) -> None:
+        super().__init__()
+        self.backbone = SelecSLS(in_channels, config)
+        fine, middle, coarse = SelecSLS.level_channels(config)
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                nn.ConvTranspose2d(channels, features, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(features),
+                nn.ReLU(inplace=True),
+            )
+            for channels in (coarse, features)
+        )
+        self.lateral = nn.ModuleList(conv_bn_relu(channels, features, 1) for channels in (middle, fine))
+        self.mix = nn.ModuleList(conv_bn_relu(features, features, 3) for _ in range(2))
+        self.heads = nn.ModuleList([nn.Conv2d(features, out_channels, 1)])
+        if heatmaps:
+            nn.init.normal_(self.heads[0].weight, std=1e-3)
+            nn.init.zeros_(self.heads[0].bias)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        fine, middle, x = self.backbone.levels(x)
+        for up, lateral, mix, level in zip(self.up, self.lateral, self.mix, (middle, fine)):
+            x = mix(up(x) + lateral(level))
+        return [self.heads[0](x)]
 
 
 class SelecSLSClassifier(nn.Module):

@@ -44,6 +44,7 @@ from pipeline.cli import (
     settings_from,
 )
 from pipeline.errors import InputError
+from pipeline.models.choices import SELECSLS_DEPTHS
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.realtime")
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, required=True, help="prepared samples (pipeline.training prepare)")
     p.add_argument("--val", type=Path, required=True, help="prepared samples measured during training")
     p.add_argument("--head", required=True, help="location_maps (VNect) or regression (direct)")
-    p.add_argument("--depth", required=True, choices=["42", "60", "84"], help="SelecSLS's levels")
+    p.add_argument("--depth", required=True, choices=SELECSLS_DEPTHS, help="SelecSLS's levels")
     p.add_argument("--width", type=float, required=True, help="the levels' widths, scaled (1: the thesis')")
     p.add_argument("--features", type=int, required=True, help="the head's channels")
     p.add_argument("--iterations", type=int, required=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command, settings_from
 from pipeline.datasets.surreal import FRAME_CHOICES
 from pipeline.errors import InputError
-from pipeline.models.choices import BODYNET_INPUTS, POSE3D_LOSSES
+from pipeline.models.choices import BACKBONES_2D, BODYNET_INPUTS, POSE3D_LOSSES, SELECSLS_DEPTHS
 from pipeline.tracking import add_tracking_arguments, experiment_name, parse_wildcards, stage_run, system_metrics
 from pipeline.training.schedule import STAGES
 
@@ -102,6 +102,8 @@ def train(args: argparse.Namespace) -> None:
         pose3d_inputs=tuple(args.pose3d_inputs),
         voxel_inputs=tuple(args.voxel_inputs),
         **({"pose3d_loss": args.pose3d_loss} if args.pose3d_loss else {}),
+        backbone_2d=args.backbone_2d,
+        selecsls={"depth": args.selecsls_depth, "width": args.selecsls_width},
     )
     settings = settings_from(TrainSettings, args, checkpoint_every=args.eval_every)
     torch.set_num_threads(args.threads) if args.threads else None
@@ -263,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", type=int, required=True)
     p.add_argument("--modules", type=int, required=True)
     p.add_argument("--depth", type=int, required=True)
+    p.add_argument(
+        "--backbone-2d",
+        choices=BACKBONES_2D,
+        required=True,
+        help="the 2D networks' (pose2d, segm, depth): BodyNet's stacked hourglass (--stacks, --features, --modules, "
+        "--depth), or SelecSLS (--selecsls-depth, --selecsls-width; its decoder has --features channels)",
+    )
+    p.add_argument("--selecsls-depth", choices=SELECSLS_DEPTHS, required=True, help="SelecSLS's levels")
+    p.add_argument("--selecsls-width", type=float, required=True, help="SelecSLS's widths scaled (1: the thesis')")
     p.add_argument("--pose3d-inputs", nargs="+", default=list(BODYNET_INPUTS["pose3d"]), help="BodyNet's by default")
     p.add_argument("--voxel-inputs", nargs="+", default=list(BODYNET_INPUTS["voxels"]), help="BodyNet's by default")
     p.add_argument(

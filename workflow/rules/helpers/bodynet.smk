@@ -33,8 +33,9 @@ def network_options(stage):
     keys = ("lr_drop", "precision", "eval_every", "eval_samples", "device")
     keys += ("pose3d_loss",) if reads_pose3d(stage) else ()
     shared = {key: bodynet[key] for key in keys}
+    backbone = {"backbone_2d": bodynet["backbone_2d"]} | {f"selecsls_{k}": v for k, v in bodynet["selecsls"].items()}
     layout = "--channels-last" if bodynet["channels_last"] else "--no-channels-last"
-    return f"{cli_options(bodynet['hourglass'])} {cli_options(shared | bodynet['augmentation'])} {layout}"
+    return f"{cli_options(bodynet['hourglass'] | backbone)} {cli_options(shared | bodynet['augmentation'])} {layout}"
 
 
 def pruned_model(stage):
