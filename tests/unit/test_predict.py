@@ -21,7 +21,8 @@ def toy_checkpoint(tmp_path_factory):
 
 
 def test_root_depth_is_where_the_bones_have_their_lengths():
-    from pipeline.predict.body import BONES, estimate_root_depth
+    from pipeline.body_model.skeleton import BODYNET_BONES as BONES
+    from pipeline.predict.body import estimate_root_depth
 
     rng = np.random.default_rng(0)
     joints = rng.normal(0, 0.3, size=(16, 3)) + [0.0, 0.0, 4.0]  # camera metres, ~4 m away

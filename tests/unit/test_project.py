@@ -87,7 +87,7 @@ LAYERS = (
     {"clips", "body_model", "models"},
     {"synthesis", "fitting"},
     {"datasets", "flow", "sources"},
-    {"training"},
+    {"training", "mosaic"},
     {"evaluation", "sparsity"},
     {"predict", "actions", "realtime"},
 )

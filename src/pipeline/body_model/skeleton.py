@@ -106,6 +106,10 @@ SMPL_TO_VOXEL_PART = np.array([2, 6, 5, 2, 6, 5, 2, 6, 5, 2, 6, 5, 2, 2, 2, 1, 4
 
 # BodyNet's 16 joints (MPII order) as zero-based SMPL joint indices.
 BODYNET_JOINTS = np.array([7, 4, 1, 2, 5, 8, 0, 6, 12, 15, 20, 18, 16, 17, 19, 21])
+# Their bones: (joint, joint) in that order (ankles, knees, hips, pelvis, thorax, neck, head,
+# wrists, elbows, shoulders).
+BODYNET_BONES = ((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7))
+BODYNET_BONES += ((7, 13), (13, 14), (14, 15))
 
 
 def smpl_part_labels(weights: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.body_model.skeleton import BODYNET_JOINTS
+from pipeline.body_model.skeleton import BODYNET_BONES, BODYNET_JOINTS
 from pipeline.datasets.surreal import DEPTH_BIN_SIZE, crop_box, crop_transform, warp
 from pipeline.errors import InputError
 from pipeline.evaluation.frames import crop_to_image, mirror, voxels_to_camera
@@ -20,9 +20,6 @@ from pipeline.fitting.body_fit import FitSettings
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 from pipeline.training.metrics import peaks, volume_peaks
 
-# BodyNet's bones (MPII's joint slots), whose lengths place the body in depth
-BONES = ((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7), (7, 13))
-BONES += ((13, 14), (14, 15))
 # the crop's side over the person box's longer side: training crops the joints' box widened
 # (`crop_box`), about 1.15 times the height of a standing person's silhouette
 CROP_MARGIN = 1.15
@@ -118,10 +115,10 @@ def crop(image: np.ndarray, box: tuple, size: int) -> tuple[np.ndarray, np.ndarr
 
 
 def rest_bone_lengths(model) -> np.ndarray:
-    """(len(BONES),) metres: the mean-shape body's bones at rest."""
+    """(len(BODYNET_BONES),) metres: the mean-shape body's bones at rest."""
     with torch.no_grad():
         joints = model(torch.zeros(1, model.num_betas), torch.zeros(1, 72)).joints[0, BODYNET_JOINTS].double().numpy()
-    return np.array([np.linalg.norm(joints[a] - joints[b]) for a, b in BONES])
+    return np.array([np.linalg.norm(joints[a] - joints[b]) for a, b in BODYNET_BONES])
 
 
 def estimate_root_depth(pixels: np.ndarray, depths: np.ndarray, focal: float, lengths: np.ndarray) -> float:
@@ -129,8 +126,8 @@ def estimate_root_depth(pixels: np.ndarray, depths: np.ndarray, focal: float, le
     point, with depths `depths` (J,) relative to the root, have bones of `lengths`: a bone
     spans (Δu·d/f, Δv·d/f, Δz), so summing squared lengths over the bones,
     d² Σ|Δuv|²/f² + Σ Δz² = Σ L², solved for d."""
-    spans = np.array([pixels[a] - pixels[b] for a, b in BONES])
-    reaches = np.array([depths[a] - depths[b] for a, b in BONES])
+    spans = np.array([pixels[a] - pixels[b] for a, b in BODYNET_BONES])
+    reaches = np.array([depths[a] - depths[b] for a, b in BODYNET_BONES])
     across = max(float(np.square(lengths).sum() - np.square(reaches).sum()), 0.25 * float(np.square(lengths).sum()))
     return focal * float(np.sqrt(across / max(float(np.square(spans).sum()), 1e-9)))
 

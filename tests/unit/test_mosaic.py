@@ -1,0 +1,173 @@
+"""Rogez & Schmid's image-based synthesis: the alignment and distance of Eqs. 2–3, the
+Delaunay probability maps, the index map, the pose-aware blend and the query views."""
+
+import numpy as np
+import pytest
+
+from pipeline.body_model.skeleton import BODYNET_BONES
+from pipeline.mosaic.engine import (
+    MosaicSettings,
+    Pool,
+    anchor_joint,
+    apply,
+    barycentric,
+    blend_weights,
+    joint_weights,
+    match_distances,
+    probability_map,
+    self_occluded,
+    synthesise,
+)
+from pipeline.mosaic.views import query_pose, turned
+
+SIZE = 48
+SETTINGS = MosaicSettings(sigma=6.0, alpha=2.0, beta=0.25, blend=True)
+
+
+def standing(size: int = SIZE) -> np.ndarray:
+    """(16, 2) a person standing in a crop of side `size` (BodyNet's joint order)."""
+    x = np.array([20, 21, 21, 27, 27, 28, 24, 24, 24, 24, 14, 17, 20, 28, 31, 34], float)
+    y = np.array([44, 35, 26, 26, 35, 44, 26, 12, 9, 5, 22, 17, 12, 12, 17, 22], float)
+    return np.stack([x, y], -1) * size / 48
+
+
+def rotation(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def test_a_joints_weights_fall_as_the_inverse_of_its_distance():
+    pose = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    # distances 1 and 2 from joint 0: weights 1 and 1/2, normalised; the joint itself none
+    np.testing.assert_allclose(joint_weights(pose, 0), [0.0, 2 / 3, 1 / 3])
+
+
+def test_the_anchor_is_the_farthest_directly_connected_joint():
+    pose = standing()
+    # the right hip (2) connects to the right knee (1, 9 px away) and the pelvis (6, 3 px)
+    assert anchor_joint(pose, 2) == 1
+    assert anchor_joint(pose, 7) in {joint for bone in BODYNET_BONES if 7 in bone for joint in bone}
+
+
+def test_a_turned_and_shifted_copy_of_the_query_aligns_onto_it_at_every_joint():
+    query = standing()
+    moved = query @ rotation(0.7).T + [5.0, -3.0]
+    other = query.copy()
+    other[10] += [6.0, 0.0]  # the right wrist elsewhere
+    pool = np.stack([other, moved])
+    for joint in range(16):
+        distances, transforms = match_distances(query, pool, joint)
+        assert distances[1] == pytest.approx(0.0, abs=1e-9) and distances[0] > 0
+        np.testing.assert_allclose(apply(transforms[1], moved), query, atol=1e-9)
+        assert apply(transforms[0], other)[joint] == pytest.approx(query[joint])  # joint j lands on the query's
+
+
+def test_eq_3_weighs_each_joints_distance_by_both_poses_weights():
+    query = standing()
+    other = query.copy()
+    other[15] += [0.0, 4.0]  # the left wrist 4 px lower: aligned at the pelvis, only it is off
+    joint = 6
+    (distance,), (transform,) = match_distances(query, other[None], joint)
+    np.testing.assert_allclose(transform[:, :2], np.eye(2), atol=1e-12)  # the pelvis' anchor did not move
+    expected = (joint_weights(query, joint)[15] + joint_weights(other, joint)[15]) * 4.0
+    assert distance == pytest.approx(expected)
+
+
+def test_delaunay_interpolation_is_exact_for_planes_and_at_its_vertices():
+    rng = np.random.default_rng(0)
+    vertices = np.concatenate([rng.uniform(5, 40, (12, 2)), [[-1, -1], [SIZE, -1], [-1, SIZE], [SIZE, SIZE]]])
+    plane = 0.3 * vertices[:, 0] - 0.1 * vertices[:, 1] + 2.0
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    np.testing.assert_allclose(barycentric(vertices, plane, SIZE), 0.3 * x - 0.1 * y + 2.0, atol=1e-9)
+    ones = barycentric(vertices, np.ones(len(vertices)), SIZE)
+    np.testing.assert_allclose(ones, 1.0)  # the barycentric weights sum to one everywhere
+    corner = np.round(vertices[0]).astype(int)
+    values = rng.uniform(0, 1, len(vertices))
+    found = barycentric(np.concatenate([[corner.astype(float)], vertices[1:]]), values, SIZE)
+    assert found[corner[1], corner[0]] == pytest.approx(values[0])
+
+
+def test_a_candidates_probability_covers_the_image_and_peaks_where_it_matches():
+    query = standing()
+    aligned = query.copy()
+    aligned[:6] += [0.0, -8.0]  # its legs 8 px off
+    probability = probability_map(aligned, query, SIZE, sigma=6.0)
+    assert probability.shape == (SIZE, SIZE) and (probability > 0).all() and (probability <= 1 + 1e-9).all()
+    head, ankle = np.round(query[9]).astype(int), np.round(aligned[0]).astype(int)
+    assert probability[head[1], head[0]] == pytest.approx(1.0)
+    assert probability[ankle[1], ankle[0]] == pytest.approx(np.exp(-(8.0**2) / 36.0))
+
+
+def test_blend_weights_are_each_candidates_share_of_the_window_and_sum_to_one():
+    index = np.zeros((SIZE, SIZE), int)
+    index[:, SIZE // 2 :] = 1
+    weights = blend_weights(index, 2, np.full((SIZE, SIZE), 5.0))
+    np.testing.assert_allclose(weights.sum(0), 1.0)
+    row = SIZE // 2
+    assert weights[1, row, SIZE // 2 - 1] == pytest.approx(2 / 5)  # 2 of the window's 5 columns lie right
+    assert weights[0, row, 0] == 1.0 and weights[1, row, -1] == 1.0
+    np.testing.assert_array_equal(blend_weights(index, 2, np.ones((SIZE, SIZE))).argmax(0), index)
+
+
+def pool_with(image: np.ndarray, pose: np.ndarray, rng: np.random.Generator) -> Pool:
+    """A pool of noise images with jittered poses, and `image` with its own pose among them."""
+    others = rng.integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
+    poses = pose[None] + rng.normal(0, 3.0, (5, 16, 2))
+    return Pool.of(
+        np.concatenate([others[:2], image[None], others[2:]]), np.concatenate([poses[:2], [pose], poses[2:]])
+    )
+
+
+@pytest.mark.parametrize("blend", [True, False])
+def test_a_pool_holding_the_querys_own_image_gives_it_back(blend):
+    rng = np.random.default_rng(1)
+    pose = standing()
+    image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    pool = pool_with(image, pose, rng)
+    visible = np.ones(16, bool)
+    visible[3] = False  # a hidden joint is not searched
+    mosaic = synthesise(pose, visible, pool, MosaicSettings(6.0, 2.0, 0.25, blend))
+    assert list(mosaic.joints) == [j for j in range(16) if j != 3] and set(mosaic.sources) == {2}
+    np.testing.assert_array_equal(mosaic.image, image)
+    assert mosaic.probabilities.shape == (15, SIZE, SIZE) and mosaic.index.shape == (SIZE, SIZE)
+
+
+def test_each_joint_takes_the_pool_image_that_matches_it_and_the_index_map_covers_its_body():
+    rng = np.random.default_rng(2)
+    pose = standing()
+    legs, arms = pose.copy(), pose.copy()
+    legs[10:] += rng.normal(0, 6, (6, 2))  # right legs, wrong arms
+    arms[:6] += rng.normal(0, 6, (6, 2))  # right arms, wrong legs
+    images = np.stack([np.full((SIZE, SIZE, 3), 40, np.uint8), np.full((SIZE, SIZE, 3), 200, np.uint8)])
+    mosaic = synthesise(pose, np.ones(16, bool), Pool.of(images, np.stack([legs, arms])), SETTINGS)
+    chosen = dict(zip(mosaic.joints, mosaic.sources))
+    assert all(chosen[j] == 0 for j in (0, 1, 4, 5)) and all(chosen[j] == 1 for j in (10, 11, 14, 15))
+    ankle, wrist = np.round(pose[0]).astype(int), np.round(pose[15]).astype(int)
+    assert mosaic.sources[mosaic.index[ankle[1], ankle[0]]] == 0 and mosaic.image[ankle[1], ankle[0], 0] == 40
+    assert mosaic.sources[mosaic.index[wrist[1], wrist[0]]] == 1 and mosaic.image[wrist[1], wrist[0], 0] == 200
+
+
+def test_a_joint_behind_a_bone_is_hidden_and_one_in_front_is_not():
+    joints = np.zeros((16, 3))
+    joints[:, 0] = np.arange(16) * 10.0  # spread along x, all at depth 0
+    joints[12], joints[11] = [0.0, -20.0, 0.0], [0.0, 20.0, 0.0]  # a bone 12–11 across x = 0 ...
+    joints[0] = [0.0, 0.0, 5.0]  # ... with the right ankle just behind it
+    assert self_occluded(joints, radius=2.0)[0]
+    joints[0, 2] = -5.0  # in front
+    assert not self_occluded(joints, radius=2.0)[0]
+
+
+def test_query_views_turn_about_the_torso_and_are_drawn_from_the_seed():
+    rng = np.random.default_rng(3)
+    joints = np.concatenate([standing(1.6) / 30.0, np.zeros((16, 1))], axis=-1)  # metres, facing the camera
+    np.testing.assert_allclose(
+        np.linalg.norm(turned(joints, 1.0, 0.3), axis=-1), np.linalg.norm(turned(joints, 0, 0), axis=-1)
+    )
+    first, again = (
+        query_pose(joints, np.random.default_rng(4), SIZE),
+        query_pose(joints, np.random.default_rng(4), SIZE),
+    )
+    np.testing.assert_array_equal(first.pixels, again.pixels)
+    views = [query_pose(joints, rng, SIZE) for _ in range(20)]
+    extents = np.array([v.pixels.max(0) - v.pixels.min(0) for v in views])
+    assert (extents.max(1) > 0.5 * SIZE).all() and all(v.visible.sum() >= 8 for v in views)
