@@ -45,6 +45,7 @@ include: "workflow/rules/sparsity.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/actions.smk"
 include: "workflow/rules/realtime.smk"
+include: "workflow/rules/mosaic.smk"
 
 
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
@@ -94,3 +95,4 @@ rule all:
         "results/view_invariance.csv",
         "results/actions/view_embeddings.png",
         "results/vnect_video_table.csv",
+        expand("results/mosaic/{source}_{head}/summary.json", source=MOSAIC_SOURCES, head=POSE_HEADS),

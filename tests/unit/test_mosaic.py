@@ -1,10 +1,14 @@
 """Rogez & Schmid's image-based synthesis: the alignment and distance of Eqs. 2–3, the
 Delaunay probability maps, the index map, the pose-aware blend and the query views."""
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.body_model.skeleton import BODYNET_BONES
+from pipeline.mosaic.classify import PoseClasses
 from pipeline.mosaic.engine import (
     MosaicSettings,
     Pool,
@@ -171,3 +175,48 @@ def test_query_views_turn_about_the_torso_and_are_drawn_from_the_seed():
     views = [query_pose(joints, rng, SIZE) for _ in range(20)]
     extents = np.array([v.pixels.max(0) - v.pixels.min(0) for v in views])
     assert (extents.max(1) > 0.5 * SIZE).all() and all(v.visible.sum() >= 8 for v in views)
+
+
+def test_k_means_classes_are_the_same_for_a_seed_and_each_pose_joins_its_nearest():
+    rng = np.random.default_rng(5)
+    poses = rng.normal(0, 0.2, (60, 16, 3))
+    first, again = PoseClasses.fit(poses, 5, seed=3), PoseClasses.fit(poses, 5, seed=3)
+    np.testing.assert_array_equal(first.centres, again.centres)
+    labels = first.assign(poses)
+    assert (first.distances(poses)[np.arange(60), labels] == first.distances(poses).min(1)).all()
+    with pytest.raises(ValueError, match="classes"):
+        PoseClasses.fit(poses, 61, seed=3)
+
+
+def test_the_cli_makes_mosaics_and_trains_the_classifier_and_the_regression_on_them(tiny_clips, tmp_path, tracking_env):
+    from pipeline.datasets.surreal import SampleSizes, VoxelSource
+    from pipeline.mosaic.__main__ import main
+    from pipeline.training.samples import prepare
+
+    root, _, _ = tiny_clips
+    samples = tmp_path / "samples"
+    prepare(root, "train", SampleSizes(input=64, heatmap=16, voxels=32), "all", VoxelSource(), samples, progress=False)
+    made = tmp_path / "mosaics"
+    engine = ["--sigma", "4", "--alpha", "1", "--beta", "0.25", "--blend", "--seed", "0", "--out", str(made)]
+    main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32", "--pool-images", "8"]
+         + engine)  # fmt: skip
+    arrays = {name: np.load(made / f"{name}.npy") for name in ("images", "joints3d", "joints2d", "visible")}
+    assert arrays["images"].shape == (6, 32, 32, 3) and arrays["joints3d"].shape == (6, 16, 3)
+    np.testing.assert_allclose(arrays["joints3d"][:, [2, 3, 12, 13]].mean(1), 0, atol=1e-9)  # torso-centred
+    assert (made / "sheet.png").exists()
+    network = ["--width", "0.125", "--size", "32", "--iterations", "2", "--batch-size", "4", "--learning-rate", "1e-3"]
+    network += ["--seed", "0", "--val", str(samples)]
+    main(["train", "--train", str(made), "--head", "classification", "--classes", "3", *network]
+         + ["--out", str(tmp_path / "classifier")])  # fmt: skip
+    summary = json.loads((tmp_path / "classifier/summary.json").read_text())["measures"]
+    # the answer is the top class's mean: no better than the best of the top five, nor that than the nearest class
+    assert summary["lower_bound_mm"] <= summary["top5_error_mm"] <= summary["error_mm"]
+    main(["train", "--train", str(samples), "--head", "regression", "--classes", "3", *network]
+         + ["--out", str(tmp_path / "regression")])  # fmt: skip
+    images = pd.read_csv(tmp_path / "regression/images.csv")
+    assert len(images) == len(np.load(samples / "rgb.npy", mmap_mode="r")) and (images["error_mm"] > 0).all()
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--train", str(made), "--head", "regression", "--classes", "3", *network[2:]]
+             + ["--size", "48", "--width", "0.125", "--out", str(tmp_path / "other")])  # fmt: skip
+    assert stopped.value.code != 0
+    assert not (tmp_path / "other").exists()  # mosaics of 32 pixels refused for --size 48, nothing written

@@ -87,9 +87,9 @@ LAYERS = (
     {"clips", "body_model", "models"},
     {"synthesis", "fitting"},
     {"datasets", "flow", "sources"},
-    {"training", "mosaic"},
+    {"training"},
     {"evaluation", "sparsity"},
-    {"predict", "actions", "realtime"},
+    {"predict", "actions", "realtime", "mosaic"},
 )
 
 
