@@ -211,6 +211,7 @@ def test_the_cli_makes_mosaics_and_trains_the_classifier_and_the_regression_on_t
     summary = json.loads((tmp_path / "classifier/summary.json").read_text())["measures"]
     # the answer is the top class's mean: no better than the best of the top five, nor that than the nearest class
     assert summary["lower_bound_mm"] <= summary["top5_error_mm"] <= summary["error_mm"]
+    assert summary["constant_error_mm"] > 0
     main(["train", "--train", str(samples), "--head", "regression", "--classes", "3", *network]
          + ["--out", str(tmp_path / "regression")])  # fmt: skip
     images = pd.read_csv(tmp_path / "regression/images.csv")

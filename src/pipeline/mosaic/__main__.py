@@ -14,8 +14,9 @@ view's camera frame, joints2d.npy, visible.npy, sources.npy: the pose each mosai
 sheet.png (the first mosaics). `train` takes a mosaic folder or prepared samples (the rendered
 crops) as --train, clusters its 3D poses into --classes classes, trains the K-way classifier
 or the regression baseline (--head), and measures them on the --val crops: images.csv (per
-image: the error in mm, the best of the top five classes' and the lower bound, the nearest
-class's) and summary.json, with model.pt and history.csv.
+image: the error in mm, the constant's (the training set's mean pose), the best of the top five
+classes' and the lower bound, the nearest class's) and summary.json, with model.pt and
+history.csv.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def train(args: argparse.Namespace) -> None:
     params = {"train": str(args.train), "val": str(args.val), "size": args.size} | vars(settings)
     with stage_run("mosaic_train", params, args.rule, parse_wildcards(args.wildcard)) as run:
         model, classes, history = train_network(data["images"], data["joints3d"], settings)
-        measures = measure(model, classes, settings.head, test["images"], test["joints3d"])
+        mean_pose = data["joints3d"].mean(0)
+        measures = measure(model, classes, settings.head, test["images"], test["joints3d"], mean_pose)
         summary = {name: float(np.mean(values)) for name, values in measures.items()}
         with atomic_output(args.out) as tmp:
             tmp.mkdir(parents=True)

@@ -190,15 +190,20 @@ def errors_mm(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def measure(
-    model: PoseNet, classes: PoseClasses, head: str, images: np.ndarray, truth: np.ndarray
+    model: PoseNet, classes: PoseClasses, head: str, images: np.ndarray, truth: np.ndarray, mean_pose: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per test image: the answer's error (mm); with classification also the best of the top
-    five classes' error, whether the top class is the truth's nearest; and for either head the
-    lower bound, the truth's nearest class's error."""
+    """Per test image: the answer's error (mm) and the constant's, the training set's (J, 3)
+    `mean_pose`; with classification also the best of the top five classes' error, whether the
+    top class is the truth's nearest; and for either head the lower bound, the truth's nearest
+    class's error."""
     answers, top = predict(model, classes, head, images)
     distances = 1000 * classes.distances(truth)  # (N, K) mm
     nearest = distances.argmin(1)
-    found = {"error_mm": errors_mm(answers, truth), "lower_bound_mm": distances.min(1)}
+    found = {
+        "error_mm": errors_mm(answers, truth),
+        "constant_error_mm": errors_mm(np.broadcast_to(mean_pose, truth.shape), truth),
+        "lower_bound_mm": distances.min(1),
+    }
     if top is not None:
         found["top5_error_mm"] = np.take_along_axis(distances, top, axis=1).min(1)
         found["top1_correct"] = (top[:, 0] == nearest).astype(float)
