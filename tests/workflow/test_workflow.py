@@ -128,6 +128,8 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "evaluate_vnect",
         "evaluate_vnect_jittered",
         "evaluate_vnect_video",
+        "make_mosaics",
+        "train_pose_classifier",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -642,3 +644,17 @@ def test_the_surreal_release_is_read_in_place(tiny_run, tmp_path):
         bad = write_config(project / "bad.yaml", tiny_config(**(settings | wrong)))
         result = snakemake(project, "-n", "results/bodynet_table.csv", "--configfile", str(bad), check=False)
         assert result.returncode != 0 and f"Invalid config: {key}" in result.stdout + result.stderr
+
+
+def test_the_pose_classifiers_train_on_mosaics_and_on_renders(tiny_run):
+    workdir, config = tiny_run
+    mosaic = yaml.safe_load(config.read_text())["mosaic"]
+    images = np.load(workdir / "results/mosaic/train/images.npy")
+    assert images.shape == (mosaic["count"], mosaic["size"], mosaic["size"], 3)
+    assert (workdir / "results/mosaic/train/sheet.png").exists()
+    for source in ("mosaic", "rendered"):
+        for head in ("classification", "regression"):
+            measures = json.loads((workdir / f"results/mosaic/{source}_{head}/summary.json").read_text())["measures"]
+            assert measures["error_mm"] > 0 and measures["constant_error_mm"] > 0 and measures["lower_bound_mm"] > 0
+            if head == "classification":  # its answer is a class: no better than its best five, nor they the nearest
+                assert measures["lower_bound_mm"] <= measures["top5_error_mm"] <= measures["error_mm"]
