@@ -21,23 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.mosaic.dataset import pool_of
 from pipeline.mosaic.engine import MosaicSettings, Pool, synthesise
 from pipeline.mosaic.views import query_pose, view_of
 from pipeline.training.samples import SampleSet
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_SIZE = 220  # the paper's α = 6 px and β = 0.25 are at this side
-
-
-def load_pool(samples: SampleSet, count: int, size: int, rng: np.random.Generator) -> Pool:
-    """`count` crops of `samples` drawn with `rng`, resized to `size`, with their 2D joints."""
-    rows = np.sort(rng.choice(len(samples), min(count, len(samples)), replace=False))
-    if samples.rows is not None:
-        rows = samples.rows[rows]
-    a = samples.arrays
-    images = np.stack([cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) for image in a["rgb"][rows]])
-    poses = (np.asarray(a["joints"][rows], np.float64) + 0.5) * size / samples.sizes.heatmap - 0.5
-    return Pool.of(images, poses)
 
 
 def timed(queries, pool: Pool, settings: MosaicSettings) -> tuple[float, list]:
@@ -66,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     rng = np.random.default_rng(args.seed)
-    pool = load_pool(SampleSet.load(args.pool), args.pool_size, args.size, rng)
+    pool = pool_of(SampleSet.load(args.pool), args.pool_size, args.size, rng)
     targets = SampleSet.load(args.queries)
     joints = np.asarray(targets.arrays["joints_camera"], np.float64)
     picked = rng.choice(len(joints), args.count, replace=len(joints) < args.count)

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.datasets.surreal import crop_box
+from pipeline.mosaic.classify import torso_centred
 from pipeline.mosaic.engine import self_occluded
 
 CAMERA_DISTANCE = 5.0  # metres from the torso's centre: a full body in view, little perspective
 FOCAL = 1000.0  # pixels: any focal length frames the same crop; this one keeps crop_box's sides above its floor
 LIMB_RADIUS = 0.06  # metres: how far from a bone's axis the body hides what lies behind it
-# BodyNet's joints (MPII order) whose mean is the torso's centre: the hips and shoulders
-TORSO = (2, 3, 12, 13)
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class QueryPose:
 def turned(joints: np.ndarray, azimuth: float, elevation: float) -> np.ndarray:
     """(J, 3) camera-frame joints (y down) -> the same about the torso's centre, turned by
     `azimuth` about the vertical and tilted by `elevation` (radians) about the horizontal."""
-    centred = joints - joints[list(TORSO)].mean(0)
+    centred = torso_centred(joints)
     ca, sa, ce, se = np.cos(azimuth), np.sin(azimuth), np.cos(elevation), np.sin(elevation)
     yaw = np.array([[ca, 0.0, sa], [0.0, 1.0, 0.0], [-sa, 0.0, ca]])
     pitch = np.array([[1.0, 0.0, 0.0], [0.0, ce, -se], [0.0, se, ce]])
