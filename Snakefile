@@ -95,4 +95,3 @@ rule all:
         "results/view_invariance.csv",
         "results/actions/view_embeddings.png",
         "results/vnect_video_table.csv",
-        expand("results/mosaic/{source}_{head}/summary.json", source=MOSAIC_SOURCES, head=POSE_HEADS),

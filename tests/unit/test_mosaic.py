@@ -3,12 +3,15 @@ Delaunay probability maps, the index map, the pose-aware blend and the query vie
 
 import json
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.body_model.skeleton import BODYNET_BONES
-from pipeline.mosaic.classify import PoseClasses
+from pipeline.errors import InputError
+from pipeline.mosaic.classify import PoseClasses, errors_mm, references, torso_centred
+from pipeline.mosaic.dataset import distinct_poses, training_set
 from pipeline.mosaic.engine import (
     MosaicSettings,
     Pool,
@@ -23,6 +26,7 @@ from pipeline.mosaic.engine import (
     synthesise,
 )
 from pipeline.mosaic.views import query_pose, turned
+from pipeline.training.samples import SampleSet
 
 SIZE = 48
 SETTINGS = MosaicSettings(sigma=6.0, alpha=2.0, beta=0.25, blend=True)
@@ -188,7 +192,92 @@ def test_k_means_classes_are_the_same_for_a_seed_and_each_pose_joins_its_nearest
         PoseClasses.fit(poses, 61, seed=3)
 
 
-def test_the_cli_makes_mosaics_and_trains_the_classifier_and_the_regression_on_them(tiny_clips, tmp_path, tracking_env):
+def test_a_mosaic_is_never_cut_from_the_querys_own_group():
+    rng = np.random.default_rng(6)
+    pose = standing()
+    image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    own = pool_with(image, pose, rng)
+    pool = Pool.of(own.images, own.poses, groups=np.array([0, 1, 7, 2, 3, 4]))
+    assert set(synthesise(pose, np.ones(16, bool), pool, SETTINGS).sources) == {2}  # its own image, when allowed
+    assert 2 not in synthesise(pose, np.ones(16, bool), pool, SETTINGS, group=7).sources
+    with pytest.raises(ValueError, match="group"):
+        synthesise(pose, np.ones(16, bool), Pool.of(own.images, own.poses, np.zeros(6, int)), SETTINGS, group=0)
+
+
+def toy_samples(count: int, rng: np.random.Generator, side: int = 16) -> SampleSet:
+    """Prepared samples as the study reads them: crops, 3D joints in the camera frame, clips."""
+    joints = rng.normal(0, 0.3, (count, 16, 3)) + [0.0, 0.0, 5.0]
+    arrays = {
+        "rgb": rng.integers(0, 256, (count, side, side, 3), dtype=np.uint8),
+        "joints_camera": joints.astype(np.float32),
+        "clip": np.arange(count) // 2,
+    }
+    return SampleSet(arrays)
+
+
+def toy_mosaics(real: SampleSet, rows: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    images = rng.integers(0, 256, (len(rows), *real.arrays["rgb"].shape[1:]), dtype=np.uint8)
+    return {"images": images, "rows": rows, "joints3d": torso_centred(real.arrays["joints_camera"][rows].astype(float))}
+
+
+def test_every_source_shows_the_mosaics_poses_and_a_share_is_the_same_poses_for_each():
+    rng = np.random.default_rng(7)
+    real = toy_samples(20, rng)
+    surreal = SampleSet({**real.arrays, "rgb": 255 - real.arrays["rgb"]})  # the same clips, another look
+    rows = np.array([1, 4, 5, 8, 9, 12, 15, 19])
+    sets = {"mosaic": toy_mosaics(real, rows, rng), "unblended": toy_mosaics(real, rows, rng)}
+    found = training_set(["real", "mosaic", "surreal", "unblended"], sets, real, 16, surreal=surreal)
+    assert len(found["images"]) == 4 * len(rows) and len(found["poses"]) == len(rows)
+    np.testing.assert_array_equal(found["images"][: len(rows)], real.arrays["rgb"][rows])
+    np.testing.assert_array_equal(found["images"][len(rows) : 2 * len(rows)], sets["mosaic"]["images"])
+    np.testing.assert_array_equal(found["images"][2 * len(rows) : 3 * len(rows)], surreal.arrays["rgb"][rows])
+    np.testing.assert_allclose(found["joints3d"], np.concatenate([found["poses"]] * 4))
+    half = training_set(["mosaic", "real"], sets, real, 16, percent=50, seed=3)
+    quarter = training_set(["mosaic"], sets, real, 16, percent=25, seed=3)
+    assert len(half["poses"]) == 4 and len(quarter["poses"]) == 2
+    # the real half shows the mosaic half's poses, and a smaller share is within a larger one
+    np.testing.assert_allclose(half["joints3d"][:4], half["joints3d"][4:])
+    assert all(any(np.allclose(pose, other) for other in half["poses"]) for pose in quarter["poses"])
+    shifted = SampleSet({**real.arrays, "joints_camera": real.arrays["joints_camera"] + np.float32(0.01)})
+    shifted.arrays["joints_camera"][:, 0] += np.float32(0.05)  # the right ankle elsewhere: another pose
+    with pytest.raises(InputError, match="surreal"):
+        training_set(["surreal"], sets, real, 16, surreal=shifted)
+    with pytest.raises(InputError, match="other poses"):
+        training_set(["real"], sets, shifted, 16)
+    with pytest.raises(InputError, match="at most once"):
+        training_set(["real", "real"], sets, real, 16)
+    turned = {"random": {**toy_mosaics(real, rows, rng), "joints3d": sets["mosaic"]["joints3d"][:, ::-1]}}
+    assert len(training_set(["random"], turned, real, 16)["poses"]) == len(rows)  # its own poses
+    with pytest.raises(InputError, match="random"):  # other views than the real crops': no mix
+        training_set(["real", "random"], sets | turned, real, 16)
+
+
+def test_poses_are_thinned_to_those_apart_at_some_joint():
+    poses = np.zeros((5, 16, 3))
+    poses[1, 3, 0] = 0.02  # 2 cm from the first at one joint: dropped
+    poses[2, 3, 0] = 0.06  # 6 cm: kept
+    poses[3, :, 1] = 0.03  # 3 cm at every joint: dropped
+    poses[4, 0, 2] = 0.07
+    np.testing.assert_array_equal(distinct_poses(poses, 0.05), [0, 2, 4])
+
+
+def test_the_references_are_the_mean_pose_and_the_nearest_class():
+    rng = np.random.default_rng(8)
+    poses = torso_centred(rng.normal(0, 0.2, (40, 16, 3)))
+    classes = PoseClasses.fit(poses, 4, seed=0)
+    truth = torso_centred(rng.normal(0, 0.2, (10, 16, 3)))
+    rows = references(classes, poses.mean(0), truth)
+    np.testing.assert_allclose(rows["oracle"]["joint_error_mm"], 1000 * classes.distances(truth).min(1))
+    assert (rows["oracle"]["class_accuracy"] == 1).all()
+    np.testing.assert_allclose(
+        rows["constant"]["joint_error_mm"], errors_mm(np.broadcast_to(poses.mean(0), truth.shape), truth)
+    )
+    assert (rows["constant"]["pa_joint_error_mm"] <= rows["constant"]["joint_error_mm"] + 1e-9).all()
+
+
+def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_classifier(
+    tiny_clips, tmp_path, tracking_env
+):
     from pipeline.datasets.surreal import SampleSizes, VoxelSource
     from pipeline.mosaic.__main__ import main
     from pipeline.training.samples import prepare
@@ -200,24 +289,86 @@ def test_the_cli_makes_mosaics_and_trains_the_classifier_and_the_regression_on_t
     engine = ["--sigma", "4", "--alpha", "1", "--beta", "0.25", "--blend", "--seed", "0", "--out", str(made)]
     main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32", "--pool-images", "8"]
          + engine)  # fmt: skip
-    arrays = {name: np.load(made / f"{name}.npy") for name in ("images", "joints3d", "joints2d", "visible")}
+    arrays = {name: np.load(made / f"{name}.npy") for name in ("images", "joints3d", "joints2d", "visible", "rows")}
     assert arrays["images"].shape == (6, 32, 32, 3) and arrays["joints3d"].shape == (6, 16, 3)
     np.testing.assert_allclose(arrays["joints3d"][:, [2, 3, 12, 13]].mean(1), 0, atol=1e-9)  # torso-centred
+    real = SampleSet.load(samples)
+    shown = torso_centred(real.arrays["joints_camera"][arrays["rows"]].astype(float))
+    np.testing.assert_allclose(arrays["joints3d"], shown)  # each mosaic shows its crop's pose
     assert (made / "sheet.png").exists()
-    network = ["--width", "0.125", "--size", "32", "--iterations", "2", "--batch-size", "4", "--learning-rate", "1e-3"]
-    network += ["--seed", "0", "--val", str(samples)]
-    main(["train", "--train", str(made), "--head", "classification", "--classes", "3", *network]
-         + ["--out", str(tmp_path / "classifier")])  # fmt: skip
-    summary = json.loads((tmp_path / "classifier/summary.json").read_text())["measures"]
+    from pipeline.mosaic.pools import save_pool
+
+    save_pool({"images": arrays["images"], "joints": arrays["joints2d"]}, tmp_path / "pool")  # a real pool stands in
+    again = ["make", "--pool", str(tmp_path / "pool"), "--poses", str(samples), "--count", "2", "--size", "32"]
+    main([*again, "--pool-images", "8", *engine[:-1], str(tmp_path / "from_pool")])
+    assert np.load(tmp_path / "from_pool/images.npy").shape == (2, 32, 32, 3)
+    main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "3", "--size", "32", "--views", "random",
+          "--pool-images", "8", *engine[:-1], str(tmp_path / "random")])  # fmt: skip
+    turned = {name: np.load(tmp_path / f"random/{name}.npy") for name in ("joints3d", "rows")}
+    upright = torso_centred(real.arrays["joints_camera"][turned["rows"]].astype(float))
+    np.testing.assert_allclose(  # each a training pose, turned about the torso: its bones keep their lengths
+        np.linalg.norm(turned["joints3d"][:, 1] - turned["joints3d"][:, 0], axis=-1),
+        np.linalg.norm(upright[:, 1] - upright[:, 0], axis=-1),
+    )
+    study = ["--mosaics", str(made), "--real", str(samples), "--val", str(samples), "--size", "32", "--seed", "0"]
+    network = ["--width", "0.125", "--iterations", "2", "--batch-size", "4", "--learning-rate", "1e-3", *study]
+    main(["train", "--sources", "real+mosaic", "--percent", "100", "--head", "classification", "--classes", "3",
+          *network, "--out", str(tmp_path / "classifier")])  # fmt: skip
+    summary = json.loads((tmp_path / "classifier/summary.json").read_text())
+    assert summary["train_images"] == 12 and summary["poses"] == 6
+    measures = summary["measures"]
     # the answer is the top class's mean: no better than the best of the top five, nor that than the nearest class
-    assert summary["lower_bound_mm"] <= summary["top5_error_mm"] <= summary["error_mm"]
-    assert summary["constant_error_mm"] > 0
-    main(["train", "--train", str(samples), "--head", "regression", "--classes", "3", *network]
-         + ["--out", str(tmp_path / "regression")])  # fmt: skip
-    images = pd.read_csv(tmp_path / "regression/images.csv")
-    assert len(images) == len(np.load(samples / "rgb.npy", mmap_mode="r")) and (images["error_mm"] > 0).all()
+    assert measures["joint_error_mm_lower_bound"] <= measures["joint_error_mm_top5"] <= measures["joint_error_mm"]
+    main(["references", "--classes", "3", *study, "--out", str(tmp_path / "reference")])
+    oracle = json.loads((tmp_path / "reference/oracle/summary.json").read_text())["measures"]
+    assert oracle["joint_error_mm"] == pytest.approx(measures["joint_error_mm_lower_bound"], rel=1e-4)
+    images = pd.read_csv(tmp_path / "reference/constant/images.csv")
+    assert len(images) == len(np.load(samples / "rgb.npy", mmap_mode="r")) and (images["joint_error_mm"] > 0).all()
     with pytest.raises(SystemExit) as stopped:
-        main(["train", "--train", str(made), "--head", "regression", "--classes", "3", *network[2:]]
-             + ["--size", "48", "--width", "0.125", "--out", str(tmp_path / "other")])  # fmt: skip
+        main(["train", "--sources", "surreal", "--percent", "100", "--head", "regression", "--classes", "3",
+              *network, "--out", str(tmp_path / "other")])  # fmt: skip
     assert stopped.value.code != 0
-    assert not (tmp_path / "other").exists()  # mosaics of 32 pixels refused for --size 48, nothing written
+    assert not (tmp_path / "other").exists()  # no --surreal given: refused, nothing written
+
+
+def test_an_lsp_archive_becomes_a_pool_of_crops_with_bodynets_joints(tmp_path):
+    from scipy.io import savemat
+
+    from pipeline.mosaic.pools import LSP_TO_BODYNET, bodynet_joints, is_pool, load_pool, lsp_pool, save_pool
+
+    rng = np.random.default_rng(9)
+    lsp = np.stack([standing()[[k for k in LSP_TO_BODYNET if k is not None]]] * 3) * 3 + [40.0, 20.0]
+    lsp[1] += rng.normal(0, 2, (14, 2))
+    (tmp_path / "lsp_dataset/images").mkdir(parents=True)
+    joints = np.zeros((3, 14, 3))  # x, y, a flag: LSP's 3 × 14 × N
+    joints[:2] = lsp.transpose(2, 1, 0)
+    savemat(tmp_path / "lsp_dataset/joints.mat", {"joints": joints})
+    for k in range(3):
+        image = np.zeros((240, 220, 3), np.uint8)
+        ankle = np.round(lsp[k, 0]).astype(int)
+        image[ankle[1] - 2 : ankle[1] + 3, ankle[0] - 2 : ankle[0] + 3] = [255, 0, 0]  # red at the right ankle
+        cv2.imwrite(str(tmp_path / f"lsp_dataset/images/im{k + 1:04d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    pool = lsp_pool(tmp_path, 32, progress=False)
+    assert pool["images"].shape == (3, 32, 32, 3) and pool["joints"].shape == (3, 16, 2)
+    np.testing.assert_allclose(bodynet_joints(lsp)[:, 6], lsp[:, [2, 3]].mean(1))  # the pelvis, the hips' mean
+    ankle = np.round(pool["joints"][0, 0]).astype(int)
+    assert pool["images"][0, ankle[1], ankle[0], 0] > 100  # the joint lands on its mark in the crop
+    assert (pool["joints"] >= 0).all() and (pool["joints"] < 32).all()
+    save_pool(pool, tmp_path / "pool")
+    assert is_pool(tmp_path / "pool") and load_pool(tmp_path / "pool")["joints"].shape == (3, 16, 2)
+    (tmp_path / "lsp_dataset/images/im0003.jpg").unlink()
+    with pytest.raises(InputError, match="2 images for 3"):
+        lsp_pool(tmp_path, 32, progress=False)
+
+
+def test_the_sources_are_named_alike_in_the_package_the_tables_and_the_rules():
+    import re
+    from pathlib import Path
+
+    from pipeline.evaluation.tables import MOSAIC_SOURCE_LABELS
+    from pipeline.mosaic.__main__ import MOSAIC_SETS
+    from pipeline.mosaic.dataset import SOURCES
+
+    helpers = (Path(__file__).parents[2] / "workflow/rules/helpers/mosaic.smk").read_text()
+    assert re.search(r'^MOSAIC_SOURCE = "([^"]+)"', helpers, re.M)[1].split("|") == list(SOURCES)
+    assert tuple(MOSAIC_SOURCE_LABELS) == SOURCES and set(MOSAIC_SETS) < set(SOURCES)

@@ -130,6 +130,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "evaluate_vnect_video",
         "make_mosaics",
         "train_pose_classifier",
+        "mosaic_references",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -646,15 +647,23 @@ def test_the_surreal_release_is_read_in_place(tiny_run, tmp_path):
         assert result.returncode != 0 and f"Invalid config: {key}" in result.stdout + result.stderr
 
 
-def test_the_pose_classifiers_train_on_mosaics_and_on_renders(tiny_run):
+def test_the_mosaic_tables_hold_the_classifiers_trained_on_each_source_and_their_references(tiny_run):
     workdir, config = tiny_run
-    mosaic = yaml.safe_load(config.read_text())["mosaic"]
-    images = np.load(workdir / "results/mosaic/train/images.npy")
-    assert images.shape == (mosaic["count"], mosaic["size"], mosaic["size"], 3)
-    assert (workdir / "results/mosaic/train/sheet.png").exists()
-    for source in ("mosaic", "rendered"):
-        for head in ("classification", "regression"):
-            measures = json.loads((workdir / f"results/mosaic/{source}_{head}/summary.json").read_text())["measures"]
-            assert measures["error_mm"] > 0 and measures["constant_error_mm"] > 0 and measures["lower_bound_mm"] > 0
-            if head == "classification":  # its answer is a class: no better than its best five, nor they the nearest
-                assert measures["lower_bound_mm"] <= measures["top5_error_mm"] <= measures["error_mm"]
+    settings = yaml.safe_load(config.read_text())
+    mosaic, rows = settings["mosaic"], settings["evaluation"]["rows"]
+    for blending in ("blended", "unblended"):
+        images = np.load(workdir / f"results/mosaic/{blending}/images.npy")
+        assert images.shape[1:] == (mosaic["size"], mosaic["size"], 3) and 0 < len(images) <= mosaic["count"]
+    blended, unblended = (np.load(workdir / f"results/mosaic/{b}/rows.npy") for b in ("blended", "unblended"))
+    np.testing.assert_array_equal(blended, unblended)  # the same poses, with and without the blend
+    for table in ("mosaic_crossover", "mosaic_sources", "mosaic_blending", "mosaic_classes"):
+        frame = pd.read_csv(workdir / f"results/{table}.csv")
+        assert frame["key"].tolist() == ["constant", *rows[table], "oracle"]
+        assert (frame["joint_error_mm"] > 0).all() and (frame["joint_error_mm_low"] <= frame["joint_error_mm"]).all()
+        assert (workdir / f"results/evaluation/{table}_orderings.csv").exists()
+    summary = json.loads(
+        (workdir / "results/evaluation/mosaic/real+mosaic+surreal/classification/summary.json").read_text()
+    )
+    assert summary["train_images"] == 3 * summary["poses"]  # the three sources show the same poses
+    measures = summary["measures"]  # its answer is a class: no better than its best five, nor they the nearest
+    assert measures["joint_error_mm_lower_bound"] <= measures["joint_error_mm_top5"] <= measures["joint_error_mm"]

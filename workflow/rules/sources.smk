@@ -35,6 +35,23 @@ rule download_backgrounds:
         "python -m pipeline.sources download {params.source} --out {output:q} {params.tracking} > {log:q} 2>&1"
 
 
+rule download_lsp:
+    output:
+        "resources/downloads/lsp.zip",
+    params:
+        source=lambda wildcards: download_options(config["sources"]["lsp"]),
+        tracking=tracking("download_lsp"),
+        code=code_version("sources"),
+    log:
+        "logs/download_lsp/download.log",
+    benchmark:
+        "logs/benchmarks/download_lsp/download.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.sources download {params.source} --out {output:q} {params.tracking} > {log:q} 2>&1"
+
+
 rule download_surreal:
     output:
         "resources/downloads/surreal/{file}",
@@ -83,6 +100,24 @@ rule extract_backgrounds:
         "logs/extract_backgrounds/extract.log",
     benchmark:
         "logs/benchmarks/extract_backgrounds/extract.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.sources extract --archive {input:q} --out {output:q} {params.tracking} > {log:q} 2>&1"
+
+
+rule extract_lsp:
+    input:
+        "resources/downloads/lsp.zip",
+    output:
+        directory("resources/lsp"),
+    params:
+        tracking=tracking("extract_lsp"),
+        code=code_version("sources"),
+    log:
+        "logs/extract_lsp/extract.log",
+    benchmark:
+        "logs/benchmarks/extract_lsp/extract.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:

@@ -68,7 +68,7 @@ class PoseExemplars:
         """The library of a split's prepared samples: each sample's joints (heatmap pixels)
         and depth bins, and their mirror images."""
         a = samples.arrays
-        rows = samples.rows if samples.rows is not None else np.arange(len(a["joints"]))
+        rows = samples.positions
         if len(rows) == 0:
             raise InputError("the exemplar readout's training samples are empty")
         points = np.concatenate([a["joints"][rows], a["bins"][rows][..., None]], axis=-1)

@@ -27,6 +27,7 @@ LABELS = {
     "pa_joint_error_mm": "PA 3D joint error (mm)",
     "pck3d": "3DPCK@150 mm (%)",
     "auc3d": "3DPCK AUC, 0–150 mm (%)",
+    "class_accuracy": "top class the nearest (%)",
 }
 
 

@@ -142,6 +142,9 @@ MEANS = (
     "pck3d",
     "auc3d",
     "peak_error_px",
+    "joint_error_mm_top5",  # the pose classifier's (pipeline.mosaic): the best of its top five classes
+    "joint_error_mm_lower_bound",  # the truth's nearest class
+    "class_accuracy",  # its top class is the truth's nearest
 )
 PARTS = range(1, 15)  # the 14 body parts (0: background)
 VOXEL_PART_NAMES = ("background", *VOXEL_PARTS)  # the part voxels' classes, in order

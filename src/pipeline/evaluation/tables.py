@@ -32,6 +32,19 @@
                     backbone (Table 5.1), both again on crops whose corners are jittered
                     (Table 5.2), beside BodyNet's volumetric 3D pose on the same test crops;
                     the thesis' figures are on MPI-INF-3DHP
+    mosaic_crossover
+                    Rogez & Schmid's Table 1 in kind: the K-way pose classifier against the
+                    regression baseline as the training set grows (a share of the mosaics, then
+                    real + mosaic); the paper's smallest set (17k real images) set beside our
+                    smallest share, its 190k synthetic and synthetic + real beside our full sets
+    mosaic_sources  Their Fig. 7 and Table 3: the classifier trained on real crops, mosaics,
+                    renders of the same poses ("surreal") and their mixes, all of the same poses
+                    from the same views with the same classes
+    mosaic_blending Their Table 6: mosaics with and without the pose-aware blend, of thinned
+                    training poses from random views (the paper's CMU protocol, its figures) and
+                    of the real crops' own poses and views
+    mosaic_classes  Their Fig. 8: the classifier's error, best of top five and lower bound
+                    against the number of classes K
 
 Each row names the evaluation (a folder of `summary.json` and `images.csv` under the
 evaluation results) it is read from; each column a figure of that summary, with its 95 %
@@ -72,9 +85,19 @@ PERCENT = {
     "pckh_head",
     "pck3d",
     "auc3d",
+    "class_accuracy",
 } | {f"part_voxel_iou_{name}" for name in PART_VOXEL_COLUMNS}
 LOWER_IS_BETTER = ("surface_error_mm", "joint_error_mm", "pa_joint_error_mm", "depth_rmse_mm", "depth_st_rmse_mm")
 REFERENCES = ("constant", "oracle")  # pipeline.evaluation.references's predictors
+MOSAIC_CLASSES = (10, 30, 100, 300, 1000)  # Fig. 8's sweep, at this scale's sizes
+MOSAIC_SOURCE_LABELS = {  # pipeline.mosaic.dataset.SOURCES
+    "real": "real",
+    "mosaic": "mosaic",
+    "surreal": "surreal",
+    "unblended": "mosaic without the blend",
+    "random": "mosaic of random views",
+    "random_unblended": "mosaic of random views without the blend",
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +163,22 @@ def _motion(source: str, inputs: str, paper: float) -> Row:  # the paper's figur
     key = inputs if "flow" not in inputs else f"{inputs}_{source}"
     label = label if "flow" not in inputs else f"{label} ({source} flow)"
     return Row(key, label, f"motion/{source}/{inputs}", {"pa_joint_error_mm": paper})
+
+
+def _mosaic_references(*rows: Row) -> tuple[Row, ...]:
+    """A mosaic table's rows between the study's references (`pipeline.mosaic.classify.references`)."""
+    return _references(*rows, folder="mosaic/reference", oracle="the truth's nearest class (the lower bound)")
+
+
+def _mosaic(sources: str, head: str = "classification", variant: str = "", paper: dict | None = None) -> Row:
+    """A pose classifier's row: trained on `sources` ('+'-joined), the config's K on every
+    mosaic's pose unless `variant` says 'k<K>' or '<percent>pc'; evaluated in
+    mosaic/<sources>/<head>[/<variant>]."""
+    key = "_".join(part for part in (sources, head, variant) if part)
+    shown = variant.replace("pc", " % of the poses") if variant.endswith("pc") else variant.replace("k", "K = ")
+    named = " + ".join(MOSAIC_SOURCE_LABELS[source] for source in sources.split("+"))
+    label = ", ".join(part for part in (named, head, shown) if part)
+    return Row(key, label, "/".join(part for part in ("mosaic", sources, head, variant) if part), paper or {})
 
 
 def _thesis(pck3d: float, auc3d: float, joint_error_mm: float | None = None) -> dict[str, float]:
@@ -368,6 +407,62 @@ TABLES = {
                     _thesis(71.9, 37.0),
                 ),
             ),
+        ),
+        Table(
+            "mosaic_crossover",
+            "Rogez & Schmid 2018, Table 1 in kind: K-way classification against regression as data grow",
+            ("pa_joint_error_mm", "joint_error_mm"),
+            _mosaic_references(
+                _mosaic("mosaic", "classification", "12pc", {"pa_joint_error_mm": 149.7}),  # 17k real
+                _mosaic("mosaic", "regression", "12pc", {"pa_joint_error_mm": 112.9}),
+                _mosaic("mosaic", "classification", "25pc"),
+                _mosaic("mosaic", "regression", "25pc"),
+                _mosaic("mosaic", "classification", "50pc"),
+                _mosaic("mosaic", "regression", "50pc"),
+                _mosaic("mosaic", "classification", paper={"pa_joint_error_mm": 97.2}),  # 190k synthetic
+                _mosaic("mosaic", "regression", paper={"pa_joint_error_mm": 101.9}),
+                _mosaic("real+mosaic", "classification", paper={"pa_joint_error_mm": 88.1}),  # synthetic + real
+                _mosaic("real+mosaic", "regression", paper={"pa_joint_error_mm": 125.5}),
+            ),
+        ),
+        Table(
+            "mosaic_sources",
+            "Rogez & Schmid 2018, Fig. 7 and Table 3 in kind: real, mosaic and surreal images of the same poses",
+            ("joint_error_mm", "pa_joint_error_mm", "class_accuracy"),
+            _mosaic_references(
+                _mosaic("real"),
+                _mosaic("mosaic"),
+                _mosaic("surreal"),
+                _mosaic("real+mosaic", paper={"joint_error_mm": 121.2}),
+                _mosaic("real+surreal"),
+                _mosaic("mosaic+surreal"),
+                _mosaic("real+mosaic+surreal", paper={"joint_error_mm": 110.6}),
+            ),
+            trend=(
+                "real_classification",
+                "mosaic_classification",
+            ),  # Fig. 7: trained on mosaics, better than on the real images
+        ),
+        Table(
+            "mosaic_blending",
+            "Rogez & Schmid 2018, Table 6 in kind: mosaics with and without the pose-aware blend",
+            ("joint_error_mm", "pa_joint_error_mm"),
+            _mosaic_references(
+                _mosaic("unblended"),  # the real crops' poses and views: the paper's Human3.6M mosaics
+                _mosaic("mosaic"),
+                _mosaic("random_unblended", paper={"joint_error_mm": 337.6, "pa_joint_error_mm": 186.2}),
+                _mosaic("random", paper={"joint_error_mm": 320.0, "pa_joint_error_mm": 150.6}),  # CMU poses, views
+            ),
+            trend=("unblended_classification", "mosaic_classification"),  # the blend's gain, at the own views too
+        ),
+        Table(
+            "mosaic_classes",
+            "Rogez & Schmid 2018, Fig. 8 in kind: the classifier against the number of classes K",
+            ("joint_error_mm", "joint_error_mm_top5", "joint_error_mm_lower_bound"),
+            _mosaic_references(*(_mosaic("mosaic", "classification", f"k{k}") for k in MOSAIC_CLASSES)),
+            trend=tuple(f"mosaic_classification_k{k}" for k in MOSAIC_CLASSES[:3]),  # finer, better, to the plateau
+            x={f"mosaic_classification_k{k}": float(k) for k in MOSAIC_CLASSES},
+            x_label="classes K",
         ),
     )
 }

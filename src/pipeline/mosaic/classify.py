@@ -125,17 +125,15 @@ def build(settings: ClassifierSettings, joints: int) -> PoseNet:
 
 
 def train(
-    images: np.ndarray, poses: np.ndarray, settings: ClassifierSettings, progress: bool = True
-) -> tuple[PoseNet, PoseClasses, list[dict]]:
-    """Train on (N, S, S, 3) images with their (N, J, 3) torso-centred poses (metres): the
-    network, the classes (fitted on these poses; the regression's answers are measured against
-    them too) and the training loss every tenth of the way. Adam; images mirrored at random,
-    left and right joints exchanged."""
+    images: np.ndarray, poses: np.ndarray, classes: PoseClasses, settings: ClassifierSettings, progress: bool = True
+) -> tuple[PoseNet, list[dict]]:
+    """Train on (N, S, S, 3) images with their (N, J, 3) torso-centred poses (metres), labelled
+    with `classes`: the network and the training loss every tenth of the way. Adam; images
+    mirrored at random, left and right joints exchanged."""
     from tqdm import tqdm
 
     from pipeline.training.samples import FLIP_JOINTS
 
-    classes = PoseClasses.fit(poses, settings.classes, settings.seed)
     mirrored_poses = poses[:, FLIP_JOINTS] * np.array([-1.0, 1.0, 1.0])
     labels = torch.from_numpy(classes.assign(poses))
     mirrored_labels = torch.from_numpy(classes.assign(mirrored_poses))
@@ -163,7 +161,7 @@ def train(
         if (step + 1) % max(settings.iterations // 10, 1) == 0 or step + 1 == settings.iterations:
             history.append({"iteration": step + 1, "loss": float(np.mean(losses))})
             losses = []
-    return model.eval(), classes, history
+    return model.eval(), history
 
 
 @torch.no_grad()
@@ -189,22 +187,41 @@ def errors_mm(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return 1000 * np.linalg.norm(predicted - truth, axis=-1).mean(-1)
 
 
+def pose_measures(answers: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per image: the torso-centred mean joint error and the error after the best similarity
+    (PA-MPJPE), in mm: the paper's protocols P2 and P1."""
+    from pipeline.evaluation.measures import procrustes_error_mm
+
+    return {"joint_error_mm": errors_mm(answers, truth), "pa_joint_error_mm": procrustes_error_mm(answers, truth)}
+
+
 def measure(
-    model: PoseNet, classes: PoseClasses, head: str, images: np.ndarray, truth: np.ndarray, mean_pose: np.ndarray
+    model: PoseNet, classes: PoseClasses, head: str, images: np.ndarray, truth: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per test image: the answer's error (mm) and the constant's, the training set's (J, 3)
-    `mean_pose`; with classification also the best of the top five classes' error, whether the
-    top class is the truth's nearest; and for either head the lower bound, the truth's nearest
-    class's error."""
+    """Per test image: `pose_measures` of the answer; with classification also the best of the
+    top five classes' error and whether the top class is the truth's nearest; for either head
+    the lower bound, the error of the truth's nearest class."""
     answers, top = predict(model, classes, head, images)
     distances = 1000 * classes.distances(truth)  # (N, K) mm
     nearest = distances.argmin(1)
-    found = {
-        "error_mm": errors_mm(answers, truth),
-        "constant_error_mm": errors_mm(np.broadcast_to(mean_pose, truth.shape), truth),
-        "lower_bound_mm": distances.min(1),
-    }
+    found = pose_measures(answers, truth) | {"joint_error_mm_lower_bound": distances.min(1)}
     if top is not None:
-        found["top5_error_mm"] = np.take_along_axis(distances, top, axis=1).min(1)
-        found["top1_correct"] = (top[:, 0] == nearest).astype(float)
+        found["joint_error_mm_top5"] = np.take_along_axis(distances, top, axis=1).min(1)
+        found["class_accuracy"] = (top[:, 0] == nearest).astype(float)
     return found
+
+
+def references(classes: PoseClasses, mean_pose: np.ndarray, truth: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """The reference rows' per-image measures on the (N, J, 3) `truth`, as `measure` gives a
+    classifier's: the constant, the training poses' (J, 3) `mean_pose` for every image, and the
+    oracle, the truth's nearest class (the classifier's lower bound). Each gives one answer,
+    which is its best of five and its own lower bound; its class is the one nearest to it."""
+    nearest = classes.assign(truth)
+    answers = {"constant": np.broadcast_to(mean_pose, truth.shape), "oracle": classes.centres[nearest]}
+    rows = {}
+    for name, answer in answers.items():
+        found = pose_measures(answer, truth)
+        found["joint_error_mm_top5"] = found["joint_error_mm_lower_bound"] = found["joint_error_mm"]
+        found["class_accuracy"] = (classes.assign(np.asarray(answer)) == nearest).astype(float)
+        rows[name] = found
+    return rows

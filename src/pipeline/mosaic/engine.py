@@ -121,21 +121,26 @@ def match_distances(
 @dataclass(frozen=True)
 class Pool:
     """The 2D-annotated images a mosaic is cut from: (N, S, S, 3) uint8 images, their (N, J, 2)
-    poses (pixels), and each joint's (J, N, J) `joint_weights`, computed once."""
+    poses (pixels), each joint's (J, N, J) `joint_weights`, computed once, and (N,) each image's
+    group (its clip: a mosaic of a group's pose is cut from the other groups' images)."""
 
     images: np.ndarray
     poses: np.ndarray
     weights: np.ndarray
+    groups: np.ndarray
 
     @classmethod
-    def of(cls, images: np.ndarray, poses: np.ndarray) -> Pool:
+    def of(cls, images: np.ndarray, poses: np.ndarray, groups: np.ndarray | None = None) -> Pool:
         if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
             raise ValueError(f"a pool's images are (N, S, S, 3), got {images.shape}")
         if poses.shape[0] != len(images) or poses.ndim != 3 or poses.shape[2] != 2 or len(images) == 0:
             raise ValueError(f"a pool's poses are (N, J, 2) for its {len(images)} images, got {poses.shape}")
+        groups = np.arange(len(images)) if groups is None else np.asarray(groups)
+        if groups.shape != (len(images),):
+            raise ValueError(f"a pool's groups are (N,) for its {len(images)} images, got {groups.shape}")
         poses = poses.astype(np.float64)
         weights = np.stack([joint_weights(poses, joint) for joint in range(poses.shape[1])])
-        return cls(images, poses, weights)
+        return cls(images, poses, weights, groups)
 
     @property
     def size(self) -> int:
@@ -225,19 +230,24 @@ def blend_weights(index: np.ndarray, count: int, sides: np.ndarray) -> np.ndarra
     return sums / sums.sum(0, keepdims=True)
 
 
-def synthesise(query: np.ndarray, visible: np.ndarray, pool: Pool, settings: MosaicSettings) -> Mosaic:
+def synthesise(
+    query: np.ndarray, visible: np.ndarray, pool: Pool, settings: MosaicSettings, group: int | None = None
+) -> Mosaic:
     """A mosaic for the (J, 2) query pose (the mosaic's pixels, the pool's size) from `pool`;
-    only the `visible` (J,) joints are searched."""
+    only the `visible` (J,) joints are searched, and none of the images of `group`."""
     if query.shape != pool.poses.shape[1:]:
         raise ValueError(f"a query pose is {pool.poses.shape[1:]} as the pool's, got {query.shape}")
     searched = np.flatnonzero(visible)
     if len(searched) == 0:
         raise ValueError("a query pose needs at least one visible joint")
+    excluded = pool.groups == group
+    if excluded.all():
+        raise ValueError(f"every pool image is of group {group}; none is left to cut from")
     size = pool.size
     sources, warped, probabilities = [], [], []
     for joint in searched:
         distances, transforms = match_distances(query, pool.poses, joint, pool.weights[joint])
-        best = int(np.argmin(distances))
+        best = int(np.argmin(np.where(excluded, np.inf, distances)))
         sources.append(best)
         warped.append(cv2.warpAffine(pool.images[best], transforms[best], (size, size), borderMode=cv2.BORDER_REFLECT))
         aligned = apply(transforms[best], pool.poses[best])

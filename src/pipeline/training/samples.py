@@ -225,6 +225,11 @@ class SampleSet:
         return SampleSet(self.arrays, np.flatnonzero(np.isin(self.arrays["clip"], chosen)))  # read in place
 
     @property
+    def positions(self) -> np.ndarray:
+        """(n,) the samples' positions in `arrays`: `rows`, or every one."""
+        return self.rows if self.rows is not None else np.arange(len(self.arrays["rgb"]))
+
+    @property
     def clips(self) -> np.ndarray:
         """The clip index of each sample."""
         return self.arrays["clip"] if self.rows is None else self.arrays["clip"][self.rows]
