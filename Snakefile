@@ -78,6 +78,7 @@ localrules:
     fuse_ltc,
     tabulate_ltc,
     tabulate_view_invariance,
+    plot_mosaic_sheet,
 
 
 
@@ -95,3 +96,4 @@ rule all:
         "results/view_invariance.csv",
         "results/actions/view_embeddings.png",
         "results/vnect_video_table.csv",
+        "results/mosaic/sheet.png",

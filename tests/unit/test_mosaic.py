@@ -296,7 +296,23 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
     shown = torso_centred(real.arrays["joints_camera"][arrays["rows"]].astype(float))
     np.testing.assert_allclose(arrays["joints3d"], shown)  # each mosaic shows its crop's pose
     assert (made / "sheet.png").exists()
+    from pipeline.mosaic.__main__ import build_parser, drawn_pool
+    from pipeline.mosaic.figures import cut_from
     from pipeline.mosaic.pools import save_pool
+
+    # the sheet makes a mosaic again from the same pool: the very image `make` stored
+    command = ["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32"]
+    made_args = build_parser().parse_args([*command, "--pool-images", "8", *engine])
+    again_made = cut_from(
+        drawn_pool(made_args), real, int(arrays["rows"][2]), MosaicSettings(4.0, 1.0, 0.25, True), True
+    )
+    np.testing.assert_array_equal(again_made.image, arrays["images"][2])
+    main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32",
+          "--pool-images", "8", *engine[:6], "--no-blend", *engine[7:-1], str(tmp_path / "unblended")])  # fmt: skip
+    main(["sheet", "--mosaics", str(made), "--unblended", str(tmp_path / "unblended"), "--real", str(samples),
+          "--surreal", str(samples), "--pool", str(samples), "--pool-images", "8", "--size", "32", *engine[:6],
+          "--seed", "0", "--shown", "2", "--out", str(tmp_path / "sheet.png")])  # fmt: skip
+    assert (tmp_path / "sheet.png").stat().st_size > 0
 
     save_pool({"images": arrays["images"], "joints": arrays["joints2d"]}, tmp_path / "pool")  # a real pool stands in
     again = ["make", "--pool", str(tmp_path / "pool"), "--poses", str(samples), "--count", "2", "--size", "32"]

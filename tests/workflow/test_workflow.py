@@ -131,6 +131,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "make_mosaics",
         "train_pose_classifier",
         "mosaic_references",
+        "plot_mosaic_sheet",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"

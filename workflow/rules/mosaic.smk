@@ -114,3 +114,29 @@ rule mosaic_references:
         "python -m pipeline.mosaic references --mosaics {input.mosaics:q} --real {input.real:q} --val {input.validation:q} "
         "--classes {params.classes:q} --size {params.size:q} --seed {params.seed:q} --out {params.out:q} "
         "{params.tracking} > {log:q} 2>&1"
+
+
+rule plot_mosaic_sheet:
+    input:
+        mosaics=f"results/mosaic/{MOSAIC_FOLDERS['mosaic']}",
+        unblended=f"results/mosaic/{MOSAIC_FOLDERS['unblended']}",
+        real=bodynet_samples("train_split"),
+        surreal=surreal_samples(),
+        pool=mosaic_pool(),
+    output:
+        report("results/mosaic/sheet.png", caption="../report/mosaic_sheet.rst", category="Mosaics"),
+    params:
+        engine=cli_options({k: v for k, v in config["mosaic"].items() if k in ("pool_images", "size", "sigma", "alpha", "beta")}),
+        seed=config["seed"],
+        tracking=tracking("plot_mosaic_sheet"),
+        code=code_version("mosaic"),
+    log:
+        "logs/plot_mosaic_sheet.log",
+    benchmark:
+        "logs/benchmarks/plot_mosaic_sheet.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.mosaic sheet --mosaics {input.mosaics:q} --unblended {input.unblended:q} --real {input.real:q} "
+        "--surreal {input.surreal:q} --pool {input.pool:q} {params.engine} --seed {params.seed:q} --out {output:q} "
+        "{params.tracking} > {log:q} 2>&1"

@@ -40,26 +40,36 @@ from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 log = logging.getLogger("pipeline.mosaic")
 
 
+def drawn_pool(args: argparse.Namespace):
+    """The pool `make` cuts from: --pool-images of --pool (prepared samples or a pool folder)
+    drawn with the seed, at --size."""
+    from pipeline.mosaic.dataset import pool_from, pool_of
+    from pipeline.mosaic.pools import is_pool, load_pool
+    from pipeline.seeding import seeded_generator
+    from pipeline.training.samples import SampleSet
+
+    rng = seeded_generator(args.seed, "mosaic pool")
+    if is_pool(args.pool):
+        return pool_from(load_pool(args.pool), args.pool_images, args.size, rng)
+    return pool_of(SampleSet.load(args.pool), args.pool_images, args.size, rng)
+
+
 def make(args: argparse.Namespace) -> None:
     import cv2
     import numpy as np
 
     from pipeline.atomic import atomic_output
-    from pipeline.mosaic.dataset import make_mosaics, make_random_view_mosaics, pool_from, pool_of, save
+    from pipeline.mosaic.dataset import make_mosaics, make_random_view_mosaics, save
     from pipeline.mosaic.engine import MosaicSettings
-    from pipeline.mosaic.pools import is_pool, load_pool
     from pipeline.seeding import seeded_generator
     from pipeline.training.samples import SampleSet
 
     settings = MosaicSettings(sigma=args.sigma, alpha=args.alpha, beta=args.beta, blend=args.blend)
-    real_pool = is_pool(args.pool)
-    pool_source = load_pool(args.pool) if real_pool else SampleSet.load(args.pool)
     pose_samples = SampleSet.load(args.poses)
     params = {"pool": str(args.pool), "poses": str(args.poses), "count": args.count, "size": args.size}
     params |= {"views": args.views, "spacing": args.spacing}
     with stage_run("mosaic_make", params | vars(settings), args.rule, parse_wildcards(args.wildcard)):
-        drawn = pool_from if real_pool else pool_of
-        pool = drawn(pool_source, args.pool_images, args.size, seeded_generator(args.seed, "mosaic pool"))
+        pool = drawn_pool(args)
         same = args.pool.resolve() == args.poses.resolve()
         rng = seeded_generator(args.seed, "mosaic poses")
         if args.views == "own":
@@ -75,6 +85,24 @@ def make(args: argparse.Namespace) -> None:
     log.info(
         "%s: %d mosaics of %d pixels from %d pool images", args.out, len(arrays["rows"]), args.size, len(pool.images)
     )
+
+
+def sheet(args: argparse.Namespace) -> None:
+    from pipeline.mosaic.dataset import load
+    from pipeline.mosaic.engine import MosaicSettings
+    from pipeline.mosaic.figures import study_sheet
+    from pipeline.training.samples import SampleSet
+
+    settings = MosaicSettings(sigma=args.sigma, alpha=args.alpha, beta=args.beta, blend=True)
+    mosaics, unblended = load(args.mosaics), load(args.unblended)
+    real, surreal = SampleSet.load(args.real), SampleSet.load(args.surreal)
+    same = args.pool.resolve() == args.real.resolve()
+    with stage_run(
+        "mosaic_sheet", {"mosaics": str(args.mosaics), "shown": args.shown}, args.rule, parse_wildcards(args.wildcard)
+    ) as run:
+        study_sheet(mosaics, unblended, real, surreal, drawn_pool(args), settings, args.shown, args.out, same)
+        run.log_artifact(args.out)
+    log.info("%s: %d poses", args.out, args.shown)
 
 
 def pool(args: argparse.Namespace) -> None:
@@ -226,6 +254,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder: the arrays and sheet.png")
     add_tracking_arguments(p)
     p.set_defaults(func=make)
+
+    p = commands.add_parser("sheet", help="a figure: real crops, their renders and mosaics, the pool crops used")
+    p.add_argument("--mosaics", type=Path, required=True, help="a `make` folder of the real crops' views")
+    p.add_argument("--unblended", type=Path, required=True, help="the same made with --no-blend")
+    p.add_argument("--real", type=Path, required=True, help="prepared samples: the crops the mosaics show")
+    p.add_argument("--surreal", type=Path, required=True, help="prepared samples: their clips rendered again")
+    p.add_argument("--pool", type=Path, required=True, help="the --pool the mosaics were made from")
+    p.add_argument("--pool-images", type=positive_int, required=True)
+    p.add_argument("--size", type=positive_int, required=True)
+    p.add_argument("--sigma", type=float, required=True)
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--beta", type=float, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--shown", type=positive_int, default=5, help="poses, a row each")
+    p.add_argument("--out", type=Path, required=True, help="the figure (.png)")
+    add_tracking_arguments(p)
+    p.set_defaults(func=sheet)
 
     p = commands.add_parser("pool", help="a pool of real 2D-annotated images: LSP, cropped as the renders are")
     p.add_argument("--lsp", type=Path, required=True, help="an unpacked LSP archive (joints.mat, images/)")
