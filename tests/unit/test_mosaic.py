@@ -388,3 +388,13 @@ def test_the_sources_are_named_alike_in_the_package_the_tables_and_the_rules():
     helpers = (Path(__file__).parents[2] / "workflow/rules/helpers/mosaic.smk").read_text()
     assert re.search(r'^MOSAIC_SOURCE = "([^"]+)"', helpers, re.M)[1].split("|") == list(SOURCES)
     assert tuple(MOSAIC_SOURCE_LABELS) == SOURCES and set(MOSAIC_SETS) < set(SOURCES)
+
+
+def test_no_pose_classifiers_folder_lies_inside_another_rows():
+    """A classifier's job writes its folder whole (aside, then renamed over the old one): a
+    row's folder inside it would be lost each time it is written."""
+    from pipeline.evaluation.tables import TABLES
+
+    folders = {row.evaluation for table in TABLES.values() for row in table.rows}
+    written_whole = {folder for folder in folders if folder.startswith("mosaic/")}
+    assert not [(a, b) for a in written_whole for b in folders if b.startswith(a + "/")]

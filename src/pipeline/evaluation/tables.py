@@ -114,7 +114,7 @@ class Table:
     title: str
     columns: tuple[str, ...]  # summary figures, in this order
     rows: tuple[Row, ...]
-    trend: tuple[str, ...] = ()  # learned rows the paper ranks without numbers, worst first
+    trends: tuple[tuple[str, ...], ...] = ()  # chains of learned rows the paper ranks without numbers, each worst first
     x: dict[str, float] | None = None  # a row's position on a log axis (drawn as a curve, not bars)
     x_label: str = ""  # what that axis measures
 
@@ -173,12 +173,12 @@ def _mosaic_references(*rows: Row) -> tuple[Row, ...]:
 def _mosaic(sources: str, head: str = "classification", variant: str = "", paper: dict | None = None) -> Row:
     """A pose classifier's row: trained on `sources` ('+'-joined), the config's K on every
     mosaic's pose unless `variant` says 'k<K>' or '<percent>pc'; evaluated in
-    mosaic/<sources>/<head>[/<variant>]."""
+    mosaic/<sources>/<head>[_<variant>] (siblings: a folder is replaced whole when written)."""
     key = "_".join(part for part in (sources, head, variant) if part)
     shown = variant.replace("pc", " % of the poses") if variant.endswith("pc") else variant.replace("k", "K = ")
     named = " + ".join(MOSAIC_SOURCE_LABELS[source] for source in sources.split("+"))
     label = ", ".join(part for part in (named, head, shown) if part)
-    return Row(key, label, "/".join(part for part in ("mosaic", sources, head, variant) if part), paper or {})
+    return Row(key, label, f"mosaic/{sources}/{'_'.join(part for part in (head, variant) if part)}", paper or {})
 
 
 def _thesis(pck3d: float, auc3d: float, joint_error_mm: float | None = None) -> dict[str, float]:
@@ -327,7 +327,7 @@ TABLES = {
                 ),
                 oracle="the true part voxels",
             ),
-            trend=("part_voxels", "part_voxels_fvsv"),  # the re-projection's gain (Table 4.2), for the parts
+            trends=(("part_voxels", "part_voxels_fvsv"),),  # the re-projection's gain (Table 4.2), for the parts
         ),
         Table(
             "surreal_table",
@@ -351,7 +351,7 @@ TABLES = {
                 Row("clips_10pc", "10 % of the training clips", "data_study/clips/10", {}),
                 Row("clips_100pc", "100 % of the training clips (the segm and depth stages)", "depth", {}),
             ),
-            trend=("clips_1pc", "clips_10pc", "clips_100pc"),
+            trends=(("clips_1pc", "clips_10pc", "clips_100pc"),),
             x={"clips_1pc": 1.0, "clips_10pc": 10.0, "clips_100pc": 100.0},
             x_label="share of the training clips (%)",
         ),
@@ -364,7 +364,7 @@ TABLES = {
                 Row("outfits_10", "every training clip in one of 10 outfits", "data_study/outfits/10", {}),
                 Row("outfits_100", "every training clip in one of 100 outfits", "data_study/outfits/100", {}),
             ),
-            trend=("outfits_1", "outfits_10", "outfits_100"),
+            trends=(("outfits_1", "outfits_10", "outfits_100"),),
             x={"outfits_1": 1.0, "outfits_10": 10.0, "outfits_100": 100.0},
             x_label="outfits the training clips wear",
         ),
@@ -378,7 +378,7 @@ TABLES = {
                 Row("lossless_on_mp4", "trained on lossless, tested on mp4 frames", "data_study/lossless/on_mp4", {}),
                 Row("lossless", "trained and tested on lossless frames", "data_study/lossless", {}),
             ),
-            trend=("mp4", "lossless"),  # SURREAL's users: compression costs 2–3 points of part IoU
+            trends=(("mp4", "lossless"),),  # SURREAL's users: compression costs 2–3 points of part IoU
         ),
         Table(
             "vnect_table",
@@ -438,10 +438,11 @@ TABLES = {
                 _mosaic("mosaic+surreal"),
                 _mosaic("real+mosaic+surreal", paper={"joint_error_mm": 110.6}),
             ),
-            trend=(
-                "real_classification",
-                "mosaic_classification",
-            ),  # Fig. 7: trained on mosaics, better than on the real images
+            trends=(  # Fig. 7's curves, as the text reads them
+                ("real_classification", "mosaic_classification"),  # mosaics beat the real images
+                ("surreal_classification", "real+surreal_classification"),  # renders alone generalise badly ...
+                ("surreal_classification", "real_classification"),  # ... worse than the real images
+            ),
         ),
         Table(
             "mosaic_blending",
@@ -453,14 +454,14 @@ TABLES = {
                 _mosaic("random_unblended", paper={"joint_error_mm": 337.6, "pa_joint_error_mm": 186.2}),
                 _mosaic("random", paper={"joint_error_mm": 320.0, "pa_joint_error_mm": 150.6}),  # CMU poses, views
             ),
-            trend=("unblended_classification", "mosaic_classification"),  # the blend's gain, at the own views too
+            trends=(("unblended_classification", "mosaic_classification"),),  # the blend's gain, at the own views too
         ),
         Table(
             "mosaic_classes",
             "Rogez & Schmid 2018, Fig. 8 in kind: the classifier against the number of classes K",
             ("joint_error_mm", "joint_error_mm_top5", "joint_error_mm_lower_bound"),
             _mosaic_references(*(_mosaic("mosaic", "classification", f"k{k}") for k in MOSAIC_CLASSES)),
-            trend=tuple(f"mosaic_classification_k{k}" for k in MOSAIC_CLASSES[:3]),  # finer, better, to the plateau
+            trends=(tuple(f"mosaic_classification_k{k}" for k in MOSAIC_CLASSES[:3]),),  # finer, better, to the plateau
             x={f"mosaic_classification_k{k}": float(k) for k in MOSAIC_CLASSES},
             x_label="classes K",
         ),
@@ -570,8 +571,9 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
             for b in range(a + 1, len(frame)):
                 if not (np.isnan(paper[a]) or np.isnan(paper[b]) or paper[a] == paper[b]):
                     pairs.append((column, keys[a], keys[b], _better(column, paper[a], paper[b])))
-        trend = [key for key in table.trend if key in keys]
-        pairs += [(column, better, worse, True) for worse, better in zip(trend, trend[1:])]
+        for chain in table.trends:
+            trend = [key for key in chain if key in keys]
+            pairs += [(column, better, worse, True) for worse, better in zip(trend, trend[1:])]
         if "constant" in keys:
             pairs += [(column, key, "constant", True) for key in keys if key not in REFERENCES]
     measured: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (row, column): (figure, resampled)

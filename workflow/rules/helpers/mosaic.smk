@@ -4,8 +4,8 @@
 MOSAIC_SOURCE = "real|mosaic|surreal|unblended|random|random_unblended"  # pipeline.mosaic.dataset.SOURCES
 # the sources that are mosaic sets, and their folders under results/mosaic
 MOSAIC_FOLDERS = {"mosaic": "blended", "unblended": "unblended", "random": "random", "random_unblended": "random_unblended"}
-# mosaic/<sources>/<head>[/k<K> | /<percent>pc]: evaluation folders of pipeline.evaluation.tables' rows
-POSE_CLASSIFIER = rf"({MOSAIC_SOURCE})(\+({MOSAIC_SOURCE}))*/(classification|regression)(/k[0-9]+|/[0-9]+pc)?"
+# mosaic/<sources>/<head>[_k<K> | _<percent>pc]: evaluation folders of pipeline.evaluation.tables' rows
+POSE_CLASSIFIER = rf"({MOSAIC_SOURCE})(\+({MOSAIC_SOURCE}))*/(classification|regression)(_k[0-9]+|_[0-9]+pc)?"
 
 
 def mosaic_pool():
@@ -26,12 +26,13 @@ def mosaic_options(wildcards):
 def pose_classifier(wildcards):
     """(sources, head, classes, percent) of a train_pose_classifier job: the config's K and all
     the mosaics' poses unless its folder names others."""
-    sources, head, *variant = wildcards.run.split("/")
+    sources, run = wildcards.run.split("/")
+    head, _, variant = run.partition("_")
     classes, percent = config["mosaic"]["classifier"]["classes"], 100
-    if variant and variant[0].startswith("k"):
-        classes = int(variant[0][1:])
+    if variant.startswith("k"):
+        classes = int(variant[1:])
     elif variant:
-        percent = int(variant[0].removesuffix("pc"))
+        percent = int(variant.removesuffix("pc"))
     return sources, head, classes, percent
 
 
