@@ -38,6 +38,7 @@ HEADERS = {
     "joint_error_mm": "3D joints",
     "pa_joint_error_mm": "3D joints (PA)",
     "part_voxel_iou": "IoU",
+    "class_accuracy": "top class the nearest",
 }
 
 
