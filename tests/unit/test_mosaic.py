@@ -286,7 +286,21 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
     samples = tmp_path / "samples"
     prepare(root, "train", SampleSizes(input=64, heatmap=16, voxels=32), "all", VoxelSource(), samples, progress=False)
     made = tmp_path / "mosaics"
-    engine = ["--sigma", "4", "--alpha", "1", "--beta", "0.25", "--blend", "--seed", "0", "--out", str(made)]
+    engine = [
+        "--sigma",
+        "4",
+        "--alpha",
+        "1",
+        "--beta",
+        "0.25",
+        "--blend",
+        "--views",
+        "own",
+        "--seed",
+        "0",
+        "--out",
+        str(made),
+    ]
     main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32", "--pool-images", "8"]
          + engine)  # fmt: skip
     arrays = {name: np.load(made / f"{name}.npy") for name in ("images", "joints3d", "joints2d", "visible", "rows")}
@@ -318,8 +332,8 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
     again = ["make", "--pool", str(tmp_path / "pool"), "--poses", str(samples), "--count", "2", "--size", "32"]
     main([*again, "--pool-images", "8", *engine[:-1], str(tmp_path / "from_pool")])
     assert np.load(tmp_path / "from_pool/images.npy").shape == (2, 32, 32, 3)
-    main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "3", "--size", "32", "--views", "random",
-          "--pool-images", "8", *engine[:-1], str(tmp_path / "random")])  # fmt: skip
+    main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "3", "--size", "32", "--pool-images", "8",
+          *engine[:7], "--views", "random", "--spacing", "0.05", *engine[9:-1], str(tmp_path / "random")])  # fmt: skip
     turned = {name: np.load(tmp_path / f"random/{name}.npy") for name in ("joints3d", "rows")}
     upright = torso_centred(real.arrays["joints_camera"][turned["rows"]].astype(float))
     np.testing.assert_allclose(  # each a training pose, turned about the torso: its bones keep their lengths

@@ -65,6 +65,8 @@ def make(args: argparse.Namespace) -> None:
     from pipeline.training.samples import SampleSet
 
     settings = MosaicSettings(sigma=args.sigma, alpha=args.alpha, beta=args.beta, blend=args.blend)
+    if args.views == "random" and not (args.spacing or 0) > 0:
+        raise InputError("--views random needs --spacing, a positive distance in metres")
     pose_samples = SampleSet.load(args.poses)
     params = {"pool": str(args.pool), "poses": str(args.poses), "count": args.count, "size": args.size}
     params |= {"views": args.views, "spacing": args.spacing}
@@ -238,12 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--views",
         choices=["own", "random"],
-        default="own",
+        required=True,
         help="own: each crop's pose from its view; random: thinned poses, random views",
     )
-    p.add_argument(
-        "--spacing", type=float, default=0.05, help="metres: random views' poses differ by this at some joint"
-    )
+    p.add_argument("--spacing", type=float, help="metres: random views' poses differ by this at some joint (needed)")
     p.add_argument("--size", type=positive_int, required=True, help="their side (pixels)")
     p.add_argument("--pool-images", type=positive_int, required=True, help="pool crops drawn (all where fewer)")
     p.add_argument("--sigma", type=float, required=True, help="pixels: the probability maps' exp(-d²/σ²)")
