@@ -421,6 +421,8 @@ TABLES = {
                 _mosaic("mosaic", "regression", "50pc"),
                 _mosaic("mosaic", "classification", paper={"pa_joint_error_mm": 97.2}),  # 190k synthetic
                 _mosaic("mosaic", "regression", paper={"pa_joint_error_mm": 101.9}),
+                _mosaic("real", "classification", paper={"pa_joint_error_mm": 97.7}),  # 190k real
+                _mosaic("real", "regression", paper={"pa_joint_error_mm": 139.6}),
                 _mosaic("real+mosaic", "classification", paper={"pa_joint_error_mm": 88.1}),  # synthetic + real
                 _mosaic("real+mosaic", "regression", paper={"pa_joint_error_mm": 125.5}),
             ),
