@@ -311,15 +311,15 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
     np.testing.assert_allclose(arrays["joints3d"], shown)  # each mosaic shows its crop's pose
     assert (made / "sheet.png").exists()
     from pipeline.mosaic.__main__ import build_parser, drawn_pool
-    from pipeline.mosaic.figures import cut_from
-    from pipeline.mosaic.pools import save_pool
+    from pipeline.mosaic.dataset import own_view_mosaic, save_arrays
+    from pipeline.mosaic.pools import POOL_ARRAYS
 
     # the sheet makes a mosaic again from the same pool: the very image `make` stored
     command = ["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32"]
     made_args = build_parser().parse_args([*command, "--pool-images", "8", *engine])
-    again_made = cut_from(
+    again_made = own_view_mosaic(
         drawn_pool(made_args), real, int(arrays["rows"][2]), MosaicSettings(4.0, 1.0, 0.25, True), True
-    )
+    )[0]
     np.testing.assert_array_equal(again_made.image, arrays["images"][2])
     main(["make", "--pool", str(samples), "--poses", str(samples), "--count", "6", "--size", "32",
           "--pool-images", "8", *engine[:6], "--no-blend", *engine[7:-1], str(tmp_path / "unblended")])  # fmt: skip
@@ -328,7 +328,9 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
           "--seed", "0", "--shown", "2", "--out", str(tmp_path / "sheet.png")])  # fmt: skip
     assert (tmp_path / "sheet.png").stat().st_size > 0
 
-    save_pool({"images": arrays["images"], "joints": arrays["joints2d"]}, tmp_path / "pool")  # a real pool stands in
+    save_arrays(
+        {"images": arrays["images"], "joints": arrays["joints2d"]}, tmp_path / "pool", POOL_ARRAYS
+    )  # a real pool stands in
     again = ["make", "--pool", str(tmp_path / "pool"), "--poses", str(samples), "--count", "2", "--size", "32"]
     main([*again, "--pool-images", "8", *engine[:-1], str(tmp_path / "from_pool")])
     assert np.load(tmp_path / "from_pool/images.npy").shape == (2, 32, 32, 3)
@@ -364,7 +366,8 @@ def test_the_cli_makes_mosaics_of_the_crops_poses_and_trains_and_measures_the_cl
 def test_an_lsp_archive_becomes_a_pool_of_crops_with_bodynets_joints(tmp_path):
     from scipy.io import savemat
 
-    from pipeline.mosaic.pools import LSP_TO_BODYNET, bodynet_joints, is_pool, load_pool, lsp_pool, save_pool
+    from pipeline.mosaic.dataset import save_arrays
+    from pipeline.mosaic.pools import LSP_TO_BODYNET, POOL_ARRAYS, bodynet_joints, is_pool, load_pool, lsp_pool
 
     rng = np.random.default_rng(9)
     lsp = np.stack([standing()[[k for k in LSP_TO_BODYNET if k is not None]]] * 3) * 3 + [40.0, 20.0]
@@ -384,7 +387,7 @@ def test_an_lsp_archive_becomes_a_pool_of_crops_with_bodynets_joints(tmp_path):
     ankle = np.round(pool["joints"][0, 0]).astype(int)
     assert pool["images"][0, ankle[1], ankle[0], 0] > 100  # the joint lands on its mark in the crop
     assert (pool["joints"] >= 0).all() and (pool["joints"] < 32).all()
-    save_pool(pool, tmp_path / "pool")
+    save_arrays(pool, tmp_path / "pool", POOL_ARRAYS)
     assert is_pool(tmp_path / "pool") and load_pool(tmp_path / "pool")["joints"].shape == (3, 16, 2)
     (tmp_path / "lsp_dataset/images/im0003.jpg").unlink()
     with pytest.raises(InputError, match="2 images for 3"):

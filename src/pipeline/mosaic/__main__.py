@@ -59,7 +59,7 @@ def make(args: argparse.Namespace) -> None:
     import numpy as np
 
     from pipeline.atomic import atomic_output
-    from pipeline.mosaic.dataset import make_mosaics, make_random_view_mosaics, save
+    from pipeline.mosaic.dataset import make_mosaics, make_random_view_mosaics, save_arrays
     from pipeline.mosaic.engine import MosaicSettings
     from pipeline.seeding import seeded_generator
     from pipeline.training.samples import SampleSet
@@ -81,7 +81,7 @@ def make(args: argparse.Namespace) -> None:
                 pool, pose_samples, args.count, args.spacing, settings, rng, own_clips_excluded=same
             )
         with atomic_output(args.out) as tmp:
-            save(arrays, tmp)
+            save_arrays(arrays, tmp)
             sheet = np.concatenate(list(arrays["images"][:8]), axis=1)
             cv2.imwrite(str(tmp / "sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     log.info(
@@ -109,12 +109,13 @@ def sheet(args: argparse.Namespace) -> None:
 
 def pool(args: argparse.Namespace) -> None:
     from pipeline.atomic import atomic_output
-    from pipeline.mosaic.pools import lsp_pool, save_pool
+    from pipeline.mosaic.dataset import save_arrays
+    from pipeline.mosaic.pools import POOL_ARRAYS, lsp_pool
 
     with stage_run("mosaic_pool", {"lsp": str(args.lsp), "size": args.size}, args.rule, parse_wildcards(args.wildcard)):
         found = lsp_pool(args.lsp, args.size)
         with atomic_output(args.out) as tmp:
-            save_pool(found, tmp)
+            save_arrays(found, tmp, POOL_ARRAYS)
     log.info("%s: %d LSP images of %d pixels", args.out, len(found["images"]), args.size)
 
 
@@ -218,6 +219,16 @@ def references(args: argparse.Namespace) -> None:
     log.info("%s: the constant and the nearest class of %d", args.out, args.classes)
 
 
+def engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The pool and the engine's settings, which `make` and `sheet` share."""
+    p.add_argument("--size", type=positive_int, required=True, help="the mosaics' side (pixels)")
+    p.add_argument("--pool-images", type=positive_int, required=True, help="pool crops drawn (all where fewer)")
+    p.add_argument("--sigma", type=float, required=True, help="pixels: the probability maps' exp(-d²/σ²)")
+    p.add_argument("--alpha", type=float, required=True, help="pixels: the blending window's side on the skeleton")
+    p.add_argument("--beta", type=float, required=True, help="the window's growth with the distance to it")
+    p.add_argument("--seed", type=int, required=True)
+
+
 def study_arguments(p: argparse.ArgumentParser, out: str) -> None:
     """The options `train` and `references` share."""
     p.add_argument("--mosaics", type=Path, required=True, help="a `make` folder: the poses and views studied")
@@ -244,13 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="own: each crop's pose from its view; random: thinned poses, random views",
     )
     p.add_argument("--spacing", type=float, help="metres: random views' poses differ by this at some joint (needed)")
-    p.add_argument("--size", type=positive_int, required=True, help="their side (pixels)")
-    p.add_argument("--pool-images", type=positive_int, required=True, help="pool crops drawn (all where fewer)")
-    p.add_argument("--sigma", type=float, required=True, help="pixels: the probability maps' exp(-d²/σ²)")
-    p.add_argument("--alpha", type=float, required=True, help="pixels: the blending window's side on the skeleton")
-    p.add_argument("--beta", type=float, required=True, help="the window's growth with the distance to it")
+    engine_arguments(p)
     p.add_argument("--blend", action=argparse.BooleanOptionalAction, required=True, help="the pose-aware blend")
-    p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="folder: the arrays and sheet.png")
     add_tracking_arguments(p)
     p.set_defaults(func=make)
@@ -261,12 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", type=Path, required=True, help="prepared samples: the crops the mosaics show")
     p.add_argument("--surreal", type=Path, required=True, help="prepared samples: their clips rendered again")
     p.add_argument("--pool", type=Path, required=True, help="the --pool the mosaics were made from")
-    p.add_argument("--pool-images", type=positive_int, required=True)
-    p.add_argument("--size", type=positive_int, required=True)
-    p.add_argument("--sigma", type=float, required=True)
-    p.add_argument("--alpha", type=float, required=True)
-    p.add_argument("--beta", type=float, required=True)
-    p.add_argument("--seed", type=int, required=True)
+    engine_arguments(p)  # as the mosaics were made: the sheet makes them again from the same pool
     p.add_argument("--shown", type=positive_int, default=5, help="poses, a row each")
     p.add_argument("--out", type=Path, required=True, help="the figure (.png)")
     add_tracking_arguments(p)

@@ -94,17 +94,22 @@ def make_mosaics(
     mosaic is cut from the other clips' (a clip's frames would give the crop back)."""
     rows = poses.positions
     rows = np.sort(rng.choice(rows, min(count, len(rows)), replace=False))
-    joints3d = np.asarray(poses.arrays["joints_camera"][rows], np.float64)
-    joints2d = crop_joints(poses, rows, pool.size)
-    clips = poses.arrays["clip"][rows]
     made: dict[str, list] = {name: [] for name in ARRAYS}
-    for k in tqdm(range(len(rows)), desc="mosaics", disable=not progress):
-        visible = view_of(joints3d[k], 0.0, 0.0, pool.size).visible
-        mosaic = synthesise(joints2d[k], visible, pool, settings, group=clips[k] if own_clips_excluded else None)
-        made["images"].append(mosaic.image)
-        made["visible"].append(visible)
-    made |= {"joints3d": list(torso_centred(joints3d)), "joints2d": list(joints2d), "rows": list(rows)}
+    for row in tqdm(rows, desc="mosaics", disable=not progress):
+        mosaic, query, visible = own_view_mosaic(pool, poses, row, settings, own_clips_excluded)
+        joints3d = torso_centred(np.asarray(poses.arrays["joints_camera"][row], np.float64))
+        for name, value in zip(ARRAYS, (mosaic.image, joints3d, query, visible, row)):
+            made[name].append(value)
     return {name: np.stack(values) for name, values in made.items()}
+
+
+def own_view_mosaic(pool: Pool, poses: SampleSet, row: int, settings: MosaicSettings, own_clips_excluded: bool):
+    """The mosaic of crop `row`'s 2D pose (its own joints; those its 3D pose hides from its view
+    not searched): (Mosaic, (J, 2) query, (J,) visible)."""
+    query = crop_joints(poses, np.array([row]), pool.size)[0]
+    visible = view_of(np.asarray(poses.arrays["joints_camera"][row], np.float64), 0.0, 0.0, pool.size).visible
+    group = poses.arrays["clip"][row] if own_clips_excluded else None
+    return synthesise(query, visible, pool, settings, group=group), query, visible
 
 
 def distinct_poses(poses: np.ndarray, spacing: float) -> np.ndarray:
@@ -146,21 +151,28 @@ def make_random_view_mosaics(
     return {name: np.stack(values) for name, values in made.items()}
 
 
-def save(arrays: dict[str, np.ndarray], folder: Path) -> None:
+def save_arrays(arrays: dict[str, np.ndarray], folder: Path, names: tuple[str, ...] = ARRAYS) -> None:
+    """`names` of `arrays` as <name>.npy in `folder` (a mosaic set; `pipeline.mosaic.pools` a pool)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ARRAYS:
+    for name in names:
         np.save(folder / f"{name}.npy", arrays[name])
 
 
-def load(folder: Path) -> dict[str, np.ndarray]:
-    """A mosaic set `save` wrote; an InputError naming the file that is missing or unreadable."""
+def load_arrays(folder: str | Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `save_arrays` wrote; an InputError naming the file that is missing or unreadable."""
     found = {}
-    for name in ARRAYS:
+    for name in names:
         path = Path(folder) / f"{name}.npy"
         try:
             found[name] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise InputError(f"{path}: not a readable array ({error})") from error
+    return found
+
+
+def load(folder: Path) -> dict[str, np.ndarray]:
+    """A mosaic set `save_arrays` wrote; an InputError naming what is wrong."""
+    found = load_arrays(folder, ARRAYS)
     if len({len(values) for values in found.values()}) != 1 or found["images"].ndim != 4:
         raise InputError(f"{folder}: its arrays disagree in length or shape")
     return found

@@ -10,22 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.figures import labels_to_rgb, save_figure
-from pipeline.mosaic.dataset import crop_joints, resized
-from pipeline.mosaic.engine import MosaicSettings, Pool, synthesise
-from pipeline.mosaic.views import view_of
+from pipeline.mosaic.dataset import own_view_mosaic, resized
+from pipeline.mosaic.engine import MosaicSettings, Pool
 from pipeline.training.samples import SampleSet
 
 SOURCES_SHOWN = 3  # the pool crops covering most of a mosaic
-
-
-def cut_from(pool: Pool, samples: SampleSet, row: int, settings: MosaicSettings, own_clips_excluded: bool):
-    """The mosaic of crop `row` made again as `make_mosaics` made it, with its index map and
-    sources."""
-    joints = np.asarray(samples.arrays["joints_camera"][row], np.float64)
-    query = crop_joints(samples, np.array([row]), pool.size)[0]
-    visible = view_of(joints, 0.0, 0.0, pool.size).visible
-    group = samples.arrays["clip"][row] if own_clips_excluded else None
-    return synthesise(query, visible, pool, settings, group=group)
 
 
 def study_sheet(
@@ -52,7 +41,7 @@ def study_sheet(
     fig, axes = plt.subplots(shown, len(headers), figsize=(1.6 * len(headers), 1.7 * shown), squeeze=False)
     for axes_row, pick in zip(axes, picks):
         row = int(mosaics["rows"][pick])
-        made = cut_from(pool, real, row, settings, own_clips_excluded)
+        made = own_view_mosaic(pool, real, row, settings, own_clips_excluded)[0]
         shares = np.bincount(made.index.ravel(), minlength=len(made.sources))
         used = [made.sources[k] for k in np.argsort(-shares)]
         used = list(dict.fromkeys(used))[:SOURCES_SHOWN]

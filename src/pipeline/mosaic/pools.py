@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from pipeline.datasets.surreal import crop_box, crop_transform, warp
 from pipeline.errors import InputError
+from pipeline.mosaic.dataset import load_arrays
 
 # BodyNet's joints (MPII's order) from LSP's: r ankle, r knee, r hip, l hip, l knee, l ankle,
 # r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist, neck, head top
@@ -80,26 +81,14 @@ def lsp_pool(root: str | Path, size: int, progress: bool = True) -> dict[str, np
     return {"images": np.stack(images), "joints": np.stack(moved)}
 
 
-def save_pool(pool: dict[str, np.ndarray], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in POOL_ARRAYS:
-        np.save(folder / f"{name}.npy", pool[name])
-
-
 def is_pool(folder: str | Path) -> bool:
     """Whether `folder` is a pool folder (rather than prepared samples)."""
     return (Path(folder) / "images.npy").exists() and not (Path(folder) / "rgb.npy").exists()
 
 
 def load_pool(folder: str | Path) -> dict[str, np.ndarray]:
-    """A pool folder `save_pool` wrote; an InputError naming what is wrong."""
-    found = {}
-    for name in POOL_ARRAYS:
-        path = Path(folder) / f"{name}.npy"
-        try:
-            found[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise InputError(f"{path}: not a readable array ({error})") from error
+    """A pool folder (`save_arrays` of POOL_ARRAYS); an InputError naming what is wrong."""
+    found = load_arrays(folder, POOL_ARRAYS)
     images, joints = found["images"], found["joints"]
     if images.ndim != 4 or joints.shape != (len(images), 16, 2):
         raise InputError(f"{folder}: images {images.shape} and joints {joints.shape} are not a pool's")
