@@ -45,15 +45,18 @@ all: install
 # The code's formatting and lint rules (pyproject.toml), checked before the tests run.
 CODE := src tests benchmarks workflow/scripts
 
+# The unit tier two tests at a time on two cores (more where there are more); then the
+# workflow tier, whose tests share one run of the tiny DAG (on two cores).
 test: install style
-	pytest
+	pytest -n $(CORES) tests/unit
+	pytest tests/workflow
 
 style: install
 	ruff format --check $(CODE)
 	ruff check $(CODE)
 
 test-fast: install
-	pytest tests/unit -m "not slow"
+	pytest -n $(CORES) tests/unit -m "not slow"
 
 lint: style
 	snakemake --lint

@@ -6,9 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from source_files import serve_files
+
+# One thread per test: `make test` runs two unit tests at once on two cores (pytest -n), and
+# a second thread each would oversubscribe them (a training test ran ten times slower);
+# alone, the toy networks gain almost nothing from it.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from conftest import train_settings
@@ -52,7 +51,6 @@ def default_heatmap_crops(tiny_clips, tmp_path_factory):
 def memorise(name: str, crops: SampleSet, iterations: int, tmp_path: Path, inits=(), **config) -> list[dict]:
     """Train stage `name` on `crops` (from scratch, or from the checkpoints `inits`), measured on
     the same crops; its history. The network is saved as tmp_path/<subnetwork>.pt."""
-    torch.set_num_threads(2)
     sizes = crops.sizes
     hourglass = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
     config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=hourglass, **config)
@@ -145,7 +143,6 @@ def test_vnects_location_maps_memorise_their_crops(default_heatmap_crops):
     in decimetres)."""
     from pipeline.realtime.train import VNectSettings, build_network, train
 
-    torch.set_num_threads(2)
     settings = VNectSettings(
         head="location_maps",
         depth="42",

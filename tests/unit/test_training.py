@@ -285,7 +285,6 @@ def train_stage(name, samples, tmp_path, inits=(), iterations=60, config=None):
 
 @pytest.mark.slow
 def test_every_stage_improves_its_validation_measure(samples, tmp_path):
-    torch.set_num_threads(2)
     pose2d, history = train_stage("pose2d", samples, tmp_path, iterations=400)
     assert check_improved(history)["pckh"] > 0.2
     segm, history = train_stage("segm", samples, tmp_path, iterations=100)
@@ -380,7 +379,6 @@ class Interrupted(Exception):
 def test_an_interrupted_stage_resumes_to_the_same_weights(samples, tmp_path, monkeypatch):
     """Killed after its checkpoint at iteration 4, a rerun continues from there and ends
     bit for bit where an uninterrupted run ends."""
-    torch.set_num_threads(1)
     whole = build_model(tiny_config(), [])
     loop.train(
         whole,
