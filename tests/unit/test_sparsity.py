@@ -13,6 +13,7 @@ from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.models.checkpoint import build_model, fit_to_state
 from pipeline.models.hourglass import Residual, StackedHourglass
+from pipeline.models.selecsls import SelecSLSConfig, SelecSLSMaps
 from pipeline.sparsity import cost, table
 from pipeline.sparsity.filters import activation_peaks, filter_groups, inactive_filters
 from pipeline.sparsity.prune import fold_batchnorm, remove_filters
@@ -22,7 +23,17 @@ from pipeline.training.loop import decay_weights, make_optimiser
 def small_hourglass(seed=0) -> StackedHourglass:
     """Two stacks, random BatchNorm statistics, in eval mode."""
     torch.manual_seed(seed)
-    net = StackedHourglass(3, 5, stacks=2, features=16, modules=1, depth=2)
+    return randomise_statistics(StackedHourglass(3, 5, stacks=2, features=16, modules=1, depth=2))
+
+
+def small_selecsls(seed=0) -> SelecSLSMaps:
+    """SelecSLS-42 at an eighth of its width as a 2D network, random BatchNorm statistics."""
+    torch.manual_seed(seed)
+    return randomise_statistics(SelecSLSMaps(3, 5, SelecSLSConfig("42", 0.125), features=16))
+
+
+def randomise_statistics(net: nn.Module) -> nn.Module:
+    """`net` in eval mode, its BatchNorms' statistics and affine parameters drawn at random."""
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.normal_(0, 0.3)
@@ -59,6 +70,57 @@ def test_every_bottleneck_stem_and_feature_layer_is_a_filter_group():
     assert "stem.0" in names and "features.1.1" in names and len(set(names)) == len(names)
     stem = groups[names.index("stem.0")]
     assert [r.norm is not None for r in stem.readers] == [True, False]  # the residual's BN, its skip
+
+
+def test_every_selecsls_convolution_is_counted_and_the_one_the_head_alone_reads_is_pruned():
+    """Concatenations, sums, grouped and transposed convolutions read the others: counted, kept."""
+    net = small_selecsls()
+    groups = filter_groups(net)
+    convolutions = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert len(groups) == len(convolutions) - 1  # each but the head
+    assert [g.name for g in groups if g.readers is not None] == ["mix.1.0"]
+    silence(net, np.random.default_rng(2))
+    widths = {g.name: g.filters for g in groups}
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = net(x)[0].clone()
+    peaks, order = activation_peaks(net, groups, [{"x": x}])
+    assert set(order) == set(widths) and order[0] == "backbone.stem.0"
+    inactive = sum(inactive_filters(g, peaks[g.name])["gamma"].sum() for g in groups)
+    assert inactive > 0.2 * sum(widths.values())
+    removed = prune_all(net, x)
+    with torch.no_grad():
+        after = net(x)[0]
+    assert torch.allclose(before, after, atol=1e-4), float((before - after).abs().max())
+    assert removed == widths["mix.1.0"] - net.mix[1][0].out_channels > 0
+    assert all(g.filters == widths[g.name] for g in filter_groups(net) if g.name != "mix.1.0")
+
+
+@pytest.mark.slow
+def test_the_analysis_of_a_selecsls_2d_network_counts_its_layers(tiny_clips, tmp_path):
+    """BodyNet's 2D network on SelecSLS, analysed as the workflow's `analyse` job does."""
+    from pipeline.datasets.surreal import SampleSizes, VoxelSource
+    from pipeline.sparsity.analyse import SparsitySettings, analyse
+    from pipeline.training.samples import SampleSet, prepare
+
+    count = prepare(tiny_clips[0], "train", SampleSizes(64, 16, 32), "middle", VoxelSource(), tmp_path / "s")
+    samples = SampleSet.load(tmp_path / "s")
+    assert count == len(samples)
+    hourglass = {"stacks": 1, "features": 8, "modules": 1, "depth": 2}
+    model = BodyNet(BodyNetConfig(64, 16, 32, hourglass=hourglass, backbone_2d="selecsls")).eval()
+    groups = filter_groups(model.pose2d, prefix="pose2d")
+    assert len(groups) == sum(isinstance(m, nn.BatchNorm2d) for m in model.pose2d.modules())
+    for group in groups[::2]:
+        group.norm.weight.data[0] = 0.0  # one filter of every other layer switched off
+    filters = sum(g.filters for g in groups)
+    settings = SparsitySettings(gamma_threshold=1e-3, activation_threshold=1e-12, activation_samples=4, latency_batch=2)
+    result = analyse(model, ["pose2d"], samples, samples, settings, progress=False)
+    layers = result.layers.set_index("layer")
+    assert len(layers) == len(groups) and (layers["order"] >= 0).all()  # every layer ran and was counted
+    assert layers["inactive_gamma"].sum() == len(groups[::2])
+    assert set(layers.index[layers["removed"] > 0]) <= {"pose2d.mix.1.0"}
+    (network,) = result.networks.to_dict("records")
+    assert network["filters"] == filters and network["output_change"] < 1e-4
 
 
 def test_activation_peaks_follow_the_forward_order_and_find_silent_filters():

@@ -7,6 +7,13 @@ these are the two inner layers of every residual bottleneck (BN-ReLU-1×1, BN-Re
 stem (read by the first residual's pre-activation and its 1×1 skip). The residual stream
 itself is a sum, shared by every block: its channels are not a single filter's.
 
+In SelecSLS (the 2D networks' other backbone) every convolution is followed by its own
+BatchNorm and ReLU, so each is a group and each is counted. Their readers are concatenations
+(the modules' three 3×3 outputs and the cross-module skip), sums (the decoder's lateral
+paths), grouped or transposed convolutions, which removing a filter would have to narrow as
+well: those groups are counted and kept (`readers` None). Only the decoder's last 3×3, read
+by the 1×1 head alone, is removed.
+
 A filter is inactive (Mehta et al., 2019) when its BatchNorm scale |γ| falls below a threshold
 (1e-3: it outputs a constant) or when its rectified output never exceeds a threshold over
 the training images (1e-12: it outputs zero).
@@ -23,6 +30,7 @@ import torch
 from torch import nn
 
 from pipeline.models.hourglass import Residual, StackedHourglass
+from pipeline.models.selecsls import SelecSLS, SelecSLSMaps
 
 
 @dataclass
@@ -39,7 +47,7 @@ class FilterGroup:
     name: str  # the producing convolution's module name
     conv: nn.Conv2d
     norm: nn.BatchNorm2d
-    readers: list[Reader] = field(default_factory=list)
+    readers: list[Reader] | None = field(default_factory=list)  # None: not followed, so never removed
 
     @property
     def filters(self) -> int:
@@ -78,15 +86,42 @@ def _hourglass_groups(prefix: str, net: StackedHourglass) -> list[FilterGroup]:
     return groups
 
 
+def _is_conv_bn_relu(module: nn.Module) -> bool:
+    return (
+        isinstance(module, nn.Sequential)
+        and len(module) == 3
+        and isinstance(module[0], (nn.Conv2d, nn.ConvTranspose2d))
+        and isinstance(module[1], nn.BatchNorm2d)
+        and isinstance(module[2], nn.ReLU)
+    )
+
+
+def _selecsls_groups(prefix: str, net: SelecSLS | SelecSLSMaps) -> list[FilterGroup]:
+    groups = [
+        FilterGroup(_join(name, "0"), module[0], module[1], readers=None)
+        for name, module in net.named_modules(prefix=prefix)
+        if _is_conv_bn_relu(module)
+    ]
+    if isinstance(net, SelecSLSMaps):
+        last = next(group for group in groups if group.conv is net.mix[-1][0])
+        last.readers = [Reader(net.heads[0])]
+    return groups
+
+
 def filter_groups(network: nn.Module, prefix: str = "") -> list[FilterGroup]:
     """Every filter group of `network`, in module order (the forward order is recorded by
     `activation_peaks`)."""
-    groups = []
+    groups, whole = [], []  # whole: networks whose groups are all found already
     for name, module in network.named_modules(prefix=prefix):
+        if any(not folder or name.startswith(f"{folder}.") for folder in whole):
+            continue
         if isinstance(module, Residual):
             groups += _residual_groups(name, module)
         elif isinstance(module, StackedHourglass):
             groups += _hourglass_groups(name, module)
+        elif isinstance(module, (SelecSLS, SelecSLSMaps)):
+            groups += _selecsls_groups(name, module)
+            whole.append(name)
     return groups
 
 

@@ -52,7 +52,10 @@ def _normalise(norm: nn.BatchNorm2d, values: torch.Tensor, channels: torch.Tenso
 def remove_filters(group: FilterGroup, remove: np.ndarray, silent: np.ndarray) -> int:
     """Remove the filters `remove` (C,) bool of `group`, at least one filter staying; `silent`
     (C,) marks those whose rectified output is zero on every image (the others output the
-    constant ReLU(β)). Returns how many filters went."""
+    constant ReLU(β)). Returns how many filters went: none where the group's readers are not
+    followed."""
+    if group.readers is None:
+        return 0
     remove = torch.as_tensor(np.asarray(remove, dtype=bool)).clone()
     silent = torch.as_tensor(np.asarray(silent, dtype=bool))
     constant = torch.where(silent, 0.0, torch.relu(group.norm.bias.detach()))
