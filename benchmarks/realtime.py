@@ -35,7 +35,7 @@ import torch
 from pipeline.models.folding import fold_batchnorm
 from pipeline.realtime.__main__ import load_network
 from pipeline.realtime.stream import PoseStream
-from pipeline.realtime.track import read_video, video_rate
+from pipeline.realtime.track import open_video
 from pipeline.realtime.train import VNectSettings, build_network
 from pipeline.sparsity.cost import latencies_ms
 from pipeline.training.loop import cpu_has_bf16, pick_device
@@ -96,14 +96,15 @@ def first_box(video: Path) -> np.ndarray | None:
 
 
 def stream_times(model, size: int, video: Path, count: int, device: torch.device, passes: int) -> dict:
-    frames = list(read_video(video, count))
+    rate, frames = open_video(video, count)
+    frames = list(frames)
     height, width = frames[0].shape[:2]
     principal = np.array([(width - 1) / 2, (height - 1) / 2])
     result = {}
     for precision, dtype in precisions(device).items():
         runs = []
         for _ in range(passes):  # a fresh stream each pass; the median pass by its wall time
-            stream = PoseStream(model.to(device), size, float(max(height, width)), principal, video_rate(video), dtype)
+            stream = PoseStream(model.to(device), size, float(max(height, width)), principal, rate, dtype)
             stream.start(frames[0], first_box(video))
             began = time.perf_counter()
             poses = [pose for frame in frames for pose in stream.push(frame)] + stream.finish()

@@ -466,19 +466,26 @@ def test_the_compression_study_judges_lossless_against_mp4_and_each_network_agai
 
 
 def _evaluation(folder, measures: dict, run: str, seed: int):
-    from pipeline.evaluation.measures import summarise
+    from pipeline.evaluation.records import write_evaluation
 
-    folder.mkdir(parents=True)
-    images = _images(measures, seed=seed)
-    images.to_csv(folder / "images.csv", index=False)
-    summary = {
-        "method": "voxels",
-        "trained_run_id": f"train-{run}",
-        "evaluation_run_id": f"eval-{run}",
-        "measures": summarise(images),
-    }
-    (folder / "summary.json").write_text(json.dumps(summary))
+    record = {"method": "voxels", "trained_run_id": f"train-{run}", "evaluation_run_id": f"eval-{run}"}
+    write_evaluation(folder, _images(measures, seed=seed), record)
     return folder / "summary.json"
+
+
+def test_an_evaluation_is_written_as_the_tables_read_it(tmp_path):
+    from pipeline.evaluation.records import write_evaluation
+    from pipeline.evaluation.tables import read_images, read_summary
+
+    images = _images({"joint_error_mm": 100.0})
+    measures = write_evaluation(tmp_path / "row", images, {"method": "voxels"})
+    summary = read_summary(tmp_path / "row" / "summary.json")
+    assert summary == {"method": "voxels", "measures": measures}
+    assert measures["images"] == 40 and measures["joint_error_mm"] == pytest.approx(images["joint_error_mm"].mean())
+    pd.testing.assert_frame_equal(read_images(tmp_path / "row" / "summary.json"), images, rtol=1e-5)
+    with pytest.raises(ValueError, match="'image' column"):  # the tables pair rows by it
+        write_evaluation(tmp_path / "bad", images.drop(columns="image"), {})
+    assert not (tmp_path / "bad").exists()
 
 
 def test_table_cli_writes_table_figure_and_a_run_linked_to_the_evaluations(tmp_path, tracking_env):

@@ -20,7 +20,6 @@ chart, and each ordering's verdict (holds, reversed, undecided) by paired bootst
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -79,16 +78,10 @@ def _readout_params(args: argparse.Namespace) -> dict:
 
 def _write_evaluation(args: argparse.Namespace, evaluation, summary: dict, run, title: str) -> dict:
     """images.csv, summary.json (with the measures) and the sheet, logged to `run`."""
-    from pipeline.atomic import atomic_output
     from pipeline.evaluation.figures import qualitative_sheet
-    from pipeline.evaluation.measures import summarise
+    from pipeline.evaluation.records import write_evaluation
 
-    measures = summarise(evaluation.images)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_output(args.out / "images.csv") as tmp:
-        evaluation.images.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_output(args.out / "summary.json") as tmp:
-        tmp.write_text(json.dumps({**summary, "evaluation_run_id": run.run_id, "measures": measures}, indent=2) + "\n")
+    measures = write_evaluation(args.out, evaluation.images, {**summary, "evaluation_run_id": run.run_id})
     if evaluation.examples:
         qualitative_sheet(evaluation.examples, title, args.out / "sheet.png")
         run.log_artifact(args.out / "sheet.png")

@@ -119,21 +119,14 @@ def pool(args: argparse.Namespace) -> None:
     log.info("%s: %d LSP images of %d pixels", args.out, len(found["images"]), args.size)
 
 
-def write_evaluation(folder: Path, images: dict, extra: dict, run) -> dict:
-    """images.csv and summary.json (the figures of `pipeline.evaluation.measures.summarise`,
-    as the tables read them) in `folder`, which must exist; the figures."""
-    import json
-
+def write_measures(folder: Path, images: dict, record: dict) -> dict:
+    """An evaluation of the pose measures `images` (column: values per test crop) in
+    `folder`, as the tables read it (`pipeline.evaluation.records`); the figures."""
     import pandas as pd
 
-    from pipeline.evaluation.measures import summarise
+    from pipeline.evaluation.records import write_evaluation
 
-    frame = pd.DataFrame(images)
-    summary = summarise(frame)
-    frame.to_csv(folder / "images.csv", index_label="image", float_format="%.6g")
-    record = {**extra, "evaluation_run_id": run.run_id, "measures": summary}
-    (folder / "summary.json").write_text(json.dumps(record, indent=2) + "\n")
-    return summary
+    return write_evaluation(folder, pd.DataFrame(images).rename_axis("image").reset_index(), record)
 
 
 MOSAIC_SETS = ("mosaic", "unblended", "random", "random_unblended")  # the sources that are mosaic folders
@@ -191,7 +184,9 @@ def train(args: argparse.Namespace) -> None:
             save_checkpoint(tmp / "model.pt", payload)
             pd.DataFrame(history).to_csv(tmp / "history.csv", index=False, float_format="%.6g")
             extra = {"sources": args.sources, "train_images": len(data["images"]), "poses": len(data["poses"])}
-            summary = write_evaluation(tmp, measures, extra | {"trained_run_id": run.run_id}, run)
+            summary = write_measures(
+                tmp, measures, extra | {"trained_run_id": run.run_id, "evaluation_run_id": run.run_id}
+            )
         run.log_metrics(summary)
     log.info("%s: %s", args.out, ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
 
@@ -214,7 +209,7 @@ def references(args: argparse.Namespace) -> None:
         with atomic_output(args.out) as tmp:
             for name, measures in rows.items():
                 (tmp / name).mkdir(parents=True)
-                summary = write_evaluation(tmp / name, measures, {"reference": name}, run)
+                summary = write_measures(tmp / name, measures, {"reference": name, "evaluation_run_id": run.run_id})
                 run.log_metrics({f"{name}.{key}": value for key, value in summary.items()})
     log.info("%s: the constant and the nearest class of %d", args.out, args.classes)
 

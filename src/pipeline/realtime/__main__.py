@@ -113,14 +113,11 @@ def load_network(path: Path):
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    import json
-
     import numpy as np
     import pandas as pd
 
-    from pipeline.atomic import atomic_output
-    from pipeline.evaluation.measures import summarise
     from pipeline.evaluation.network import image_rows
+    from pipeline.evaluation.records import write_evaluation
     from pipeline.realtime.train import joint_measures, predict
     from pipeline.seeding import seeded_generator
     from pipeline.training.samples import SampleSet
@@ -138,19 +135,13 @@ def evaluate(args: argparse.Namespace) -> None:
     with stage_run("realtime_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
         measures = joint_measures(predict(model, samples, rows, args.batch_size, jitter))
         images = pd.DataFrame(image_rows(samples, rows, measures))
-        summary = summarise(images)
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_output(args.out / "images.csv") as tmp:
-            images.to_csv(tmp, index=False, float_format="%.6g")
         record = {
             "model": str(args.model),
             "method": "vnect" if settings.head == "location_maps" else "direct regression",
             "crop_jitter": args.crop_jitter,
             "evaluation_run_id": run.run_id,
-            "measures": summary,
         }
-        with atomic_output(args.out / "summary.json") as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        summary = write_evaluation(args.out, images, record)
         run.log_metrics(summary)
     log.info("%s, %d images: %s", args.out, len(images), ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
 

@@ -36,32 +36,30 @@ DEFAULT_RATE = 30.0  # frames per second, where a video does not say
 COLOURS = {"box": (0, 220, 255), "skeleton": (60, 200, 60), "joints": (40, 40, 230)}  # BGR
 
 
-def video_rate(path: Path) -> float:
-    """The frames per second the video's container states, else DEFAULT_RATE."""
-    capture = cv2.VideoCapture(str(path))
-    rate = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
-    capture.release()
-    return float(rate) if 0 < rate < 1000 else DEFAULT_RATE
-
-
-def read_video(path: Path, count: int | None = None) -> Iterator[np.ndarray]:
-    """The first `count` frames (None: all) of a video file, each (H, W, 3) uint8 RGB; an
-    InputError naming the file where OpenCV reads no frame of it."""
+def open_video(path: Path, count: int | None = None) -> tuple[float, Iterator[np.ndarray]]:
+    """The frames per second a video file's container states (else DEFAULT_RATE) and its
+    first `count` frames (None: all), each (H, W, 3) uint8 RGB, read as they are asked for;
+    an InputError naming the file where OpenCV decodes no frame of it."""
     if not path.is_file():
         raise InputError(f"{path}: no such video file")
     capture = cv2.VideoCapture(str(path))
-    read = 0
-    try:
-        while count is None or read < count:
-            ok, image = capture.read()
-            if not ok:
-                break
-            read += 1
-            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
-    if not read:
-        raise InputError(f"{path}: not a video OpenCV can read (no frame decoded)")
+    rate = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+
+    def frames() -> Iterator[np.ndarray]:
+        read = 0
+        try:
+            while count is None or read < count:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                read += 1
+                yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        finally:
+            capture.release()
+        if not read:
+            raise InputError(f"{path}: not a video OpenCV can read (no frame decoded)")
+
+    return (float(rate) if 0 < rate < 1000 else DEFAULT_RATE), frames()
 
 
 def draw_pose(image: np.ndarray, pose: FramePose, focal: float, principal: np.ndarray) -> np.ndarray:
@@ -116,8 +114,7 @@ def track_video(
     folder `out` (which must not hold others'); returns the summary it writes."""
     from tqdm import tqdm
 
-    rate = video_rate(video)
-    frames = read_video(video, count)
+    rate, frames = open_video(video, count)
     first = next(frames)
     height, width = first.shape[:2]
     if box is not None and (box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height):
