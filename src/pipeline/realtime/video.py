@@ -118,22 +118,26 @@ def table(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
     clips = rows["clip"].unique()
     counts = statistics.resample_counts(len(clips), seed=seed)
     by_way = {way: rows[rows["way"] == way].set_index("clip").loc[clips] for way in WAYS}
+    mean = statistics.Figure("mean", ("value",))
+
+    def bootstrapped(values: pd.Series, name: str, scale: float) -> dict[str, float]:
+        """The mean over the clips and its interval, each clip drawn as the others' rows are."""
+        frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
+        low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
+        return {
+            name: scale * statistics.evaluate(mean, frame),
+            f"{name}_low": scale * low,
+            f"{name}_high": scale * high,
+        }
+
     result = []
     for way, frame in by_way.items():
         row = {"way": way, "clips": len(clips)}
         for measure in MEASURES:
-            values = frame[measure].to_numpy(dtype=np.float64)
             scale = 100.0 if measure == "pck3d" else 1.0
-            samples = counts @ values / counts.sum(1)
-            row[measure] = scale * values.mean()
-            row[f"{measure}_low"], row[f"{measure}_high"] = (scale * v for v in statistics.interval(samples))
+            row |= bootstrapped(frame[measure], measure, scale)
             if way != "raw":
-                difference = values - by_way["raw"][measure].to_numpy(dtype=np.float64)
-                diff_samples = counts @ difference / counts.sum(1)
-                row[f"{measure}_vs_raw"] = scale * difference.mean()
-                row[f"{measure}_vs_raw_low"], row[f"{measure}_vs_raw_high"] = (
-                    scale * v for v in statistics.interval(diff_samples)
-                )
+                row |= bootstrapped(frame[measure] - by_way["raw"][measure], f"{measure}_vs_raw", scale)
         row["paper_pck3d"] = THESIS_PCK3D[way]
         if way != "raw":  # the thesis' ordering of this way against the raw joints, on 3DPCK
             interval = (row["pck3d_vs_raw_low"], row["pck3d_vs_raw_high"])
