@@ -208,7 +208,6 @@ def references(args: argparse.Namespace) -> None:
         rows = reference_measures(classes, data["poses"].mean(0), test["joints3d"])
         with atomic_output(args.out) as tmp:
             for name, measures in rows.items():
-                (tmp / name).mkdir(parents=True)
                 summary = write_measures(tmp / name, measures, {"reference": name, "evaluation_run_id": run.run_id})
                 run.log_metrics({f"{name}.{key}": value for key, value in summary.items()})
     log.info("%s: the constant and the nearest class of %d", args.out, args.classes)
