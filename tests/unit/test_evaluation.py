@@ -585,6 +585,40 @@ def test_references_predict_the_truth_and_the_training_constant(test_samples):
         ReferencePredictor("constant")
 
 
+def test_a_mirrored_prediction_maps_back_as_training_mirrors_the_targets(test_samples):
+    """A network that answers each crop with its truth, and each mirrored crop with the truth
+    that training's mirroring makes of it: read with the test-time mirror, it answers the
+    crop's own truth, every output's channels and axes mapped back."""
+    from pipeline.evaluation.network import predict
+    from pipeline.evaluation.references import ReferencePredictor
+    from pipeline.training.samples import make_batch
+
+    plain = make_batch(test_samples, np.arange(len(test_samples)))
+    flipped = make_batch(test_samples, np.arange(len(test_samples)), np.random.default_rng(0), flip=True)
+    rows = torch.tensor([not torch.equal(f, p) for f, p in zip(flipped["rgb"], plain["rgb"])])
+    assert rows.sum() >= 2
+    plain, flipped = ({k: v[rows] for k, v in batch.items()} for batch in (plain, flipped))
+    wanted = ("pose2d", "segm", "pose3d", "voxels", "depth", "part_voxels")
+    truth = ReferencePredictor("oracle").predict(plain, wanted)
+    mirrored_truth = ReferencePredictor("oracle").predict(flipped, wanted)
+
+    class Lookup(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, rgb, wanted):
+            seen = [torch.equal(rgb[0], flipped["rgb"][0].to(rgb.dtype))] * len(rgb)
+            assert seen[0] or torch.equal(rgb[0], plain["rgb"][0])
+            answers = mirrored_truth if seen[0] else truth
+            return {name: [answers[name]] for name in wanted}
+
+    averaged = predict(Lookup(), plain, wanted, mirrored=True)
+    for name in wanted:
+        assert not torch.allclose(mirrored_truth[name], truth[name]), name  # the mirror changes each output
+        assert torch.allclose(averaged[name], truth[name], atol=1e-5), name
+
+
 def test_the_reference_command_measures_the_tasks_alone_without_body_models(
     test_samples_folder, tmp_path, tracking_env
 ):

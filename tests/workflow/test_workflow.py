@@ -217,6 +217,7 @@ def test_the_tables_hold_every_row_asked_for_with_the_papers_numbers_and_link_th
     assert parts.loc["part_voxels_fvsv", "paper_part_voxel_iou_torso"] == 67.9
     assert 0 <= parts.loc["part_voxels_fvsv", "part_voxel_iou_torso"] < 100 and "part_voxels" not in parts.index
     summary = json.loads((workdir / "results/evaluation/end_to_end_fvsv/summary.json").read_text())
+    assert summary["mirror_test"] is True  # the tiny config reads each crop mirrored too
     client = MlflowClient(f"sqlite:///{workdir}/mlflow/mlflow.db")
     evaluation = client.get_run(summary["evaluation_run_id"])
     trained = client.get_run(evaluation.data.tags["pipeline.evaluated_run_id"])

@@ -65,10 +65,11 @@ def _exemplars(args: argparse.Namespace, samples):
 
 
 def _readout_params(args: argparse.Namespace) -> dict:
-    """The 3D joints' readout as run parameters."""
+    """How the outputs are read (mirrored too or not; the 3D joints' readout) as run parameters."""
     if args.readout == "peak":
-        return {"readout": "peak"}
+        return {"mirror_test": args.mirror_test, "readout": "peak"}
     return {
+        "mirror_test": args.mirror_test,
         "readout": "exemplars",
         "exemplars": str(args.exemplars),
         "neighbours": args.neighbours,
@@ -150,6 +151,7 @@ def network(args: argparse.Namespace) -> None:
             examples=args.examples if method != "tasks" else 0,
             placement=args.placement,
             exemplars=exemplars,
+            mirrored=args.mirror_test,
         )
         summary = {
             "method": method,
@@ -157,6 +159,7 @@ def network(args: argparse.Namespace) -> None:
             "stage": checkpoint.get("stage"),
             "trained_run_id": trained_run,
             "placement": args.placement,
+            "mirror_test": args.mirror_test,
         }
         _write_evaluation(args, evaluation, summary, run, f"{checkpoint.get('stage')} ({method})")
 
@@ -386,6 +389,12 @@ def _add_readout_arguments(p: argparse.ArgumentParser) -> None:
         choices=READOUTS,
         help="how the 3D joints are read from the joint volumes: peak: each joint at its volume's maximum "
         "(BodyNet's); exemplars: the mean of the training poses nearest to those peaks",
+    )
+    p.add_argument(
+        "--mirror-test",
+        action="store_true",
+        help="a trained network reads each crop mirrored too, and its outputs are the mean of the two "
+        "(the mirror's mapped back); reference rows are unchanged",
     )
     p.add_argument("--exemplars", type=Path, help="prepared training samples: the exemplar readout's poses")
     p.add_argument("--neighbours", type=int, help="training poses the exemplar readout averages")

@@ -65,7 +65,7 @@ from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 from pipeline.models.bodynet import VOXEL_PART_CLASSES
 from pipeline.synthesis.voxels import align_to_box, voxelize
 from pipeline.training import metrics
-from pipeline.training.samples import SampleSet, inputs, make_batch
+from pipeline.training.samples import FLIP_JOINTS, FLIP_PARTS, FLIP_VOXEL_PARTS, SampleSet, inputs, make_batch
 
 GENDERS = {0: "female", 1: "male"}
 
@@ -181,12 +181,50 @@ class BodyFitter:
         return mirror(fit.vertices)
 
 
-def predict(network, batch: dict[str, torch.Tensor], wanted: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """{subnetwork: last stack's output on the CPU} of a BodyNet or a reference predictor."""
+# How each output is mirrored back: its left/right channels exchanged (a permutation of dim 1,
+# or None) and its last axis (x, in image and voxel grids alike) reversed.
+MIRRORED_CHANNELS = {
+    "pose2d": FLIP_JOINTS,
+    "segm": FLIP_PARTS,
+    "depth": None,
+    "pose3d": FLIP_JOINTS,
+    "voxels": None,
+    "part_voxels": FLIP_VOXEL_PARTS,
+}
+
+
+def predict(
+    network, batch: dict[str, torch.Tensor], wanted: tuple[str, ...], mirrored: bool = False
+) -> dict[str, torch.Tensor]:
+    """{subnetwork: last stack's output on the CPU} of a BodyNet or a reference predictor.
+    With `mirrored`, a BodyNet also reads the mirror image of each crop, and each output is
+    the mean of the two, the mirror's mirrored back (Newell et al.'s test-time flip; the
+    networks train on mirrored crops); the shape parameters are the crop's own."""
     if hasattr(network, "predict"):
         return network.predict(batch, wanted)
     device = next(network.parameters()).device
-    return {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
+    outputs = {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
+    if not mirrored:
+        return outputs
+    seen = {k: v[-1].cpu() for k, v in network(**inputs(mirror_inputs(batch), device), wanted=wanted).items()}
+    for name, channels in MIRRORED_CHANNELS.items():
+        if name in outputs:
+            back = seen[name].flip(-1)
+            if channels is not None:
+                back = back[:, torch.as_tensor(channels, dtype=torch.long)]
+            outputs[name] = (outputs[name] + back) / 2
+    return outputs
+
+
+def mirror_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch's network inputs (B, C, S, S) seen in a mirror: x reversed, and the flow's
+    horizontal component (channel 0) negated."""
+    mirrored = {"rgb": batch["rgb"].flip(-1)}
+    if "flow" in batch:
+        flow = batch["flow"].flip(-1).clone()
+        flow[:, 0] = -flow[:, 0]
+        mirrored["flow"] = flow
+    return mirrored
 
 
 @torch.no_grad()
@@ -201,11 +239,13 @@ def evaluate_network(
     progress: bool = True,
     placement: str = "true_box",
     exemplars: PoseExemplars | None = None,
+    mirrored: bool = False,
 ) -> Evaluation:
     """Measure `network` (a BodyNet, or a reference predictor; `network.trained` names its
     trained subnetworks) on every image of `samples`; keep what the qualitative sheet needs
     for the first `examples` images. The 3D joints measured are the joint volumes' peaks, or
-    with `exemplars` the training poses nearest to them; the body fit reads the peaks."""
+    with `exemplars` the training poses nearest to them; the body fit reads the peaks. With
+    `mirrored`, a BodyNet reads each crop and its mirror image (`predict`)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     if method != "tasks" and placement not in PLACEMENTS:
@@ -227,7 +267,7 @@ def evaluate_network(
     for start in tqdm(range(0, len(samples), batch_size), desc="images", unit="batch", disable=not progress):
         indices = np.arange(start, min(start + batch_size, len(samples)))
         batch = make_batch(samples, indices)
-        outputs = predict(network, batch, wanted)
+        outputs = predict(network, batch, wanted, mirrored)
         measures: dict[str, np.ndarray] = {}
         for name, measure in TASK_MEASURES.items():
             if name in outputs:

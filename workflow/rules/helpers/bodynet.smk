@@ -103,9 +103,11 @@ def readout_input(train):
 
 
 def readout_options(train):
-    """How an evaluation reads the 3D joints from the volumes, as options."""
+    """How an evaluation reads the networks' outputs, as options: each crop mirrored too or
+    not (evaluation.mirror_test), and the 3D joints from the volumes."""
     readout = config["evaluation"]["pose3d_readout"]
+    mirror = " --mirror-test" if config["evaluation"]["mirror_test"] else ""
     if readout["method"] == "peak":
-        return cli_options({"readout": "peak"})
+        return cli_options({"readout": "peak"}) + mirror
     return cli_options({"readout": "exemplars", "exemplars": train, "neighbours": readout["neighbours"],
-                        "truncation": readout["truncation"]})
+                        "truncation": readout["truncation"]}) + mirror
