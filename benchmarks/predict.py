@@ -33,7 +33,7 @@ from pipeline.predict.write import write_prediction
 def measure(network, model, images: list[np.ndarray], settings: FitSettings, batch: int) -> dict:
     count = len(images)
     start = time.perf_counter()
-    boxes = [find_person(image, None)[0] for image in images]
+    boxes = [find_person(network, image)[0] for image in images]
     detection = time.perf_counter() - start
     size = network.config.input_size
     crops = np.stack([crop(image, box, size)[0] for image, box in zip(images, boxes)])
@@ -60,7 +60,7 @@ def measure(network, model, images: list[np.ndarray], settings: FitSettings, bat
         "images": count,
         "images_per_second": count / total,
         "seconds_per_image": {
-            "finding the person (HOG)": detection / count,
+            "finding the person (detector boxes and search windows, read by the 2D-pose network)": detection / count,
             "networks (a first look and each refinement of the crop)": networks / count,
             "fit (with the networks' time taken out)": max(predicted - networks, 0.0) / count,
             "writing (JSON, meshes, parts, the rendered overlay)": writing / count,

@@ -80,18 +80,69 @@ def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
 
 
-def test_without_a_box_the_person_is_detected_or_the_image_taken_whole():
+def test_the_search_windows_cover_the_image_at_every_scale_half_a_side_apart():
     from skimage import data
 
-    from pipeline.predict.body import find_person
+    from pipeline.predict.body import detections, search_boxes
 
     photo = data.astronaut()
-    box, found_by = find_person(photo, None)
-    assert found_by in ("detector", "whole image")
-    x0, y0, x1, y1 = box
-    assert 0 <= x0 < x1 <= photo.shape[1] + 1 and 0 <= y0 < y1 <= photo.shape[0] + 1
-    assert find_person(photo, (1, 2, 3, 4)) == ((1.0, 2.0, 3.0, 4.0), "box")
-    assert find_person(np.zeros((64, 48, 3), np.uint8), None) == ((0.0, 0.0, 48.0, 64.0), "whole image")
+    for x0, y0, x1, y1 in detections(photo):
+        assert 0 <= x0 < x1 <= photo.shape[1] + 1 and 0 <= y0 < y1 <= photo.shape[0] + 1
+    assert detections(np.zeros((64, 48, 3), np.uint8)) == []  # smaller than the detector's window
+    boxes = np.array(search_boxes(240, 320, (1.0, 0.5)))
+    sides = boxes[:, 2] - boxes[:, 0]
+    assert np.allclose(sides, boxes[:, 3] - boxes[:, 1]) and set(np.round(sides)) == {320.0, 160.0}
+    whole = boxes[sides > 200]
+    assert len(whole) == 1 and np.allclose(whole[0], [0, -40, 320, 280])  # centred on the short axis
+    small = boxes[sides < 200]
+    for axis, length in ((0, 320), (1, 240)):
+        starts = np.unique(small[:, axis])
+        assert starts[0] == 0 and starts[-1] + 160 == length and np.diff(starts).max() <= 80
+
+
+def test_without_a_box_the_person_is_the_window_the_pose_network_is_surest_of():
+    """A stand-in network sure of its joints in proportion to how well the crop's person box
+    (the crop less its margin) overlaps the one bright figure in the image."""
+    import torch
+
+    from pipeline.predict.body import CROP_MARGIN, find_person, locate_people
+
+    class Overlap(torch.nn.Module):
+        config = type("Config", (), {"input_size": 64})
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, rgb, wanted):
+            figure = rgb.mean(1) > 0.5  # (B, S, S)
+            inner = torch.zeros(64, 64, dtype=torch.bool)
+            margin = round(64 * (1 - 1 / CROP_MARGIN) / 2)
+            inner[margin:-margin, margin:-margin] = True
+            overlap = (figure & inner).sum((1, 2)) / (figure | inner).sum((1, 2)).clamp_min(1)
+            heatmaps = overlap[:, None, None, None].expand(-1, 16, 16, 16).clone()
+            return {name: [heatmaps] for name in wanted}
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[130:230, 200:300] = 255  # the figure, low and to the right
+    (x0, y0, x1, y1), how = find_person(Overlap(), image)
+    assert how == "network search"
+    assert 200 <= (x0 + x1) / 2 <= 300 and 130 <= (y0 + y1) / 2 <= 230  # centred on the figure
+    assert 70 <= x1 - x0 <= 140  # and about its size
+    found, _, _ = locate_people(Overlap(), [image, image], [(1, 2, 3, 4), None])
+    assert found[0] == ((1.0, 2.0, 3.0, 4.0), "box") and found[1][1].startswith("network search")
+
+
+def test_a_body_at_the_images_edge_is_called_cut_off():
+    from pipeline.predict.body import cut_off
+
+    parts = np.zeros((16, 16), np.int64)
+    parts[3:13, 6:10] = 2  # a body in the middle of its crop
+    centre, side = np.array([100.0, 100.0]), 160.0  # the crop spans 20–180 of a 200-pixel image
+    assert not cut_off(parts, centre, side, (200, 200))
+    assert cut_off(parts, centre, side, (150, 200))  # the image ends at 150: the legs are outside
+    assert cut_off(parts, np.array([100.0, 20.0]), side, (200, 200))  # the crop hangs over the top
+    assert not cut_off(np.zeros((16, 16), np.int64), centre, side, (150, 200))  # no body, nothing cut
 
 
 def test_the_evaluations_crop_given_as_a_box_is_the_crop_predict_takes():
@@ -188,6 +239,7 @@ def test_part_voxels_are_written_as_one_surface_per_part_where_the_camera_sees_t
         transl=np.zeros(3),
         vertices=np.zeros((0, 3)),
         confidence={},
+        whole_body=True,
         part_voxels=labels,
     )
     groups, current = {}, None

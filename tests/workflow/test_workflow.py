@@ -530,7 +530,8 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
         result = snakemake(workdir, "results/predict/rendered", "--cores", "2", "--configfile", str(config))
         out = workdir / "results/predict/rendered"
         record = json.loads((out / "frame.json").read_text())
-        assert record["person_found_by"].split(",")[0] in ("detector", "whole image")
+        assert record["person_found_by"].split(",")[0] in ("detector", "network search")
+        assert isinstance(record["whole_body"], bool)
         assert np.array(record["joints3d"]).shape == (16, 3) and record["root_depth"] > 0
         assert {"frame_body.obj", "frame_voxels.obj", "frame_overlay.png", "frame_views.png", "summary.csv"} <= {
             path.name for path in out.iterdir()
@@ -545,7 +546,7 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
         crop = summary["evaluation_crop"]
         assert crop["found_by"] == {"box": len(evaluation)} and crop["verdict"] in ("no worse", "worse")
         assert crop["evaluation_surface_error_mm"] == pytest.approx(evaluation["surface_error_mm"].mean(), abs=0.01)
-        assert {how.split(",")[0] for how in summary["detector"]["found_by"]} <= {"detector", "whole image"}
+        assert {how.split(",")[0] for how in summary["found"]["found_by"]} <= {"detector", "network search"}
         gallery = cv2.imread(str(workdir / "results/predict_check/gallery.png"))
         assert gallery.shape[0] == 2 * (256 + 4)  # the config's two examples, a row each
     finally:

@@ -11,9 +11,11 @@ surface), <name>_parts.png (the predicted parts), <name>_overlay.png (the body o
 image) and <name>_views.png (the body as seen, and turned 90° and 180°), and with a model
 that holds the part voxel network (e.g. results/bodynet/part_voxels_fvsv/model.pt)
 <name>_part_voxels.obj (a group per body part); and summary.csv, a row per image. The
-person is the given box, else the largest of OpenCV's HOG people detections, else the whole
-image; without a given box the crop is cut again on the networks' own view of the person
-(their segmentation, then their 2D joints), as training cropped. The body fit's options left
+person is the given box, else, among OpenCV's HOG people detections and square windows over
+the image at four scales, the one whose crop the 2D-pose network is surest of; without a given
+box the crop is cut again on the networks' own view of the person (their segmentation, then
+their 2D joints), as training cropped. A body that reaches the image's edge is cut off by the
+frame: it is fitted all the same, with a warning and whole_body false. The body fit's options left
 out (--joint-steps, --fit-steps, ...) take the values of the project's config.yaml
 (`evaluation.fit`).
 
@@ -139,11 +141,19 @@ def predict(args: argparse.Namespace) -> None:
             predictions = predict_bodies(network, model, images[chunk], boxes[chunk], [args.focal] * count, settings)
             for path, name, image, prediction in zip(args.images[chunk], names[chunk], images[chunk], predictions):
                 data = write_prediction(args.out, name, image, prediction, model, str(args.body_model))
+                if not prediction.whole_body:
+                    log.warning(
+                        "%s: the person is cut off by the image's edge; BodyNet is trained on whole bodies, "
+                        "so the body's hidden parts are guessed (whole_body: false in %s.json)",
+                        path,
+                        name,
+                    )
                 confidence = {f"confidence_{key}": round(value, 4) for key, value in data["confidence"].items()}
                 rows.append(
                     {
                         "image": str(path),
                         "found_by": data["person_found_by"],
+                        "whole_body": data["whole_body"],
                         "root_depth": round(data["root_depth"], 4),
                         "focal_length": data["focal_length"],
                         "height_m": round(float(np.ptp(prediction.vertices[:, 1])), 4),

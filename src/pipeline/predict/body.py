@@ -30,13 +30,20 @@ CROP_MARGIN = 1.15
 # own crop: 338), and more passes did not help: pipeline.predict.check measures it.
 REFINEMENTS = ("segmentation", "joints", "joints")
 MIN_BODY_SHARE = 0.01
+# a person is looked for, without a given box, in square windows of these shares of the
+# image's longer side (and in the HOG detector's boxes), read by the networks this many at once
+SEARCH_SCALES = (1.0, 0.7, 0.5, 0.35)
+SEARCH_BATCH = 16
+# a body with more than this share of its segmented pixels at the image's edge is cut off
+EDGE_SHARE = 0.02
 
 
 @dataclass
 class Prediction:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
-    # "box" (given), "detector" (OpenCV's HOG people detector) or "whole image", then
-    # ", refined" when it was cut again on the networks' outputs (REFINEMENTS)
+    # "box" (given), "detector" (OpenCV's HOG people detector) or "network search" (a window
+    # over the image, `find_person`), then ", refined" when it was cut again on the networks'
+    # outputs (REFINEMENTS)
     found_by: str
     image_size: tuple[int, int]  # (H, W)
     crop_centre: np.ndarray  # (2,) image pixels
@@ -54,29 +61,72 @@ class Prediction:
     transl: np.ndarray  # (3,)
     vertices: np.ndarray  # (V, 3) the fitted body in camera metres
     confidence: dict[str, float]
+    # False when what the segmentation calls body reaches the image's edge: the person is cut
+    # off by the frame, and BodyNet, trained on whole bodies, guesses the rest
+    whole_body: bool
     # (D, D, D) each voxel's part (pipeline.body_model.skeleton.VOXEL_PARTS, 0 = none), indexed
     # (z, y, x), where the checkpoint holds the part voxel network
     part_voxels: np.ndarray | None = None
 
 
-def find_person(image: np.ndarray, box: tuple[float, float, float, float] | None) -> tuple[tuple, str]:
-    """The person's box (x0, y0, x1, y1) and what found it: the given box, else the largest
-    of OpenCV's HOG people detections, else the whole image."""
+def detections(image: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """OpenCV's HOG people detections (x0, y0, x1, y1), each narrowed to the person it holds."""
     height, width = image.shape[:2]
-    if box is not None:
-        return tuple(float(v) for v in box), "box"
     if height < 128 or width < 64:  # smaller than the detector's window
-        return (0.0, 0.0, float(width), float(height)), "whole image"
+        return []
     detector = cv2.HOGDescriptor()
     detector.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     scale = min(1.0, 800.0 / max(height, width))  # the detector's cost grows with the pixels
     small = cv2.resize(image, None, fx=scale, fy=scale) if scale < 1 else image
     found, _ = detector.detectMultiScale(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), winStride=(8, 8))
-    if len(found):
-        x, y, w, h = max(found, key=lambda r: r[2] * r[3]) / scale
-        # HOG's windows hold the person with a margin of about a tenth of their height
-        return (float(x + 0.1 * w), float(y + 0.05 * h), float(x + 0.9 * w), float(y + 0.95 * h)), "detector"
-    return (0.0, 0.0, float(width), float(height)), "whole image"
+    # HOG's windows hold the person with a margin of about a tenth of their height
+    return [
+        (float(x + 0.1 * w), float(y + 0.05 * h), float(x + 0.9 * w), float(y + 0.95 * h))
+        for x, y, w, h in (np.asarray(r, np.float64) / scale for r in found)
+    ]
+
+
+def search_boxes(height: int, width: int, scales: tuple[float, ...] = SEARCH_SCALES) -> list[tuple]:
+    """Square person boxes (x0, y0, x1, y1) over an image (H, W): at each scale, of that share
+    of the image's longer side, laid half a side apart and evenly over each axis."""
+    boxes = []
+    for scale in scales:
+        side = scale * max(height, width)
+        for y in _starts(height, side):
+            for x in _starts(width, side):
+                boxes.append((float(x), float(y), float(x + side), float(y + side)))
+    return boxes
+
+
+def _starts(length: int, side: float) -> np.ndarray:
+    """Where windows of `side` start along an axis of `length` pixels, at most half a side
+    apart, the first and last flush with its ends (centred where one window overhangs it)."""
+    if side >= length:
+        return np.array([(length - side) / 2])
+    return np.linspace(0.0, length - side, int(np.ceil((length - side) / (side / 2))) + 1)
+
+
+@torch.no_grad()
+def find_person(network, image: np.ndarray) -> tuple[tuple, str]:
+    """The person's box (x0, y0, x1, y1) in an image without one, and what found it: among
+    the HOG detector's boxes and windows over the whole image at several scales
+    (`search_boxes`), the one whose crop the 2D-pose network is surest of (the mean over
+    joints of each heatmap's maximum): the networks judge where a whole body lies as they
+    were trained to see one."""
+    found = detections(image)
+    candidates = found + search_boxes(*image.shape[:2])
+    size = network.config.input_size
+    scores = []
+    for start in range(0, len(candidates), SEARCH_BATCH):
+        crops = np.stack([crop(image, box, size)[0] for box in candidates[start : start + SEARCH_BATCH]])
+        scores.append(pose_certainty(run_networks(network, crops, ("pose2d",))["pose2d"]))
+    best = int(np.argmax(np.concatenate(scores)))
+    return candidates[best], "detector" if best < len(found) else "network search"
+
+
+def pose_certainty(heatmaps: torch.Tensor) -> np.ndarray:
+    """(B, J, s, s) 2D heatmaps → (B,) the mean over joints of each heatmap's maximum."""
+    return heatmaps.flatten(2).amax(2).mean(1).numpy()
 
 
 def body_box(parts: np.ndarray, centre: np.ndarray, side: float) -> tuple | None:
@@ -89,6 +139,26 @@ def body_box(parts: np.ndarray, centre: np.ndarray, side: float) -> tuple | None
     corners = np.array([[xs.min() - 0.5, ys.min() - 0.5], [xs.max() + 0.5, ys.max() + 0.5]])
     (x0, y0), (x1, y1) = crop_to_image(corners, parts.shape[-1], centre, side)
     return (float(x0), float(y0), float(x1), float(y1))
+
+
+def cut_off(parts: np.ndarray, centre: np.ndarray, side: float, image_size: tuple[int, int]) -> bool:
+    """Whether the body the segmentation `parts` (s, s) of a crop (`centre`, `side`) finds
+    reaches the edge of its image (H, W): more than EDGE_SHARE of its pixels lie within one
+    heatmap pixel of the edge, or beyond it (the crop's padding)."""
+    ys, xs = np.nonzero(parts > 0)
+    if len(xs) == 0:
+        return False
+    size = parts.shape[-1]
+    points = crop_to_image(np.stack([xs, ys], axis=1).astype(np.float64), size, centre, side)
+    margin = side / size
+    height, width = image_size
+    near = (
+        (points[:, 0] < margin - 0.5)
+        | (points[:, 1] < margin - 0.5)
+        | (points[:, 0] > width - 0.5 - margin)
+        | (points[:, 1] > height - 0.5 - margin)
+    )
+    return bool(near.mean() > EDGE_SHARE)
 
 
 def box_of_crop(centre: np.ndarray, side: float) -> tuple[float, float, float, float]:
@@ -133,13 +203,16 @@ def estimate_root_depth(pixels: np.ndarray, depths: np.ndarray, focal: float, le
 
 
 @torch.no_grad()
-def run_networks(network, crops: np.ndarray) -> dict[str, torch.Tensor]:
-    """{'pose2d', 'segm', 'pose3d', 'voxels'} and 'part_voxels' where the network holds it
-    trained: the last stack's outputs for crops (B, S, S, 3) uint8."""
+def run_networks(network, crops: np.ndarray, wanted: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+    """The last stack's outputs for crops (B, S, S, 3) uint8: of the `wanted` networks, by
+    default 'pose2d', 'segm', 'pose3d', 'voxels' and 'part_voxels' where the network holds
+    it trained."""
     device = next(network.parameters()).device
     rgb = torch.from_numpy(crops).to(torch.float32).div(255.0).permute(0, 3, 1, 2).to(device)
-    parts = ("part_voxels",) if "part_voxels" in getattr(network, "trained", ()) else ()
-    outputs = network(rgb=rgb, wanted=("pose2d", "segm", "pose3d", "voxels", *parts))
+    if wanted is None:
+        parts = ("part_voxels",) if "part_voxels" in getattr(network, "trained", ()) else ()
+        wanted = ("pose2d", "segm", "pose3d", "voxels", *parts)
+    outputs = network(rgb=rgb, wanted=wanted)
     return {name: stacks[-1].float().cpu() for name, stacks in outputs.items()}
 
 
@@ -168,7 +241,10 @@ def locate_people(
     the networks' outputs on that crop. A box found (not given) is refined from the networks'
     own 2D pose and parts (REFINEMENTS), and those images run again."""
     size = network.config.input_size
-    found = [find_person(image, box) for image, box in zip(images, boxes)]
+    found = [
+        (tuple(float(v) for v in box), "box") if box is not None else find_person(network, image)
+        for image, box in zip(images, boxes)
+    ]
     crops = [crop(image, box, size) for image, (box, _) in zip(images, found)]
     outputs = run_networks(network, np.stack([c[0] for c in crops]))
     for by in REFINEMENTS:
@@ -236,6 +312,7 @@ def decode_outputs(
             voxels=probabilities[k],
             voxel_points=camera_points,
             confidence=confidence,
+            whole_body=not cut_off(parts[k], centre, side, (height, width)),
             part_voxels=None if part_voxels is None else part_voxels[k],
         )
         decoded.append((fields, camera_points, weights, joints3d))

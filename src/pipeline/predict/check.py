@@ -9,7 +9,7 @@ evaluation measures, the whole frame in, the body out, its error beside the eval
 
 Each test image's full frame is read from its clip and given to predict twice: with the
 evaluation's crop as the person's box (the same network input: what differs is only predict's
-own depth estimate and fit), and with no box (the person found by the detector). Both bodies are
+own depth estimate and fit), and with no box (the person found by predict itself: `found`). Both bodies are
 measured as the evaluation measures its own: the surface error (mm) after the fitted body is
 moved and scaled into the true body's box, and the root-centred 3D joint error (mm); with how
 far predict's crop lies from the evaluation's (centre offset over the side, side ratio).
@@ -17,7 +17,7 @@ far predict's crop lies from the evaluation's (centre offset over the side, side
 images.csv has a row per image and person-finding; summary.json each one's mean with a 95 %
 bootstrap interval, the evaluation's on the same images, and the paired interval of the
 difference (predict − evaluation): `no worse` when it reaches zero or below, else `worse`;
-gallery.png (with --examples) the first images' frames with the detector-found body drawn
+gallery.png (with --examples) the first images' frames with the body found without a box drawn
 over them and that body from three sides (as seen, turned 90° and 180°).
 """
 
@@ -49,7 +49,7 @@ from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.predict.check")
 
-FINDERS = ("evaluation_crop", "detector")
+FINDERS = ("evaluation_crop", "found")
 MEASURES = ("surface_error_mm", "joint_error_mm")
 
 
@@ -74,7 +74,7 @@ def check_images(
     network, models: dict, samples, frames: list[np.ndarray], settings, batch_size: int, examples: int = 0
 ) -> tuple[pd.DataFrame, list[tuple]]:
     """A row per test image and person-finding: its surface and 3D joint errors (mm); and
-    (frame, prediction, body model) of the first `examples` images, found by the detector."""
+    (frame, prediction, body model) of the first `examples` images, found without a box."""
     a = samples.arrays
     focal = float(a["focal"])
     rows, kept = [], {}

@@ -146,6 +146,7 @@ def record(name: str, prediction: Prediction, body_model: str) -> dict:
         "image": name,
         "person_box": list(prediction.box),
         "person_found_by": prediction.found_by,
+        "whole_body": prediction.whole_body,
         "crop": {"centre": prediction.crop_centre.tolist(), "side": prediction.crop_side},
         "focal_length": prediction.focal,
         "focal_length_given": prediction.focal_given,
