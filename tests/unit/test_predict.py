@@ -83,7 +83,8 @@ def test_predict_writes_every_output_for_a_photograph_and_names_bad_inputs(
 def test_the_search_windows_cover_the_image_at_every_scale_half_a_side_apart():
     from skimage import data
 
-    from pipeline.predict.body import detections, search_boxes
+    from pipeline.datasets.surreal import search_boxes
+    from pipeline.predict.body import detections
 
     photo = data.astronaut()
     for x0, y0, x1, y1 in detections(photo):

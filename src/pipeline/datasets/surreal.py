@@ -76,6 +76,32 @@ def warp(image: np.ndarray, transform: np.ndarray, size: int, nearest: bool) -> 
     return cv2.warpAffine(image, transform, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+# A person looked for in a whole image without a box is looked for in square windows of these
+# shares of the image's longer side (`search_boxes`), from one window over the whole image to
+# people a third of its height.
+SEARCH_SCALES = (1.0, 0.7, 0.5, 0.35)
+
+
+def search_boxes(height: int, width: int, scales: tuple[float, ...] = SEARCH_SCALES) -> list[tuple]:
+    """Square person boxes (x0, y0, x1, y1) over an image (H, W): at each scale, of that share
+    of the image's longer side, laid half a side apart and evenly over each axis."""
+    boxes = []
+    for scale in scales:
+        side = scale * max(height, width)
+        for y in _starts(height, side):
+            for x in _starts(width, side):
+                boxes.append((float(x), float(y), float(x + side), float(y + side)))
+    return boxes
+
+
+def _starts(length: int, side: float) -> np.ndarray:
+    """Where windows of `side` start along an axis of `length` pixels, at most half a side
+    apart, the first and last flush with its ends (centred where one window overhangs it)."""
+    if side >= length:
+        return np.array([(length - side) / 2])
+    return np.linspace(0.0, length - side, int(np.ceil((length - side) / (side / 2))) + 1)
+
+
 def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
     """(N, size, size) maps with a Gaussian of peak 1 at each point (N, 2); none off the map."""
     grid = np.arange(size, dtype=np.float32)

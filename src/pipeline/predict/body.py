@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from pipeline.body_model.skeleton import BODYNET_BONES, BODYNET_JOINTS
-from pipeline.datasets.surreal import DEPTH_BIN_SIZE, crop_box, crop_transform, warp
+from pipeline.datasets.surreal import DEPTH_BIN_SIZE, crop_box, crop_transform, search_boxes, warp
 from pipeline.errors import InputError
 from pipeline.evaluation.frames import crop_to_image, mirror, voxels_to_camera
 from pipeline.fitting.body_fit import FitSettings
@@ -30,9 +30,8 @@ CROP_MARGIN = 1.15
 # own crop: 338), and more passes did not help: pipeline.predict.check measures it.
 REFINEMENTS = ("segmentation", "joints", "joints")
 MIN_BODY_SHARE = 0.01
-# a person is looked for, without a given box, in square windows of these shares of the
-# image's longer side (and in the HOG detector's boxes), read by the networks this many at once
-SEARCH_SCALES = (1.0, 0.7, 0.5, 0.35)
+# a person looked for without a given box is looked for in the HOG detector's boxes and in
+# `search_boxes`' windows, read by the networks this many at once
 SEARCH_BATCH = 16
 # a body with more than this share of its segmented pixels at the image's edge is cut off
 EDGE_SHARE = 0.02
@@ -84,26 +83,6 @@ def detections(image: np.ndarray) -> list[tuple[float, float, float, float]]:
         (float(x + 0.1 * w), float(y + 0.05 * h), float(x + 0.9 * w), float(y + 0.95 * h))
         for x, y, w, h in (np.asarray(r, np.float64) / scale for r in found)
     ]
-
-
-def search_boxes(height: int, width: int, scales: tuple[float, ...] = SEARCH_SCALES) -> list[tuple]:
-    """Square person boxes (x0, y0, x1, y1) over an image (H, W): at each scale, of that share
-    of the image's longer side, laid half a side apart and evenly over each axis."""
-    boxes = []
-    for scale in scales:
-        side = scale * max(height, width)
-        for y in _starts(height, side):
-            for x in _starts(width, side):
-                boxes.append((float(x), float(y), float(x + side), float(y + side)))
-    return boxes
-
-
-def _starts(length: int, side: float) -> np.ndarray:
-    """Where windows of `side` start along an axis of `length` pixels, at most half a side
-    apart, the first and last flush with its ends (centred where one window overhangs it)."""
-    if side >= length:
-        return np.array([(length - side) / 2])
-    return np.linspace(0.0, length - side, int(np.ceil((length - side) / (side / 2))) + 1)
 
 
 @torch.no_grad()
