@@ -2,7 +2,8 @@
 On each test clip's first frame, the box `pipeline.realtime.stream.first_box` finds (its passes
 started from the whole frame) against the same passes started from the search window the
 network is surest of (`pipeline.datasets.surreal.search_boxes`, the mean of its joints'
-confidences: how `pipeline.predict` picks BodyNet's crop); each box's IoU with the truth's box
+confidences: how `pipeline.predict` picks BodyNet's crop), and the passes run from every window,
+the box the network is surest of after them kept; each box's IoU with the truth's box
 (BodyNet's crop of the true 2D joints) and how many reach IoU 0.5.
 
     python benchmarks/first_box.py --model results/realtime/vnect/model.pt \\
@@ -43,6 +44,20 @@ def from_search(model, image: np.ndarray, size: int) -> np.ndarray:
     return box
 
 
+def after_passes(model, image: np.ndarray, size: int) -> np.ndarray:
+    """The passes run from every search window, and the box the network is surest of after them."""
+    found = []
+    for window in search_boxes(*image.shape[:2]):
+        box = np.array(window)
+        for _ in range(FIRST_BOX_PASSES + 1):
+            x0, y0, x1, y1 = box
+            centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), max(x1 - x0, y1 - y0)
+            points, _, confidence = read_frame(model, image, centre, side, size)
+            final, box = box, joints_box(points)
+        found.append((float(confidence.mean()), final))
+    return max(found, key=lambda pair: pair[0])[1]
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two boxes (x0, y0, x1, y1)."""
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -62,13 +77,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     model, _, size = load_network(args.model)
     model.eval()
-    overlaps = {"whole_frame": [], "search": []}
+    overlaps = {"whole_frame": [], "search": [], "search_after_passes": []}
     with torch.no_grad():
         for info in tqdm(find_clips(args.root, args.split), desc="clips"):
             clip = Clip(info)
             image, truth = clip.rgb(0), joints_box(clip.info.joints2d[0])
             overlaps["whole_frame"].append(iou(first_box(model, image, size), truth))
             overlaps["search"].append(iou(from_search(model, image, size), truth))
+            overlaps["search_after_passes"].append(iou(after_passes(model, image, size), truth))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     result = {"commit": commit.stdout.strip(), "model": str(args.model), "clips": len(overlaps["search"])}
     for start, values in overlaps.items():
