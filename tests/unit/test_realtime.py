@@ -496,3 +496,26 @@ def test_the_direct_regression_learns_from_its_joints_and_has_no_heatmaps(tmp_pa
     save_checkpoint(path, {"state": model.state_dict(), "settings": vars(settings), "input_size": 64})
     with pytest.raises(InputError, match="a regression network has no heatmaps"):
         location_map_network(path)
+
+
+def test_xnect_stage_two_starts_as_the_read_out_and_learns_what_it_misses():
+    """Stage II reads Stage I's features; untrained it answers the read-out itself, and trained
+    on people whose read-out misses by a pose-dependent error it learns to take that away."""
+    from pipeline.models.vnect import PELVIS
+    from pipeline.realtime.lifting import Lifting, LiftingSettings, fit_lifting, mean_joint_error, stage_one_features
+
+    generator = torch.Generator().manual_seed(0)
+    heatmaps = torch.rand(256, 16, 8, 8, generator=generator)
+    locations = torch.randn(256, 16, 3, 8, 8, generator=generator)
+    features, readout = stage_one_features(heatmaps, locations)
+    assert features.shape == (256, 16 * 6) and torch.equal(readout[:, PELVIS], torch.zeros(256, 3))
+    assert features[:, 0::6].abs().max() <= 1 and features[:, 1::6].abs().max() <= 1  # peaks in [-1, 1]
+    untrained = Lifting(16, 32).eval()
+    assert torch.allclose(untrained(features, readout), readout)
+    x, y = features[:, 0::6], features[:, 1::6]
+    truth = readout + 0.2 * torch.stack([x, y, x * y], dim=-1)  # off by a function of where the peaks are
+    truth = truth - truth[:, PELVIS : PELVIS + 1]
+    lifting = fit_lifting(features, readout, truth, LiftingSettings(64, 800, 64, 3e-3, 0))
+    with torch.no_grad():
+        before, after = mean_joint_error(readout, truth), mean_joint_error(lifting(features, readout), truth)
+    assert after < 0.4 * before  # an answer that ignores the features stays at 1.0
