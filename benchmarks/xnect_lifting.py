@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     document = {
         "commit": commit.stdout.strip(),
         "model": str(args.model),
-        "settings": vars(settings),
+        "settings": vars(settings) | {"jitter": args.jitter, "passes": args.passes},
         "training_crops": len(train),
         "test_crops": len(test),
         "training_seconds": round(seconds, 1),
