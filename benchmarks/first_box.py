@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,38 +23,29 @@ from tqdm import tqdm
 from pipeline.clips import Clip, find_clips
 from pipeline.datasets.surreal import search_boxes
 from pipeline.realtime.__main__ import load_network
-from pipeline.realtime.stream import FIRST_BOX_PASSES, first_box, joints_box, read_frame
+from pipeline.realtime.stream import first_box, joints_box, read_frame
+from pipeline.tracking import git_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def certainty(model, image: np.ndarray, box, size: int) -> float:
+    """The mean of the network's joint confidences on the square crop of `box` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), max(x1 - x0, y1 - y0)
+    return float(read_frame(model, image, centre, side, size)[2].mean())
+
+
 def from_search(model, image: np.ndarray, size: int) -> np.ndarray:
     """The first box's passes started from the search window whose crop the network is surest of."""
-
-    def certainty(box: tuple) -> float:
-        x0, y0, x1, y1 = box
-        return float(read_frame(model, image, np.array([(x0 + x1) / 2, (y0 + y1) / 2]), x1 - x0, size)[2].mean())
-
-    box = np.array(max(search_boxes(*image.shape[:2]), key=certainty))
-    for _ in range(FIRST_BOX_PASSES):
-        x0, y0, x1, y1 = box
-        points, _, _ = read_frame(model, image, np.array([(x0 + x1) / 2, (y0 + y1) / 2]), max(x1 - x0, y1 - y0), size)
-        box = joints_box(points)
-    return box
+    best = max(search_boxes(*image.shape[:2]), key=lambda window: certainty(model, image, window, size))
+    return first_box(model, image, size, start=np.array(best))
 
 
 def after_passes(model, image: np.ndarray, size: int) -> np.ndarray:
     """The passes run from every search window, and the box the network is surest of after them."""
-    found = []
-    for window in search_boxes(*image.shape[:2]):
-        box = np.array(window)
-        for _ in range(FIRST_BOX_PASSES + 1):
-            x0, y0, x1, y1 = box
-            centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), max(x1 - x0, y1 - y0)
-            points, _, confidence = read_frame(model, image, centre, side, size)
-            final, box = box, joints_box(points)
-        found.append((float(confidence.mean()), final))
-    return max(found, key=lambda pair: pair[0])[1]
+    settled = [first_box(model, image, size, start=np.array(window)) for window in search_boxes(*image.shape[:2])]
+    return max(settled, key=lambda box: certainty(model, image, box, size))
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
             overlaps["whole_frame"].append(iou(first_box(model, image, size), truth))
             overlaps["search"].append(iou(from_search(model, image, size), truth))
             overlaps["search_after_passes"].append(iou(after_passes(model, image, size), truth))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    result = {"commit": commit.stdout.strip(), "model": str(args.model), "clips": len(overlaps["search"])}
+    commit = git_state()[0][:7]
+    result = {"commit": commit, "model": str(args.model), "clips": len(overlaps["search"])}
     for start, values in overlaps.items():
         values = np.array(values)
         result[start] = {"mean_iou": round(float(values.mean()), 3), "iou_at_least_half": int((values >= 0.5).sum())}

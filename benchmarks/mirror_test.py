@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +26,7 @@ from pipeline.evaluation.network import evaluate_network
 from pipeline.evaluation.statistics import evaluate, interval, resample_counts
 from pipeline.models.bodynet import BodyNetConfig
 from pipeline.models.checkpoint import build_model, load_checkpoint
+from pipeline.tracking import git_state
 from pipeline.training.samples import SampleSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         }
         stages[checkpoint.get("stage", str(path))] = compare(frames[False], frames[True], counts)
         print(json.dumps({str(path): stages[checkpoint.get("stage", str(path))]}), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = git_state()[0][:7]
     result = {
-        "commit": commit.stdout.strip(),
+        "commit": commit,
         "test_samples": len(test),
         "readout": readout,
         "threads": args.threads,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from pipeline.evaluation.measures import joint_measures
 from pipeline.evaluation.network import predict
 from pipeline.models.bodynet import BodyNetConfig
 from pipeline.models.checkpoint import build_model, load_checkpoint
+from pipeline.tracking import git_state
 from pipeline.training import metrics
 from pipeline.training.metrics import PELVIS
 from pipeline.training.samples import SampleSet, make_batch
@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> None:
                 label = f"{name}{', mirror test' if mirrored else ''}"
                 result[label] = {"mpjpe": round(float(mpjpe), 1), "pa_mpjpe": round(float(pa_mpjpe), 1)}
                 print(label, result[label], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = git_state()[0][:7]
     document = {
-        "commit": commit.stdout.strip(),
+        "commit": commit,
         "model": str(args.model),
         "test_samples": len(test),
         "readouts": result,

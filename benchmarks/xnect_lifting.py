@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pipeline.evaluation.statistics import Figure, evaluate, interval, resample_
 from pipeline.realtime.__main__ import load_network
 from pipeline.realtime.lifting import LiftingSettings, fit_lifting, stage_one_features
 from pipeline.realtime.train import LOCATION_UNIT, batch_arrays, jittered
+from pipeline.tracking import git_state
 from pipeline.training.samples import SampleSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
             "test": compare(test_readout, lifting(test_features, test_readout), test_truth),
             "training_subset": compare(readout[subset], lifting(features[subset], readout[subset]), truth[subset]),
         }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = git_state()[0][:7]
     document = {
-        "commit": commit.stdout.strip(),
+        "commit": commit,
         "model": str(args.model),
         "settings": vars(settings) | {"jitter": args.jitter, "passes": args.passes},
         "training_crops": len(train),

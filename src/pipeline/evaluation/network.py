@@ -203,10 +203,14 @@ def predict(
     if hasattr(network, "predict"):
         return network.predict(batch, wanted)
     device = next(network.parameters()).device
-    outputs = {k: v[-1].cpu() for k, v in network(**inputs(batch, device), wanted=wanted).items()}
+
+    def last_stacks(fed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v[-1].cpu() for k, v in network(**inputs(fed, device), wanted=wanted).items()}
+
+    outputs = last_stacks(batch)
     if not mirrored:
         return outputs
-    seen = {k: v[-1].cpu() for k, v in network(**inputs(mirror_inputs(batch), device), wanted=wanted).items()}
+    seen = last_stacks(mirror_inputs(batch))
     for name, channels in MIRRORED_CHANNELS.items():
         if name in outputs:
             back = seen[name].flip(-1)

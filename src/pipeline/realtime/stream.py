@@ -84,11 +84,14 @@ def joints_box(points: np.ndarray) -> np.ndarray:
     return square_box(*crop_box(points))
 
 
-def first_box(model: VNect, image: np.ndarray, size: int, dtype: torch.dtype | None = None) -> np.ndarray:
-    """The person's box in a first frame, found by the network itself: from the whole frame,
-    FIRST_BOX_PASSES times the box of the joints it finds in the crop of the box before."""
+def first_box(
+    model: VNect, image: np.ndarray, size: int, dtype: torch.dtype | None = None, start: np.ndarray | None = None
+) -> np.ndarray:
+    """The person's box in a first frame, found by the network itself: from `start` (x0, y0,
+    x1, y1; the whole frame by default), FIRST_BOX_PASSES times the box of the joints it finds
+    in the crop of the box before."""
     height, width = image.shape[:2]
-    box = np.array([0.0, 0.0, width, height])
+    box = np.array([0.0, 0.0, width, height]) if start is None else np.asarray(start, np.float64)
     for _ in range(FIRST_BOX_PASSES):
         x0, y0, x1, y1 = box
         centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), max(x1 - x0, y1 - y0)

@@ -106,8 +106,8 @@ def readout_options(train):
     """How an evaluation reads the networks' outputs, as options: each crop mirrored too or
     not (evaluation.mirror_test), and the 3D joints from the volumes."""
     readout = config["evaluation"]["pose3d_readout"]
+    options = {"readout": readout["method"]}
+    if readout["method"] == "exemplars":
+        options |= {"exemplars": train, "neighbours": readout["neighbours"], "truncation": readout["truncation"]}
     mirror = " --mirror-test" if config["evaluation"]["mirror_test"] else ""
-    if readout["method"] == "peak":
-        return cli_options({"readout": "peak"}) + mirror
-    return cli_options({"readout": "exemplars", "exemplars": train, "neighbours": readout["neighbours"],
-                        "truncation": readout["truncation"]}) + mirror
+    return cli_options(options) + mirror
