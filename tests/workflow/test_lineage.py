@@ -109,22 +109,19 @@ def test_dvc_versions_a_run_reruns_an_experiment_and_round_trips_through_the_rem
     assert missing.returncode != 0 and "dvc.lock: not found" in missing.stdout + missing.stderr
 
     # an experiment with one value changed: DVC runs the stage, Snakemake reruns the jobs that
-    # read the value and what follows from them, nothing upstream
-    fits = ["results/evaluation/end_to_end_fvsv/summary.json", "results/bodynet_table.csv"]
-    upstream = ["results/surreal/**/*", "results/bodynet/samples/**/*", "results/bodynet/*/model.pt"]
-    clips, before = file_hashes(first, upstream), file_hashes(first, fits)
-    run(["dvc", "exp", "run", "-S", "config.yaml:evaluation.fit.steps=5"], cwd=first)
+    # read the value and what follows from them (the jittered evaluations, their table, the
+    # results page), nothing upstream
+    jittered = ["results/evaluation/realtime/vnect_jittered/summary.json", "results/vnect_table.csv"]
+    upstream = ["results/surreal/**/*", "results/bodynet/samples/**/*", "results/realtime/*/model.pt"]
+    clips, before = file_hashes(first, upstream), file_hashes(first, jittered)
+    jitter = yaml.safe_load((first / "config.yaml").read_text())["realtime"]["crop_jitter"] * 2
+    run(["dvc", "exp", "run", "-S", f"config.yaml:realtime.crop_jitter={jitter}"], cwd=first)
     (log,) = (first / ".snakemake/log").glob("*.snakemake.log")  # the run the stage started
     ran = set(re.findall(r"^(?:local)?rule (\w+):", log.read_text(), re.M))
-    assert "evaluate_body_fit" in ran and "tabulate_evaluation" in ran
-    assert not ran & {"render_clips", "prepare_bodynet_samples", "train_bodynet"}
-    assert file_hashes(first, upstream) == clips and file_hashes(first, fits) != before
-    assert (
-        yaml.safe_load((first / "dvc.lock").read_text())["stages"]["pipeline"]["params"]["config.yaml"]["evaluation"][
-            "fit"
-        ]["steps"]
-        == 5
-    )
+    assert ran == {"evaluate_vnect_jittered", "tabulate_evaluation", "results_page", "all"}
+    assert file_hashes(first, upstream) == clips and file_hashes(first, jittered) != before
+    locked = yaml.safe_load((first / "dvc.lock").read_text())["stages"]["pipeline"]["params"]["config.yaml"]
+    assert locked["realtime"]["crop_jitter"] == jitter
     assert "Data and pipelines are up to date" in run(["dvc", "status"], cwd=first).stdout
     assert "Nothing to be done" in snakemake(first, "-n", "--configfile", "config.yaml").stdout
 

@@ -18,12 +18,16 @@ Shapes: B images, V vertices, H×W silhouettes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
 
 from pipeline.body_model.skeleton import VOXEL_PARTS
 from pipeline.evaluation.statistics import Figure, evaluate
+
+if TYPE_CHECKING:  # torch is imported where it is used: the tables read these measures' names without it
+    import torch
 
 
 def surface_error_mm(vertices: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -96,6 +100,8 @@ def extreme_shapes(shape_deviation_mm: np.ndarray, fraction: float) -> np.ndarra
 
 def shape_deviation_mm(model, pose: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
     """(B,) surface error between each true body and the mean shape in the same pose."""
+    import torch
+
     with torch.no_grad():
         true = model(betas, pose).vertices
         mean = model(torch.zeros_like(betas), pose).vertices

@@ -71,6 +71,7 @@ import pandas as pd
 from pipeline.config import ConfigError
 from pipeline.errors import InputError, read_json_record
 from pipeline.evaluation import statistics
+from pipeline.evaluation.measures import figures
 
 # Table 4.5's columns, in its order, and its figures
 PART_VOXEL_COLUMNS = ("head", "torso", "left_arm", "right_arm", "left_leg", "right_leg", "background", "foreground")
@@ -520,8 +521,6 @@ def build(table: Table, images: dict[str, pd.DataFrame], seed: int = 0) -> tuple
     missing = [row.key for row in table.rows if row.key not in images]
     if missing:
         raise InputError(f"{table.name}: no evaluation given for row(s) {', '.join(missing)}")
-    from pipeline.evaluation.measures import figures  # torch: not when the workflow reads the tables
-
     _check_paired(table, {row.key: images[row.key] for row in table.rows})
     specs = figures()
     counts = statistics.resample_counts(len(images[table.rows[0].key]), seed=seed)
@@ -562,8 +561,6 @@ def orderings(table: Table, frame: pd.DataFrame, images: dict[str, pd.DataFrame]
     """For each column, each pair of rows the paper ranks (its better row first in its
     order), and each learned row against the constant (expected better): our difference
     (first − second) with its paired 95 % interval, and the verdict."""
-    from pipeline.evaluation.measures import figures
-
     specs = figures()
     keys = frame["key"].tolist()
     pairs = []
