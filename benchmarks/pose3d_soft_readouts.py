@@ -4,8 +4,13 @@ as Sun et al., "Integral Human Pose Regression", 2018, read theirs) over the who
 within ±2 cells of the peak; the config's exemplar readout of the peaks (the training poses
 nearest to them); and exemplars chosen by the volumes themselves: the training poses, placed at
 the peaks' pelvis, whose joints the volumes find likeliest (each joint's log-probability, floored
-so that one joint cannot outvote the others). MPJPE and PA-MPJPE (mm) per readout, the crops
-read as they are and with the mirror test (`evaluation.mirror_test`).
+so that one joint cannot outvote the others). Then three that take the image plane from the
+2D-pose network instead: its heatmaps' peaks, each at the depth bin its joint's volume finds
+likeliest in the column under it, as they are and through the exemplars; and two oracles that
+bound the exemplar readout: the true 2D joints at the volumes' depth, and the true points
+themselves (what the training poses can represent of the test poses at best). MPJPE and
+PA-MPJPE (mm) per readout, the crops read as they are and with the mirror test
+(`evaluation.mirror_test`).
 
     python benchmarks/pose3d_soft_readouts.py --model results/bodynet/pose3d/model.pt \\
         --train results/bodynet/samples/train --val results/bodynet/samples/test \\
@@ -73,6 +78,16 @@ def likeliest_exemplars(volumes: torch.Tensor, library: PoseExemplars, neighbour
     return torch.stack(chosen).float()
 
 
+def depth_at(volumes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, J, Z, s, s) volume logits, (B, J, 2) heatmap points (x, y) → (B, J, 3): each point
+    with the depth bin its joint's volume finds likeliest in the column under it."""
+    count, joints, bins, size, _ = volumes.shape
+    cell = points.round().long().clamp(0, size - 1)
+    batch, joint = torch.arange(count)[:, None], torch.arange(joints)[None, :]
+    column = volumes[batch, joint, :, cell[..., 1], cell[..., 0]]  # (B, J, Z)
+    return torch.cat([points.float(), column.argmax(-1, keepdim=True).float()], dim=-1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="a checkpoint holding a trained 3D-pose network")
@@ -88,12 +103,23 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = load_checkpoint(args.model)
     network = build_model(BodyNetConfig.from_dict(checkpoint["config"]), [args.model]).eval()
     focal, principal = float(test.arrays["focal"]), torch.as_tensor(test.arrays["principal"])
+    # each readout: (volumes, the 2D network's heatmaps, the batch) → (B, J, 3) volume points
     readouts = {
-        "peak": metrics.volume_peaks,
-        "expectation": expectation,
-        "expectation within 2 cells of the peak": lambda v: expectation(v, 2),
-        "exemplars of the peaks (the config's)": lambda v: library(metrics.volume_peaks(v)),
-        "likeliest exemplars": lambda v: likeliest_exemplars(v, library, readout["neighbours"]),
+        "peak": lambda v, h, b: metrics.volume_peaks(v),
+        "expectation": lambda v, h, b: expectation(v),
+        "expectation within 2 cells of the peak": lambda v, h, b: expectation(v, 2),
+        "exemplars of the peaks (the config's)": lambda v, h, b: library(metrics.volume_peaks(v)),
+        "likeliest exemplars": lambda v, h, b: likeliest_exemplars(v, library, readout["neighbours"]),
+        "the 2D network's peaks at the volumes' depth": lambda v, h, b: depth_at(v, metrics.peaks(h)),
+        "exemplars of the 2D network's peaks at the volumes' depth": lambda v, h, b: library(
+            depth_at(v, metrics.peaks(h))
+        ),
+        "oracle: exemplars of the true 2D joints at the volumes' depth": lambda v, h, b: library(
+            depth_at(v, b["joints"].float())
+        ),
+        "oracle: exemplars of the true points (the readout's floor)": lambda v, h, b: library(
+            torch.cat([b["joints"].float(), b["bins"].float()[..., None]], -1)
+        ),
     }
     result = {}
     with torch.no_grad():
@@ -101,10 +127,11 @@ def main(argv: list[str] | None = None) -> None:
             errors = {name: [] for name in readouts}
             for start in range(0, len(test), 16):
                 batch = make_batch(test, np.arange(start, min(start + 16, len(test))), targets=("volumes",))
-                volumes = predict(network, batch, ("pose3d",), mirrored)["pose3d"].float()
+                outputs = predict(network, batch, ("pose2d", "pose3d"), mirrored)
+                volumes, heatmaps = outputs["pose3d"].float(), outputs["pose2d"].float()
                 for name, read in readouts.items():
                     camera = metrics.volume_to_camera(
-                        read(volumes), batch, test.sizes.heatmap, DEPTH_BINS, focal, principal
+                        read(volumes, heatmaps, batch), batch, test.sizes.heatmap, DEPTH_BINS, focal, principal
                     )
                     measured = joint_measures(camera, batch["joints_camera"])
                     errors[name].append(np.stack([measured["joint_error_mm"], measured["pa_joint_error_mm"]], 1))

@@ -238,6 +238,8 @@ def test_flip_exchanges_left_and_right(samples):
     assert torch.equal(flipped["depth_classes"][i], plain["depth_classes"][i].flip(-1))  # depth does not
     assert torch.equal(flipped["parts"][i] > 0, plain["parts"][i].flip(-1) > 0)
     assert torch.equal(flipped["voxels"][i], plain["voxels"][i].flip(-1))  # the body mirrored in x
+    # each joint's volume: the other side's, x reversed, its depth bins kept (a mirror in x keeps z)
+    assert torch.allclose(flipped["volumes"][i], plain["volumes"][i][FLIP_JOINTS].flip(-1))
     assert torch.equal(flipped["silhouette_front"][i], plain["silhouette_front"][i].flip(-1))
     mirrored_parts = torch.as_tensor(FLIP_VOXEL_PARTS)[plain["part_voxels"][i].flip(-1)].long()
     assert torch.equal(flipped["part_voxels"][i], mirrored_parts)  # left arm ↔ right arm, left leg ↔ right leg
