@@ -77,6 +77,55 @@ def test_motion_variants_are_seeded_new_poses_made_of_the_splits_own():
         motion.variants([], 1, variation, 0, "train")
 
 
+def knee_motion(name: str, degrees: list[float], height: float = 0.9) -> motion.Motion:
+    """A motion in the zero pose but for the left knee, turned about x by `degrees` (one value a frame)."""
+    pose = np.zeros((len(degrees), 72), np.float32)
+    pose[:, 3 * motion.J["left_knee"]] = np.radians(degrees)
+    trans = np.tile(np.array([0.5, -1.0, height], np.float32), (len(degrees), 1))
+    return motion.Motion(name, pose, trans)
+
+
+def test_an_interpolation_starts_at_the_two_most_different_poses():
+    first = knee_motion("a", [0, 0, 90, 0, 0])
+    second = knee_motion("b", [0, 0, 0, -90, 0, 0])
+    distances = motion.pose_distances(first.pose, second.pose)
+    assert distances.shape == (5, 6) and np.unravel_index(np.argmax(distances), distances.shape) == (2, 3)
+    assert distances[2, 3] == pytest.approx(np.pi, abs=1e-5) and distances[2, 0] == pytest.approx(np.pi / 2, abs=1e-5)
+    made = motion.interpolate_poses(first, second, 1.01 * np.pi / 6)
+    assert len(made) == 7 and made.name == "a_to_b"  # 180 degrees in six steps of at most 30.3
+    assert np.allclose(np.degrees(made.pose[[0, -1], 3 * motion.J["left_knee"]]), [90, -90], atol=1e-3)
+
+
+def test_an_interpolation_turns_each_joint_on_its_shortest_arc_and_keeps_its_place():
+    first = knee_motion("a", [170, 170])
+    second = knee_motion("b", [-170, -170, -170], height=0.3)  # 20 degrees from the first's, through 180
+    step = 1.01 * np.radians(20) / 4  # four steps of 5 degrees
+    made = motion.interpolate_poses(first, second, step)
+    vectors = made.pose.reshape(len(made), -1, 3)[:, motion.J["left_knee"]]
+    angles = np.degrees(np.sign(vectors[:, 0]) * np.linalg.norm(vectors, axis=-1)) % 360
+    # through 180 degrees, not back through 0 as the axis-angle vectors' straight line would go
+    assert np.allclose(angles, [170, 175, 180, 185, 190], atol=1e-3)
+    assert np.all(np.diag(motion.pose_distances(made.pose[1:], made.pose[:-1])) <= step + 1e-6)
+    assert np.allclose(made.trans[:, :2], [0.5, -1.0]) and np.allclose(made.trans[[0, -1], 2], [0.9, 0.3])
+    with pytest.raises(ValueError, match="step must be positive"):
+        motion.interpolate_poses(first, second, 0.0)
+
+
+def test_interpolations_are_seeded_and_made_of_two_of_the_splits_motions():
+    walk, punch = tiny_motions()
+    made = motion.interpolations([walk, punch], 2, 0.5, seed=0, split="train")
+    again = motion.interpolations([walk, punch], 2, 0.5, seed=0, split="train")
+    assert [m.name for m in made] == [m.name for m in again] and all(
+        np.array_equal(a.pose, b.pose) for a, b in zip(made, again)
+    )
+    assert {made[0].name.split("_i")[0]} <= {"walk_to_punch", "punch_to_walk"}
+    first, second = (walk, punch) if made[0].name.startswith("walk") else (punch, walk)
+    distances = motion.pose_distances(first.pose, second.pose)
+    assert len(made[0]) == int(np.ceil(distances.max() / 0.5)) + 1  # frames by distance
+    with pytest.raises(InputError, match="needs two motions"):
+        motion.interpolations([walk], 1, 0.5, 0, "train")
+
+
 def test_motion_files_round_trip_and_resample(tmp_path):
     motions = tiny_motions()
     path = tmp_path / "motions.npz"

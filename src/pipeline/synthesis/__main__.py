@@ -29,6 +29,7 @@ def motions(args: argparse.Namespace) -> None:
     from pipeline.synthesis.motion import (
         Variation,
         deepmimic_files,
+        interpolations,
         load_deepmimic,
         load_motions,
         mirror,
@@ -48,6 +49,8 @@ def motions(args: argparse.Namespace) -> None:
         "speed": args.speed,
         "blend": args.blend,
         "jitter": args.jitter,
+        "interpolations": args.interpolations,
+        "interpolation_step": args.interpolation_step,
         "seed": args.seed,
     }
     with stage_run("synthesis_motions", params, args.rule, parse_wildcards(args.wildcard)) as run:
@@ -71,6 +74,13 @@ def motions(args: argparse.Namespace) -> None:
                 raise InputError(f"--variants {args.variants} needs {', '.join(missing)}")
             variation = Variation(tuple(args.speed), args.blend, args.jitter)
             loaded += variants(loaded, args.variants, variation, args.seed, args.split)
+        if args.interpolations:
+            missing = [
+                f"--{key.replace('_', '-')}" for key in ("interpolation_step", "seed") if getattr(args, key) is None
+            ]
+            if missing:
+                raise InputError(f"--interpolations {args.interpolations} needs {', '.join(missing)}")
+            loaded += interpolations(loaded, args.interpolations, args.interpolation_step, args.seed, args.split)
         save_motions(args.out, loaded)
         frames = sum(len(motion) for motion in loaded)
         run.log_metrics({"motions": len(loaded), "frames": frames, "seconds": frames / 30.0})
@@ -218,7 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--blend", type=float, help="variants: chance of another motion's upper body")
     p.add_argument("--jitter", type=float, help="variants: std (radians) of each joint's offset")
-    p.add_argument("--seed", type=int, help="seeds the variants")
+    p.add_argument(
+        "--interpolations",
+        type=int,
+        help="add this many new motions, each the poses between two of the split's motions (captured, "
+        "mirrored or variants) where they differ most (they need --interpolation-step and --seed)",
+    )
+    p.add_argument(
+        "--interpolation-step",
+        type=float,
+        help="interpolations: the most the summed joint angle moves a frame (radians)",
+    )
+    p.add_argument("--seed", type=int, help="seeds the variants and interpolations")
     p.add_argument("--out", required=True, type=Path, help="motion file to write (.npz)")
     add_tracking_arguments(p)
     p.set_defaults(func=motions)

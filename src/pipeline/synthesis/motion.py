@@ -346,6 +346,72 @@ def variants(motions: list[Motion], count: int, variation: Variation, seed: int,
     return made
 
 
+# --- Interpolations across motions -------------------------------------------------------
+#
+# Liu, Akhtar & Mian, "Temporally Coherent Full 3D Mesh Human Pose Recovery from Monocular
+# Video" (§3.2), make new motions of atypical poses: between two captured motions they find the
+# two most different poses, one in each, and render the poses interpolated from the one to the
+# other, as many frames as the distance between them asks. They interpolate the axis-angle
+# vectors linearly; here each joint's rotation follows the shortest arc (spherical linear
+# interpolation of its quaternion), which the axis-angle line leaves for large rotations. Their
+# distance between two poses did not survive in the text: here, the sum over the body's 23
+# joints of the angle between the two rotations (the global orientation left out).
+
+
+def _body_quaternions(pose: np.ndarray) -> np.ndarray:
+    """(T, 72) axis-angle poses → (T, 23, 4) unit quaternions of the body joints (no root)."""
+    count = len(pose)
+    rotations = Rotation.from_rotvec(pose.reshape(count, NUM_JOINTS, 3)[:, 1:].reshape(-1, 3).astype(np.float64))
+    return rotations.as_quat().reshape(count, NUM_JOINTS - 1, 4)
+
+
+def pose_distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(Ta, 72), (Tb, 72) poses → (Ta, Tb): for each pair, the summed angle (radians) between
+    their body joints' rotations."""
+    dots = np.abs(np.einsum("ajk,bjk->abj", _body_quaternions(first), _body_quaternions(second)))
+    return (2.0 * np.arccos(np.clip(dots, 0.0, 1.0))).sum(-1)
+
+
+def interpolate_poses(first: Motion, second: Motion, step: float) -> Motion:
+    """The poses from `first`'s frame most different from any of `second`'s to that frame of
+    `second`, every joint (the global orientation too) on its shortest arc, with enough frames
+    that the summed joint angle moves at most `step` radians a frame. The root keeps `first`'s
+    place on the ground and moves in height from one pose's to the other's."""
+    if step <= 0:
+        raise ValueError(f"the interpolation's step must be positive, got {step}")
+    distances = pose_distances(first.pose, second.pose)
+    start, end = np.unravel_index(np.argmax(distances), distances.shape)
+    count = int(np.ceil(distances[start, end] / step)) + 1
+    ends = np.stack([first.pose[start], second.pose[end]]).reshape(2, NUM_JOINTS, 3).astype(np.float64)
+    fractions = np.linspace(0.0, 1.0, count)
+    pose = np.stack(
+        [Slerp([0.0, 1.0], Rotation.from_rotvec(ends[:, joint]))(fractions).as_rotvec() for joint in range(NUM_JOINTS)],
+        axis=1,
+    )
+    trans = np.repeat(first.trans[start][None].astype(np.float64), count, axis=0)
+    trans[:, 2] = np.interp(fractions, [0.0, 1.0], [first.trans[start, 2], second.trans[end, 2]])
+    return Motion(
+        f"{first.name}_to_{second.name}",
+        pose.reshape(count, -1).astype(np.float32),
+        trans.astype(np.float32),
+        first.fps,
+    )
+
+
+def interpolations(motions: list[Motion], count: int, step: float, seed: int, split: str) -> list[Motion]:
+    """`count` new motions, each the interpolation between two different motions of the split's
+    own (`interpolate_poses`), the pairs drawn from the seed and the split alone."""
+    if count and len(motions) < 2:
+        raise InputError(f"split {split!r} needs two motions to interpolate between, has {len(motions)}")
+    made = []
+    for index in range(count):
+        rng = seeded_generator(seed, "motion interpolation", split, index)
+        first, second = rng.choice(len(motions), 2, replace=False)
+        motion = interpolate_poses(motions[first], motions[second], step)
+        made.append(replace(motion, name=f"{motion.name}_i{index:03d}"))
+    return made
+
+
 # --- Files -------------------------------------------------------------------------------
 
 

@@ -16,12 +16,15 @@ def motion_options(wildcards):
 
 
 def variant_options(wildcards):
-    """New motions made of the split's own: how many, how varied, seeded by the config's seed."""
+    """New motions made of the split's own, variants and interpolations: how many, how made,
+    seeded by the config's seed."""
     motions = config["synthesis"]["motions"]
     count = motions["variants"].get(wildcards.split, 0)
-    if not count:
-        return ""
-    return f"--variants {count} {cli_options(motions['variation'])} --seed {config['seed']}"
+    interpolated = motions["interpolations"].get(wildcards.split, 0)
+    options = [f"--variants {count} {cli_options(motions['variation'])}"] if count else []
+    if interpolated:
+        options.append(f"--interpolations {interpolated} --interpolation-step {motions['interpolation_step']}")
+    return " ".join(options + [f"--seed {config['seed']}"]) if options else ""
 
 
 def background_folder(wildcards):
