@@ -46,6 +46,7 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/actions.smk"
 include: "workflow/rules/realtime.smk"
 include: "workflow/rules/mosaic.smk"
+include: "workflow/rules/video_mesh.smk"
 
 
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
@@ -97,3 +98,4 @@ rule all:
         "results/actions/view_embeddings.png",
         "results/vnect_video_table.csv",
         "results/mosaic/sheet.png",
+        "results/video_mesh_table.csv",

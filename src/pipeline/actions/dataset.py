@@ -90,6 +90,10 @@ class ActionSettings:
     outfits: int  # the split's outfit bank
     passes: tuple[str, ...] = ("segm", "flow")
     light: appearance.LightRange = appearance.LightRange()
+    # cameras that follow the pelvis (the mesh-video clips, `pipeline.video_mesh`): the same
+    # images as still cameras watching a body whose root path is taken away, the backdrop being
+    # a flat photograph either way, so each view keeps one camera and SURREAL's annotations
+    tracked: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,18 +165,22 @@ def base_motions(settings: ActionSettings) -> dict[str, Motion]:
     return {name: load_deepmimic(files[name], min_seconds=seconds) for name in settings.actions}
 
 
-def performance_motion(base: Motion, performance: Performance, frames: int, sigma: float) -> tuple[Motion, int]:
+def performance_motion(
+    base: Motion, performance: Performance, frames: int, sigma: float, tracked: bool = False
+) -> tuple[Motion, int]:
     """The take of `base` a performance plays, exactly `frames` long, and its first frame.
 
     A one-shot capture shorter than the take (a kick played fast) holds its last pose: the
-    person stands still after the action, as people in real clips do."""
+    person stands still after the action, as people in real clips do. `tracked`: the root
+    held where it starts, as a camera following the pelvis sees it."""
     motion = mirror(base) if performance.mirrored else base
     motion = retime(motion, performance.speed)
     if sigma > 0:
         motion = jitter(motion, seeded_generator(performance.seed, "drift"), sigma)
     start = int(performance.start_fraction * max(0, len(motion) - frames))
     index = np.minimum(np.arange(start, start + frames), len(motion) - 1)
-    return replace(motion, name=performance.name, pose=motion.pose[index], trans=motion.trans[index]), start
+    trans = np.repeat(motion.trans[index[:1]], frames, axis=0) if tracked else motion.trans[index]
+    return replace(motion, name=performance.name, pose=motion.pose[index], trans=trans), start
 
 
 def facing(joints: np.ndarray) -> np.ndarray:
@@ -374,8 +382,10 @@ def render_split(
     backgrounds: list[Path],
     root: Path,
     progress: bool = True,
+    motions: dict[str, Motion] | None = None,
 ) -> pd.DataFrame:
     """Render and write every view of every performance of a split; the manifest, one row per clip.
+    `motions`: the captures `settings.actions` names (None: the embedded ones, `base_motions`).
 
     Writing a performance's clips (video encoding, compression) runs in a thread while the
     next performance renders, as `generate.render_job` does."""
@@ -384,7 +394,7 @@ def render_split(
     root = Path(root)
     genders = sorted(models)
     performances = plan_performances(settings, split, genders, len(backgrounds))
-    motions = base_motions(settings)
+    motions = base_motions(settings) if motions is None else motions
     synthesis = generate.SynthesisSettings(
         seed=settings.seed,
         clip_length=settings.frames,
@@ -403,7 +413,7 @@ def render_split(
     with ThreadPoolExecutor(max_workers=1) as writer:
         for performance in tqdm(performances, desc=f"actions {split}", unit="performance", disable=not progress):
             motion, start = performance_motion(
-                motions[performance.action], performance, settings.frames, settings.jitter
+                motions[performance.action], performance, settings.frames, settings.jitter, settings.tracked
             )
             path = backgrounds[performance.background_index]
             outfit = outfits[performance.outfit_index]

@@ -327,21 +327,39 @@ class BodyModel(torch.nn.Module):
         """SMPL's linear blend skinning, as smplx's `lbs`, but computing the shaped mesh once
         when one shape (1, S) serves a batch of poses (B, 72), and skipping pose correctives
         that are all zero (the anny-derived models have none)."""
-        batch = pose.shape[0]
+        rotations = batch_rodrigues(pose.reshape(-1, 3)).reshape(pose.shape[0], -1, 3, 3)
+        return self.lbs_rotations(betas, rotations)
+
+    def lbs_rotations(self, betas: torch.Tensor, rotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`lbs` from each joint's rotation matrix (B, 24, 3, 3) rather than its axis-angle, for
+        networks that predict matrices -> vertices (B, V, 3) and joints (B, 24, 3), in the
+        model's dtype."""
+        batch = rotations.shape[0]
+        dtype = self.v_template.dtype
+        betas, rotations = betas.to(dtype), rotations.to(dtype)
         v_shaped = self.v_template + blend_shapes(betas, self.shapedirs[..., : betas.shape[-1]])
         joints = vertices2joints(self.j_regressor, v_shaped)
-        rotations = batch_rodrigues(pose.reshape(-1, 3)).reshape(batch, -1, 3, 3)
         v_posed = v_shaped.expand(batch, -1, -1)
         if self.has_pose_correctives:
-            eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
+            eye = torch.eye(3, dtype=dtype, device=rotations.device)
             features = (rotations[:, 1:] - eye).reshape(batch, -1)
             v_posed = v_posed + (features @ self.posedirs).reshape(batch, -1, 3)
         posed_joints, transforms = batch_rigid_transform(
-            rotations, joints.expand(batch, -1, -1), self.parents, dtype=pose.dtype
+            rotations, joints.expand(batch, -1, -1), self.parents, dtype=dtype
         )
         per_vertex = (self.lbs_weights @ transforms.reshape(batch, -1, 16)).reshape(batch, -1, 4, 4)
         vertices = (per_vertex[..., :3, :3] @ v_posed[..., None])[..., 0] + per_vertex[..., :3, 3]
         return vertices, posed_joints
+
+    def posed_joints(self, betas: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+        """The joints (B, 24, 3) of `lbs_rotations` alone, without skinning the mesh: what a
+        loss on joints needs, at a fraction of the cost."""
+        dtype = self.v_template.dtype
+        betas, rotations = betas.to(dtype), rotations.to(dtype)
+        v_shaped = self.v_template + blend_shapes(betas, self.shapedirs[..., : betas.shape[-1]])
+        joints = vertices2joints(self.j_regressor, v_shaped)
+        posed, _ = batch_rigid_transform(rotations, joints.expand(len(rotations), -1, -1), self.parents, dtype=dtype)
+        return posed
 
     def shaped(self, betas: torch.Tensor) -> torch.Tensor:
         """Rest-pose vertices (B, V, 3) for shape coefficients (B, <= S)."""

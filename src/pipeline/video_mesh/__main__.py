@@ -1,0 +1,259 @@
+"""Temporally coherent meshes from video: the clips, the frame and video models, and the tables
+(Liu, Akhtar & Mian, "Temporally Coherent Full 3D Mesh Human Pose Recovery from Monocular
+Video", 2019; `pipeline.video_mesh`).
+
+    python -m pipeline.video_mesh render --split train --motions resources/motions/train.npz \\
+        --model female=f.npz --model male=m.npz --performances 1 --azimuths 0 90 180 270 \\
+        --frames 16 --size 250 --lens 180 --camera-distance 12 0.5 --speed 0.8 1.25 --jitter 0.1 \\
+        --mirror 0.5 --shapes 300 --outfits 500 --seed 0 --root results/video_mesh/clips \\
+        --manifest results/video_mesh/clips/train.csv
+    python -m pipeline.video_mesh train --kind frame --root results/video_mesh/clips \\
+        --train-manifest .../train.csv --test-manifest .../test.csv --body neutral.npz \\
+        --input-size 64 --width 16 --features 256 --hidden 512 --feedback 3 --lstm 256 --attention 64 \\
+        --iterations 1500 --batch-size 16 --window 8 --learning-rate 1e-3 --lr-drop 0.75 \\
+        --weight reprojection=1 --weight joints=1 --weight smpl=1 --eval-every 250 --seed 0 \\
+        --out results/video_mesh/frame
+    python -m pipeline.video_mesh train --kind video --init results/video_mesh/frame/model.pt ... \\
+        --weight smoothness=1 --out results/video_mesh/video
+    python -m pipeline.video_mesh evaluate --root results/video_mesh/clips --manifest .../test.csv \\
+        --frame results/video_mesh/frame/model.pt --video results/video_mesh/video/model.pt \\
+        --model female=f.npz --model male=m.npz --model neutral=n.npz --seed 0 \\
+        --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv
+
+`render` writes each view of each performance in SURREAL's layout and a manifest; `train`
+writes model.pt, history.csv (the test clips' MPJPE and 2D error at every evaluation) and
+curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`)
+and the table: each row's measures with 95 % bootstrap intervals over the clips, and the
+paper's orderings of the video model against the frame model judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from pipeline.cli import command_parser, parse_pair, run_command, settings_from
+from pipeline.errors import InputError
+from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
+
+log = logging.getLogger("pipeline.video_mesh")
+
+KINDS = ("frame", "video")
+
+
+def _body_models(items: list[str]) -> dict:
+    from pipeline.body_model.model import BodyModel
+
+    models = {}
+    for item in items:
+        gender, path = parse_pair(item, "--model", keys=("female", "male", "neutral"))
+        models[gender] = BodyModel.from_file(path).float()
+    return models
+
+
+def render(args: argparse.Namespace) -> None:
+    from pipeline.atomic import atomic_output
+    from pipeline.synthesis.backgrounds import list_images, package_photos
+    from pipeline.video_mesh.data import MeshClipSettings
+    from pipeline.video_mesh.data import render as render_split
+
+    models = _body_models(args.model)
+    settings = settings_from(MeshClipSettings, args, cam_dist=tuple(args.camera_distance))
+    backgrounds = list_images(args.backgrounds) if args.backgrounds else package_photos(args.split)
+    params = vars(settings) | {"split": args.split, "motions": str(args.motions)}
+    with stage_run("video_mesh_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        began = time.perf_counter()
+        manifest = render_split(args.split, settings, args.motions, models, backgrounds, args.root)
+        seconds = time.perf_counter() - began
+        with atomic_output(args.manifest) as tmp:
+            manifest.to_csv(tmp, index=False, float_format="%.6g")
+        run.log_metrics({"clips": len(manifest), "frames": int(manifest["frames"].sum()), "seconds": seconds})
+    log.info("%s: %d clips in %.0f s", args.split, len(manifest), seconds)
+
+
+def _clips(root: Path, manifest: Path, size: int):
+    from pipeline.actions.dataset import read_manifest
+    from pipeline.video_mesh.data import load_clips
+
+    return load_clips(root, read_manifest(manifest), size)
+
+
+def load_model(path: Path):
+    """The model a `train` checkpoint holds and the side of its inputs; an InputError naming the
+    file where it is not one."""
+    import torch
+
+    from pipeline.models.checkpoint import load_plain
+    from pipeline.video_mesh.network import PARAMETERS, FrameModel, MeshNetworkConfig, VideoModel
+
+    payload = load_plain(path)
+    if not isinstance(payload, dict) or not {"state", "kind", "network", "input_size"} <= set(payload):
+        raise InputError(f"{path}: not a mesh-video checkpoint (no state, kind, network and input_size)")
+    try:
+        config = MeshNetworkConfig(**payload["network"])
+        model = (VideoModel if payload["kind"] == "video" else FrameModel)(config, torch.zeros(PARAMETERS))
+        model.load_state_dict(payload["state"])
+    except (TypeError, RuntimeError) as error:
+        raise InputError(f"{path}: not a mesh-video checkpoint this code can read ({error})") from error
+    return model, int(payload["input_size"])
+
+
+def train(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import torch
+
+    from pipeline.atomic import atomic_output
+    from pipeline.models.checkpoint import save_checkpoint
+    from pipeline.training.figures import curves
+    from pipeline.video_mesh import train as mesh
+    from pipeline.video_mesh.network import FrameModel, MeshNetworkConfig, VideoModel, mean_parameters
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    weights = {name: float(value) for name, value in (parse_pair(w, "--weight", "LOSS") for w in args.weight)}
+    settings = settings_from(mesh.MeshTrainSettings, args, weights=weights)
+    config = settings_from(MeshNetworkConfig, args, iterations=args.feedback)
+    body = _body_models([f"neutral={args.body}"])["neutral"]
+    train_set = _clips(args.root, args.train_manifest, args.input_size)
+    test_set = _clips(args.root, args.test_manifest, args.input_size)
+    if args.kind == "video":
+        if args.init is None:
+            raise InputError("--kind video starts from the frame model: give --init")
+        frame, size = load_model(args.init)
+        if not isinstance(frame, FrameModel) or size != args.input_size:
+            raise InputError(f"{args.init}: not a frame model for {args.input_size}-pixel inputs")
+        model = VideoModel.from_frame_model(frame)
+    else:
+        flat = train_set.rotations.flatten(0, 1)
+        scale = float(mesh.camera_scale(train_set))
+        model = FrameModel(config, mean_parameters(flat, train_set.betas, scale))
+    params = vars(settings) | vars(config) | {"kind": args.kind, "input_size": args.input_size}
+    with stage_run("video_mesh_train", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        began = time.perf_counter()
+        history = mesh.train(args.out.name, model, body, train_set, test_set, settings, run=run)
+        seconds = time.perf_counter() - began
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "state": model.state_dict(),
+            "kind": args.kind,
+            "network": vars(model.config),
+            "input_size": args.input_size,
+        }
+        save_checkpoint(args.out / "model.pt", payload)
+        with atomic_output(args.out / "history.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+        title = "video model (MVIPER)" if args.kind == "video" else "frame model (HMR*)"
+        curves(history[1:], history[1:], title, args.out / "curves.png")
+        run.log_metrics({"train_seconds": seconds})
+        run.log_artifact(args.out / "curves.png")
+    log.info("%s: %.0f s, test MPJPE %.1f mm", args.out, seconds, history[-1]["joint_error_mm"])
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipeline.atomic import atomic_output
+    from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table
+    from pipeline.video_mesh.train import predict
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = _body_models(args.model)
+    if "neutral" not in models:
+        raise InputError("--model neutral=PATH: the networks' parameters are posed with the neutral body model")
+    frame, size = load_model(args.frame)
+    video, video_size = load_model(args.video)
+    if size != video_size:
+        raise InputError(f"{args.frame} and {args.video} read inputs of different sizes ({size}, {video_size})")
+    data = _clips(args.root, args.manifest, size)
+    params = {"frame": str(args.frame), "video": str(args.video), "clips": len(data)}
+    with stage_run("video_mesh_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        predictions = row_predictions(predict(frame, data), predict(video, data), frame.regressor.mean, data)
+        rows = evaluate_clips(predictions, models, data)
+        result = table(rows, args.seed)
+        for path, frame_ in ((args.clips, rows), (args.out, result)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as tmp:
+                frame_.to_csv(tmp, index=False, float_format="%.6g")
+            run.log_artifact(path)
+        for record in result.to_dict("records"):
+            run.log_metrics({f"{record['row']}_{k}": v for k, v in record.items() if isinstance(v, float)})
+    log.info("%s: %d clips\n%s", args.out, len(data), result.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's parser: its commands and their options."""
+    parser, commands = command_parser("python -m pipeline.video_mesh", __doc__)
+
+    p = commands.add_parser("render", help="a split's performances, each from four telephoto cameras")
+    p.add_argument("--split", required=True)
+    p.add_argument("--motions", type=Path, required=True, help="the split's motions (pipeline.synthesis motions)")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="a body model (repeatable)")
+    p.add_argument("--backgrounds", type=Path, help="folder of background photographs (default: the package's)")
+    p.add_argument("--performances", type=int, required=True, help="per motion")
+    p.add_argument("--azimuths", type=float, nargs="+", required=True, help="degrees from the person's front")
+    p.add_argument("--frames", type=int, required=True)
+    p.add_argument("--size", type=int, required=True, help="the frames' side, pixels")
+    p.add_argument("--lens", type=float, required=True, help="focal length, mm on a 32 mm sensor")
+    p.add_argument("--camera-distance", type=float, nargs=2, required=True, metavar=("MEAN", "STD"))
+    p.add_argument("--speed", type=float, nargs=2, required=True, metavar=("LOW", "HIGH"))
+    p.add_argument("--jitter", type=float, required=True, help="radians of each joint's drift")
+    p.add_argument("--mirror", type=float, required=True, help="chance a performance is mirrored")
+    p.add_argument("--shapes", type=int, required=True)
+    p.add_argument("--outfits", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True)
+    add_tracking_arguments(p)
+    p.set_defaults(func=render)
+
+    p = commands.add_parser("train", help="the frame model, or the video model from it")
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--init", type=Path, help="the frame model the video model starts from (model.pt)")
+    p.add_argument("--root", type=Path, required=True, help="the clips' root")
+    p.add_argument("--train-manifest", type=Path, required=True)
+    p.add_argument("--test-manifest", type=Path, required=True, help="clips measured during training")
+    p.add_argument("--body", type=Path, required=True, help="the neutral body model the parameters pose")
+    p.add_argument("--input-size", type=int, required=True, help="the frames resized to this side")
+    p.add_argument("--width", type=int, required=True, help="the encoder's first channels")
+    p.add_argument("--features", type=int, required=True)
+    p.add_argument("--hidden", type=int, required=True, help="the regressor's hidden layers")
+    p.add_argument("--feedback", type=int, required=True, help="iterative error feedback's iterations")
+    p.add_argument("--lstm", type=int, required=True)
+    p.add_argument("--attention", type=int, required=True)
+    p.add_argument("--iterations", type=int, required=True)
+    p.add_argument("--batch-size", type=int, required=True, help="frames (frame model) or clips (video model)")
+    p.add_argument("--window", type=int, required=True, help="the video model's frames a clip")
+    p.add_argument("--learning-rate", type=float, required=True)
+    p.add_argument("--lr-drop", type=float, required=True, help="share of iterations after which the rate is a tenth")
+    p.add_argument("--weight", action="append", default=[], metavar="LOSS=W", help="a loss's weight (repeatable)")
+    p.add_argument("--eval-every", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--out", type=Path, required=True, help="folder: model.pt, history.csv, curves.png")
+    add_tracking_arguments(p)
+    p.set_defaults(func=train)
+
+    p = commands.add_parser("evaluate", help="the test clips' meshes: every row's measures and the table")
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+    p.add_argument("--frame", type=Path, required=True, help="the frame model (model.pt)")
+    p.add_argument("--video", type=Path, required=True, help="the video model (model.pt)")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="female, male and neutral")
+    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
+    p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
+    add_tracking_arguments(p)
+    p.set_defaults(func=evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()

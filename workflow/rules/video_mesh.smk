@@ -1,0 +1,99 @@
+# Temporally coherent meshes from video (Liu, Akhtar & Mian, "Temporally Coherent Full 3D Mesh
+# Human Pose Recovery from Monocular Video", 2019): the synthesis motions seen by four telephoto
+# cameras that follow the pelvis, the frame model and the video model trained on them, the table.
+
+
+rule render_video_mesh_clips:
+    input:
+        motions="resources/motions/{split}.npz",
+        backgrounds="resources/backgrounds/{split}",
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+    output:
+        clips=directory("results/video_mesh/cmu/{split}"),
+        manifest="results/video_mesh/{split}.csv",
+    wildcard_constraints:
+        split="train|test",
+    params:
+        root=output_folder("manifest"),
+        models=body_model_options("--model"),
+        options=video_mesh_render_options,
+        seed=config["seed"],
+        tracking=tracking("render_video_mesh_clips"),
+        code=code_version("video_mesh"),
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    log:
+        "logs/render_video_mesh_clips/{split}.log",
+    benchmark:
+        "logs/benchmarks/render_video_mesh_clips/{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.video_mesh render --split {wildcards.split:q} --motions {input.motions:q} {params.models} "
+        "--backgrounds {input.backgrounds:q} {params.options} --seed {params.seed:q} --root {params.root:q} "
+        "--manifest {output.manifest:q} {params.tracking} > {log:q} 2>&1"
+
+
+rule train_video_mesh:
+    input:
+        unpack(video_mesh_train_inputs),
+    output:
+        model="results/video_mesh/{kind}/model.pt",
+        history="results/video_mesh/{kind}/history.csv",
+        curves="results/video_mesh/{kind}/curves.png",
+    wildcard_constraints:
+        kind="frame|video",
+    params:
+        root=input_folder("train_manifest"),
+        init=lambda wildcards, input: f"--init {quoted(input.init)}" if "init" in input.keys() else "",
+        out=output_folder("model"),
+        options=video_mesh_train_options,
+        seed=config["seed"],
+        tracking=tracking("train_video_mesh"),
+        code=code_version("video_mesh"),
+    threads: config["video_mesh"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/train_video_mesh/{kind}.log",
+    benchmark:
+        "logs/benchmarks/train_video_mesh/{kind}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.video_mesh train --kind {wildcards.kind:q} {params.init} --root {params.root:q} "
+        "--train-manifest {input.train_manifest:q} --test-manifest {input.test_manifest:q} --body {input.body:q} "
+        "{params.options} --seed {params.seed:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
+
+
+rule evaluate_video_mesh:
+    input:
+        manifest="results/video_mesh/test.csv",
+        clips="results/video_mesh/cmu/test",
+        frame="results/video_mesh/frame/model.pt",
+        video="results/video_mesh/video/model.pt",
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        neutral=body_model_file("neutral", "video_mesh"),
+    output:
+        clips="results/video_mesh/test_clips.csv",
+        table="results/video_mesh_table.csv",
+    params:
+        root=input_folder("manifest"),
+        models=body_model_options("--model"),
+        seed=config["seed"],
+        tracking=tracking("evaluate_video_mesh"),
+        code=code_version("video_mesh"),
+    threads: config["video_mesh"]["threads"]
+    log:
+        "logs/evaluate_video_mesh/evaluate.log",
+    benchmark:
+        "logs/benchmarks/evaluate_video_mesh/evaluate.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.video_mesh evaluate --root {params.root:q} --manifest {input.manifest:q} "
+        "--frame {input.frame:q} --video {input.video:q} {params.models} --model neutral={input.neutral:q} "
+        "--seed {params.seed:q} --threads {threads} --clips {output.clips:q} --out {output.table:q} "
+        "{params.tracking} > {log:q} 2>&1"
