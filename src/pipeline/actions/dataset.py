@@ -94,6 +94,9 @@ class ActionSettings:
     # images as still cameras watching a body whose root path is taken away, the backdrop being
     # a flat photograph either way, so each view keeps one camera and SURREAL's annotations
     tracked: bool = False
+    # azimuths from the world's east (its x axis), not from the person's front: cameras that
+    # stand still in the world while the person faces where the drawn `zrot` turns them
+    world_azimuths: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ def render_views(
     v, n = vertices.numpy(), normals.numpy()
     joints3d = joints.numpy().astype(np.float64)
     target = joints3d[:, 0].mean(axis=0)  # a walker stays in view of a still camera
-    front = facing(joints3d[0])
+    front = np.array([1.0, 0.0, 0.0]) if settings.world_azimuths else facing(joints3d[0])
     crops = seeded_generator(performance.seed, "background crops")
     last = frames - 1
     views = []

@@ -3,7 +3,7 @@
 Video", 2019; `pipeline.video_mesh`).
 
     python -m pipeline.video_mesh render --split train --motions resources/motions/train.npz \\
-        --model female=f.npz --model male=m.npz --performances 1 --azimuths 0 90 180 270 \\
+        --model female=f.npz --model male=m.npz --performances 3 --azimuths 0 90 180 270 \\
         --frames 16 --size 250 --lens 180 --camera-distance 12 0.5 --speed 0.8 1.25 --jitter 0.1 \\
         --mirror 0.5 --shapes 300 --outfits 500 --seed 0 --root results/video_mesh/clips \\
         --manifest results/video_mesh/clips/train.csv
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="a body model (repeatable)")
     p.add_argument("--backgrounds", type=Path, help="folder of background photographs (default: the package's)")
     p.add_argument("--performances", type=int, required=True, help="per motion")
-    p.add_argument("--azimuths", type=float, nargs="+", required=True, help="degrees from the person's front")
+    p.add_argument("--azimuths", type=float, nargs="+", required=True, help="degrees from the world's east")
     p.add_argument("--frames", type=int, required=True)
     p.add_argument("--size", type=int, required=True, help="the frames' side, pixels")
     p.add_argument("--lens", type=float, required=True, help="focal length, mm on a 32 mm sensor")

@@ -2,9 +2,9 @@
 
 Each performance plays one of the split's motions (`resources/motions/<split>.npz`: the
 embedded captures, their variants and, where the config asks, interpolations between two of
-them) and is seen by four synchronised cameras 90° apart (east, west, south and north of the
-person in the paper; here at `azimuths` degrees from the person's front, so that the test
-split's cameras can stand where no training camera stood). The cameras follow the pelvis with
+them) and is seen by synchronised cameras at `azimuths` degrees from the world's east (the
+paper's four: east, north, west and south of the person), the person turned at random about
+the vertical, so that every view of the person is drawn. The cameras follow the pelvis with
 a telephoto lens (180 mm on a 32 mm sensor: a focal length of 180/32 of the frame's width), so
 the person fills the frame the same way in every frame and the projection is nearly
 orthographic. The renderer, clothes, backgrounds and lights are the action clips'
@@ -56,7 +56,7 @@ class MeshClipSettings:
 
     seed: int
     performances: int  # per motion of the split
-    azimuths: tuple[float, ...]  # degrees from the person's front
+    azimuths: tuple[float, ...]  # degrees from the world's east
     frames: int
     size: int  # the frames' side, pixels
     lens: float  # millimetres, on a 32 mm sensor
@@ -90,6 +90,7 @@ def action_settings(settings: MeshClipSettings, motions: list[str]):
         outfits=settings.outfits,
         passes=("segm",),
         tracked=True,
+        world_azimuths=True,
     )
 
 

@@ -22,6 +22,7 @@ from pipeline.body_model.model import BodyModel
 from pipeline.errors import InputError
 from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.seeding import seeded_generator, torch_seed
+from pipeline.training.loop import TRAINING_PREFIX
 from pipeline.video_mesh import losses
 from pipeline.video_mesh.data import MeshClips
 from pipeline.video_mesh.network import FrameModel, VideoModel, split_parameters
@@ -138,6 +139,13 @@ def validation(model: FrameModel | VideoModel, body: BodyModel, data: MeshClips)
     return {"joint_error_mm": float(error), "point_error": float(error_2d)}
 
 
+def measured(model, body: BodyModel, test_set: MeshClips, seen: MeshClips) -> dict[str, float]:
+    """The test clips' measures, and the same on the fixed training clips `seen` (`train_...`):
+    how far the model fits what it learns from, beside how far it carries to the test."""
+    on_training = {f"{TRAINING_PREFIX}{k}": v for k, v in validation(model, body, seen).items()}
+    return validation(model, body, test_set) | on_training
+
+
 def train(
     name: str,
     model: FrameModel | VideoModel,
@@ -148,15 +156,17 @@ def train(
     run=None,
     progress: bool = True,
 ) -> list[dict]:
-    """Train `model` in place on `train_set`; the history, one row per evaluation on `test_set`
-    (the untrained model's first): the mean losses since the last, MPJPE and 2D error."""
+    """Train `model` in place on `train_set`; the history, one row per evaluation (the untrained
+    model's first): the mean losses since the last, MPJPE and 2D error on `test_set` and on as
+    many training clips, spread evenly over the set."""
     from tqdm import tqdm
 
     check_settings(settings, train_set.frames)
     torch.manual_seed(torch_seed(settings.seed, "video_mesh train", name))
     step = video_step if isinstance(model, VideoModel) else frame_step
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    history = [{"iteration": 0, **validation(model, body, test_set)}]
+    seen = train_set.take(np.linspace(0, len(train_set) - 1, min(len(train_set), len(test_set))).round().astype(int))
+    history = [{"iteration": 0, **measured(model, body, test_set, seen)}]
     meter = LossMeter()
     for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
         model.train()
@@ -176,7 +186,8 @@ def train(
             run.log_metrics(values, step=iteration + 1)
         done = iteration + 1
         if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {**meter.take(done, settings.batch_size, "examples_per_second"), **validation(model, body, test_set)}
+            row = meter.take(done, settings.batch_size, "examples_per_second")
+            row |= measured(model, body, test_set, seen)
             history.append(row)
             if run is not None:
                 run.log_metrics({k: v for k, v in row.items() if not k.startswith("loss")}, step=done)

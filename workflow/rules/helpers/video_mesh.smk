@@ -3,12 +3,11 @@
 
 def video_mesh_render_options(wildcards):
     """The render options of a split's mesh-video clips: video_mesh.dataset with the split's
-    performances and cameras, and the people and outfits the main clips draw from."""
+    performances, and the people and outfits the main clips draw from."""
     dataset = dict(config["video_mesh"]["dataset"])
-    split = wildcards.split
-    performances, azimuths = dataset.pop("performances")[split], dataset.pop("azimuths")[split]
+    performances = dataset.pop("performances")[wildcards.split]
     people = {key: config["synthesis"][key] for key in ("shapes", "outfits")}
-    return f"{cli_options(dataset | people)} --performances {performances} --azimuths {quoted(*azimuths)}"
+    return f"{cli_options(dataset | people)} --performances {performances}"
 
 
 def video_mesh_train_options(wildcards):
