@@ -90,6 +90,7 @@ LAYERS = (
     {"training"},
     {"evaluation", "sparsity"},
     {"predict", "actions", "realtime", "mosaic"},
+    {"video_mesh"},  # the action clips' renderer, VNect's 1 Euro filter
 )
 
 

@@ -39,7 +39,7 @@ SETTINGS = data.MeshClipSettings(
     shapes=2,
     outfits=2,
 )
-NETWORK = MeshNetworkConfig(width=4, features=16, hidden=32, iterations=2, lstm=16, attention=8)
+NETWORK = MeshNetworkConfig(input_size=32, width=4, features=16, hidden=32, iterations=2, dropout=0.0, lstm=16, attention=8)
 
 
 def toy_model() -> BodyModel:

@@ -132,6 +132,9 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "train_pose_classifier",
         "mosaic_references",
         "plot_mosaic_sheet",
+        "render_video_mesh_clips",
+        "train_video_mesh",
+        "evaluate_video_mesh",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -670,3 +673,22 @@ def test_the_mosaic_tables_hold_the_classifiers_trained_on_each_source_and_their
     assert summary["train_images"] == 3 * summary["poses"]  # the three sources show the same poses
     measures = summary["measures"]  # its answer is a class: no better than its best five, nor they the nearest
     assert measures["joint_error_mm_lower_bound"] <= measures["joint_error_mm_top5"] <= measures["joint_error_mm"]
+
+
+@pytest.mark.slow
+def test_the_mesh_video_table_measures_every_row_on_every_test_clip(tiny_run):
+    from pipeline.video_mesh.evaluate import MEASURES, ROWS
+
+    workdir, config = tiny_run
+    dataset = yaml.safe_load(config.read_text())["video_mesh"]["dataset"]
+    manifest = pd.read_csv(workdir / "results/video_mesh/test.csv")
+    assert set(manifest["azimuth"]) == set(dataset["azimuths"])  # every camera sees every performance
+    clips = pd.read_csv(workdir / "results/video_mesh/test_clips.csv")
+    assert len(clips) == len(manifest) * len(ROWS)
+    table = pd.read_csv(workdir / "results/video_mesh_table.csv").set_index("row")
+    assert list(table.index) == list(ROWS)
+    assert table[list(MEASURES)].notna().all().all()
+    assert set(table.filter(like="_verdict").loc["video"]) <= {"holds", "reversed", "undecided"}
+    for kind in ("frame", "video"):
+        history = pd.read_csv(workdir / f"results/video_mesh/{kind}/history.csv")
+        assert {"joint_error_mm", "train_joint_error_mm"} <= set(history.columns)

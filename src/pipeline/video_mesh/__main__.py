@@ -9,7 +9,7 @@ Video", 2019; `pipeline.video_mesh`).
         --manifest results/video_mesh/clips/train.csv
     python -m pipeline.video_mesh train --kind frame --root results/video_mesh/clips \\
         --train-manifest .../train.csv --test-manifest .../test.csv --body neutral.npz \\
-        --input-size 64 --width 16 --features 256 --hidden 512 --feedback 3 --lstm 256 --attention 64 \\
+        --input-size 64 --width 16 --features 256 --hidden 512 --feedback 3 --dropout 0.5 --lstm 256 --attention 64 \\
         --iterations 1500 --batch-size 16 --window 8 --learning-rate 1e-3 --lr-drop 0.75 \\
         --weight reprojection=1 --weight joints=1 --weight smpl=1 --eval-every 250 --seed 0 \\
         --out results/video_mesh/frame
@@ -81,23 +81,22 @@ def _clips(root: Path, manifest: Path, size: int):
 
 
 def load_model(path: Path):
-    """The model a `train` checkpoint holds and the side of its inputs; an InputError naming the
-    file where it is not one."""
+    """The model a `train` checkpoint holds; an InputError naming the file where it is not one."""
     import torch
 
     from pipeline.models.checkpoint import load_plain
     from pipeline.video_mesh.network import PARAMETERS, FrameModel, MeshNetworkConfig, VideoModel
 
     payload = load_plain(path)
-    if not isinstance(payload, dict) or not {"state", "kind", "network", "input_size"} <= set(payload):
-        raise InputError(f"{path}: not a mesh-video checkpoint (no state, kind, network and input_size)")
+    if not isinstance(payload, dict) or not {"state", "kind", "network"} <= set(payload):
+        raise InputError(f"{path}: not a mesh-video checkpoint (no state, kind and network)")
     try:
         config = MeshNetworkConfig(**payload["network"])
         model = (VideoModel if payload["kind"] == "video" else FrameModel)(config, torch.zeros(PARAMETERS))
         model.load_state_dict(payload["state"])
     except (TypeError, RuntimeError) as error:
         raise InputError(f"{path}: not a mesh-video checkpoint this code can read ({error})") from error
-    return model, int(payload["input_size"])
+    return model
 
 
 def train(args: argparse.Namespace) -> None:
@@ -116,20 +115,22 @@ def train(args: argparse.Namespace) -> None:
     settings = settings_from(mesh.MeshTrainSettings, args, weights=weights)
     config = settings_from(MeshNetworkConfig, args, iterations=args.feedback)
     body = _body_models([f"neutral={args.body}"])["neutral"]
-    train_set = _clips(args.root, args.train_manifest, args.input_size)
-    test_set = _clips(args.root, args.test_manifest, args.input_size)
+    if config.input_size % 16:
+        raise InputError(f"video_mesh.network.input_size: {config.input_size} is not a multiple of 16")
+    train_set = _clips(args.root, args.train_manifest, config.input_size)
+    test_set = _clips(args.root, args.test_manifest, config.input_size)
     if args.kind == "video":
         if args.init is None:
             raise InputError("--kind video starts from the frame model: give --init")
-        frame, size = load_model(args.init)
-        if not isinstance(frame, FrameModel) or size != args.input_size:
-            raise InputError(f"{args.init}: not a frame model for {args.input_size}-pixel inputs")
+        frame = load_model(args.init)
+        if not isinstance(frame, FrameModel) or frame.config != config:
+            raise InputError(f"{args.init}: not a frame model of these sizes ({config})")
         model = VideoModel.from_frame_model(frame)
     else:
         flat = train_set.rotations.flatten(0, 1)
         scale = float(mesh.camera_scale(train_set))
         model = FrameModel(config, mean_parameters(flat, train_set.betas, scale))
-    params = vars(settings) | vars(config) | {"kind": args.kind, "input_size": args.input_size}
+    params = vars(settings) | vars(config) | {"kind": args.kind}
     with stage_run("video_mesh_train", params, args.rule, parse_wildcards(args.wildcard)) as run:
         began = time.perf_counter()
         history = mesh.train(args.out.name, model, body, train_set, test_set, settings, run=run)
@@ -139,7 +140,6 @@ def train(args: argparse.Namespace) -> None:
             "state": model.state_dict(),
             "kind": args.kind,
             "network": vars(model.config),
-            "input_size": args.input_size,
         }
         save_checkpoint(args.out / "model.pt", payload)
         with atomic_output(args.out / "history.csv") as tmp:
@@ -163,11 +163,10 @@ def evaluate(args: argparse.Namespace) -> None:
     models = _body_models(args.model)
     if "neutral" not in models:
         raise InputError("--model neutral=PATH: the networks' parameters are posed with the neutral body model")
-    frame, size = load_model(args.frame)
-    video, video_size = load_model(args.video)
-    if size != video_size:
-        raise InputError(f"{args.frame} and {args.video} read inputs of different sizes ({size}, {video_size})")
-    data = _clips(args.root, args.manifest, size)
+    frame, video = load_model(args.frame), load_model(args.video)
+    if frame.config.input_size != video.config.input_size:
+        raise InputError(f"{args.frame} and {args.video} read frames of different sizes")
+    data = _clips(args.root, args.manifest, frame.config.input_size)
     params = {"frame": str(args.frame), "video": str(args.video), "clips": len(data)}
     with stage_run("video_mesh_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
         predictions = row_predictions(predict(frame, data), predict(video, data), frame.regressor.mean, data)
@@ -221,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", type=int, required=True)
     p.add_argument("--hidden", type=int, required=True, help="the regressor's hidden layers")
     p.add_argument("--feedback", type=int, required=True, help="iterative error feedback's iterations")
+    p.add_argument("--dropout", type=float, required=True, help="after each of the regressor's hidden layers")
     p.add_argument("--lstm", type=int, required=True)
     p.add_argument("--attention", type=int, required=True)
     p.add_argument("--iterations", type=int, required=True)

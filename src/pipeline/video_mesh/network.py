@@ -73,10 +73,12 @@ def mean_parameters(rotations: torch.Tensor, betas: torch.Tensor, scale: float) 
 class MeshNetworkConfig:
     """The networks' sizes (the config's `video_mesh.network`)."""
 
+    input_size: int  # the frames' side, a multiple of 16
     width: int  # the encoder's first channels; doubled at each of its four strides
     features: int  # φ
     hidden: int  # the regressor's two hidden layers
     iterations: int  # iterative error feedback
+    dropout: float  # after each of the regressor's hidden layers (HMR's)
     lstm: int  # the LSTM's width
     attention: int  # the attention's inner width
 
@@ -94,20 +96,22 @@ def block(inputs: int, outputs: int) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """Images (B, 3, S, S) in [0, 1] -> φ (B, features) and the low-level map (B, 2·width, S/4, S/4)."""
+    """Images (B, 3, S, S) in [0, 1] -> φ (B, features) and the low-level map (B, 2·width, S/4, S/4).
+
+    φ reads the last map (8·width channels at S/16 × S/16) whole, not its spatial mean: a
+    network this narrow keeps where the limbs are only in where its features are."""
 
     def __init__(self, config: MeshNetworkConfig) -> None:
         super().__init__()
         w = config.width
         self.low = nn.Sequential(block(3, w), block(w, 2 * w))
         self.high = nn.Sequential(block(2 * w, 4 * w), block(4 * w, 8 * w))
-        self.features = nn.Linear(8 * w, config.features)
+        self.features = nn.Linear(8 * w * (config.input_size // 16) ** 2, config.features)
         self.low_channels = 2 * w
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         low = self.low(images * 2 - 1)
-        pooled = self.high(low).mean((-2, -1))
-        return F.relu(self.features(pooled)), low
+        return F.relu(self.features(self.high(low).flatten(1))), low
 
 
 class Regressor(nn.Module):
@@ -120,8 +124,10 @@ class Regressor(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(config.features + PARAMETERS, config.hidden),
             nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
             nn.Linear(config.hidden, config.hidden),
             nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
             nn.Linear(config.hidden, PARAMETERS),
         )
         nn.init.zeros_(self.mlp[-1].weight)  # the first estimate is the mean
