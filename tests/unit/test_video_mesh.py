@@ -39,7 +39,9 @@ SETTINGS = data.MeshClipSettings(
     shapes=2,
     outfits=2,
 )
-NETWORK = MeshNetworkConfig(input_size=32, width=4, features=16, hidden=32, iterations=2, dropout=0.0, lstm=16, attention=8)
+NETWORK = MeshNetworkConfig(
+    input_size=32, width=4, features=16, hidden=32, iterations=2, dropout=0.0, lstm=16, attention=8
+)
 
 
 def toy_model() -> BodyModel:
@@ -53,7 +55,9 @@ def rendered(tmp_path_factory):
     files = {path.stem.removeprefix("humanoid3d_"): path for path in deepmimic_files()}
     save_motions(root / "motions.npz", [load_deepmimic(files[name], min_seconds=1) for name in ("walk", "run")])
     model = toy_model()
-    manifest = data.render("train", SETTINGS, root / "motions.npz", {"female": model}, package_photos("train")[:2], root)
+    manifest = data.render(
+        "train", SETTINGS, root / "motions.npz", {"female": model}, package_photos("train")[:2], root
+    )
     return root, manifest, data.load_clips(root, manifest, 32)
 
 
@@ -94,7 +98,9 @@ def test_the_views_of_a_performance_are_one_body_seen_four_ways(rendered):
 
 def test_rotations_survive_their_six_values():
     rotations = rotation_matrices(torch.randn(50, 6))
-    torch.testing.assert_close(rotations @ rotations.transpose(-1, -2), torch.eye(3).expand(50, 3, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        rotations @ rotations.transpose(-1, -2), torch.eye(3).expand(50, 3, 3), atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(torch.linalg.det(rotations), torch.ones(50))
     torch.testing.assert_close(rotation_matrices(six_values(rotations)), rotations, atol=1e-5, rtol=0)
 
@@ -200,7 +206,9 @@ def synthetic_clip_rows(video_error: float, count: int = 40, seed: int = 0) -> p
     for clip in range(count):
         base = rng.uniform(80, 120)
         for row, error in (("frame", base), ("video", base + video_error + rng.normal(0, 1))):
-            rows.append({"clip": f"c{clip}", "performance": f"p{clip}", "row": row, **dict.fromkeys(evaluate.MEASURES, error)})
+            rows.append(
+                {"clip": f"c{clip}", "performance": f"p{clip}", "row": row, **dict.fromkeys(evaluate.MEASURES, error)}
+            )
     return pd.DataFrame(rows)
 
 
