@@ -689,6 +689,7 @@ def test_the_mesh_video_table_measures_every_row_on_every_test_clip(tiny_run):
     assert list(table.index) == list(ROWS)
     assert table[list(MEASURES)].notna().all().all()
     assert set(table.filter(like="_verdict").loc["video"]) <= {"holds", "reversed", "undecided"}
+    assert (workdir / "results/video_mesh/clip.png").stat().st_size > 10_000
     for kind in ("frame", "video"):
         history = pd.read_csv(workdir / f"results/video_mesh/{kind}/history.csv")
         assert {"joint_error_mm", "train_joint_error_mm"} <= set(history.columns)

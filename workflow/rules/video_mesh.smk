@@ -79,6 +79,11 @@ rule evaluate_video_mesh:
     output:
         clips="results/video_mesh/test_clips.csv",
         table="results/video_mesh_table.csv",
+        figure=report(
+            "results/video_mesh/clip.png",
+            caption="../report/video_mesh_clip.rst",
+            category="Meshes from video",
+        ),
     params:
         root=input_folder("manifest"),
         models=body_model_options("--model"),
@@ -96,4 +101,4 @@ rule evaluate_video_mesh:
         "python -m pipeline.video_mesh evaluate --root {params.root:q} --manifest {input.manifest:q} "
         "--frame {input.frame:q} --video {input.video:q} {params.models} --model neutral={input.neutral:q} "
         "--seed {params.seed:q} --threads {threads} --clips {output.clips:q} --out {output.table:q} "
-        "{params.tracking} > {log:q} 2>&1"
+        "--figure {output.figure:q} {params.tracking} > {log:q} 2>&1"

@@ -18,13 +18,15 @@ Video", 2019; `pipeline.video_mesh`).
     python -m pipeline.video_mesh evaluate --root results/video_mesh/clips --manifest .../test.csv \\
         --frame results/video_mesh/frame/model.pt --video results/video_mesh/video/model.pt \\
         --model female=f.npz --model male=m.npz --model neutral=n.npz --seed 0 \\
-        --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv
+        --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv \\
+        --figure results/video_mesh/clip.png
 
 `render` writes each view of each performance in SURREAL's layout and a manifest; `train`
 writes model.pt, history.csv (the test clips' MPJPE and 2D error at every evaluation) and
-curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`)
-and the table: each row's measures with 95 % bootstrap intervals over the clips, and the
-paper's orderings of the video model against the frame model judged.
+curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`),
+the table (each row's measures with 95 % bootstrap intervals over the clips, and the paper's
+orderings of the video model against the frame model judged) and a figure of one test clip,
+each row's error and joint speed frame by frame beside the truth's.
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from pipeline.atomic import atomic_output
-    from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table
+    from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table, true_meshes
+    from pipeline.video_mesh.figures import clip_figure
     from pipeline.video_mesh.train import predict
 
     if args.threads:
@@ -177,6 +180,13 @@ def evaluate(args: argparse.Namespace) -> None:
             with atomic_output(path) as tmp:
                 frame_.to_csv(tmp, index=False, float_format="%.6g")
             run.log_artifact(path)
+        # the clip whose frame-model flicker is the median's, drawn
+        frame_rows = rows[rows["row"] == "frame"].reset_index(drop=True)
+        index = int((frame_rows["acceleration_error_mm"] - frame_rows["acceleration_error_mm"].median()).abs().idxmin())
+        truth = true_meshes(models, data, index)["joints"]
+        drawn = {row: theta[index] for row, theta in predictions.items()}
+        clip_figure(models["neutral"], drawn, truth, f"test clip {data.stems[index]}", args.figure)
+        run.log_artifact(args.figure)
         for record in result.to_dict("records"):
             run.log_metrics({f"{record['row']}_{k}": v for k, v in record.items() if isinstance(v, float)})
     log.info("%s: %d clips\n%s", args.out, len(data), result.to_string(index=False))
@@ -246,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
+    p.add_argument("--figure", type=Path, required=True, help="PNG: one test clip's error and joint speed per frame")
     add_tracking_arguments(p)
     p.set_defaults(func=evaluate)
     return parser
