@@ -225,3 +225,14 @@ def test_a_file_that_is_no_mesh_video_checkpoint_is_named(tmp_path):
     torch.save({"state": {}}, path)
     with pytest.raises(InputError, match="not a mesh-video checkpoint"):
         load_model(path)
+
+
+def test_the_orientation_oracle_takes_only_the_bodys_own_rotation_from_the_truth(rendered):
+    clips = rendered[2]
+    mean = mean_parameters(clips.rotations.flatten(0, 1), clips.betas, 1.0)
+    guess = mean.expand(len(clips), clips.frames, -1).clone()
+    rows = evaluate.row_predictions(guess, guess, mean, clips)
+    truth, oracle = rows["truth_neutral"], rows["frame_true_turn"]
+    torch.testing.assert_close(oracle[..., :6], truth[..., :6])
+    torch.testing.assert_close(oracle[..., 6:], guess[..., 6:])
+    assert set(rows) == set(evaluate.ROWS)

@@ -7,6 +7,9 @@ Rows, each a way to get every frame's SMPL parameters:
     frame_one_euro  the frame model's parameters 1 Euro filtered over the clip (VNect's 3D
                     setting: 0.8 Hz, β 0.4), a row the paper lacks
     video           the video model (MVIPER) over the whole clip
+    frame_true_turn the frame model's parameters with the body's own rotation (the first) the
+                    truth's: an oracle that parts the error of the body's orientation from the
+                    rest of the pose and shape
     truth_neutral   the true rotations and shapes through the neutral body model the networks
                     predict with: the floor the gendered truth leaves them
 
@@ -39,7 +42,7 @@ from pipeline.video_mesh.data import MeshClips
 from pipeline.video_mesh.network import PARAMETERS, six_values, split_parameters
 
 CLIP_FPS = 30.0
-ROWS = ("constant", "frame", "frame_one_euro", "video", "truth_neutral")
+ROWS = ("constant", "frame", "frame_one_euro", "video", "frame_true_turn", "truth_neutral")
 MEASURES = (
     "joint_error_mm",
     "pa_joint_error_mm",
@@ -126,12 +129,16 @@ def row_predictions(
 ) -> dict[str, torch.Tensor]:
     """Θ (N, T, P) of every row (`ROWS`) from the two models' predictions."""
     n, t = frame_theta.shape[:2]
+    truth = truth_parameters(data, float(mean[-3]))
+    true_turn = frame_theta.clone()
+    true_turn[..., :6] = truth[..., :6]  # the first rotation's six values
     return {
         "constant": mean.expand(n, t, PARAMETERS),
         "frame": frame_theta,
         "frame_one_euro": one_euro(frame_theta),
         "video": video_theta,
-        "truth_neutral": truth_parameters(data, float(mean[-3])),
+        "frame_true_turn": true_turn,
+        "truth_neutral": truth,
     }
 
 
