@@ -99,3 +99,4 @@ rule all:
         "results/vnect_video_table.csv",
         "results/mosaic/sheet.png",
         "results/video_mesh_table.csv",
+        "results/video_mesh_losses.csv",

@@ -236,3 +236,18 @@ def test_the_orientation_oracle_takes_only_the_bodys_own_rotation_from_the_truth
     torch.testing.assert_close(oracle[..., :6], truth[..., :6])
     torch.testing.assert_close(oracle[..., 6:], guess[..., 6:])
     assert set(rows) == set(evaluate.ROWS)
+
+
+def test_the_loss_ablation_judges_the_papers_orderings():
+    rows = []
+    rng = np.random.default_rng(0)
+    for clip in range(30):
+        base = rng.uniform(100, 140)
+        for row, shift in (("l2d", 40.0), ("l2d_l3d", 0.0), ("l2d_smpl", 20.0), ("all", 0.0)):
+            measures = dict.fromkeys(evaluate.MEASURES, base + shift + rng.normal(0, 1))
+            rows.append({"clip": f"c{clip}", "performance": f"p{clip}", "row": row, **measures})
+    table, orderings = evaluate.losses_table(pd.DataFrame(rows), seed=0)
+    assert list(table["row"]) == list(evaluate.LOSS_ROWS) and table.loc[0, "paper_joint_error_mm"] == 139.0
+    verdicts = orderings[orderings["measure"] == "joint_error_mm"].set_index(["better", "than"])["verdict"]
+    assert verdicts[("l2d_l3d", "l2d")] == "holds" and verdicts[("l2d_l3d", "l2d_smpl")] == "holds"
+    assert verdicts[("all", "l2d")] == "holds"

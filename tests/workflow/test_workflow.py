@@ -135,6 +135,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "render_video_mesh_clips",
         "train_video_mesh",
         "evaluate_video_mesh",
+        "evaluate_video_mesh_losses",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -693,3 +694,7 @@ def test_the_mesh_video_table_measures_every_row_on_every_test_clip(tiny_run):
     for kind in ("frame", "video"):
         history = pd.read_csv(workdir / f"results/video_mesh/{kind}/history.csv")
         assert {"joint_error_mm", "train_joint_error_mm"} <= set(history.columns)
+    losses = pd.read_csv(workdir / "results/video_mesh_losses.csv")  # the paper's Table 4, every row
+    assert list(losses["row"]) == ["l2d", "l2d_l3d", "l2d_smpl", "all"] and losses["joint_error_mm"].notna().all()
+    orderings = pd.read_csv(workdir / "results/video_mesh/losses_orderings.csv")
+    assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}

@@ -43,9 +43,10 @@ rule train_video_mesh:
         history="results/video_mesh/{kind}/history.csv",
         curves="results/video_mesh/{kind}/curves.png",
     wildcard_constraints:
-        kind="frame|video",
+        kind="|".join(["frame", "video", *(f"video_{row}" for row in VIDEO_MESH_LOSS_ROWS)]),
     params:
         root=input_folder("train_manifest"),
+        model=lambda wildcards: wildcards.kind.partition("_")[0],
         init=lambda wildcards, input: f"--init {quoted(input.init)}" if "init" in input.keys() else "",
         out=output_folder("model"),
         options=video_mesh_train_options,
@@ -63,7 +64,7 @@ rule train_video_mesh:
     conda:
         "../../envs/pipeline.yaml"
     shell:
-        "python -m pipeline.video_mesh train --kind {wildcards.kind:q} {params.init} --root {params.root:q} "
+        "python -m pipeline.video_mesh train --kind {params.model:q} {params.init} --root {params.root:q} "
         "--train-manifest {input.train_manifest:q} --test-manifest {input.test_manifest:q} --body {input.body:q} "
         "{params.options} --seed {params.seed:q} --threads {threads} --out {params.out:q} {params.tracking} > {log:q} 2>&1"
 
@@ -102,3 +103,33 @@ rule evaluate_video_mesh:
         "--frame {input.frame:q} --video {input.video:q} {params.models} --model neutral={input.neutral:q} "
         "--seed {params.seed:q} --threads {threads} --clips {output.clips:q} --out {output.table:q} "
         "--figure {output.figure:q} {params.tracking} > {log:q} 2>&1"
+
+
+rule evaluate_video_mesh_losses:
+    input:
+        unpack(lambda wildcards: {f"row_{row}": path for row, path in video_mesh_loss_models().items()}),
+        manifest="results/video_mesh/test.csv",
+        clips="results/video_mesh/cmu/test",
+        models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
+        neutral=body_model_file("neutral", "video_mesh"),
+    output:
+        table="results/video_mesh_losses.csv",
+        orderings="results/video_mesh/losses_orderings.csv",
+    params:
+        root=input_folder("manifest"),
+        rows=lambda wildcards, input: keyed("--row", ((row, input[f"row_{row}"]) for row in video_mesh_loss_models())),
+        models=body_model_options("--model"),
+        seed=config["seed"],
+        tracking=tracking("evaluate_video_mesh_losses"),
+        code=code_version("video_mesh"),
+    threads: config["video_mesh"]["threads"]
+    log:
+        "logs/evaluate_video_mesh_losses/evaluate.log",
+    benchmark:
+        "logs/benchmarks/evaluate_video_mesh_losses/evaluate.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    shell:
+        "python -m pipeline.video_mesh losses --root {params.root:q} --manifest {input.manifest:q} {params.rows} "
+        "{params.models} --model neutral={input.neutral:q} --seed {params.seed:q} --threads {threads} "
+        "--out {output.table:q} --orderings {output.orderings:q} {params.tracking} > {log:q} 2>&1"

@@ -21,12 +21,18 @@ Video", 2019; `pipeline.video_mesh`).
         --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv \\
         --figure results/video_mesh/clip.png
 
+    python -m pipeline.video_mesh losses --root results/video_mesh --manifest .../test.csv \\
+        --row l2d=results/video_mesh/video_l2d/model.pt ... --row all=results/video_mesh/video/model.pt \\
+        --model ... --seed 0 --out results/video_mesh_losses.csv \\
+        --orderings results/video_mesh/losses_orderings.csv
+
 `render` writes each view of each performance in SURREAL's layout and a manifest; `train`
 writes model.pt, history.csv (the test clips' MPJPE and 2D error at every evaluation) and
 curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`),
 the table (each row's measures with 95 % bootstrap intervals over the clips, and the paper's
 orderings of the video model against the frame model judged) and a figure of one test clip,
-each row's error and joint speed frame by frame beside the truth's.
+each row's error and joint speed frame by frame beside the truth's; `losses` measures the video
+models trained with some of the losses (the paper's Table 4) on the same clips.
 """
 
 from __future__ import annotations
@@ -192,6 +198,41 @@ def evaluate(args: argparse.Namespace) -> None:
     log.info("%s: %d clips\n%s", args.out, len(data), result.to_string(index=False))
 
 
+def losses(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipeline.atomic import atomic_output
+    from pipeline.video_mesh.evaluate import LOSS_ROWS, evaluate_clips, losses_table
+    from pipeline.video_mesh.train import predict
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = _body_models(args.model)
+    if "neutral" not in models:
+        raise InputError("--model neutral=PATH: the networks' parameters are posed with the neutral body model")
+    networks = {}
+    for item in args.row:
+        name, path = parse_pair(item, "--row", "ROW", keys=tuple(LOSS_ROWS))
+        networks[name] = load_model(Path(path))
+    sizes = {network.config.input_size for network in networks.values()}
+    if len(sizes) != 1:
+        raise InputError(f"the --row networks read frames of different sizes {sorted(sizes)}")
+    data = _clips(args.root, args.manifest, sizes.pop())
+    params = {name: str(path) for name, path in (item.split("=", 1) for item in args.row)}
+    with stage_run("video_mesh_losses", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        predictions = {name: predict(network, data) for name, network in networks.items()}
+        rows = evaluate_clips(predictions, models, data)
+        table, orderings = losses_table(rows, args.seed)
+        for path, frame in ((args.out, table), (args.orderings, orderings)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(path) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.6g")
+            run.log_artifact(path)
+    log.info(
+        "%s: %d clips\n%s\n%s", args.out, len(data), table.to_string(index=False), orderings.to_string(index=False)
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser: its commands and their options."""
     parser, commands = command_parser("python -m pipeline.video_mesh", __doc__)
@@ -259,6 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", type=Path, required=True, help="PNG: one test clip's error and joint speed per frame")
     add_tracking_arguments(p)
     p.set_defaults(func=evaluate)
+
+    p = commands.add_parser("losses", help="the loss ablation: video models trained with some of the losses")
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+    p.add_argument("--row", action="append", required=True, metavar="ROW=PATH", help="l2d, l2d_l3d, l2d_smpl, all")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="female, male and neutral")
+    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per loss combination")
+    p.add_argument("--orderings", type=Path, required=True, help="CSV: the paper's orderings judged")
+    add_tracking_arguments(p)
+    p.set_defaults(func=losses)
     return parser
 
 

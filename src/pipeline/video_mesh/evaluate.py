@@ -173,3 +173,63 @@ def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
                 record[f"{measure}_verdict"] = statistics.verdict(interval, True, True)
         result.append(record)
     return pd.DataFrame(result).round(3)
+
+
+# Table 4 of the paper (Human3.6M, protocol 1: MPJPE, PA-MPJPE mm): the video model trained
+# with the 2D loss alone, with the 3D joints' or the SMPL parameters' loss added, and with all
+LOSS_ROWS = {
+    "l2d": ("reprojection",),
+    "l2d_l3d": ("reprojection", "joints"),
+    "l2d_smpl": ("reprojection", "smpl"),
+    "all": ("reprojection", "joints", "smpl"),
+}
+PAPER_LOSSES = {
+    "l2d": {"joint_error_mm": 139.0, "pa_joint_error_mm": 72.6},
+    "l2d_l3d": {"joint_error_mm": 82.6, "pa_joint_error_mm": 56.4},
+    "l2d_smpl": {"joint_error_mm": 110.7, "pa_joint_error_mm": 58.2},
+    "all": {"joint_error_mm": 82.2, "pa_joint_error_mm": 54.0},
+}
+# the paper's orderings (first better than second) judged on each measure
+LOSS_ORDERINGS = (("l2d_l3d", "l2d"), ("l2d_smpl", "l2d"), ("all", "l2d"), ("l2d_l3d", "l2d_smpl"))
+LOSS_MEASURES = ("joint_error_mm", "pa_joint_error_mm", "vertex_error_mm", "acceleration_error_mm")
+
+
+def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 4 in kind from per-clip rows of the loss rows (`LOSS_ROWS`, as `evaluate_clips`
+    writes them): per row each measure with its 95 % interval and the paper's figures; and per
+    ordering of `LOSS_ORDERINGS` and measure, the paired difference and its verdict."""
+    names = clips["clip"].unique()
+    counts = statistics.resample_counts(len(names), seed=seed)
+    by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
+    mean = statistics.Figure("mean", ("value",))
+
+    def bootstrapped(values: pd.Series) -> tuple[float, float, float]:
+        frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
+        low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
+        return float(statistics.evaluate(mean, frame)), low, high
+
+    table = []
+    for row in [r for r in LOSS_ROWS if r in by_row]:
+        record = {"row": row, "losses": "+".join(LOSS_ROWS[row]), "clips": len(names)}
+        for measure in LOSS_MEASURES:
+            record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bootstrapped(by_row[row][measure])
+        record |= {f"paper_{k}": v for k, v in PAPER_LOSSES[row].items()}
+        table.append(record)
+    orderings = []
+    for first, second in LOSS_ORDERINGS:
+        if first not in by_row or second not in by_row:
+            continue
+        for measure in LOSS_MEASURES:
+            value, low, high = bootstrapped(by_row[first][measure] - by_row[second][measure])
+            orderings.append(
+                {
+                    "better": first,
+                    "than": second,
+                    "measure": measure,
+                    "difference": value,
+                    "low": low,
+                    "high": high,
+                    "verdict": statistics.verdict((low, high), True, True),
+                }
+            )
+    return pd.DataFrame(table).round(3), pd.DataFrame(orderings).round(3)

@@ -10,17 +10,31 @@ def video_mesh_render_options(wildcards):
     return f"{cli_options(dataset | people)} --performances {performances}"
 
 
+# The paper's loss ablation (its Table 4): video models trained with these of the per-frame
+# losses (the shape's smoothness always kept), all from the same frame model; `video` has all.
+VIDEO_MESH_LOSS_ROWS = {
+    "l2d": ("reprojection",),
+    "l2d_l3d": ("reprojection", "joints"),
+    "l2d_smpl": ("reprojection", "smpl"),
+}
+
+
 def video_mesh_train_options(wildcards):
     """The network's sizes and the kind's training: its iterations and batch, the shared rest,
-    each loss's weight (the frame model has no smoothness to keep: its frames stand alone)."""
+    each loss's weight (the frame model has no smoothness to keep: its frames stand alone; an
+    ablation row keeps its own losses)."""
     mesh = config["video_mesh"]
     train = dict(mesh["train"])
-    kind = train.pop(wildcards.kind)
+    model, _, row = wildcards.kind.partition("_")
+    kind = train[model]
     for other in ("frame", "video"):
-        train.pop(other, None)
+        train.pop(other)
     weights = train.pop("weights")
-    if wildcards.kind == "frame":
+    if model == "frame":
         weights = {name: value for name, value in weights.items() if name != "smoothness"}
+    if row:
+        kept = (*VIDEO_MESH_LOSS_ROWS[row], "smoothness")
+        weights = {name: value for name, value in weights.items() if name in kept}
     network = dict(mesh["network"])
     return f"{cli_options(network | train | kind)} {keyed('--weight', weights.items())}"
 
@@ -33,6 +47,12 @@ def video_mesh_train_inputs(wildcards):
         "test_clips": "results/video_mesh/cmu/test",
         "body": body_model_file("neutral", "video_mesh"),
     }
-    if wildcards.kind == "video":
+    if wildcards.kind != "frame":
         files["init"] = "results/video_mesh/frame/model.pt"
     return files
+
+
+def video_mesh_loss_models():
+    """{Table 4's row: the video model trained with its losses} (`all` the study's own)."""
+    rows = {row: f"results/video_mesh/video_{row}/model.pt" for row in VIDEO_MESH_LOSS_ROWS}
+    return rows | {"all": "results/video_mesh/video/model.pt"}
