@@ -15,9 +15,12 @@ first rotation, (tx, ty) and s.
     VideoModel   the frame model's encoder and regressor, then over time an LSTM whose input is
                  [φ_t, the attention's context c_t, Θ_{t−1}] (Θ_0 the mean), its first state an
                  MLP of φ_1; c_t is the soft attention over the low-level map's vectors,
-                 conditioned on the LSTM's previous state; Θ_t is the regressor's estimate from
-                 φ_t plus a linear read of the LSTM's state, which starts at zero so that the
-                 video model starts where the frame model ended
+                 conditioned on the LSTM's previous state. The frame's estimate is the
+                 regressor's from φ_t plus a linear read of the LSTM's state; Θ_t keeps a share
+                 α_t of Θ_{t−1} and takes the rest from that estimate, α_t a gate of the LSTM's
+                 state times a learnt share per parameter (in [0, 1]). The read and the share
+                 start at zero, so the video model starts exactly where the frame model ended;
+                 the share lets it learn to hold what flickers from frame to frame
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ class VideoModel(nn.Module):
         self.read = nn.Linear(config.lstm, PARAMETERS)
         nn.init.zeros_(self.read.weight)
         nn.init.zeros_(self.read.bias)
+        self.gate = nn.Linear(config.lstm, PARAMETERS)
+        self.kept_share = nn.Parameter(torch.zeros(PARAMETERS))
 
     @classmethod
     def from_frame_model(cls, frame: FrameModel) -> VideoModel:
@@ -208,10 +213,15 @@ class VideoModel(nn.Module):
         vectors = low.flatten(2).transpose(1, 2).reshape(b, t, -1, low.shape[1])  # (B, T, L, C)
         hidden, memory = self.initial(features[:, 0]).chunk(2, dim=-1)
         previous = self.regressor.mean.expand(b, -1)
+        share = self.kept_share.clamp(0.0, 1.0)
         thetas = []
         for step in range(t):
             context, _ = self.attention(vectors[:, step], hidden)
             hidden, memory = self.cell(torch.cat([features[:, step], context, previous], dim=-1), (hidden, memory))
-            previous = frame_theta[:, step] + self.read(hidden)
-            thetas.append(previous)
+            estimate = frame_theta[:, step] + self.read(hidden)
+            if step:
+                kept = share * torch.sigmoid(self.gate(hidden))
+                estimate = kept * previous + (1 - kept) * estimate
+            previous = estimate
+            thetas.append(estimate)
         return torch.stack(thetas, dim=1)
