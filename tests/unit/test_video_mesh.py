@@ -193,9 +193,9 @@ def test_the_truth_through_its_own_model_scores_zero_and_the_mean_does_not(rende
     model = toy_model()
     mean = mean_parameters(clips.rotations.flatten(0, 1), clips.betas, 1.0)
     theta = evaluate.truth_parameters(clips, 1.0)
-    predictions = {"truth_neutral": theta, "constant": mean.expand_as(theta)}
-    rows = evaluate.evaluate_clips(predictions, {"female": model, "neutral": model}, clips, progress=False)
-    truth, constant = rows[rows["row"] == "truth_neutral"], rows[rows["row"] == "constant"]
+    predictions = {"true_parameters": theta, "constant": mean.expand_as(theta)}
+    rows = evaluate.evaluate_clips(predictions, model, {"female": model}, clips, progress=False)
+    truth, constant = rows[rows["row"] == "true_parameters"], rows[rows["row"] == "constant"]
     assert (truth[list(evaluate.MEASURES)].abs().to_numpy() < 1e-3).all()
     assert (constant["joint_error_mm"] > 10).all() and (constant["shape_variation"] == 0).all()
 
@@ -232,7 +232,7 @@ def test_the_orientation_oracle_takes_only_the_bodys_own_rotation_from_the_truth
     mean = mean_parameters(clips.rotations.flatten(0, 1), clips.betas, 1.0)
     guess = mean.expand(len(clips), clips.frames, -1).clone()
     rows = evaluate.row_predictions(guess, guess, mean, clips)
-    truth, oracle = rows["truth_neutral"], rows["frame_true_turn"]
+    truth, oracle = rows["true_parameters"], rows["frame_true_turn"]
     torch.testing.assert_close(oracle[..., :6], truth[..., :6])
     torch.testing.assert_close(oracle[..., 6:], guess[..., 6:])
     assert set(rows) == set(evaluate.ROWS)

@@ -43,7 +43,7 @@ def hostile_sources(workdir: Path) -> dict[str, object]:
     model = folder / "SMPL female.pkl"
     write_model_file(model, toy_arrays())
     keys |= {"body_model.source": "smpl", "body_model.smpl_files.female": str(model.relative_to(workdir))}
-    keys["predict.gender"] = "female"
+    keys["predict.gender"] = keys["video_mesh.gender"] = "female"
     return keys
 
 

@@ -76,7 +76,7 @@ rule evaluate_video_mesh:
         frame="results/video_mesh/frame/model.pt",
         video="results/video_mesh/video/model.pt",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
-        neutral=body_model_file("neutral", "video_mesh"),
+        body=body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
     output:
         clips="results/video_mesh/test_clips.csv",
         table="results/video_mesh_table.csv",
@@ -100,7 +100,7 @@ rule evaluate_video_mesh:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.video_mesh evaluate --root {params.root:q} --manifest {input.manifest:q} "
-        "--frame {input.frame:q} --video {input.video:q} {params.models} --model neutral={input.neutral:q} "
+        "--frame {input.frame:q} --video {input.video:q} {params.models} --body {input.body:q} "
         "--seed {params.seed:q} --threads {threads} --clips {output.clips:q} --out {output.table:q} "
         "--figure {output.figure:q} {params.tracking} > {log:q} 2>&1"
 
@@ -111,7 +111,7 @@ rule evaluate_video_mesh_losses:
         manifest="results/video_mesh/test.csv",
         clips="results/video_mesh/cmu/test",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
-        neutral=body_model_file("neutral", "video_mesh"),
+        body=body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
     output:
         table="results/video_mesh_losses.csv",
         orderings="results/video_mesh/losses_orderings.csv",
@@ -131,5 +131,5 @@ rule evaluate_video_mesh_losses:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.video_mesh losses --root {params.root:q} --manifest {input.manifest:q} {params.rows} "
-        "{params.models} --model neutral={input.neutral:q} --seed {params.seed:q} --threads {threads} "
+        "{params.models} --body {input.body:q} --seed {params.seed:q} --threads {threads} "
         "--out {output.table:q} --orderings {output.orderings:q} {params.tracking} > {log:q} 2>&1"

@@ -17,7 +17,7 @@ Video", 2019; `pipeline.video_mesh`).
         --weight smoothness=1 --out results/video_mesh/video
     python -m pipeline.video_mesh evaluate --root results/video_mesh/clips --manifest .../test.csv \\
         --frame results/video_mesh/frame/model.pt --video results/video_mesh/video/model.pt \\
-        --model female=f.npz --model male=m.npz --model neutral=n.npz --seed 0 \\
+        --model female=f.npz --model male=m.npz --body neutral.npz --seed 0 \\
         --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv \\
         --figure results/video_mesh/clip.png
 
@@ -51,13 +51,19 @@ log = logging.getLogger("pipeline.video_mesh")
 KINDS = ("frame", "video")
 
 
-def _body_models(items: list[str]) -> dict:
+def _body(path: Path):
+    """The body model the networks' parameters pose, in float32 as they are."""
     from pipeline.body_model.model import BodyModel
 
+    return BodyModel.from_file(path).float()
+
+
+def _body_models(items: list[str]) -> dict:
+    """{gender: body model} of the repeatable `--model GENDER=PATH`."""
     models = {}
     for item in items:
         gender, path = parse_pair(item, "--model", keys=("female", "male", "neutral"))
-        models[gender] = BodyModel.from_file(path).float()
+        models[gender] = _body(Path(path))
     return models
 
 
@@ -122,7 +128,7 @@ def train(args: argparse.Namespace) -> None:
     weights = {name: float(value) for name, value in (parse_pair(w, "--weight", "LOSS") for w in args.weight)}
     settings = settings_from(mesh.MeshTrainSettings, args, weights=weights)
     config = settings_from(MeshNetworkConfig, args, iterations=args.feedback)
-    body = _body_models([f"neutral={args.body}"])["neutral"]
+    body = _body(args.body)
     if config.input_size % 16:
         raise InputError(f"video_mesh.network.input_size: {config.input_size} is not a multiple of 16")
     train_set = _clips(args.root, args.train_manifest, config.input_size)
@@ -169,9 +175,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = _body_models(args.model)
-    if "neutral" not in models:
-        raise InputError("--model neutral=PATH: the networks' parameters are posed with the neutral body model")
+    models, body = _body_models(args.model), _body(args.body)
     frame, video = load_model(args.frame), load_model(args.video)
     if frame.config.input_size != video.config.input_size:
         raise InputError(f"{args.frame} and {args.video} read frames of different sizes")
@@ -179,7 +183,7 @@ def evaluate(args: argparse.Namespace) -> None:
     params = {"frame": str(args.frame), "video": str(args.video), "clips": len(data)}
     with stage_run("video_mesh_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
         predictions = row_predictions(predict(frame, data), predict(video, data), frame.regressor.mean, data)
-        rows = evaluate_clips(predictions, models, data)
+        rows = evaluate_clips(predictions, body, models, data)
         result = table(rows, args.seed)
         for path, frame_ in ((args.clips, rows), (args.out, result)):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +195,7 @@ def evaluate(args: argparse.Namespace) -> None:
         index = int((frame_rows["acceleration_error_mm"] - frame_rows["acceleration_error_mm"].median()).abs().idxmin())
         truth = true_meshes(models, data, index)["joints"]
         drawn = {row: theta[index] for row, theta in predictions.items()}
-        clip_figure(models["neutral"], drawn, truth, f"test clip {data.stems[index]}", args.figure)
+        clip_figure(body, drawn, truth, f"test clip {data.stems[index]}", args.figure)
         run.log_artifact(args.figure)
         for record in result.to_dict("records"):
             run.log_metrics({f"{record['row']}_{k}": v for k, v in record.items() if isinstance(v, float)})
@@ -207,9 +211,7 @@ def losses(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = _body_models(args.model)
-    if "neutral" not in models:
-        raise InputError("--model neutral=PATH: the networks' parameters are posed with the neutral body model")
+    models, body = _body_models(args.model), _body(args.body)
     networks = {}
     for item in args.row:
         name, path = parse_pair(item, "--row", "ROW", keys=tuple(LOSS_ROWS))
@@ -221,7 +223,7 @@ def losses(args: argparse.Namespace) -> None:
     params = {name: str(path) for name, path in (item.split("=", 1) for item in args.row)}
     with stage_run("video_mesh_losses", params, args.rule, parse_wildcards(args.wildcard)) as run:
         predictions = {name: predict(network, data) for name, network in networks.items()}
-        rows = evaluate_clips(predictions, models, data)
+        rows = evaluate_clips(predictions, body, models, data)
         table, orderings = losses_table(rows, args.seed)
         for path, frame in ((args.out, table), (args.orderings, orderings)):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, required=True, help="the clips' root")
     p.add_argument("--train-manifest", type=Path, required=True)
     p.add_argument("--test-manifest", type=Path, required=True, help="clips measured during training")
-    p.add_argument("--body", type=Path, required=True, help="the neutral body model the parameters pose")
+    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose (HMR's: neutral)")
     p.add_argument("--input-size", type=int, required=True, help="the frames resized to this side")
     p.add_argument("--width", type=int, required=True, help="the encoder's first channels")
     p.add_argument("--features", type=int, required=True)
@@ -292,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="the test clips")
     p.add_argument("--frame", type=Path, required=True, help="the frame model (model.pt)")
     p.add_argument("--video", type=Path, required=True, help="the video model (model.pt)")
-    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="female, male and neutral")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
+    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
     p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
@@ -305,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True, help="the test clips")
     p.add_argument("--row", action="append", required=True, metavar="ROW=PATH", help="l2d, l2d_l3d, l2d_smpl, all")
-    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="female, male and neutral")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
+    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
     p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per loss combination")

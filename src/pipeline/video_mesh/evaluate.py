@@ -10,8 +10,9 @@ Rows, each a way to get every frame's SMPL parameters:
     frame_true_turn the frame model's parameters with the body's own rotation (the first) the
                     truth's: an oracle that parts the error of the body's orientation from the
                     rest of the pose and shape
-    truth_neutral   the true rotations and shapes through the neutral body model the networks
-                    predict with: the floor the gendered truth leaves them
+    true_parameters the true rotations and shapes through the body model the networks pose
+                    with (`video_mesh.gender`, HMR's neutral): the floor the clips' gendered
+                    bodies leave them
 
 Measures per clip, pelvis-relative, in the camera's frame, millimetres (the paper's formulas are
 lost from its text; these are this project's, named after its):
@@ -42,7 +43,7 @@ from pipeline.video_mesh.data import MeshClips
 from pipeline.video_mesh.network import PARAMETERS, six_values, split_parameters
 
 CLIP_FPS = 30.0
-ROWS = ("constant", "frame", "frame_one_euro", "video", "frame_true_turn", "truth_neutral")
+ROWS = ("constant", "frame", "frame_one_euro", "video", "frame_true_turn", "true_parameters")
 MEASURES = (
     "joint_error_mm",
     "pa_joint_error_mm",
@@ -108,18 +109,22 @@ def true_meshes(models: dict[str, BodyModel], data: MeshClips, index: int) -> di
 
 
 def evaluate_clips(
-    predictions: dict[str, torch.Tensor], models: dict[str, BodyModel], data: MeshClips, progress: bool = True
+    predictions: dict[str, torch.Tensor],
+    body: BodyModel,
+    models: dict[str, BodyModel],
+    data: MeshClips,
+    progress: bool = True,
 ) -> pd.DataFrame:
-    """One row per clip and row of `predictions` ({row: Θ (N, T, P)}): the clip, its
-    performance, the row and its measures. `models` holds each gender's body model and the
-    neutral one the parameters are posed with."""
+    """One row per clip and row of `predictions` ({row: Θ (N, T, P)}, posed with `body`): the
+    clip, its performance, the row and its measures against the truth, posed with its own
+    gender's model of `models`."""
     from tqdm import tqdm
 
     rows = []
     for index in tqdm(range(len(data)), desc="test clips", unit="clip", disable=not progress):
         truth = true_meshes(models, data, index)
         for row, theta in predictions.items():
-            measures = clip_measures(models["neutral"], theta[index], truth)
+            measures = clip_measures(body, theta[index], truth)
             rows.append({"clip": data.stems[index], "performance": data.performances[index], "row": row, **measures})
     return pd.DataFrame(rows)
 
@@ -138,7 +143,7 @@ def row_predictions(
         "frame_one_euro": one_euro(frame_theta),
         "video": video_theta,
         "frame_true_turn": true_turn,
-        "truth_neutral": truth,
+        "true_parameters": truth,
     }
 
 

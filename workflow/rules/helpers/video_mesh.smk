@@ -45,7 +45,7 @@ def video_mesh_train_inputs(wildcards):
         "test_manifest": "results/video_mesh/test.csv",
         "train_clips": "results/video_mesh/cmu/train",
         "test_clips": "results/video_mesh/cmu/test",
-        "body": body_model_file("neutral", "video_mesh"),
+        "body": body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
     }
     if wildcards.kind != "frame":
         files["init"] = "results/video_mesh/frame/model.pt"
