@@ -76,7 +76,7 @@ rule evaluate_video_mesh:
         frame="results/video_mesh/frame/model.pt",
         video="results/video_mesh/video/model.pt",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
-        body=body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
+        body=video_mesh_body,
     output:
         clips="results/video_mesh/test_clips.csv",
         table="results/video_mesh_table.csv",
@@ -111,7 +111,7 @@ rule evaluate_video_mesh_losses:
         manifest="results/video_mesh/test.csv",
         clips="results/video_mesh/cmu/test",
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
-        body=body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
+        body=video_mesh_body,
     output:
         table="results/video_mesh_losses.csv",
         orderings="results/video_mesh/losses_orderings.csv",

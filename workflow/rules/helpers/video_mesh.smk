@@ -39,13 +39,19 @@ def video_mesh_train_options(wildcards):
     return f"{cli_options(network | train | kind)} {keyed('--weight', weights.items())}"
 
 
+def video_mesh_body(wildcards):
+    """The body model the networks' parameters pose (video_mesh.gender), an input named when a
+    mesh-video job is wanted: a config without that model's file fails only then."""
+    return body_model_file(config["video_mesh"]["gender"], "video_mesh.gender")
+
+
 def video_mesh_train_inputs(wildcards):
     files = {
         "train_manifest": "results/video_mesh/train.csv",
         "test_manifest": "results/video_mesh/test.csv",
         "train_clips": "results/video_mesh/cmu/train",
         "test_clips": "results/video_mesh/cmu/test",
-        "body": body_model_file(config["video_mesh"]["gender"], "video_mesh.gender"),
+        "body": video_mesh_body(wildcards),
     }
     if wildcards.kind != "frame":
         files["init"] = "results/video_mesh/frame/model.pt"
