@@ -58,6 +58,26 @@ def _body(path: Path):
     return BodyModel.from_file(path).float()
 
 
+def _measuring(args: argparse.Namespace) -> tuple[dict, object]:
+    """What `evaluate` and `losses` measure with: torch's threads set, the clips' genders' body
+    models and the one the parameters pose."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return _body_models(args.model), _body(args.body)
+
+
+def _add_measuring_arguments(p: argparse.ArgumentParser) -> None:
+    """The test clips and body models of `evaluate` and `losses`, the bootstrap's seed, threads."""
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
+    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
+    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+
+
 def _body_models(items: list[str]) -> dict:
     """{gender: body model} of the repeatable `--model GENDER=PATH`."""
     models = {}
@@ -166,16 +186,12 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    import torch
-
     from pipeline.atomic import atomic_output
     from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table, true_meshes
     from pipeline.video_mesh.figures import clip_figure
     from pipeline.video_mesh.train import predict
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    models, body = _body_models(args.model), _body(args.body)
+    models, body = _measuring(args)
     frame, video = load_model(args.frame), load_model(args.video)
     if frame.config.input_size != video.config.input_size:
         raise InputError(f"{args.frame} and {args.video} read frames of different sizes")
@@ -203,15 +219,11 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def losses(args: argparse.Namespace) -> None:
-    import torch
-
     from pipeline.atomic import atomic_output
     from pipeline.video_mesh.evaluate import LOSS_ROWS, evaluate_clips, losses_table
     from pipeline.video_mesh.train import predict
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    models, body = _body_models(args.model), _body(args.body)
+    models, body = _measuring(args)
     networks = {}
     for item in args.row:
         name, path = parse_pair(item, "--row", "ROW", keys=tuple(LOSS_ROWS))
@@ -290,14 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=train)
 
     p = commands.add_parser("evaluate", help="the test clips' meshes: every row's measures and the table")
-    p.add_argument("--root", type=Path, required=True)
-    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+    _add_measuring_arguments(p)
     p.add_argument("--frame", type=Path, required=True, help="the frame model (model.pt)")
     p.add_argument("--video", type=Path, required=True, help="the video model (model.pt)")
-    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
-    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
-    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
     p.add_argument("--figure", type=Path, required=True, help="PNG: one test clip's error and joint speed per frame")
@@ -305,13 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=evaluate)
 
     p = commands.add_parser("losses", help="the loss ablation: video models trained with some of the losses")
-    p.add_argument("--root", type=Path, required=True)
-    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+    _add_measuring_arguments(p)
     p.add_argument("--row", action="append", required=True, metavar="ROW=PATH", help="l2d, l2d_l3d, l2d_smpl, all")
-    p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
-    p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
-    p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per loss combination")
     p.add_argument("--orderings", type=Path, required=True, help="CSV: the paper's orderings judged")
     add_tracking_arguments(p)

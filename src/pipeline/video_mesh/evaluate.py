@@ -147,6 +147,15 @@ def row_predictions(
     }
 
 
+def bootstrapped_mean(values: pd.Series, counts: np.ndarray) -> tuple[float, float, float]:
+    """The mean of per-clip `values` (N,) and its 95 % interval over the resampled clips `counts`
+    (R, N), every table's rows drawn alike."""
+    frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
+    mean = statistics.Figure("mean", ("value",))
+    low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
+    return float(statistics.evaluate(mean, frame)), low, high
+
+
 def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Per row: each measure's mean over the clips with its 95 % bootstrap interval, the paper's
     figure where it has one, and for the video model each measure's paired difference from the
@@ -155,12 +164,10 @@ def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
     names = clips["clip"].unique()
     counts = statistics.resample_counts(len(names), seed=seed)
     by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
-    mean = statistics.Figure("mean", ("value",))
 
     def bootstrapped(values: pd.Series, name: str) -> dict[str, float]:
-        frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
-        low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
-        return {name: float(statistics.evaluate(mean, frame)), f"{name}_low": low, f"{name}_high": high}
+        value, low, high = bootstrapped_mean(values, counts)
+        return {name: value, f"{name}_low": low, f"{name}_high": high}
 
     result = []
     for row in [r for r in ROWS if r in by_row]:
@@ -206,18 +213,12 @@ def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataF
     names = clips["clip"].unique()
     counts = statistics.resample_counts(len(names), seed=seed)
     by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
-    mean = statistics.Figure("mean", ("value",))
-
-    def bootstrapped(values: pd.Series) -> tuple[float, float, float]:
-        frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
-        low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
-        return float(statistics.evaluate(mean, frame)), low, high
-
     table = []
     for row in [r for r in LOSS_ROWS if r in by_row]:
         record = {"row": row, "losses": "+".join(LOSS_ROWS[row]), "clips": len(names)}
         for measure in LOSS_MEASURES:
-            record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bootstrapped(by_row[row][measure])
+            bounds = bootstrapped_mean(by_row[row][measure], counts)
+            record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bounds
         record |= {f"paper_{k}": v for k, v in PAPER_LOSSES[row].items()}
         table.append(record)
     orderings = []
@@ -225,7 +226,7 @@ def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataF
         if first not in by_row or second not in by_row:
             continue
         for measure in LOSS_MEASURES:
-            value, low, high = bootstrapped(by_row[first][measure] - by_row[second][measure])
+            value, low, high = bootstrapped_mean(by_row[first][measure] - by_row[second][measure], counts)
             orderings.append(
                 {
                     "better": first,

@@ -24,7 +24,7 @@ from pipeline.meters import LossMeter, row_line, stepped_rate
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training.loop import TRAINING_PREFIX
 from pipeline.video_mesh import losses
-from pipeline.video_mesh.data import MeshClips
+from pipeline.video_mesh.data import FLIP_X, MeshClips
 from pipeline.video_mesh.network import FrameModel, VideoModel, split_parameters
 
 log = logging.getLogger("pipeline.video_mesh")
@@ -198,7 +198,7 @@ def train(
 def camera_scale(data: MeshClips) -> float:
     """The weak-perspective scale that best takes the clips' pelvis-relative joints to their 2D
     joints (frame units a metre), over every visible joint: the camera's start."""
-    image = data.joints[..., :2] * torch.tensor([-1.0, 1.0])  # the proper frame's x turned back
+    image = data.joints[..., :2] * torch.from_numpy(FLIP_X.diagonal()[:2].copy()).float()  # back to the image's x
     offsets = data.points - data.points[..., :1, :]
     weight = data.visible[..., None].float()
     return float((weight * offsets * image).sum() / (weight * image**2).sum().clamp(min=1e-12))
