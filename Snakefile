@@ -100,3 +100,4 @@ rule all:
         "results/mosaic/sheet.png",
         "results/video_mesh_table.csv",
         "results/video_mesh_losses.csv",
+        "results/video_mesh_transitions.csv",

@@ -251,3 +251,50 @@ def test_the_loss_ablation_judges_the_papers_orderings():
     verdicts = orderings[orderings["measure"] == "joint_error_mm"].set_index(["better", "than"])["verdict"]
     assert verdicts[("l2d_l3d", "l2d")] == "holds" and verdicts[("l2d_l3d", "l2d_smpl")] == "holds"
     assert verdicts[("all", "l2d")] == "holds"
+
+
+def test_transitions_are_poses_between_two_of_the_splits_motions_performed_by_its_people(rendered, tmp_path):
+    root, captures, _ = rendered
+    with pytest.raises(InputError, match="--transition-step"):
+        data.render("train", SETTINGS, root / "motions.npz", {"female": toy_model()}, [], tmp_path, transitions=1)
+    manifest = data.render(
+        "train",
+        SETTINGS,
+        root / "motions.npz",
+        {"female": toy_model()},
+        package_photos("train")[:2],
+        tmp_path,
+        transitions=1,
+        transition_step=0.5,
+    )
+    (motion,) = set(manifest["action"])
+    assert motion in {"walk_to_run_i000", "run_to_walk_i000"}  # between the split's two motions
+    assert len(manifest) == len(SETTINGS.azimuths) and set(manifest["stem"]).isdisjoint(captures["stem"])
+    clips = data.load_clips(tmp_path, manifest, 32)
+    # the split's own people and outfits, not another bank's
+    assert manifest["shape_index"].max() < SETTINGS.shapes and set(manifest["outfit"]) <= set(
+        pd.concat([captures["outfit"], manifest["outfit"]])
+    )
+    assert clips.frames == FRAMES
+
+
+def test_training_with_transitions_is_judged_on_each_test_set():
+    rng = np.random.default_rng(0)
+    clips = {}
+    for test_set, gain in (("captures", 0.0), ("transitions", 15.0)):
+        rows = []
+        for clip in range(30):
+            base = rng.uniform(100, 140)
+            for row, shift in (("frame", 10.0), ("frame_transitions", 10.0 - gain), ("video", 0.0)):
+                measures = dict.fromkeys(evaluate.MEASURES, base + shift + rng.normal(0, 1))
+                rows.append({"clip": f"{test_set}{clip}", "performance": f"p{clip}", "row": row, **measures})
+        clips[test_set] = pd.DataFrame(rows)
+    table, orderings = evaluate.transitions_table(clips, seed=0)
+    assert list(zip(table["test_set"], table["row"])) == [
+        (test_set, row) for test_set in clips for row in ("frame", "frame_transitions", "video")
+    ]
+    assert set(table.loc[table["row"] == "frame_transitions", "training"]) == {"captures+transitions"}
+    verdicts = orderings[orderings["measure"] == "joint_error_mm"].set_index("test_set")["verdict"]
+    # the video pair lacks its row: judged only where both models were measured
+    assert set(orderings["better"]) == {"frame_transitions"}
+    assert verdicts["transitions"] == "holds" and verdicts["captures"] == "undecided"

@@ -136,6 +136,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "train_video_mesh",
         "evaluate_video_mesh",
         "evaluate_video_mesh_losses",
+        "evaluate_video_mesh_transitions",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -682,7 +683,7 @@ def test_the_mesh_video_table_measures_every_row_on_every_test_clip(tiny_run):
 
     workdir, config = tiny_run
     dataset = yaml.safe_load(config.read_text())["video_mesh"]["dataset"]
-    manifest = pd.read_csv(workdir / "results/video_mesh/test.csv")
+    manifest = pd.read_csv(workdir / "results/video_mesh/captures/test.csv")
     assert set(manifest["azimuth"]) == set(dataset["azimuths"])  # every camera sees every performance
     clips = pd.read_csv(workdir / "results/video_mesh/test_clips.csv")
     assert len(clips) == len(manifest) * len(ROWS)
@@ -698,3 +699,16 @@ def test_the_mesh_video_table_measures_every_row_on_every_test_clip(tiny_run):
     assert list(losses["row"]) == ["l2d", "l2d_l3d", "l2d_smpl", "all"] and losses["joint_error_mm"].notna().all()
     orderings = pd.read_csv(workdir / "results/video_mesh/losses_orderings.csv")
     assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}
+    # the data claim: every model on both test sets, the transitions' clips poses between two motions
+    transitions = pd.read_csv(workdir / "results/video_mesh/transitions/test.csv")
+    assert (
+        transitions["action"].str.contains("_to_").all()
+        and len(transitions)
+        == dataset["transitions"]["test"] * len(dataset["azimuths"]) * dataset["performances"]["test"]
+    )
+    table = pd.read_csv(workdir / "results/video_mesh_transitions.csv")
+    assert set(zip(table["test_set"], table["row"])) == {
+        (test_set, row)
+        for test_set in ("captures", "transitions")
+        for row in ("frame", "frame_transitions", "video", "video_transitions")
+    }

@@ -5,34 +5,42 @@ Video", 2019; `pipeline.video_mesh`).
     python -m pipeline.video_mesh render --split train --motions resources/motions/train.npz \\
         --model female=f.npz --model male=m.npz --performances 3 --azimuths 0 90 180 270 \\
         --frames 16 --size 250 --lens 180 --camera-distance 12 0.5 --speed 0.8 1.25 --jitter 0.1 \\
-        --mirror 0.5 --shapes 300 --outfits 500 --seed 0 --root results/video_mesh/clips \\
-        --manifest results/video_mesh/clips/train.csv
-    python -m pipeline.video_mesh train --kind frame --root results/video_mesh/clips \\
-        --train-manifest .../train.csv --test-manifest .../test.csv --body neutral.npz \\
+        --mirror 0.5 --shapes 300 --outfits 500 [--transitions 28 --transition-step 0.25] --seed 0 \\
+        --manifest results/video_mesh/captures/train.csv
+    python -m pipeline.video_mesh train --kind frame --train-manifest .../captures/train.csv \\
+        [.../transitions/train.csv] --test-manifest .../captures/test.csv --body neutral.npz \\
         --input-size 64 --width 16 --features 256 --hidden 512 --feedback 3 --dropout 0.5 --lstm 256 --attention 64 \\
         --iterations 1500 --batch-size 16 --window 8 --learning-rate 1e-3 --lr-drop 0.75 \\
         --weight reprojection=1 --weight joints=1 --weight smpl=1 --eval-every 250 --seed 0 \\
         --out results/video_mesh/frame
     python -m pipeline.video_mesh train --kind video --init results/video_mesh/frame/model.pt ... \\
         --weight smoothness=1 --out results/video_mesh/video
-    python -m pipeline.video_mesh evaluate --root results/video_mesh/clips --manifest .../test.csv \\
+    python -m pipeline.video_mesh evaluate --manifest .../captures/test.csv \\
         --frame results/video_mesh/frame/model.pt --video results/video_mesh/video/model.pt \\
         --model female=f.npz --model male=m.npz --body neutral.npz --seed 0 \\
         --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv \\
         --figure results/video_mesh/clip.png
-
-    python -m pipeline.video_mesh losses --root results/video_mesh --manifest .../test.csv \\
+    python -m pipeline.video_mesh losses --manifest .../captures/test.csv \\
         --row l2d=results/video_mesh/video_l2d/model.pt ... --row all=results/video_mesh/video/model.pt \\
-        --model ... --seed 0 --out results/video_mesh_losses.csv \\
+        --model ... --body neutral.npz --seed 0 --out results/video_mesh_losses.csv \\
         --orderings results/video_mesh/losses_orderings.csv
+    python -m pipeline.video_mesh transitions --manifest .../captures/test.csv \\
+        --manifest .../transitions/test.csv --row frame=results/video_mesh/frame/model.pt \\
+        --row frame_transitions=... --row video=... --row video_transitions=... --model ... \\
+        --body neutral.npz --seed 0 --out results/video_mesh_transitions.csv \\
+        --orderings results/video_mesh/transitions_orderings.csv
 
-`render` writes each view of each performance in SURREAL's layout and a manifest; `train`
+`render` writes each view of each performance in SURREAL's layout beside its manifest (with
+--transitions, poses interpolated between two of the split's motions instead of the motions,
+Liu et al.'s §3.2); the other commands find the clips beside the manifests they are given. `train`
 writes model.pt, history.csv (the test clips' MPJPE and 2D error at every evaluation) and
 curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`),
 the table (each row's measures with 95 % bootstrap intervals over the clips, and the paper's
 orderings of the video model against the frame model judged) and a figure of one test clip,
 each row's error and joint speed frame by frame beside the truth's; `losses` measures the video
-models trained with some of the losses (the paper's Table 4) on the same clips.
+models trained with some of the losses (the paper's Table 4) on the same clips; `transitions`
+measures the models trained with and without the interpolated transitions on both test sets,
+the captured motions' and the transitions' (a claim the paper makes and does not test).
 """
 
 from __future__ import annotations
@@ -68,10 +76,13 @@ def _measuring(args: argparse.Namespace) -> tuple[dict, object]:
     return _body_models(args.model), _body(args.body)
 
 
-def _add_measuring_arguments(p: argparse.ArgumentParser) -> None:
-    """The test clips and body models of `evaluate` and `losses`, the bootstrap's seed, threads."""
-    p.add_argument("--root", type=Path, required=True)
-    p.add_argument("--manifest", type=Path, required=True, help="the test clips")
+def _add_measuring_arguments(p: argparse.ArgumentParser, test_sets: bool = False) -> None:
+    """The test clips (`test_sets`: repeatable) and body models of the measuring commands, the
+    bootstrap's seed, threads."""
+    if test_sets:
+        p.add_argument("--manifest", type=Path, action="append", required=True, help="a test set (repeatable)")
+    else:
+        p.add_argument("--manifest", type=Path, required=True, help="the test clips (found beside it)")
     p.add_argument("--model", action="append", required=True, metavar="GENDER=PATH", help="the clips' genders' models")
     p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose")
     p.add_argument("--seed", type=int, required=True, help="the bootstrap's")
@@ -96,10 +107,12 @@ def render(args: argparse.Namespace) -> None:
     models = _body_models(args.model)
     settings = settings_from(MeshClipSettings, args, cam_dist=tuple(args.camera_distance))
     backgrounds = list_images(args.backgrounds) if args.backgrounds else package_photos(args.split)
-    params = vars(settings) | {"split": args.split, "motions": str(args.motions)}
+    transitions = {"transitions": args.transitions, "transition_step": args.transition_step}
+    params = vars(settings) | transitions | {"split": args.split, "motions": str(args.motions)}
     with stage_run("video_mesh_render", params, args.rule, parse_wildcards(args.wildcard)) as run:
         began = time.perf_counter()
-        manifest = render_split(args.split, settings, args.motions, models, backgrounds, args.root)
+        root = args.manifest.parent
+        manifest = render_split(args.split, settings, args.motions, models, backgrounds, root, **transitions)
         seconds = time.perf_counter() - began
         with atomic_output(args.manifest) as tmp:
             manifest.to_csv(tmp, index=False, float_format="%.6g")
@@ -107,11 +120,19 @@ def render(args: argparse.Namespace) -> None:
     log.info("%s: %d clips in %.0f s", args.split, len(manifest), seconds)
 
 
-def _clips(root: Path, manifest: Path, size: int):
+def _clips(manifests: list[Path], size: int):
+    """The clips of every manifest, in order, each found beside its manifest (where `render`
+    writes them)."""
+    import pandas as pd
+
     from pipeline.actions.dataset import read_manifest
     from pipeline.video_mesh.data import load_clips
 
-    return load_clips(root, read_manifest(manifest), size)
+    read = []
+    for path in manifests:
+        manifest = read_manifest(path)
+        read.append(manifest.assign(info=[str(path.parent / info) for info in manifest["info"]]))
+    return load_clips(Path(), pd.concat(read, ignore_index=True), size)
 
 
 def load_model(path: Path):
@@ -151,8 +172,8 @@ def train(args: argparse.Namespace) -> None:
     body = _body(args.body)
     if config.input_size % 16:
         raise InputError(f"video_mesh.network.input_size: {config.input_size} is not a multiple of 16")
-    train_set = _clips(args.root, args.train_manifest, config.input_size)
-    test_set = _clips(args.root, args.test_manifest, config.input_size)
+    train_set = _clips(args.train_manifest, config.input_size)
+    test_set = _clips([args.test_manifest], config.input_size)
     if args.kind == "video":
         if args.init is None:
             raise InputError("--kind video starts from the frame model: give --init")
@@ -186,7 +207,6 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from pipeline.atomic import atomic_output
     from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table, true_meshes
     from pipeline.video_mesh.figures import clip_figure
     from pipeline.video_mesh.train import predict
@@ -195,17 +215,13 @@ def evaluate(args: argparse.Namespace) -> None:
     frame, video = load_model(args.frame), load_model(args.video)
     if frame.config.input_size != video.config.input_size:
         raise InputError(f"{args.frame} and {args.video} read frames of different sizes")
-    data = _clips(args.root, args.manifest, frame.config.input_size)
+    data = _clips([args.manifest], frame.config.input_size)
     params = {"frame": str(args.frame), "video": str(args.video), "clips": len(data)}
     with stage_run("video_mesh_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
         predictions = row_predictions(predict(frame, data), predict(video, data), frame.regressor.mean, data)
         rows = evaluate_clips(predictions, body, models, data)
         result = table(rows, args.seed)
-        for path, frame_ in ((args.clips, rows), (args.out, result)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(path) as tmp:
-                frame_.to_csv(tmp, index=False, float_format="%.6g")
-            run.log_artifact(path)
+        _write_tables(run, {args.clips: rows, args.out: result})
         # the clip whose frame-model flicker is the median's, drawn
         frame_rows = rows[rows["row"] == "frame"].reset_index(drop=True)
         index = int((frame_rows["acceleration_error_mm"] - frame_rows["acceleration_error_mm"].median()).abs().idxmin())
@@ -218,33 +234,67 @@ def evaluate(args: argparse.Namespace) -> None:
     log.info("%s: %d clips\n%s", args.out, len(data), result.to_string(index=False))
 
 
-def losses(args: argparse.Namespace) -> None:
-    from pipeline.atomic import atomic_output
-    from pipeline.video_mesh.evaluate import LOSS_ROWS, evaluate_clips, losses_table
-    from pipeline.video_mesh.train import predict
-
-    models, body = _measuring(args)
+def _row_networks(items: list[str], rows: tuple[str, ...]) -> dict:
+    """{row: network} of the repeatable `--row ROW=PATH`, or an InputError where they read frames
+    of different sizes."""
     networks = {}
-    for item in args.row:
-        name, path = parse_pair(item, "--row", "ROW", keys=tuple(LOSS_ROWS))
+    for item in items:
+        name, path = parse_pair(item, "--row", "ROW", keys=rows)
         networks[name] = load_model(Path(path))
     sizes = {network.config.input_size for network in networks.values()}
     if len(sizes) != 1:
         raise InputError(f"the --row networks read frames of different sizes {sorted(sizes)}")
-    data = _clips(args.root, args.manifest, sizes.pop())
+    return networks
+
+
+def _measured_rows(networks: dict, body, models: dict, data):
+    """Per-clip rows (`evaluate_clips`) of every network's prediction of the clips."""
+    from pipeline.video_mesh.evaluate import evaluate_clips
+    from pipeline.video_mesh.train import predict
+
+    return evaluate_clips({name: predict(network, data) for name, network in networks.items()}, body, models, data)
+
+
+def _write_tables(run, tables: dict[Path, object]) -> None:
+    from pipeline.atomic import atomic_output
+
+    for path, frame in tables.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")
+        run.log_artifact(path)
+
+
+def losses(args: argparse.Namespace) -> None:
+    from pipeline.video_mesh.evaluate import LOSS_ROWS, losses_table
+
+    models, body = _measuring(args)
+    networks = _row_networks(args.row, tuple(LOSS_ROWS))
+    data = _clips([args.manifest], next(iter(networks.values())).config.input_size)
     params = {name: str(path) for name, path in (item.split("=", 1) for item in args.row)}
     with stage_run("video_mesh_losses", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        predictions = {name: predict(network, data) for name, network in networks.items()}
-        rows = evaluate_clips(predictions, body, models, data)
-        table, orderings = losses_table(rows, args.seed)
-        for path, frame in ((args.out, table), (args.orderings, orderings)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(path) as tmp:
-                frame.to_csv(tmp, index=False, float_format="%.6g")
-            run.log_artifact(path)
+        table, orderings = losses_table(_measured_rows(networks, body, models, data), args.seed)
+        _write_tables(run, {args.out: table, args.orderings: orderings})
     log.info(
         "%s: %d clips\n%s\n%s", args.out, len(data), table.to_string(index=False), orderings.to_string(index=False)
     )
+
+
+def transitions(args: argparse.Namespace) -> None:
+    from pipeline.video_mesh.evaluate import TRANSITION_ROWS, transitions_table
+
+    models, body = _measuring(args)
+    networks = _row_networks(args.row, tuple(TRANSITION_ROWS))
+    size = next(iter(networks.values())).config.input_size
+    params = {name: str(path) for name, path in (item.split("=", 1) for item in args.row)}
+    with stage_run("video_mesh_transitions", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        clips = {}
+        for manifest in args.manifest:
+            data = _clips([manifest], size)
+            clips[manifest.parent.name] = _measured_rows(networks, body, models, data)
+        table, orderings = transitions_table(clips, args.seed)
+        _write_tables(run, {args.out: table, args.orderings: orderings})
+    log.info("%s\n%s\n%s", args.out, table.to_string(index=False), orderings.to_string(index=False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,17 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", type=float, required=True, help="chance a performance is mirrored")
     p.add_argument("--shapes", type=int, required=True)
     p.add_argument("--outfits", type=int, required=True)
+    p.add_argument("--transitions", type=int, default=0, help="render this many interpolated transitions instead")
+    p.add_argument("--transition-step", type=float, help="transitions: the most the summed joint angle moves a frame")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--root", type=Path, required=True)
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True, help="CSV, the clips written beside it in SURREAL's layout")
     add_tracking_arguments(p)
     p.set_defaults(func=render)
 
     p = commands.add_parser("train", help="the frame model, or the video model from it")
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--init", type=Path, help="the frame model the video model starts from (model.pt)")
-    p.add_argument("--root", type=Path, required=True, help="the clips' root")
-    p.add_argument("--train-manifest", type=Path, required=True)
+    p.add_argument("--train-manifest", type=Path, nargs="+", required=True, help="the training clips' manifests")
     p.add_argument("--test-manifest", type=Path, required=True, help="clips measured during training")
     p.add_argument("--body", type=Path, required=True, help="the body model the parameters pose (HMR's: neutral)")
     p.add_argument("--input-size", type=int, required=True, help="the frames resized to this side")
@@ -318,6 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orderings", type=Path, required=True, help="CSV: the paper's orderings judged")
     add_tracking_arguments(p)
     p.set_defaults(func=losses)
+
+    p = commands.add_parser("transitions", help="the models trained with and without interpolated transitions")
+    _add_measuring_arguments(p, test_sets=True)
+    rows = "frame, frame_transitions, video, video_transitions"
+    p.add_argument("--row", action="append", required=True, metavar="ROW=PATH", help=rows)
+    p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per model and test set")
+    p.add_argument("--orderings", type=Path, required=True, help="CSV: with transitions against without, judged")
+    add_tracking_arguments(p)
+    p.set_defaults(func=transitions)
     return parser
 
 

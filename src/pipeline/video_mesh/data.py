@@ -38,7 +38,7 @@ from pipeline.body_model.model import BodyModel
 from pipeline.clips import Clip, read_info
 from pipeline.errors import InputError
 from pipeline.synthesis import camera
-from pipeline.synthesis.motion import load_motions
+from pipeline.synthesis.motion import interpolations, load_motions
 
 SENSOR_MM = 32.0
 FLIP_X = np.diag([-1.0, 1.0, 1.0])  # SURREAL's camera frame <-> a proper (right-handed) one
@@ -101,12 +101,24 @@ def render(
     models: dict[str, BodyModel],
     backgrounds: list[Path],
     root: Path,
+    transitions: int = 0,
+    transition_step: float | None = None,
 ) -> pd.DataFrame:
     """Render every view of every performance of a split under `root` (SURREAL's layout); the
-    manifest (`pipeline.actions.dataset.MANIFEST_COLUMNS`, the motion as the action)."""
+    manifest (`pipeline.actions.dataset.MANIFEST_COLUMNS`, the motion as the action).
+
+    `transitions` > 0: instead of the split's motions, that many poses interpolated between two
+    of them (`pipeline.synthesis.motion.interpolations`, at most `transition_step` radians of
+    summed joint angle a frame), performed by the split's people over its backgrounds."""
     from pipeline.actions.dataset import render_split
 
-    motions = {motion.name: motion for motion in load_motions(motions_file)}
+    loaded = load_motions(motions_file)
+    if transitions:
+        if transition_step is None:
+            raise InputError("transitions need their step (--transition-step)")
+        # their own seed stream: a synthesis that already interpolated this split draws others
+        loaded = interpolations(loaded, transitions, transition_step, settings.seed, f"{split} transitions")
+    motions = {motion.name: motion for motion in loaded}
     if not motions:
         raise InputError(f"{motions_file}: no motion to perform")
     return render_split(split, action_settings(settings, sorted(motions)), models, backgrounds, root, motions=motions)

@@ -203,31 +203,69 @@ PAPER_LOSSES = {
 }
 # the paper's orderings (first better than second) judged on each measure
 LOSS_ORDERINGS = (("l2d_l3d", "l2d"), ("l2d_smpl", "l2d"), ("all", "l2d"), ("l2d_l3d", "l2d_smpl"))
-LOSS_MEASURES = ("joint_error_mm", "pa_joint_error_mm", "vertex_error_mm", "acceleration_error_mm")
+COMPARED_MEASURES = ("joint_error_mm", "pa_joint_error_mm", "vertex_error_mm", "acceleration_error_mm")
 
 
 def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 4 in kind from per-clip rows of the loss rows (`LOSS_ROWS`, as `evaluate_clips`
-    writes them): per row each measure with its 95 % interval and the paper's figures; and per
-    ordering of `LOSS_ORDERINGS` and measure, the paired difference and its verdict."""
+    writes them): `comparison` of the rows, the paper's orderings judged."""
+    rows = {row: {"losses": "+".join(losses)} for row, losses in LOSS_ROWS.items()}
+    return comparison(clips, seed, rows, LOSS_ORDERINGS, PAPER_LOSSES)
+
+
+# The data claim (the paper's §3.2, untested there): the models trained on the captured motions
+# alone, and with the poses interpolated between them added; the second better than the first
+TRANSITION_ROWS = {
+    "frame": {"model": "frame", "training": "captures"},
+    "frame_transitions": {"model": "frame", "training": "captures+transitions"},
+    "video": {"model": "video", "training": "captures"},
+    "video_transitions": {"model": "video", "training": "captures+transitions"},
+}
+TRANSITION_ORDERINGS = (("frame_transitions", "frame"), ("video_transitions", "video"))
+
+
+def transitions_table(clips: dict[str, pd.DataFrame], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The data claim from per-clip rows of `TRANSITION_ROWS` on each test set ({test set: rows
+    as `evaluate_clips` writes them}): `comparison` on each, a column naming the test set."""
+    tables, orderings = [], []
+    for test_set, rows in clips.items():
+        table, ordering = comparison(rows, seed, TRANSITION_ROWS, TRANSITION_ORDERINGS)
+        table.insert(0, "test_set", test_set)
+        ordering.insert(0, "test_set", test_set)
+        tables.append(table)
+        orderings.append(ordering)
+    return pd.concat(tables, ignore_index=True), pd.concat(orderings, ignore_index=True)
+
+
+def comparison(
+    clips: pd.DataFrame,
+    seed: int,
+    rows: dict[str, dict],
+    orderings: tuple[tuple[str, str], ...],
+    paper: dict[str, dict] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Models compared on the same clips (`clips`: per-clip rows as `evaluate_clips` writes
+    them): per row of `rows` ({row: its description's columns}) each of `COMPARED_MEASURES`
+    with its 95 % interval and `paper`'s figures; and per ordering (the first better than the
+    second) and measure, the paired difference, its interval and the verdict."""
     names = clips["clip"].unique()
     counts = statistics.resample_counts(len(names), seed=seed)
     by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
     table = []
-    for row in [r for r in LOSS_ROWS if r in by_row]:
-        record = {"row": row, "losses": "+".join(LOSS_ROWS[row]), "clips": len(names)}
-        for measure in LOSS_MEASURES:
+    for row in [r for r in rows if r in by_row]:
+        record = {"row": row, **rows[row], "clips": len(names)}
+        for measure in COMPARED_MEASURES:
             bounds = bootstrapped_mean(by_row[row][measure], counts)
             record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bounds
-        record |= {f"paper_{k}": v for k, v in PAPER_LOSSES[row].items()}
+        record |= {f"paper_{k}": v for k, v in (paper or {}).get(row, {}).items()}
         table.append(record)
-    orderings = []
-    for first, second in LOSS_ORDERINGS:
+    judged = []
+    for first, second in orderings:
         if first not in by_row or second not in by_row:
             continue
-        for measure in LOSS_MEASURES:
+        for measure in COMPARED_MEASURES:
             value, low, high = bootstrapped_mean(by_row[first][measure] - by_row[second][measure], counts)
-            orderings.append(
+            judged.append(
                 {
                     "better": first,
                     "than": second,
@@ -238,4 +276,4 @@ def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataF
                     "verdict": statistics.verdict((low, high), True, True),
                 }
             )
-    return pd.DataFrame(table).round(3), pd.DataFrame(orderings).round(3)
+    return pd.DataFrame(table).round(3), pd.DataFrame(judged).round(3)
