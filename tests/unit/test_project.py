@@ -89,8 +89,11 @@ LAYERS = (
     {"datasets", "flow", "sources"},
     {"training"},
     {"evaluation", "sparsity"},
-    {"predict", "actions", "realtime", "mosaic"},
+    {"actions", "realtime", "mosaic"},
     {"video_mesh"},  # the action clips' renderer, VNect's 1 Euro filter
+    # the trained models on the user's own images and videos: BodyNet's, and the mesh-video
+    # models' (`predict.video`), so above every study whose networks it runs
+    {"predict"},
 )
 
 

@@ -92,10 +92,19 @@ class BodyPainter:
         self.faces = torch.as_tensor(model.faces.astype(np.int64))
         self.incidence = vertex_face_incidence(model.faces, model.num_vertices)
 
-    def paint(self, vertices: np.ndarray, intrinsics: np.ndarray, background: np.ndarray):
-        """The body at `vertices` (V, 3, camera metres) over `background` (H, W, 3 uint8):
-        the renderer's Frame."""
-        self.renderer.set_camera(np.eye(3), np.zeros(3), intrinsics)
+    def paint(
+        self,
+        vertices: np.ndarray,
+        intrinsics: np.ndarray,
+        background: np.ndarray,
+        rotation: np.ndarray | None = None,
+        translation: np.ndarray | None = None,
+    ):
+        """The body at `vertices` (V, 3, camera metres, or taken there by `rotation` (3, 3) and
+        `translation` (3,)) over `background` (H, W, 3 uint8): the renderer's Frame."""
+        rotation = np.eye(3) if rotation is None else rotation
+        translation = np.zeros(3) if translation is None else translation
+        self.renderer.set_camera(rotation, translation, intrinsics)
         self.renderer.set_background(np.ascontiguousarray(background))
         posed = torch.as_tensor(vertices, dtype=torch.float32)[None]
         normals = vertex_normals(posed, self.incidence, self.faces)[0].numpy()
@@ -114,7 +123,12 @@ def overlay(image: np.ndarray, prediction: Prediction, model) -> np.ndarray:
     height, width = image.shape[:2]
     intrinsics = np.array([[prediction.focal, 0, width / 2], [0, prediction.focal, height / 2], [0, 0, 1.0]])
     with BodyPainter(model, prediction.betas, width, height) as painter:
-        frame = painter.paint(prediction.vertices, intrinsics, image)
+        return blend(image, painter.paint(prediction.vertices, intrinsics, image))
+
+
+def blend(image: np.ndarray, frame) -> np.ndarray:
+    """The painted body (the renderer's Frame) laid over `image` (H, W, 3 RGB uint8), the image
+    showing through a little where the body is."""
     drawn = frame.parts > 0
     blended = image.copy()
     blended[drawn] = (0.35 * image[drawn] + 0.65 * frame.rgb[drawn]).astype(np.uint8)
@@ -203,6 +217,17 @@ def write_set(out: Path, name: str, files: dict[str, bytes]) -> None:
     that this one lacks are removed, so no file of another run stays beside it. An OSError
     (a read-only folder, a full disk) becomes an InputError naming `out`, and leaves none of
     the new files."""
+    with staged(out, name) as staging:
+        for filename, content in files.items():
+            (staging / filename).write_bytes(content)
+        move_in(staging, out, [f"{name}{suffix}" for suffix in SET_SUFFIXES if f"{name}{suffix}" not in files])
+
+
+@contextmanager
+def staged(out: Path, name: str) -> Iterator[Path]:
+    """A hidden, empty folder in `out` to write a set of files named after `name` into, for
+    `move_in` to rename them in; removed after the block. An OSError of the block (a
+    read-only folder, a full disk) becomes an InputError naming `out`."""
     with writing_into(out):
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out / name)  # of writers killed mid-set
@@ -210,14 +235,12 @@ def write_set(out: Path, name: str, files: dict[str, bytes]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
-            for filename, content in files.items():
-                (staging / filename).write_bytes(content)
-            _move_in(staging, out, [f"{name}{suffix}" for suffix in SET_SUFFIXES if f"{name}{suffix}" not in files])
+            yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _move_in(staging: Path, out: Path, stale: list[str]) -> None:
+def move_in(staging: Path, out: Path, stale: list[str]) -> None:
     """Rename every file of `staging` into `out` and remove the `stale` file names there; if a
     rename fails, remove the set's files already renamed in (never a mix of two runs)."""
     moved = []
