@@ -519,3 +519,22 @@ def test_xnect_stage_two_starts_as_the_read_out_and_learns_what_it_misses():
     with torch.no_grad():
         before, after = mean_joint_error(readout, truth), mean_joint_error(lifting(features, readout), truth)
     assert after < 0.4 * before  # an answer that ignores the features stays at 1.0
+
+
+@pytest.mark.parametrize("head", ["location_maps", "regression"])
+def test_a_new_network_is_the_seeds_whatever_was_drawn_before(head):
+    from dataclasses import replace
+
+    from pipeline.realtime.train import VNectSettings, build_network
+
+    settings = VNectSettings(
+        head=head, depth="42", width=0.125, features=8, iterations=1, batch_size=2, learning_rate=1e-3,
+        lr_drop=0.75, intermediate_weight=(1.0, 0.1), scale=0.0, eval_every=1, eval_samples=2, seed=0,
+    )  # fmt: skip
+    states = []
+    for drawn_before in (1, 2):
+        torch.manual_seed(drawn_before)  # a process's torch state before training starts
+        states.append(build_network(settings, 64).state_dict())
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
+    other = build_network(replace(settings, seed=1), 64).state_dict()
+    assert not all(torch.equal(states[0][name], other[name]) for name in states[0])

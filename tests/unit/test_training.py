@@ -731,3 +731,30 @@ def test_the_loss_meter_takes_each_losss_mean_since_its_last_take():
     meter.add({"loss": 7.0})
     assert meter.take(3, 5, "samples_per_second")["loss"] == 7.0  # the earlier iterations are forgotten
     assert row_line({"iteration": 2, "loss": 0.123456, "pckh": 0.5}) == "loss=0.1235, pckh=0.5"
+
+
+def test_the_shared_loop_steps_the_rate_evaluates_on_schedule_and_stops_on_a_non_finite_loss():
+    import logging
+    from types import SimpleNamespace
+
+    from pipeline.meters import run_steps
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    optimiser = torch.optim.SGD(model.parameters(), lr=1.0)
+    settings = SimpleNamespace(iterations=5, learning_rate=0.1, lr_drop=0.6, eval_every=2, batch_size=4)
+    rates = []
+
+    def step(iteration: int):
+        rates.append(optimiser.param_groups[0]["lr"])
+        loss = (model.weight.sum() - 3.0) ** 2
+        return loss, {"fit": loss}
+
+    evaluate = lambda: {"weight": model.weight.item()}  # noqa: E731
+    history, steps = run_steps("toy", model, optimiser, settings, step, evaluate, "x_per_second", logging.getLogger())
+    assert [row["iteration"] for row in history] == [0, 2, 4, 5] and len(steps) == 5
+    # each iteration's rate (seen by the next step): a tenth from 60 % of the iterations on
+    assert rates[1:] == pytest.approx([0.1, 0.1, 0.1, 0.01])
+    assert history[-1]["weight"] == pytest.approx(model.weight.item()) and history[-1]["loss_fit"] == steps[-1]["loss"]
+    blown = lambda iteration: (torch.tensor(float("nan")), {})  # noqa: E731
+    with pytest.raises(FloatingPointError, match="toy: the loss became nan at iteration 1"):
+        run_steps("toy", model, optimiser, settings, blown, evaluate, "x_per_second", logging.getLogger())

@@ -298,3 +298,18 @@ def test_training_with_transitions_is_judged_on_each_test_set():
     # the video pair lacks its row: judged only where both models were measured
     assert set(orderings["better"]) == {"frame_transitions"}
     assert verdicts["transitions"] == "holds" and verdicts["captures"] == "undecided"
+
+
+def test_a_new_model_is_the_seeds_whatever_was_drawn_before(rendered):
+    clips = rendered[2]
+
+    def started(drawn_before: int, seed: int = 0, frame=None):
+        torch.manual_seed(drawn_before)  # a process's torch state before training starts
+        return train.initial_model(NETWORK, clips, seed, frame).state_dict()
+
+    def same(first: dict, second: dict) -> bool:
+        return all(torch.equal(first[name], second[name]) for name in first)
+
+    assert same(started(1), started(2)) and not same(started(1), started(1, seed=1))
+    frame = train.initial_model(NETWORK, clips, 0)
+    assert same(started(1, frame=frame), started(2, frame=frame))

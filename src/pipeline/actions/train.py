@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from pipeline.actions.inputs import ActionSet, crop, evaluation_windows, random_windows
 from pipeline.actions.network import LTC
 from pipeline.errors import InputError
-from pipeline.meters import LossMeter, row_line, stepped_rate
+from pipeline.meters import run_steps
 from pipeline.seeding import seeded_generator, torch_seed
 
 log = logging.getLogger("pipeline.actions")
@@ -184,8 +184,6 @@ def train(
 ) -> list[dict]:
     """Train `model` in place; the history, one row per evaluation (the mean losses since the
     last and the test accuracies), the untrained network's first."""
-    from tqdm import tqdm
-
     check_settings(settings)
     torch.manual_seed(torch_seed(settings.seed, "ltc train", name))
     needed = (*settings.action_views, *(settings.similarity_views if settings.similarity != "none" else ()))
@@ -194,34 +192,16 @@ def train(
         raise InputError(f"{name}: no training performance has every view of {sorted(set(needed))}")
     optimiser = make_optimiser(model, settings)
     seen = training_clips(train_set, settings, len(test_set))
-    history = [{"iteration": 0, **measures(model, test_set, seen, settings)}]
-    meter = LossMeter()
-    for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
-        model.train()
+
+    def step(iteration: int):
         rng = seeded_generator(settings.seed, "ltc batch", name, iteration)
         terms = training_step(model, train_set, settings, performances, rng)
-        loss = terms["action"] + settings.similarity_weight * terms.get("similarity", 0.0)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")
-        for group in optimiser.param_groups:
-            group["lr"] = stepped_rate(settings.learning_rate, iteration, settings.lr_drop, settings.iterations)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
-        meter.add(values)
-        if run is not None:
-            run.log_metrics(values, step=iteration + 1)
-        done = iteration + 1
-        if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {
-                **meter.take(done, settings.batch_size, "clips_per_second"),
-                **measures(model, test_set, seen, settings),
-            }
-            history.append(row)
-            if run is not None:
-                run.log_metrics({k: v for k, v in row.items() if k.startswith(("test_", "train_"))}, step=done)
-            log.info("%s %d: %s", name, done, row_line(row))
+        return terms["action"] + settings.similarity_weight * terms.get("similarity", 0.0), terms
+
+    def evaluate() -> dict[str, float]:
+        return measures(model, test_set, seen, settings)
+
+    history, _ = run_steps(name, model, optimiser, settings, step, evaluate, "clips_per_second", log, run, progress)
     return history
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from pipeline.errors import InputError
 from pipeline.evaluation.measures import joint_measures as evaluation_joint_measures
-from pipeline.meters import LossMeter, row_line, stepped_rate
+from pipeline.meters import run_steps
 from pipeline.models.selecsls import SelecSLSConfig
 from pipeline.models.vnect import PELVIS, PoseRegression, VNect, parent_relative, read_out
 from pipeline.seeding import seeded_generator, torch_seed
@@ -64,7 +64,9 @@ class VNectSettings:
 
 
 def build_network(settings: VNectSettings, size: int) -> VNect | PoseRegression:
-    """The network `settings.head` names, for crops of side `size`."""
+    """The network `settings.head` names, for crops of side `size`, its weights drawn from the
+    seed alone."""
+    torch.manual_seed(torch_seed(settings.seed, "vnect init"))
     backbone = SelecSLSConfig(depth=settings.depth, width=settings.width, grouped=True)
     if settings.head == "regression":
         return PoseRegression(backbone, size, features=settings.features)
@@ -207,8 +209,6 @@ def train(
     """Train `model` in place; returns the history (one row per evaluation: the mean losses
     since the last, the test crops' measures and a fixed subset of training crops', prefixed
     `train_`; the untrained network's first) and every iteration's losses."""
-    from tqdm import tqdm
-
     check_settings(settings, train_set)
     torch.manual_seed(torch_seed(settings.seed, "vnect train", name))
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
@@ -220,9 +220,7 @@ def train(
         row = measures(model, test_set, tested)
         return row | {f"train_{k}": v for k, v in measures(model, train_set, seen).items()}
 
-    history, steps, meter = [{"iteration": 0, **evaluated()}], [], LossMeter()
-    for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
-        model.train()
+    def step(iteration: int):
         rng = seeded_generator(settings.seed, "vnect batch", name, iteration)
         batch = batch_arrays(train_set, rng.choice(len(train_set), settings.batch_size, replace=False))
         if settings.scale:
@@ -233,24 +231,6 @@ def train(
             terms = regression_loss(outputs, batch["joints"])
         else:
             terms = vnect_loss(outputs, batch["points"], batch["joints"], tapered(settings, iteration))
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")
-        for group in optimiser.param_groups:
-            group["lr"] = stepped_rate(settings.learning_rate, iteration, settings.lr_drop, settings.iterations)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
-        meter.add(values)
-        steps.append({"iteration": iteration + 1, **values})
-        if run is not None:
-            run.log_metrics(values, step=iteration + 1)
-        done = iteration + 1
-        if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {**meter.take(done, settings.batch_size, "samples_per_second"), **evaluated()}
-            history.append(row)
-            if run is not None:
-                run.log_metrics({k: v for k, v in row.items() if not k.startswith("loss")}, step=done)
-            log.info("%s %d: %s", name, done, row_line(row))
-    return history, steps
+        return sum(terms.values()), terms
+
+    return run_steps(name, model, optimiser, settings, step, evaluated, "samples_per_second", log, run, progress)

@@ -162,7 +162,7 @@ def train(args: argparse.Namespace) -> None:
     from pipeline.models.checkpoint import save_checkpoint
     from pipeline.training.figures import curves
     from pipeline.video_mesh import train as mesh
-    from pipeline.video_mesh.network import FrameModel, MeshNetworkConfig, VideoModel, mean_parameters
+    from pipeline.video_mesh.network import FrameModel, MeshNetworkConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,11 +180,9 @@ def train(args: argparse.Namespace) -> None:
         frame = load_model(args.init)
         if not isinstance(frame, FrameModel) or frame.config != config:
             raise InputError(f"{args.init}: not a frame model of these sizes ({config})")
-        model = VideoModel.from_frame_model(frame)
     else:
-        flat = train_set.rotations.flatten(0, 1)
-        scale = float(mesh.camera_scale(train_set))
-        model = FrameModel(config, mean_parameters(flat, train_set.betas, scale))
+        frame = None
+    model = mesh.initial_model(config, train_set, args.seed, frame)
     params = vars(settings) | vars(config) | {"kind": args.kind}
     with stage_run("video_mesh_train", params, args.rule, parse_wildcards(args.wildcard)) as run:
         began = time.perf_counter()

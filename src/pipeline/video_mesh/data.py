@@ -2,9 +2,11 @@
 
 Each performance plays one of the split's motions (`resources/motions/<split>.npz`: the
 embedded captures, their variants and, where the config asks, interpolations between two of
-them) and is seen by synchronised cameras at `azimuths` degrees from the world's east (the
-paper's four: east, north, west and south of the person), the person turned at random about
-the vertical, so that every view of the person is drawn. The cameras follow the pelvis with
+them), or for the transitions clips one of the poses interpolated between two of them made
+here (Liu et al.'s §3.2, their own seed stream, the split's people and backdrops), and is
+seen by synchronised cameras at `azimuths` degrees from the world's east (the paper's four:
+east, north, west and south of the person), the person turned at random about the vertical,
+so that every view of the person is drawn. The cameras follow the pelvis with
 a telephoto lens (180 mm on a 32 mm sensor: a focal length of 180/32 of the frame's width), so
 the person fills the frame the same way in every frame and the projection is nearly
 orthographic. The renderer, clothes, backgrounds and lights are the action clips'

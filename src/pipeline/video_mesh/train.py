@@ -20,12 +20,12 @@ import torch
 
 from pipeline.body_model.model import BodyModel
 from pipeline.errors import InputError
-from pipeline.meters import LossMeter, row_line, stepped_rate
+from pipeline.meters import run_steps
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training.loop import TRAINING_PREFIX
 from pipeline.video_mesh import losses
 from pipeline.video_mesh.data import FLIP_X, MeshClips
-from pipeline.video_mesh.network import FrameModel, VideoModel, split_parameters
+from pipeline.video_mesh.network import FrameModel, MeshNetworkConfig, VideoModel, mean_parameters, split_parameters
 
 log = logging.getLogger("pipeline.video_mesh")
 
@@ -159,40 +159,35 @@ def train(
     """Train `model` in place on `train_set`; the history, one row per evaluation (the untrained
     model's first): the mean losses since the last, MPJPE and 2D error on `test_set` and on as
     many training clips, spread evenly over the set."""
-    from tqdm import tqdm
-
     check_settings(settings, train_set.frames)
     torch.manual_seed(torch_seed(settings.seed, "video_mesh train", name))
-    step = video_step if isinstance(model, VideoModel) else frame_step
+    frames_or_clips = video_step if isinstance(model, VideoModel) else frame_step
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     seen = train_set.take(np.linspace(0, len(train_set) - 1, min(len(train_set), len(test_set))).round().astype(int))
-    history = [{"iteration": 0, **measured(model, body, test_set, seen)}]
-    meter = LossMeter()
-    for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
-        model.train()
+
+    def step(iteration: int):
         rng = seeded_generator(settings.seed, "video_mesh batch", name, iteration)
-        terms = step(model, body, train_set, settings, rng)
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{name}: the loss became {loss.item()} at iteration {iteration + 1}")
-        for group in optimiser.param_groups:
-            group["lr"] = stepped_rate(settings.learning_rate, iteration, settings.lr_drop, settings.iterations)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
-        meter.add(values)
-        if run is not None:
-            run.log_metrics(values, step=iteration + 1)
-        done = iteration + 1
-        if done % settings.eval_every == 0 or done == settings.iterations:
-            row = meter.take(done, settings.batch_size, "examples_per_second")
-            row |= measured(model, body, test_set, seen)
-            history.append(row)
-            if run is not None:
-                run.log_metrics({k: v for k, v in row.items() if not k.startswith("loss")}, step=done)
-            log.info("%s %d: %s", name, done, row_line(row))
+        terms = frames_or_clips(model, body, train_set, settings, rng)
+        return sum(terms.values()), terms
+
+    def evaluate() -> dict[str, float]:
+        return measured(model, body, test_set, seen)
+
+    history, _ = run_steps(name, model, optimiser, settings, step, evaluate, "examples_per_second", log, run, progress)
     return history
+
+
+def initial_model(
+    config: MeshNetworkConfig, train_set: MeshClips, seed: int, frame: FrameModel | None = None
+) -> FrameModel | VideoModel:
+    """The model training starts from, its weights drawn from `seed` alone: the video model
+    built on `frame`, else a frame model whose regressor starts at the training clips' mean
+    parameters."""
+    torch.manual_seed(torch_seed(seed, "video_mesh init", "frame" if frame is None else "video"))
+    if frame is not None:
+        return VideoModel.from_frame_model(frame)
+    flat = train_set.rotations.flatten(0, 1)
+    return FrameModel(config, mean_parameters(flat, train_set.betas, camera_scale(train_set)))
 
 
 def camera_scale(data: MeshClips) -> float:
