@@ -74,6 +74,8 @@ rule evaluate_video_mesh:
         clips="results/video_mesh/captures/cmu/test",
         frame="results/video_mesh/frame/model.pt",
         video="results/video_mesh/video/model.pt",
+        smplify=smplify_model(),
+        pose_prior=pose_prior_input(),
         models=[body_model_file(gender) for gender in config["synthesis"]["genders"]],
         body=video_mesh_body,
     output:
@@ -86,6 +88,7 @@ rule evaluate_video_mesh:
         ),
     params:
         models=body_model_options("--model"),
+        fit=video_mesh_smplify_options(),
         seed=config["seed"],
         tracking=tracking("evaluate_video_mesh"),
         code=code_version("video_mesh"),
@@ -98,7 +101,8 @@ rule evaluate_video_mesh:
         "../../envs/pipeline.yaml"
     shell:
         "python -m pipeline.video_mesh evaluate --manifest {input.manifest:q} "
-        "--frame {input.frame:q} --video {input.video:q} {params.models} --body {input.body:q} "
+        "--frame {input.frame:q} --video {input.video:q} --smplify-model {input.smplify:q} {params.fit} "
+        "{params.models} --body {input.body:q} "
         "--seed {params.seed:q} --threads {threads} --clips {output.clips:q} --out {output.table:q} "
         "--figure {output.figure:q} {params.tracking} > {log:q} 2>&1"
 

@@ -59,7 +59,7 @@ from pipeline.evaluation.measures import (
     silhouette_scores,
     surface_error_mm,
 )
-from pipeline.fitting.body_fit import FitSettings, fit_body
+from pipeline.fitting.body_fit import FitResult, FitSettings, fit_body
 from pipeline.fitting.smplify import JOINT_3D_WEIGHT, contour_points, fit_smplify, normalised
 from pipeline.fitting.voxel_fit import fit_to_voxels, pad_points, surface_points
 from pipeline.models.bodynet import VOXEL_PART_CLASSES
@@ -137,6 +137,11 @@ class BodyFitter:
         self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor
     ) -> torch.Tensor:
         """Fitted vertices (b, V, 3) in the camera frame for images `chosen` of the batch."""
+        return mirror(self.fit(model, chosen, indices, outputs, joints).vertices)
+
+    def fit(self, model, chosen: list[int], indices: np.ndarray, outputs: dict, joints: torch.Tensor) -> FitResult:
+        """The fit of images `chosen` of the batch (b of them), in the mirrored camera frame
+        (`mirror`: x negated, where the body has its true handedness) in which it is made."""
         a, target = self.a, mirror(joints[chosen])
         if self.method == "voxels":
             probabilities = torch.sigmoid(outputs["voxels"][chosen].float()).numpy()
@@ -178,7 +183,7 @@ class BodyFitter:
         else:
             betas = outputs["shape"][chosen].float()[:, : model.num_betas]
             fit = fit_body(model, target, None, self.settings, betas=betas)
-        return mirror(fit.vertices)
+        return fit
 
 
 # How each output is mirrored back: its left/right channels exchanged (a permutation of dim 1,

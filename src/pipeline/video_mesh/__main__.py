@@ -17,6 +17,9 @@ Video", 2019; `pipeline.video_mesh`).
         --weight smoothness=1 --out results/video_mesh/video
     python -m pipeline.video_mesh evaluate --manifest .../captures/test.csv \\
         --frame results/video_mesh/frame/model.pt --video results/video_mesh/video/model.pt \\
+        --smplify-model results/bodynet/pose3d/model.pt --joint-steps 40 --fit-steps 60 \\
+        --max-vertices 800 --objective mean --matching every_step \\
+        [--pose-prior results/fitting/pose_prior.npz] [--mirror-test] \\
         --model female=f.npz --model male=m.npz --body neutral.npz --seed 0 \\
         --clips results/video_mesh/test_clips.csv --out results/video_mesh_table.csv \\
         --figure results/video_mesh/clip.png
@@ -36,7 +39,9 @@ Liu et al.'s §3.2); the other commands find the clips beside the manifests they
 writes model.pt, history.csv (the test clips' MPJPE and 2D error at every evaluation) and
 curves.png; `evaluate` writes one row per test clip and way (`pipeline.video_mesh.evaluate`),
 the table (each row's measures with 95 % bootstrap intervals over the clips, and the paper's
-orderings of the video model against the frame model judged) and a figure of one test clip,
+orderings of the video model against the frame model, and of both against SMPLify, judged; the
+SMPLify row is SMPLify++ fitted to every frame, cropped as BodyNet's test images are, with
+--smplify-model's networks) and a figure of one test clip,
 each row's error and joint speed frame by frame beside the truth's; `losses` measures the video
 models trained with some of the losses (the paper's Table 4) on the same clips; `transitions`
 measures the models trained with and without the interpolated transitions on both test sets,
@@ -52,6 +57,7 @@ from pathlib import Path
 
 from pipeline.cli import command_parser, parse_pair, run_command, settings_from
 from pipeline.errors import InputError
+from pipeline.fitting.options import add_fit_arguments
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
 
 log = logging.getLogger("pipeline.video_mesh")
@@ -120,19 +126,57 @@ def render(args: argparse.Namespace) -> None:
     log.info("%s: %d clips in %.0f s", args.split, len(manifest), seconds)
 
 
-def _clips(manifests: list[Path], size: int):
-    """The clips of every manifest, in order, each found beside its manifest (where `render`
-    writes them)."""
+def _manifest(manifests: list[Path]):
+    """The rows of every manifest, in order, each clip's `info` found beside its manifest (where
+    `render` writes them)."""
     import pandas as pd
 
     from pipeline.actions.dataset import read_manifest
-    from pipeline.video_mesh.data import load_clips
 
     read = []
     for path in manifests:
         manifest = read_manifest(path)
         read.append(manifest.assign(info=[str(path.parent / info) for info in manifest["info"]]))
-    return load_clips(Path(), pd.concat(read, ignore_index=True), size)
+    return pd.concat(read, ignore_index=True)
+
+
+def _clips(manifests: list[Path], size: int):
+    """The clips of every manifest, in order (`_manifest`)."""
+    from pipeline.video_mesh.data import load_clips
+
+    return load_clips(Path(), _manifest(manifests), size)
+
+
+# crops read and fitted at once by the SMPLify row: the fits' cost per frame falls with the batch
+# (one body model evaluation per step for all of them) and its results do not depend on it
+SMPLIFY_BATCH = 64
+
+
+def _smplify_row(args: argparse.Namespace, settings, body, data, run):
+    """The SMPLify row's bodies (N, T, ...) of the test clips: SMPLify++ on --smplify-model's
+    networks, every frame cropped and fitted (`pipeline.video_mesh.smplify`)."""
+    from pipeline.datasets.surreal import SampleSizes
+    from pipeline.evaluation.choices import NEEDS
+    from pipeline.models.bodynet import BodyNetConfig
+    from pipeline.models.checkpoint import build_model, load_checkpoint
+    from pipeline.video_mesh.smplify import clip_bodies, crop_frames, smplify_bodies
+
+    checkpoint = load_checkpoint(args.smplify_model)
+    missing = NEEDS["smplify"] - set(checkpoint["state"])
+    if missing:
+        raise InputError(f"{args.smplify_model}: holds no trained {', '.join(sorted(missing))}, which SMPLify++ needs")
+    config = BodyNetConfig(**checkpoint["config"])
+    if "flow" in config.pose3d_inputs:
+        raise InputError(f"{args.smplify_model}: its 3D-pose network reads flow, which the test clips' crops lack")
+    sizes = SampleSizes(config.input_size, config.heatmap_size, config.voxel_size)
+    samples = crop_frames(list(_manifest([args.manifest])["info"]), sizes)
+    network = build_model(config, [args.smplify_model])
+    began = time.perf_counter()
+    bodies = smplify_bodies(network, samples, body, settings, SMPLIFY_BATCH, args.mirror_test)
+    seconds = time.perf_counter() - began
+    run.log_metrics({"smplify_seconds": seconds, "smplify_seconds_per_frame": seconds / len(samples)})
+    log.info("SMPLify++: %d frames in %.0f s (%.3f s a frame)", len(samples), seconds, seconds / len(samples))
+    return clip_bodies(bodies, len(data), data.frames)
 
 
 def load_model(path: Path):
@@ -205,6 +249,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    from pipeline.fitting.options import fit_params, fit_settings
     from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table, true_meshes
     from pipeline.video_mesh.figures import clip_figure
     from pipeline.video_mesh.train import predict
@@ -215,8 +260,14 @@ def evaluate(args: argparse.Namespace) -> None:
         raise InputError(f"{args.frame} and {args.video} read frames of different sizes")
     data = _clips([args.manifest], frame.config.input_size)
     params = {"frame": str(args.frame), "video": str(args.video), "clips": len(data)}
+    settings = fit_settings(args, required=True) if args.smplify_model is not None else None
+    if settings is not None:
+        fit = {"fit": fit_params(settings, args), "mirror_test": args.mirror_test}
+        params |= {"smplify_model": str(args.smplify_model), **fit}
     with stage_run("video_mesh_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
-        predictions = row_predictions(predict(frame, data), predict(video, data), frame.regressor.mean, data)
+        smplify = _smplify_row(args, settings, body, data, run) if settings is not None else None
+        thetas = (predict(frame, data), predict(video, data))
+        predictions = row_predictions(*thetas, frame.regressor.mean, data, smplify)
         rows = evaluate_clips(predictions, body, models, data)
         result = table(rows, args.seed)
         _write_tables(run, {args.clips: rows, args.out: result})
@@ -353,6 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measuring_arguments(p)
     p.add_argument("--frame", type=Path, required=True, help="the frame model (model.pt)")
     p.add_argument("--video", type=Path, required=True, help="the video model (model.pt)")
+    p.add_argument(
+        "--smplify-model",
+        type=Path,
+        help="the SMPLify row: SMPLify++ on this BodyNet's trained 2D pose, segmentation and 3D pose "
+        "(the 3D-pose stage's model.pt), with the --fit options; without it, no SMPLify row",
+    )
+    add_fit_arguments(p)
+    p.add_argument("--mirror-test", action="store_true", help="the SMPLify row's networks read each crop mirrored too")
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
     p.add_argument("--figure", type=Path, required=True, help="PNG: one test clip's error and joint speed per frame")

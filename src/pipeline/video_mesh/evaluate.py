@@ -3,6 +3,8 @@
 Rows, each a way to get every frame's SMPL parameters:
 
     constant        the training set's mean parameters in every frame (the regressor's start)
+    smplify         SMPLify++ fitted frame by frame to the 3D-pose stage's networks' outputs
+                    (`pipeline.video_mesh.smplify`): the paper's SMPLify
     frame           the frame model (the paper's HMR*), frame by frame
     frame_one_euro  the frame model's parameters 1 Euro filtered over the clip (VNect's 3D
                     setting: 0.8 Hz, β 0.4), a row the paper lacks
@@ -25,10 +27,15 @@ lost from its text; these are this project's, named after its):
     acceleration_error_mm       the joints' acceleration error (mm a frame², as HMMR and VIBE)
     shape_variation             MRSV: the mean change of β from frame to frame (the truth's is 0)
 
-Shapes: N clips, T frames, V vertices.
+A row is Θ (N, T, P), or the body model's own parameters (`Bodies`: a fit's, whose shape may
+have more coefficients than Θ's ten).
+
+Shapes: N clips, T frames, V vertices, S shape coefficients.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,7 +50,7 @@ from pipeline.video_mesh.data import MeshClips
 from pipeline.video_mesh.network import PARAMETERS, six_values, split_parameters
 
 CLIP_FPS = 30.0
-ROWS = ("constant", "frame", "frame_one_euro", "video", "frame_true_turn", "true_parameters")
+ROWS = ("constant", "smplify", "frame", "frame_one_euro", "video", "frame_true_turn", "true_parameters")
 MEASURES = (
     "joint_error_mm",
     "pa_joint_error_mm",
@@ -55,11 +62,26 @@ MEASURES = (
 # the paper's Tables 2 and 3 on its own data (MPJPE, PA-MPJPE mm; MPVPE in its own units,
 # read for the ordering only); HMR* is the frame model, MVIPER the video model
 PAPER = {
+    "smplify": {"joint_error_mm": 152.1, "pa_joint_error_mm": 109.3},
     "frame": {"joint_error_mm": 125.6, "pa_joint_error_mm": 77.6, "vertex_error_mm": 923.7, "shape_variation": 191.2},
     "video": {"joint_error_mm": 93.2, "pa_joint_error_mm": 60.5, "vertex_error_mm": 692.7, "shape_variation": 178.7},
 }
 # every measure: the paper's video model is better than its frame model (Tables 2 and 3)
 ORDERED = MEASURES
+# and both models better than SMPLify (Table 2), judged on every measure as well
+BEATS_SMPLIFY = ("frame", "video")
+
+
+@dataclass
+class Bodies:
+    """A row as the body model's parameters: rotations (..., 24, 3, 3) in the proper camera
+    frame and shapes (..., S); indexed as Θ is (a clip: `bodies[n]`)."""
+
+    rotations: torch.Tensor
+    betas: torch.Tensor
+
+    def __getitem__(self, index) -> Bodies:
+        return Bodies(self.rotations[index], self.betas[index])
 
 
 def one_euro(theta: torch.Tensor) -> torch.Tensor:
@@ -77,17 +99,27 @@ def truth_parameters(data: MeshClips, scale: float) -> torch.Tensor:
     return torch.cat([pose, betas, camera], dim=-1)
 
 
-def clip_measures(body: BodyModel, theta: torch.Tensor, truth: dict[str, np.ndarray]) -> dict[str, float]:
-    """One clip's measures of its parameters (T, P) against its true vertices (T, V, 3), joints
-    (T, 24, 3), metres, pelvis-relative."""
-    parameters = split_parameters(theta)
+def clip_measures(body: BodyModel, prediction: torch.Tensor | Bodies, truth: dict[str, np.ndarray]) -> dict[str, float]:
+    """One clip's measures of its parameters (Θ (T, P), or `Bodies` of T frames), posed with
+    `body`, against its true vertices (T, V, 3) and joints (T, 24, 3)."""
+    if isinstance(prediction, Bodies):
+        rotations, betas = prediction.rotations, prediction.betas
+    else:
+        parameters = split_parameters(prediction)
+        rotations, betas = parameters["rotations"], parameters["betas"]
     with torch.no_grad():
-        vertices, joints = losses.posed(body, parameters["rotations"], parameters["betas"])
-    vertices, joints = vertices.double().numpy(), joints.double().numpy()
+        vertices, joints = losses.posed(body, rotations, betas)
+    return posed_measures(vertices.double().numpy(), joints.double().numpy(), betas.double().numpy(), truth)
+
+
+def posed_measures(
+    vertices: np.ndarray, joints: np.ndarray, betas: np.ndarray, truth: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """One clip's measures of its pelvis-relative vertices (T, V, 3), joints (T, 24, 3), metres,
+    in the proper camera frame, and shapes (T, S), against the true vertices and joints."""
     true_vertices, true_joints = truth["vertices"], truth["joints"]
     velocity = np.diff(vertices, axis=0) - np.diff(true_vertices, axis=0)
     acceleration = np.diff(joints, n=2, axis=0) - np.diff(true_joints, n=2, axis=0)
-    betas = parameters["betas"].double().numpy()
     return {
         "joint_error_mm": float(1000 * np.linalg.norm(joints - true_joints, axis=-1).mean()),
         "pa_joint_error_mm": float(procrustes_error_mm(joints, true_joints).mean()),
@@ -109,36 +141,43 @@ def true_meshes(models: dict[str, BodyModel], data: MeshClips, index: int) -> di
 
 
 def evaluate_clips(
-    predictions: dict[str, torch.Tensor],
+    predictions: dict[str, torch.Tensor | Bodies],
     body: BodyModel,
     models: dict[str, BodyModel],
     data: MeshClips,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """One row per clip and row of `predictions` ({row: Θ (N, T, P)}, posed with `body`): the
-    clip, its performance, the row and its measures against the truth, posed with its own
-    gender's model of `models`."""
+    """One row per clip and row of `predictions` ({row: Θ (N, T, P) or `Bodies` (N, T, ...)},
+    posed with `body`): the clip, its performance, the row and its measures against the truth,
+    posed with its own gender's model of `models`."""
     from tqdm import tqdm
 
     rows = []
     for index in tqdm(range(len(data)), desc="test clips", unit="clip", disable=not progress):
         truth = true_meshes(models, data, index)
-        for row, theta in predictions.items():
-            measures = clip_measures(body, theta[index], truth)
+        for row, prediction in predictions.items():
+            measures = clip_measures(body, prediction[index], truth)
             rows.append({"clip": data.stems[index], "performance": data.performances[index], "row": row, **measures})
     return pd.DataFrame(rows)
 
 
 def row_predictions(
-    frame_theta: torch.Tensor, video_theta: torch.Tensor, mean: torch.Tensor, data: MeshClips
-) -> dict[str, torch.Tensor]:
-    """Θ (N, T, P) of every row (`ROWS`) from the two models' predictions."""
+    frame_theta: torch.Tensor,
+    video_theta: torch.Tensor,
+    mean: torch.Tensor,
+    data: MeshClips,
+    smplify: Bodies | None = None,
+) -> dict[str, torch.Tensor | Bodies]:
+    """Θ (N, T, P) of every row (`ROWS`) from the two models' predictions, and the SMPLify
+    row's fitted bodies (N, T, ...) where they are given."""
     n, t = frame_theta.shape[:2]
     truth = truth_parameters(data, float(mean[-3]))
     true_turn = frame_theta.clone()
     true_turn[..., :6] = truth[..., :6]  # the first rotation's six values
+    fitted = {} if smplify is None else {"smplify": smplify}
     return {
         "constant": mean.expand(n, t, PARAMETERS),
+        **fitted,
         "frame": frame_theta,
         "frame_one_euro": one_euro(frame_theta),
         "video": video_theta,
@@ -160,7 +199,8 @@ def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Per row: each measure's mean over the clips with its 95 % bootstrap interval, the paper's
     figure where it has one, and for the video model each measure's paired difference from the
     frame model with its interval and whether the paper's ordering (video better) holds, is
-    reversed or is undecided."""
+    reversed or is undecided (`<measure>_vs_frame`, `<measure>_verdict`); for the frame and
+    video models the same against SMPLify (`<measure>_vs_smplify`, `<measure>_vs_smplify_verdict`)."""
     names = clips["clip"].unique()
     counts = statistics.resample_counts(len(names), seed=seed)
     by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
@@ -183,6 +223,13 @@ def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
                 record |= difference
                 interval = (difference[f"{measure}_vs_frame_low"], difference[f"{measure}_vs_frame_high"])
                 record[f"{measure}_verdict"] = statistics.verdict(interval, True, True)
+        if row in BEATS_SMPLIFY and "smplify" in by_row:
+            for measure in MEASURES:
+                name = f"{measure}_vs_smplify"
+                difference = bootstrapped(frame[measure] - by_row["smplify"][measure], name)
+                record |= difference
+                interval = (difference[f"{name}_low"], difference[f"{name}_high"])
+                record[f"{name}_verdict"] = statistics.verdict(interval, True, True)
         result.append(record)
     return pd.DataFrame(result).round(3)
 

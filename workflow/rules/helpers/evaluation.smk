@@ -17,8 +17,15 @@ def evaluated_model(wildcards):
     evaluation, _ = tested_frames(evaluation)
     if evaluation.startswith("data_study/"):  # SURREAL's two networks, trained on other data
         return f"results/{evaluation}/depth/model.pt"
-    stage = "pose3d" if evaluation == "smplify" else evaluation
-    return pruned_model(stage) if config["evaluation"]["pruned"] else stage_model(stage)
+    if evaluation == "smplify":
+        return smplify_model()
+    return pruned_model(evaluation) if config["evaluation"]["pruned"] else stage_model(evaluation)
+
+
+def smplify_model():
+    """The networks SMPLify++ fits to: the 3D-pose stage's (its 2D pose, segmentation and 3D
+    pose trained), without their inactive filters with evaluation.pruned."""
+    return pruned_model("pose3d") if config["evaluation"]["pruned"] else stage_model("pose3d")
 
 
 def table_summaries(wildcards):

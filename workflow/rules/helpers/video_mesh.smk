@@ -76,3 +76,10 @@ def video_mesh_loss_models():
     """{Table 4's row: the video model trained with its losses} (`all` the study's own)."""
     rows = {row: f"results/video_mesh/video_{row}/model.pt" for row in VIDEO_MESH_LOSS_ROWS}
     return rows | {"all": "results/video_mesh/video/model.pt"}
+
+
+def video_mesh_smplify_options():
+    """The SMPLify row's fit as the BodyNet evaluation's SMPLify++ makes it: evaluation.fit's
+    settings, and each crop read mirrored too where evaluation.mirror_test says so."""
+    mirror = " --mirror-test" if config["evaluation"]["mirror_test"] else ""
+    return fit_options() + mirror
