@@ -153,13 +153,14 @@ SMPLIFY_BATCH = 64
 
 
 def _smplify_row(args: argparse.Namespace, settings, body, data, run):
-    """The SMPLify row's bodies (N, T, ...) of the test clips: SMPLify++ on --smplify-model's
-    networks, every frame cropped and fitted (`pipeline.video_mesh.smplify`)."""
+    """The SMPLify row's bodies {clip index: (T, ...)} of --smplify-clips of the test clips:
+    SMPLify++ on --smplify-model's networks, every frame cropped and fitted
+    (`pipeline.video_mesh.smplify`)."""
     from pipeline.datasets.surreal import SampleSizes
     from pipeline.evaluation.choices import NEEDS
     from pipeline.models.bodynet import BodyNetConfig
     from pipeline.models.checkpoint import build_model, load_checkpoint
-    from pipeline.video_mesh.smplify import clip_bodies, crop_frames, smplify_bodies
+    from pipeline.video_mesh.smplify import clip_bodies, crop_frames, smplify_bodies, smplify_clips
 
     checkpoint = load_checkpoint(args.smplify_model)
     missing = NEEDS["smplify"] - set(checkpoint["state"])
@@ -169,14 +170,16 @@ def _smplify_row(args: argparse.Namespace, settings, body, data, run):
     if "flow" in config.pose3d_inputs:
         raise InputError(f"{args.smplify_model}: its 3D-pose network reads flow, which the test clips' crops lack")
     sizes = SampleSizes(config.input_size, config.heatmap_size, config.voxel_size)
-    samples = crop_frames(list(_manifest([args.manifest])["info"]), sizes)
+    fitted = smplify_clips(len(data), args.smplify_clips or 0)
+    samples = crop_frames([_manifest([args.manifest])["info"][i] for i in fitted], sizes)
     network = build_model(config, [args.smplify_model])
     began = time.perf_counter()
     bodies = smplify_bodies(network, samples, body, settings, SMPLIFY_BATCH, args.mirror_test)
     seconds = time.perf_counter() - began
     run.log_metrics({"smplify_seconds": seconds, "smplify_seconds_per_frame": seconds / len(samples)})
     log.info("SMPLify++: %d frames in %.0f s (%.3f s a frame)", len(samples), seconds, seconds / len(samples))
-    return clip_bodies(bodies, len(data), data.frames)
+    per_clip = clip_bodies(bodies, len(fitted), data.frames)
+    return {int(clip): per_clip[k] for k, clip in enumerate(fitted)}
 
 
 def load_model(path: Path):
@@ -412,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_fit_arguments(p)
     p.add_argument("--mirror-test", action="store_true", help="the SMPLify row's networks read each crop mirrored too")
+    p.add_argument(
+        "--smplify-clips", type=int, help="the SMPLify row's clips, spread evenly over the test's (0 or none: all)"
+    )
     p.add_argument("--clips", type=Path, required=True, help="CSV: one row per clip and way")
     p.add_argument("--out", type=Path, required=True, help="CSV: the table, one row per way")
     p.add_argument("--figure", type=Path, required=True, help="PNG: one test clip's error and joint speed per frame")

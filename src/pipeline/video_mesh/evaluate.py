@@ -141,21 +141,24 @@ def true_meshes(models: dict[str, BodyModel], data: MeshClips, index: int) -> di
 
 
 def evaluate_clips(
-    predictions: dict[str, torch.Tensor | Bodies],
+    predictions: dict[str, torch.Tensor | Bodies | dict[int, Bodies]],
     body: BodyModel,
     models: dict[str, BodyModel],
     data: MeshClips,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """One row per clip and row of `predictions` ({row: Θ (N, T, P) or `Bodies` (N, T, ...)},
-    posed with `body`): the clip, its performance, the row and its measures against the truth,
-    posed with its own gender's model of `models`."""
+    """One row per clip and row of `predictions` ({row: Θ (N, T, P) or `Bodies` (N, T, ...), or
+    for a row made for some of the clips only {clip index: Bodies (T, ...)}}, posed with
+    `body`): the clip, its performance, the row and its measures against the truth, posed with
+    its own gender's model of `models`."""
     from tqdm import tqdm
 
     rows = []
     for index in tqdm(range(len(data)), desc="test clips", unit="clip", disable=not progress):
         truth = true_meshes(models, data, index)
         for row, prediction in predictions.items():
+            if isinstance(prediction, dict) and index not in prediction:
+                continue
             measures = clip_measures(body, prediction[index], truth)
             rows.append({"clip": data.stems[index], "performance": data.performances[index], "row": row, **measures})
     return pd.DataFrame(rows)
@@ -166,10 +169,10 @@ def row_predictions(
     video_theta: torch.Tensor,
     mean: torch.Tensor,
     data: MeshClips,
-    smplify: Bodies | None = None,
-) -> dict[str, torch.Tensor | Bodies]:
+    smplify: dict[int, Bodies] | None = None,
+) -> dict[str, torch.Tensor | dict[int, Bodies]]:
     """Θ (N, T, P) of every row (`ROWS`) from the two models' predictions, and the SMPLify
-    row's fitted bodies (N, T, ...) where they are given."""
+    row's fitted bodies ({clip index: (T, ...)}) where they are given."""
     n, t = frame_theta.shape[:2]
     truth = truth_parameters(data, float(mean[-3]))
     true_turn = frame_theta.clone()
@@ -196,40 +199,44 @@ def bootstrapped_mean(values: pd.Series, counts: np.ndarray) -> tuple[float, flo
 
 
 def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Per row: each measure's mean over the clips with its 95 % bootstrap interval, the paper's
+    """Per row: each measure's mean over its clips with its 95 % bootstrap interval, the paper's
     figure where it has one, and for the video model each measure's paired difference from the
     frame model with its interval and whether the paper's ordering (video better) holds, is
     reversed or is undecided (`<measure>_vs_frame`, `<measure>_verdict`); for the frame and
-    video models the same against SMPLify (`<measure>_vs_smplify`, `<measure>_vs_smplify_verdict`)."""
+    video models the same against SMPLify on the clips it was fitted to (`<measure>_vs_smplify`,
+    `<measure>_vs_smplify_verdict`)."""
     names = clips["clip"].unique()
-    counts = statistics.resample_counts(len(names), seed=seed)
-    by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
+    by_row = {row: frame.set_index("clip") for row, frame in clips.groupby("row", sort=False)}
+    by_row = {row: frame.loc[[name for name in names if name in frame.index]] for row, frame in by_row.items()}
 
     def bootstrapped(values: pd.Series, name: str) -> dict[str, float]:
+        # rows of as many clips draw alike: paired differences resample the same clips
+        counts = statistics.resample_counts(len(values), seed=seed)
         value, low, high = bootstrapped_mean(values, counts)
         return {name: value, f"{name}_low": low, f"{name}_high": high}
+
+    def judged(values: pd.Series, name: str) -> dict[str, float | str]:
+        difference = bootstrapped(values, name)
+        verdict = statistics.verdict((difference[f"{name}_low"], difference[f"{name}_high"]), True, True)
+        return difference | {f"{name}_verdict": verdict}
 
     result = []
     for row in [r for r in ROWS if r in by_row]:
         frame = by_row[row]
-        record = {"row": row, "clips": len(names)}
+        record = {"row": row, "clips": len(frame)}
         for measure in MEASURES:
             record |= bootstrapped(frame[measure], measure)
             if measure in PAPER.get(row, {}):
                 record[f"paper_{measure}"] = PAPER[row][measure]
         if row == "video" and "frame" in by_row:
             for measure in ORDERED:
-                difference = bootstrapped(frame[measure] - by_row["frame"][measure], f"{measure}_vs_frame")
-                record |= difference
-                interval = (difference[f"{measure}_vs_frame_low"], difference[f"{measure}_vs_frame_high"])
-                record[f"{measure}_verdict"] = statistics.verdict(interval, True, True)
+                difference = judged(frame[measure] - by_row["frame"][measure], f"{measure}_vs_frame")
+                verdict = difference.pop(f"{measure}_vs_frame_verdict")
+                record |= difference | {f"{measure}_verdict": verdict}
         if row in BEATS_SMPLIFY and "smplify" in by_row:
+            fitted = by_row["smplify"]
             for measure in MEASURES:
-                name = f"{measure}_vs_smplify"
-                difference = bootstrapped(frame[measure] - by_row["smplify"][measure], name)
-                record |= difference
-                interval = (difference[f"{name}_low"], difference[f"{name}_high"])
-                record[f"{name}_verdict"] = statistics.verdict(interval, True, True)
+                record |= judged(frame.loc[fitted.index, measure] - fitted[measure], f"{measure}_vs_smplify")
         result.append(record)
     return pd.DataFrame(result).round(3)
 

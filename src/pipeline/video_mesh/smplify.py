@@ -151,6 +151,14 @@ def smplify_bodies(
     return Bodies(torch.cat([f.rotations for f in fitted]), torch.cat([f.betas for f in fitted]))
 
 
+def smplify_clips(clips: int, count: int) -> np.ndarray:
+    """The indices of `count` of `clips` test clips spread evenly over them (0: every clip): each
+    clip's fits cost what a training run does, so the row may take a share of the test set."""
+    if count <= 0 or count >= clips:
+        return np.arange(clips)
+    return np.unique(np.linspace(0, clips - 1, count).round().astype(int))
+
+
 def clip_bodies(bodies: Bodies, clips: int, frames: int) -> Bodies:
     """Per-crop bodies (n = N·T, clip by clip) → per clip and frame (N, T, ...)."""
     if len(bodies.rotations) != clips * frames:

@@ -82,4 +82,4 @@ def video_mesh_smplify_options():
     """The SMPLify row's fit as the BodyNet evaluation's SMPLify++ makes it: evaluation.fit's
     settings, and each crop read mirrored too where evaluation.mirror_test says so."""
     mirror = " --mirror-test" if config["evaluation"]["mirror_test"] else ""
-    return fit_options() + mirror
+    return f"{fit_options()}{mirror} --smplify-clips {config['video_mesh']['smplify_clips']}"
