@@ -377,7 +377,8 @@ def dry_run_jobs(output: str) -> dict[str, int]:
     ("key", "value", "rules"),
     [
         (
-            # the learning curves draw the references' measures beside the stages'; predict fits as they do
+            # the learning curves draw the references' measures beside the stages'; predict and the
+            # mesh table's SMPLify row fit as they do
             "evaluation.fit.steps",
             5,
             {
@@ -387,6 +388,7 @@ def dry_run_jobs(output: str) -> dict[str, int]:
                 "results_page",
                 "plot_learning_curves",
                 "check_predict",
+                "evaluate_video_mesh",
             },
         ),
         (
