@@ -390,6 +390,8 @@ def test_smplify_fed_the_truth_lands_near_it_and_is_judged_against_both_models(r
     some = smplify.smplify_clips(len(clips), 3)  # the row fitted to a share of the clips
     assert len(some) == 3 and some[0] == 0 and some[-1] == len(clips) - 1
     predictions["smplify"] = {clip: bodies[clip] for clip in some}
+    assert "smplify" in evaluate.clip_predictions(predictions, int(some[0]))
+    assert set(evaluate.clip_predictions(predictions, 1)) == set(evaluate.ROWS) - {"smplify"}  # 1 is not fitted
     rows = evaluate.evaluate_clips(predictions, model, {"female": model}, clips, False)
     table = evaluate.table(rows, seed=0).set_index("row")
     assert table.loc["smplify", "clips"] == 3 and table.loc["frame", "clips"] == len(clips)

@@ -253,7 +253,7 @@ def train(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from pipeline.fitting.options import fit_params, fit_settings
-    from pipeline.video_mesh.evaluate import evaluate_clips, row_predictions, table, true_meshes
+    from pipeline.video_mesh.evaluate import clip_predictions, evaluate_clips, row_predictions, table, true_meshes
     from pipeline.video_mesh.figures import clip_figure
     from pipeline.video_mesh.train import predict
 
@@ -278,7 +278,7 @@ def evaluate(args: argparse.Namespace) -> None:
         frame_rows = rows[rows["row"] == "frame"].reset_index(drop=True)
         index = int((frame_rows["acceleration_error_mm"] - frame_rows["acceleration_error_mm"].median()).abs().idxmin())
         truth = true_meshes(models, data, index)["joints"]
-        drawn = {row: theta[index] for row, theta in predictions.items()}
+        drawn = clip_predictions(predictions, index)
         clip_figure(body, drawn, truth, f"test clip {data.stems[index]}", args.figure)
         run.log_artifact(args.figure)
         for record in result.to_dict("records"):

@@ -164,6 +164,16 @@ def evaluate_clips(
     return pd.DataFrame(rows)
 
 
+def clip_predictions(predictions: dict[str, torch.Tensor | Bodies | dict[int, Bodies]], index: int) -> dict:
+    """{row: its prediction of clip `index`} of the rows that made one (a row of some clips only
+    lacks the others)."""
+    return {
+        row: prediction[index]
+        for row, prediction in predictions.items()
+        if not isinstance(prediction, dict) or index in prediction
+    }
+
+
 def row_predictions(
     frame_theta: torch.Tensor,
     video_theta: torch.Tensor,
