@@ -171,7 +171,8 @@ def _smplify_row(args: argparse.Namespace, settings, body, data, run):
         raise InputError(f"{args.smplify_model}: its 3D-pose network reads flow, which the test clips' crops lack")
     sizes = SampleSizes(config.input_size, config.heatmap_size, config.voxel_size)
     fitted = smplify_clips(len(data), args.smplify_clips or 0)
-    samples = crop_frames([_manifest([args.manifest])["info"][i] for i in fitted], sizes)
+    infos = _manifest([args.manifest])["info"]
+    samples = crop_frames([infos[i] for i in fitted], sizes)
     network = build_model(config, [args.smplify_model])
     began = time.perf_counter()
     bodies = smplify_bodies(network, samples, body, settings, SMPLIFY_BATCH, args.mirror_test)
