@@ -1,6 +1,7 @@
 # SURREAL + BodyNet, end to end. The rules live in workflow/rules/; the code they call is
 # the `pipeline` package in src/.
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from pipeline.tracking import end_pipeline_run, start_pipeline_run  # noqa: E402
 
 
 configfile: "config.yaml"
+
+
+# Every job writes its progress into its log file: a progress bar's line every 30 s, not a step.
+os.environ.setdefault("TQDM_MININTERVAL", "30")
 
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"

@@ -51,6 +51,57 @@ def stepped_rate(learning_rate: float, iteration: int, lr_drop: float, iteration
     return learning_rate * (0.1 if iteration >= lr_drop * iterations else 1.0)
 
 
+class Ledger:
+    """What a training loop writes down: every step's losses (in `steps`, and in MLflow's `run`
+    at that step), their means since the last evaluation, and at each evaluation (every
+    `settings.eval_every` steps and the last) a history row: those means, the throughput
+    (`speed`: `settings.batch_size` examples a step) and the measures, logged to `log` and the run
+    (through `metrics`, which names them there; as they are by default). Resumed from the
+    `history` and `steps` a checkpoint kept."""
+
+    def __init__(
+        self,
+        name: str,
+        settings,
+        speed: str,
+        log: logging.Logger,
+        run=None,
+        metrics: Callable[[dict[str, float]], dict[str, float]] | None = None,
+        history: list[dict] | None = None,
+        steps: list[dict] | None = None,
+    ) -> None:
+        self.name, self.settings, self.speed, self.log, self.run = name, settings, speed, log, run
+        self.metrics = metrics or (lambda row: row)
+        self.history = [] if history is None else history
+        self.steps = [] if steps is None else steps
+        self.meter = LossMeter()
+
+    def start(self, measures: dict[str, float]) -> None:
+        """The untrained model's measures, the history's first row."""
+        self.history.append({"iteration": 0, **measures})
+        if self.run is not None:
+            self.run.log_metrics(self.metrics(measures), step=0)
+        self.meter.reset()  # the throughput counts training steps, not this evaluation
+
+    def record(self, done: int, values: dict[str, float]) -> bool:
+        """Step `done`'s losses; whether an evaluation is due after it."""
+        self.meter.add(values)
+        self.steps.append({"iteration": done, **values})
+        if self.run is not None:
+            self.run.log_metrics(values, step=done)
+        return done % self.settings.eval_every == 0 or done == self.settings.iterations
+
+    def evaluated(self, done: int, measures: dict[str, float]) -> dict[str, float]:
+        """The history row of the evaluation after step `done`."""
+        row = {**self.meter.take(done, self.settings.batch_size, self.speed), **measures}
+        self.history.append(row)
+        if self.run is not None:
+            logged = {k: v for k, v in row.items() if k != "iteration" and not k.startswith("loss")}
+            self.run.log_metrics(self.metrics(logged), step=done)
+        self.log.info("%s %d: %s", self.name, done, row_line(row))
+        return row
+
+
 def run_steps(
     name: str,
     model,
@@ -65,14 +116,13 @@ def run_steps(
 ) -> tuple[list[dict], list[dict]]:
     """The loop the stages' trainers share (the action networks, VNect, the mesh-video models):
     `settings.iterations` steps, each `step(iteration)` giving the loss to minimise and its
-    terms (scalar tensors), the rate of `stepped_rate` (`settings.learning_rate`, `lr_drop`);
-    every step's losses into the meter and MLflow (`run`); every `settings.eval_every` steps and
-    at the end a history row, the meter's means and `speed` (`settings.batch_size` examples a
-    step), then `evaluate()`, logged to `log`. Returns the history (the untrained model's `evaluate()` first)
-    and every step's losses."""
+    terms (scalar tensors), the rate of `stepped_rate` (`settings.learning_rate`, `lr_drop`),
+    written down by a `Ledger` (`speed`, `run`, `log`) with `evaluate()`'s measures. Returns the
+    history (the untrained model's `evaluate()` first) and every step's losses."""
     from tqdm import tqdm
 
-    history, steps, meter = [{"iteration": 0, **evaluate()}], [], LossMeter()
+    ledger = Ledger(name, settings, speed, log, run)
+    ledger.start(evaluate())
     for iteration in tqdm(range(settings.iterations), desc=name, unit="it", disable=not progress):
         model.train()
         loss, terms = step(iteration)
@@ -83,16 +133,7 @@ def run_steps(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        done = iteration + 1
         values = {"loss": loss.item(), **{f"loss_{k}": v.item() for k, v in terms.items()}}
-        meter.add(values)
-        steps.append({"iteration": done, **values})
-        if run is not None:
-            run.log_metrics(values, step=done)
-        if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {**meter.take(done, settings.batch_size, speed), **evaluate()}
-            history.append(row)
-            if run is not None:
-                run.log_metrics({k: v for k, v in row.items() if not k.startswith("loss")}, step=done)
-            log.info("%s %d: %s", name, done, row_line(row))
-    return history, steps
+        if ledger.record(iteration + 1, values):
+            ledger.evaluated(iteration + 1, evaluate())
+    return ledger.history, ledger.steps

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.meters import LossMeter, row_line, stepped_rate
+from pipeline.meters import Ledger, stepped_rate
 from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
@@ -421,17 +420,13 @@ def train(
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
     update = Optimisation(optimiser, scaler, parameters, amp_dtype, layout)
     resumed = resume(model, optimiser, checkpoint, signature, stage)
-    if resumed is not None:
-        start, history, steps = resumed
-    else:
-        start, history, steps = 0, [], []
+    start, history, steps = resumed if resumed is not None else (0, [], [])
+    ledger = Ledger(stage.name, settings, "samples_per_second", log, run, measures_logged, history, steps)
+    if resumed is None:
         start_from_held(model, stage)
         start_from_priors(model, stage, train_set, settings.seed)
-        history.append({"iteration": 0, **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle)})
+        ledger.start(measure(model, val_set, fit_set, stage.wanted, device, settings.oracle))
         set_trainable(model, stage)
-        if run is not None:
-            run.log_metrics(measures_logged(history[-1]), step=0)
-    meter = LossMeter()
     bar = tqdm(
         range(start, settings.iterations),
         desc=stage.name,
@@ -439,27 +434,15 @@ def train(
         initial=start,
         total=settings.iterations,
         disable=not progress,
-        mininterval=0.5 if sys.stderr.isatty() else 30,
-    )  # a log file gets a line every 30 s
+    )
     for iteration in bar:
         batch = training_batch(train_set, stage, settings, iteration, device)
         values = step(model, stage, batch, settings, iteration, update, device, checkpoint)
-        meter.add(values)
-        steps.append({"iteration": iteration + 1, **values})
-        if run is not None:
-            run.log_metrics(values, step=iteration + 1)
         bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at the bar's own pace
         done = iteration + 1
-        if done % settings.eval_every == 0 or done == settings.iterations:
-            row = {
-                **meter.take(done, settings.batch_size, "samples_per_second"),
-                **measure(model, val_set, fit_set, stage.wanted, device, settings.oracle),
-            }
-            history.append(row)
+        if ledger.record(done, values):
+            ledger.evaluated(done, measure(model, val_set, fit_set, stage.wanted, device, settings.oracle))
             set_trainable(model, stage)
-            if run is not None:
-                run.log_metrics(measures_logged({k: v for k, v in row.items() if k not in values}), step=done)
-            log.info("%s %d: %s", stage.name, done, row_line(row))
         if done % settings.checkpoint_every == 0 or done == settings.iterations:
             save_model(
                 checkpoint,
