@@ -11,32 +11,34 @@ import sys
 from pipeline.errors import InputError
 
 
-def command_parser(prog: str, description: str | None) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+class Parser(argparse.ArgumentParser):
+    """An argparse parser that also keeps in public what the project's checks read of it and
+    argparse keeps private: `commands` ({name: parser} of the commands added to it) and
+    `single_value_options` ((option strings, default) of each option that takes one value: not
+    the flags, which a command line sets or not, nor the repeatable ones, lists to fill)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.commands: dict[str, Parser] = {}
+        self.single_value_options: list[tuple[list[str], object]] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings and action.nargs != 0 and kwargs.get("action") not in ("append", "extend"):
+            self.single_value_options.append((list(action.option_strings), action.default))
+        return action
+
+    def add_subparsers(self, **kwargs) -> argparse.Action:
+        action = super().add_subparsers(**kwargs)
+        self.commands = action.choices  # filled as each command's parser is added
+        return action
+
+
+def command_parser(prog: str, description: str | None) -> tuple[Parser, argparse.Action]:
     """An entry point's parser (its module docstring as the description, layout kept) and
     the subparsers its commands are added to."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser, parser.add_subparsers(dest="command", required=True)
-
-
-def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    """{command: its parser} of an entry point built by `command_parser` ({} for one without
-    commands): argparse keeps its actions private, so it is read here, once."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def single_value_options(parser: argparse.ArgumentParser) -> list[tuple[list[str], object]]:
-    """(option strings, default) of each option of `parser` that takes one value: not the
-    flags, which a command line sets or not, nor the repeatable ones, lists to fill."""
-    return [
-        (list(action.option_strings), action.default)
-        for action in parser._actions
-        if action.option_strings and action.nargs != 0 and not isinstance(action, argparse._AppendAction)
-    ]
 
 
 def parse_pair(item: str, option: str, key: str = "KEY", keys: tuple[str, ...] | None = None) -> tuple[str, str]:

@@ -150,8 +150,6 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
     subcommands has the command ''."""
     import shlex
 
-    from pipeline.cli import subcommands
-
     sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
     from workflow_jobs import plan
 
@@ -163,9 +161,8 @@ def command_parsers() -> dict[tuple[str, str], tuple]:
                 module, rest = words[i + 1], words[i + 2 :]
                 end = next((k for k, w in enumerate(rest) if w in {">", "&&", "|", ";"}), len(rest))
                 parser = entry_parser(module)
-                commands_of = subcommands(parser)
-                if commands_of:
-                    key, parser, argv = (module, rest[0]), commands_of[rest[0]], rest[1:end]
+                if parser.commands:
+                    key, parser, argv = (module, rest[0]), parser.commands[rest[0]], rest[1:end]
                 else:
                     key, argv = (module, ""), rest[:end]
                 commands.setdefault(key, (parser, []))[1].append(argv)
@@ -196,15 +193,13 @@ def test_options_the_config_always_sets_have_no_default_of_their_own():
     the config) has no default that could disagree with the config: the config is its one
     source. An option only some runs are given keeps its default (BodyNet's RMSprop, its
     inputs), which those runs override."""
-    from pipeline.cli import single_value_options
-
     commands = command_parsers()
     assert len(commands) >= 15
     restated = []
     for (module, command), (sub, runs) in sorted(commands.items()):
         for argv in runs:
             sub.parse_args(argv)  # exits (fails the test) on an option a rule lacks or misspells
-        for option_strings, default in single_value_options(sub):
+        for option_strings, default in sub.single_value_options:
             if set(option_strings) & RUNTIME_OPTIONS:
                 continue
             if all(set(option_strings) & set(argv) for argv in runs) and default is not None:

@@ -33,7 +33,7 @@ import io
 import logging
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, focal_length, pixel_box, positive_int, run_command
+from pipeline.cli import Parser, add_device_arguments, focal_length, pixel_box, positive_int, run_command
 from pipeline.errors import InputError
 from pipeline.fitting.options import add_fit_arguments
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
@@ -172,7 +172,7 @@ def predict(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pipeline.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(

@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_output
-from pipeline.cli import add_device_arguments, run_command
+from pipeline.cli import Parser, add_device_arguments, run_command
 from pipeline.clips import Clip, find_clips
 from pipeline.errors import InputError
 from pipeline.evaluation.frames import PELVIS, place_in_true_box, true_body_camera
@@ -238,7 +238,7 @@ def check(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pipeline.predict.check",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

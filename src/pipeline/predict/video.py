@@ -52,7 +52,7 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.cli import add_device_arguments, pixel_box, run_command
+from pipeline.cli import Parser, add_device_arguments, pixel_box, run_command
 from pipeline.errors import InputError
 from pipeline.images import IMAGE_SUFFIXES, read_rgb
 from pipeline.predict.body import detections
@@ -421,7 +421,7 @@ def frame_rate(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The entry point's parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pipeline.predict.video",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
