@@ -96,7 +96,7 @@ def backbones() -> dict[str, nn.Module]:
     return {
         "resnet50": resnet(Bottleneck, (3, 4, 6, 3), pose=True),
         "resnet34": resnet(Basic, (3, 4, 6, 3), pose=True),
-        "selecsls60": SelecSLS(3, SelecSLSConfig(depth="60", grouped=True)),
+        "selecsls60": SelecSLS(3, SelecSLSConfig(depth="60", width=1.0, grouped=True)),
     }
 
 

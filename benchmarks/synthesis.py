@@ -29,7 +29,7 @@ import torch
 
 from pipeline.body_model.model import BodyModel
 from pipeline.synthesis import generate
-from pipeline.synthesis.appearance import LightRange
+from pipeline.synthesis.appearance import SURREAL_LIGHT
 from pipeline.synthesis.backgrounds import collect, crop_to, package_photos, read_rgb
 from pipeline.synthesis.motion import deepmimic_files, load_deepmimic, mirror
 from pipeline.synthesis.voxels import voxelize
@@ -45,7 +45,8 @@ def render_throughput(models, motions, photos: list[Path], clips: int, clip_leng
         outfits=20,
         passes=generate.PASSES,
         lossless=False,
-        light=LightRange(),
+        light=SURREAL_LIGHT,
+        camera_distance=(8.0, 1.0),
     )
     job = generate.RenderJob("train", 0, motions, photos, None, models, settings)
     plans = generate.plan_clips(motions, "train", 0, settings, sorted(models), len(job.backgrounds))
@@ -82,7 +83,14 @@ def blender_comparison(models, motion, frames: int, samples: list[int]) -> dict:
     renderer = generate.ClipRenderer(
         models,
         generate.SynthesisSettings(
-            seed=0, clip_length=frames, shapes=1, outfits=1, passes=generate.PASSES, lossless=False, light=LightRange()
+            seed=0,
+            clip_length=frames,
+            shapes=1,
+            outfits=1,
+            passes=generate.PASSES,
+            lossless=False,
+            light=SURREAL_LIGHT,
+            camera_distance=(8.0, 1.0),
         ),
     )
     plan = generate.plan_clips([motion], "train", 0, renderer.settings, sorted(models), 1)[0]

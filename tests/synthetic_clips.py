@@ -39,7 +39,13 @@ def tiny_motions() -> list[motion.Motion]:
 def toy_synthesis(clip_length: int, shapes: int, outfits: int, **fields) -> generate.SynthesisSettings:
     """Synthesis settings of a toy render: every pass, mp4 only, SURREAL's light, seed 0,
     unless `fields` say otherwise."""
-    defaults = {"seed": 0, "passes": generate.PASSES, "lossless": False, "light": appearance.LightRange()}
+    defaults = {
+        "seed": 0,
+        "passes": generate.PASSES,
+        "lossless": False,
+        "light": appearance.SURREAL_LIGHT,
+        "camera_distance": (8.0, 1.0),
+    }
     return generate.SynthesisSettings(clip_length=clip_length, shapes=shapes, outfits=outfits, **(defaults | fields))
 
 

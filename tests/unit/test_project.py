@@ -262,9 +262,16 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
     from pipeline.evaluation.exemplars import ExemplarSettings
     from pipeline.fitting.body_fit import FitSettings
     from pipeline.models.bodynet import BodyNetConfig, HourglassConfig
+    from pipeline.models.selecsls import SelecSLSConfig
+    from pipeline.mosaic.classify import ClassifierSettings
+    from pipeline.mosaic.engine import MosaicSettings
+    from pipeline.realtime.train import VNectSettings
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.synthesis.generate import SynthesisSettings
     from pipeline.training.loop import TrainSettings
+    from pipeline.video_mesh.data import MeshClipSettings
+    from pipeline.video_mesh.network import MeshNetworkConfig
+    from pipeline.video_mesh.train import MeshTrainSettings
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     bodynet = config["bodynet"]
@@ -280,6 +287,13 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         ActionSettings: {"seed": 0, **config["actions"]["dataset"]},
         FitSettings: config["evaluation"]["fit"],
         ExemplarSettings: config["evaluation"]["pose3d_readout"],
+        SelecSLSConfig: bodynet["selecsls"],
+        VNectSettings: {"seed": 0, **config["realtime"]["vnect"]},
+        MosaicSettings: config["mosaic"],
+        ClassifierSettings: {"seed": 0, **config["mosaic"]["classifier"]},
+        MeshClipSettings: {"seed": 0, **config["video_mesh"]["dataset"]},
+        MeshNetworkConfig: config["video_mesh"]["network"],
+        MeshTrainSettings: {"seed": 0, **config["video_mesh"]["train"], **config["video_mesh"]["train"]["video"]},
     }
     # a default kept for files written before the key existed, not for runs
     for_old_files = {(BodyNetConfig, "pose3d_loss"), (BodyNetConfig, "backbone_2d"), (BodyNetConfig, "selecsls")}

@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
+import yaml
 from scipy.spatial.transform import Rotation
 
+from conftest import ROOT
 from pipeline.body_model.skeleton import SMPL_JOINT_NAMES
 from pipeline.clips import Clip, find_clips
 from pipeline.datasets.surreal import silhouette_box
@@ -157,7 +159,7 @@ def test_truncated_motion_npz_is_named(tmp_path):
 
 def test_light_follows_surreals_sampling():
     rng = np.random.default_rng(0)
-    lights = np.array([appearance.sample_light(rng) for _ in range(2000)])
+    lights = np.array([appearance.sample_light(rng, appearance.SURREAL_LIGHT) for _ in range(2000)])
     assert lights[:, 0].min() >= 0.5 and lights[:, 0].max() <= 1.4  # ambient 0.5 + 0.9 U
     assert lights[:, 1].min() >= -0.7 and lights[:, 1].max() <= 0.0  # light from above
     assert np.abs(lights[:, 2:]).max() <= 0.7
@@ -170,11 +172,13 @@ def test_a_split_may_draw_its_light_from_other_ranges():
     assert lights[:, 0].min() >= 0.1 and lights[:, 0].max() <= 0.3
     assert lights[:, 1].min() >= -1.2 and lights[:, 1].max() <= -0.8
     assert np.abs(lights[:, 2:]).max() <= 0.2
-    # SURREAL's ranges are the default and draw what they always drew
-    same = appearance.sample_light(np.random.default_rng(1), appearance.LightRange())
-    assert np.array_equal(same, appearance.sample_light(np.random.default_rng(1)))
+    # the config's ranges for the train and test splits are SURREAL's, the action and mesh clips' light
+    light = yaml.safe_load((ROOT / "config.yaml").read_text())["synthesis"]["light"]
+    for split in ("train", "test"):
+        ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in light[split].items()}
+        assert appearance.LightRange(**ranges) == appearance.SURREAL_LIGHT, split
     with pytest.raises(InputError, match=r"light ambient range must be \[low, high\]"):
-        appearance.LightRange(ambient=(0.9, 0.1))
+        appearance.LightRange(ambient=(0.9, 0.1), from_above=(0.0, 0.7), others=0.7)
 
 
 def test_splits_share_no_outfit_no_shape_no_background():

@@ -89,7 +89,7 @@ class ActionSettings:
     shapes: int  # the split's body-shape bank, per gender
     outfits: int  # the split's outfit bank
     passes: tuple[str, ...] = ("segm", "flow")
-    light: appearance.LightRange = appearance.LightRange()
+    light: appearance.LightRange = appearance.SURREAL_LIGHT
     # cameras that follow the pelvis (the mesh-video clips, `pipeline.video_mesh`): the same
     # images as still cameras watching a body whose root path is taken away, the backdrop being
     # a flat photograph either way, so each view keeps one camera and SURREAL's annotations
@@ -408,6 +408,7 @@ def render_split(
         width=settings.width,
         height=settings.height,
         light=settings.light,
+        camera_distance=settings.cam_dist,  # the performances' cameras are planned above, with it
     )
     renderer = generate.ClipRenderer(models, synthesis)
     shapes = {g: generate.shape_bank(settings.seed, split, g, settings.shapes) for g in genders}

@@ -113,8 +113,8 @@ class SelecSLSConfig:
     """Which levels (`depth`: "42", "60", "84"), their widths scaled by `width` (1.0: the
     thesis'), and whether the 3×3 convolutions are grouped as for pose."""
 
-    depth: str = "60"
-    width: float = 1.0
+    depth: str
+    width: float
     grouped: bool = True
 
     def modules(self) -> list[tuple[int, int, int, int, bool, int]]:
@@ -215,7 +215,7 @@ class SelecSLSClassifier(nn.Module):
 
     def __init__(self, depth: str = "60", classes: int = 1000) -> None:
         super().__init__()
-        self.backbone = SelecSLS(3, SelecSLSConfig(depth=depth, grouped=False))
+        self.backbone = SelecSLS(3, SelecSLSConfig(depth=depth, width=1.0, grouped=False))
         self.head = nn.Sequential(*[conv_bn_relu(a, o, k, s) for a, o, k, s in IMAGENET_HEADS[depth]])
         self.fc = nn.Linear(IMAGENET_HEADS[depth][-1][1], classes)
 

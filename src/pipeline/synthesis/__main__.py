@@ -128,8 +128,7 @@ def render(args: argparse.Namespace) -> None:
     settings = settings_from(
         SynthesisSettings,
         args,
-        cam_dist_mean=args.camera_distance[0],
-        cam_dist_std=args.camera_distance[1],
+        camera_distance=tuple(args.camera_distance),
         light=LightRange(tuple(args.light_ambient), tuple(args.light_from_above), args.light_others),
     )
     job = RenderJob(

@@ -208,11 +208,11 @@ def outfit_uniforms(outfit: Outfit, landmarks: dict[str, float]) -> dict[str, ob
 
 @dataclass(frozen=True)
 class LightRange:
-    """Where a split's light coefficients are drawn from; the defaults are SURREAL's."""
+    """Where a split's light coefficients are drawn from (config `synthesis.light.<split>`)."""
 
-    ambient: tuple[float, float] = (0.5, 1.4)  # sh[0]
-    from_above: tuple[float, float] = (0.0, 0.7)  # −sh[1]
-    others: float = 0.7  # the other seven ~ U(−others, others)
+    ambient: tuple[float, float]  # sh[0]
+    from_above: tuple[float, float]  # −sh[1]
+    others: float  # the other seven ~ U(−others, others)
 
     def __post_init__(self) -> None:
         for name in ("ambient", "from_above"):
@@ -223,7 +223,12 @@ class LightRange:
             raise InputError(f"light others must be ≥ 0, got {self.others}")
 
 
-def sample_light(rng: np.random.Generator, light: LightRange = LightRange()) -> np.ndarray:
+# SURREAL's own ranges: the config's default for every split, and the light of the action and
+# mesh-video clips, which have no light settings of their own
+SURREAL_LIGHT = LightRange(ambient=(0.5, 1.4), from_above=(0.0, 0.7), others=0.7)
+
+
+def sample_light(rng: np.random.Generator, light: LightRange) -> np.ndarray:
     """A clip's 9 spherical-harmonic coefficients (9,), drawn as SURREAL draws them."""
     sh = light.others * (2.0 * rng.uniform(size=9) - 1.0)
     sh[0] = light.ambient[0] + (light.ambient[1] - light.ambient[0]) * rng.uniform()

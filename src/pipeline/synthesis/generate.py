@@ -54,9 +54,8 @@ class SynthesisSettings:
     light: appearance.LightRange
     # 0: the whole bank; else each clip wears its drawn outfit modulo this, all else drawn as
     # with the whole bank (SURREAL's clothing study)
+    camera_distance: tuple[float, float]  # metres: the normal's mean and deviation
     outfits_used: int = 0
-    cam_dist_mean: float = 8.0
-    cam_dist_std: float = 1.0
     width: int = camera.WIDTH
     height: int = camera.HEIGHT
 
@@ -123,7 +122,7 @@ def plan_clips(
                     outfit_index=int(rng.integers(settings.outfits)) % (settings.outfits_used or settings.outfits),
                     background_index=int(rng.integers(num_backgrounds)),
                     light=appearance.sample_light(rng, settings.light),
-                    cam_dist=float(rng.normal(settings.cam_dist_mean, settings.cam_dist_std)),
+                    cam_dist=float(rng.normal(*settings.camera_distance)),
                     zrot=float(rng.uniform(0.0, 2.0 * math.pi)),
                     crop_seed=int(rng.integers(2**31)),
                 )
