@@ -23,7 +23,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command
+from pipeline.cli import add_device_arguments, command_parser, parse_pair, run_command, settings_from
 from pipeline.errors import InputError
 from pipeline.fitting.options import add_fit_arguments, fit_params, fit_settings
 from pipeline.tracking import add_tracking_arguments, parse_wildcards, stage_run
@@ -58,7 +58,7 @@ def _exemplars(args: argparse.Namespace, samples):
             f"the evaluated samples' are {samples.sizes.heatmap}"
         )
     try:
-        settings = ExemplarSettings(args.neighbours, args.truncation)
+        settings = settings_from(ExemplarSettings, args)
     except ValueError as error:
         raise InputError(f"--neighbours/--truncation: {error}") from error
     return PoseExemplars.from_samples(library, settings)

@@ -64,7 +64,7 @@ def make(args: argparse.Namespace) -> None:
     from pipeline.seeding import seeded_generator
     from pipeline.training.samples import SampleSet
 
-    settings = MosaicSettings(sigma=args.sigma, alpha=args.alpha, beta=args.beta, blend=args.blend)
+    settings = settings_from(MosaicSettings, args)
     if args.views == "random" and not (args.spacing or 0) > 0:
         raise InputError("--views random needs --spacing, a positive distance in metres")
     pose_samples = SampleSet.load(args.poses)
@@ -95,7 +95,7 @@ def sheet(args: argparse.Namespace) -> None:
     from pipeline.mosaic.figures import study_sheet
     from pipeline.training.samples import SampleSet
 
-    settings = MosaicSettings(sigma=args.sigma, alpha=args.alpha, beta=args.beta, blend=True)
+    settings = settings_from(MosaicSettings, args, blend=True)
     mosaics, unblended = load(args.mosaics), load(args.unblended)
     real, surreal = SampleSet.load(args.real), SampleSet.load(args.surreal)
     same = args.pool.resolve() == args.real.resolve()
