@@ -141,9 +141,9 @@ rule tabulate_ltc:
             labels={"figure": "flow quality and accuracy"},
         ),
     params:
-        rows=keyed("--row", ((row, f"results/actions/ltc/{row}") for row in ltc_networks())),
+        rows=lambda wildcards, input: keyed("--row", zip(ltc_networks(), folders(input.videos))),
         extents=keyed("--extent", config["actions"]["ltc"]["extents"].items()),
-        scores=keyed("--score", ((method, f"results/actions/flow/test/{method}.json") for method in action_flow_methods())),
+        scores=lambda wildcards, input: keyed("--score", zip(action_flow_methods(), input.scores)),
         quality_extent=config["actions"]["ltc"]["quality_extent"],
         seed=config["seed"],
         tracking=tracking("tabulate_ltc"),
@@ -173,7 +173,7 @@ rule tabulate_view_invariance:
         ),
         orderings="results/view_invariance_orderings.csv",
     params:
-        rows=keyed("--row", ((row, f"results/actions/views/{row}") for row in config["actions"]["ltc"]["views"]["rows"])),
+        rows=lambda wildcards, input: keyed("--row", zip(config["actions"]["ltc"]["views"]["rows"], folders(input.videos))),
         seed=config["seed"],
         tracking=tracking("tabulate_view_invariance"),
         code=code_version("actions"),
@@ -202,7 +202,7 @@ rule plot_view_embeddings:
         ),
     params:
         root=input_folder("manifest"),
-        rows=keyed("--row", ((row, f"results/actions/views/{row}") for row in config["actions"]["ltc"]["views"]["rows"])),
+        rows=lambda wildcards, input: keyed("--row", zip(config["actions"]["ltc"]["views"]["rows"], folders(input.models))),
         source=config["actions"]["ltc"]["views"]["input"],
         flows=lambda wildcards, input: repeated("--test-flow", input.flows),
         frame_size=quoted(*config["actions"]["ltc"]["frame_size"]),

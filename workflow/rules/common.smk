@@ -103,6 +103,11 @@ def output_folder(name):
     return lambda wildcards, output: str(Path(output[name]).parent)
 
 
+def folders(paths):
+    """The folder of each path: a job's files named by the folders that hold them."""
+    return [str(Path(path).parent) for path in paths]
+
+
 def input_folder(name, levels=1):
     """A param: the folder `levels` above the rule's input `name` (a command's --root)."""
     return lambda wildcards, input: str(Path(input[name]).parents[levels - 1])

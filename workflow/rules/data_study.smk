@@ -52,7 +52,7 @@ rule prepare_study_samples:
     wildcard_constraints:
         variant=STUDY_RENDERS,
     params:
-        root=lambda wildcards: f"results/data_study/{wildcards.variant}/surreal",
+        root=lambda wildcards, input: folders(input.clips)[0],
         frames=lambda wildcards: sample_frames(wildcards.split),
         sizes=sample_sizes(),
         models=body_model_options("--model"),

@@ -192,7 +192,7 @@ rule results_page:
     output:
         "results/results.md",
     params:
-        tables=keyed("--table", ((table, f"results/{table}.csv") for table in TABLES)),
+        tables=lambda wildcards, input: keyed("--table", zip(TABLES, input.tables)),
         tracking=tracking("results_page"),
         code=code_version("evaluation"),
     log:
