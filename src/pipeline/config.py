@@ -74,6 +74,33 @@ def check_synthesis(synthesis: dict, genders: list[str]) -> None:
         raise ConfigError("synthesis.passes", f"must hold {' and '.join(missing)}: the networks' samples read them")
 
 
+def embedded_motions(motions: dict, split: str) -> int | None:
+    """How many motions split `split`'s motion file holds before any interpolation, where the
+    config alone says so (embedded motions: those named, mirrored, their variants); None for a
+    motion file, whose motions the config does not count."""
+    if motions["source"] != "embedded":
+        return None
+    return len(motions.get(split) or []) * (2 if motions["mirror"] else 1) + motions["variants"].get(split, 0)
+
+
+def check_interpolated(config: dict) -> None:
+    """Interpolations between two of a split's motions (the synthesis' and the mesh study's
+    transitions) need the split to hold two motions."""
+    motions = config["synthesis"]["motions"]
+    wanted = {f"synthesis.motions.interpolations.{split}": count for split, count in motions["interpolations"].items()}
+    transitions = config["video_mesh"]["dataset"]["transitions"]
+    wanted |= {f"video_mesh.dataset.transitions.{split}": count for split, count in transitions.items()}
+    for key, count in wanted.items():
+        split = key.rpartition(".")[2]
+        available = embedded_motions(motions, split)
+        if count and available is not None and available < 2:
+            raise ConfigError(
+                key,
+                f"interpolates between two of split {split!r}'s motions, which has {available} "
+                f"(synthesis.motions.{split}, mirrored or not, and synthesis.motions.variants.{split})",
+            )
+
+
 def check_data(config: dict) -> None:
     """The SURREAL release, when the clips are read from it: its folder, the splits the networks
     train and are measured on, and the SMPL models its shapes are parameters of."""
@@ -116,6 +143,7 @@ def check_config(config: dict) -> None:
     check_data(config)
     check_synthesis(config["synthesis"], config["body_model"]["genders"])
     check_bodynet(config["bodynet"], splits)
+    check_interpolated(config)
     check_camera_distance("actions.dataset.camera_distance", config["actions"]["dataset"]["camera_distance"])
     check_range("actions.dataset.speed", config["actions"]["dataset"]["speed"])
     for key, split in (

@@ -37,6 +37,17 @@ def test_the_default_config_holds_together():
         ({"actions.dataset.speed": [1.2, 0.8]}, "actions.dataset.speed", "[low, high]"),
         ({"synthesis.genders": ["female", "child"]}, "synthesis.genders", "'child' is not among body_model.genders"),
         ({"synthesis.passes": ["segm", "gtflow"]}, "synthesis.passes", "must hold depth"),
+        (
+            {"synthesis.motions.test": ["kick"], "synthesis.motions.mirror": False},
+            "video_mesh.dataset.transitions.test",
+            "split 'test''s motions, which has 1",
+        ),
+        (
+            {"synthesis.motions.interpolations.shifted": 2, "synthesis.motions.shifted": ["kick"]}
+            | {"synthesis.motions.mirror": False},
+            "synthesis.motions.interpolations.shifted",
+            "which has 1",
+        ),
         ({"bodynet.input_size": 64}, "bodynet.input_size", "must be 4 × bodynet.heatmap_size"),
         ({"bodynet.voxel_size": 48}, "bodynet.voxel_size", "a multiple of bodynet.heatmap_size"),
         ({"bodynet.hourglass.depth": 6}, "bodynet.hourglass.depth", "must divide evenly"),
