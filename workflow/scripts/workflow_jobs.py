@@ -71,7 +71,10 @@ def plan(targets: list[str] = (), configfiles: list[str] = (), directory: str | 
             config_settings=ConfigSettings(configfiles=[workdir / name for name in configfiles]),
         )
         dag_api = workflow_api.dag(DAGSettings(targets=set(targets) or {"all"}, forceall=True))
-        # What `snakemake --dag` does, keeping the jobs instead of printing them.
+        # What `snakemake --dag` does, keeping the jobs instead of printing them. Snakemake's
+        # API has no public call that returns the planned jobs, so these three are its private
+        # ones, as of the version constraints.txt pins; the tests that read the plan
+        # (tests/unit/test_project.py, tests/workflow/test_lineage.py) are what an upgrade checks.
         workflow = dag_api.workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
