@@ -40,7 +40,6 @@ import yaml  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from pipeline.figures import save_figure  # noqa: E402
-from pipeline.models.bodynet import BodyNetConfig  # noqa: E402
 from pipeline.models.checkpoint import build_model  # noqa: E402
 from pipeline.training import loop, losses  # noqa: E402
 from pipeline.training.samples import SampleSet, inputs, make_batch  # noqa: E402
@@ -58,9 +57,7 @@ MEASURES = {
 
 
 def network(stage: str, inits: list[Path], sizes, config: dict, seed: int):
-    model_config = BodyNetConfig(
-        sizes.input, sizes.heatmap, sizes.voxels, hourglass=config["hourglass"], pose3d_loss=config["pose3d_loss"]
-    )
+    model_config = loop.network_config(config, sizes)
     return build_model(model_config, inits if stage != "pose2d" else [], seed)
 
 

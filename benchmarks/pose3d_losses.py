@@ -39,7 +39,7 @@ import yaml  # noqa: E402
 
 from pipeline.evaluation.measures import procrustes_error_mm  # noqa: E402
 from pipeline.figures import save_figure  # noqa: E402
-from pipeline.models.bodynet import POSE3D_LOSSES, BodyNetConfig  # noqa: E402
+from pipeline.models.bodynet import POSE3D_LOSSES  # noqa: E402
 from pipeline.models.checkpoint import build_model  # noqa: E402
 from pipeline.training import loop, metrics  # noqa: E402
 from pipeline.training.metrics import PELVIS  # noqa: E402
@@ -93,7 +93,7 @@ def train_pose3d(
 ) -> dict:
     """One 3D-pose stage: its history and seconds."""
     sizes = train.sizes
-    config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"], pose3d_loss=loss)
+    config = loop.network_config(settings, sizes, pose3d_loss=loss)
     model = build_model(config, inits)
     train_settings = loop.stage_settings(
         settings,

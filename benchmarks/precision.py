@@ -27,7 +27,6 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from pipeline.figures import save_figure  # noqa: E402
-from pipeline.models.bodynet import BodyNetConfig  # noqa: E402
 from pipeline.models.checkpoint import build_model  # noqa: E402
 from pipeline.training import loop  # noqa: E402
 from pipeline.training.samples import SampleSet  # noqa: E402
@@ -41,7 +40,7 @@ def train_once(
     precision: str, channels_last: bool, args: argparse.Namespace, settings: dict, train: SampleSet, val: SampleSet
 ) -> dict:
     sizes = train.sizes
-    config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=settings["hourglass"])
+    config = loop.network_config(settings, sizes)
     model = build_model(config, [])
     train_settings = loop.stage_settings(
         settings,

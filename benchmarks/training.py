@@ -41,9 +41,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from pipeline.models.bodynet import BodyNet, BodyNetConfig
+from pipeline.datasets.surreal import SampleSizes
+from pipeline.models.bodynet import BEFORE_CHOICES, BodyNet, BodyNetConfig
 from pipeline.training import losses
-from pipeline.training.loop import autocast_dtype, cpu_has_bf16, pick_device, set_trainable
+from pipeline.training.loop import autocast_dtype, cpu_has_bf16, network_config, pick_device, set_trainable
 from pipeline.training.samples import SampleSet, make_batch
 from pipeline.training.stages import stage
 
@@ -55,6 +56,7 @@ BEFORE = {
     "batch_size": 6,
     "end_to_end_batch_size": 4,
     "hourglass": {"stacks": 1, "features": 32, "modules": 1, "depth": 4},
+    **BEFORE_CHOICES,
 }
 NETWORKS = ("pose2d", "segm", "pose3d", "voxels", "end_to_end_fvsv")
 MODES = {  # name: (autocast to bfloat16, channels last, flush denormals, compile)
@@ -234,9 +236,8 @@ def inference_ms(model: BodyNet, name: str, batch_size: int, repeats: int, devic
 
 def bench_scale(scale: str, device: torch.device, args: argparse.Namespace, peaks: dict) -> dict:
     settings = scale_settings(scale)
-    config = BodyNetConfig(
-        settings["input_size"], settings["heatmap_size"], settings["voxel_size"], hourglass=settings["hourglass"]
-    )
+    sizes = SampleSizes(settings["input_size"], settings["heatmap_size"], settings["voxel_size"])
+    config = network_config(settings, sizes)
     torch.manual_seed(0)
     model = BodyNet(config).to(device)
     samples = synthetic_samples(config)

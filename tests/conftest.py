@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "workflow" / "configs" / "tiny.yaml"
 
 
+# The toy networks' choices among those the config always makes: BodyNet's own loss and backbone.
+BODYNET_CHOICES = {"pose3d_loss": "mse", "backbone_2d": "hourglass", "selecsls": {"depth": "42", "width": 0.25}}
+
+
 def tiny_config(**overrides) -> dict:
     """config.yaml with workflow/configs/tiny.yaml over it, then each dotted key of
     `overrides` set: a fresh copy each call, which callers may change."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, fit_settings
+from conftest import BODYNET_CHOICES, ROOT, fit_settings
 from pipeline.evaluation.measures import extreme_shapes, shape_deviation_mm, silhouette_scores, surface_error_mm
 from toy_models import toy_arrays
 
@@ -211,7 +211,8 @@ def test_a_network_is_evaluated_image_by_image(test_samples, built_female, metho
     from pipeline.models.bodynet import BodyNet, BodyNetConfig
 
     torch.manual_seed(0)
-    network = BodyNet(BodyNetConfig(64, 16, 32, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 4}))
+    hourglass = {"stacks": 1, "features": 8, "modules": 1, "depth": 4}
+    network = BodyNet(BodyNetConfig(64, 16, 32, hourglass=hourglass, **BODYNET_CHOICES))
     model = copy.deepcopy(BodyModel.from_file(built_female[0])).float()
     evaluation = evaluate_network(
         network,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import train_settings
+from conftest import BODYNET_CHOICES, train_settings
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.models.bodynet import BodyNetConfig
 from pipeline.models.checkpoint import build_model, save_model
@@ -53,7 +53,7 @@ def memorise(name: str, crops: SampleSet, iterations: int, tmp_path: Path, inits
     the same crops; its history. The network is saved as tmp_path/<subnetwork>.pt."""
     sizes = crops.sizes
     hourglass = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
-    config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=hourglass, **config)
+    config = BodyNetConfig(sizes.input, sizes.heatmap, sizes.voxels, hourglass=hourglass, **(BODYNET_CHOICES | config))
     model = build_model(config, list(inits))
     settings = train_settings(
         iterations=iterations,

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import BODYNET_CHOICES
+
 
 @pytest.fixture(scope="module")
 def toy_checkpoint(tmp_path_factory):
@@ -13,7 +15,7 @@ def toy_checkpoint(tmp_path_factory):
     from pipeline.models.bodynet import BodyNetConfig, HourglassConfig
     from pipeline.models.checkpoint import build_model, save_model
 
-    config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2))
+    config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2), **BODYNET_CHOICES)
     model = build_model(config, [])
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_model(path, model, "part_voxels_fvsv", ("pose2d", "segm", "pose3d", "voxels", "part_voxels"), 0)

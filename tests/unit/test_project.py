@@ -295,15 +295,12 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         MeshNetworkConfig: config["video_mesh"]["network"],
         MeshTrainSettings: {"seed": 0, **config["video_mesh"]["train"], **config["video_mesh"]["train"]["video"]},
     }
-    # a default kept for files written before the key existed, not for runs
-    for_old_files = {(BodyNetConfig, "pose3d_loss"), (BodyNetConfig, "backbone_2d"), (BodyNetConfig, "selecsls")}
     restated = [
         f"{settings.__name__}.{field.name} (default {field.default!r})"
         for settings, section in sections.items()
         for field in fields(settings)
         if field.name in section
         and (field.default is not MISSING or field.default_factory is not MISSING)
-        and (settings, field.name) not in for_old_files
     ]
     assert not restated, "fields the config sets but with a default of their own: " + "; ".join(restated)
 

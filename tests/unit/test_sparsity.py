@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import train_settings
+from conftest import BODYNET_CHOICES, train_settings
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig
 from pipeline.models.checkpoint import build_model, fit_to_state
@@ -107,7 +107,9 @@ def test_the_analysis_of_a_selecsls_2d_network_counts_its_layers(tiny_clips, tmp
     samples = SampleSet.load(tmp_path / "s")
     assert count == len(samples)
     hourglass = {"stacks": 1, "features": 8, "modules": 1, "depth": 2}
-    model = BodyNet(BodyNetConfig(64, 16, 32, hourglass=hourglass, backbone_2d="selecsls")).eval()
+    model = BodyNet(
+        BodyNetConfig(64, 16, 32, hourglass=hourglass, **(BODYNET_CHOICES | {"backbone_2d": "selecsls"}))
+    ).eval()
     groups = filter_groups(model.pose2d, prefix="pose2d")
     assert len(groups) == sum(isinstance(m, nn.BatchNorm2d) for m in model.pose2d.modules())
     for group in groups[::2]:
@@ -184,7 +186,7 @@ def test_folding_batchnorm_keeps_the_outputs_and_drops_the_layers():
 
 def test_a_pruned_checkpoint_loads_into_a_fresh_network(tmp_path):
     config = BodyNetConfig(
-        input_size=32, heatmap_size=8, voxel_size=16, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 2}
+        32, 8, 16, hourglass={"stacks": 1, "features": 8, "modules": 1, "depth": 2}, **BODYNET_CHOICES
     )
     model = BodyNet(config).eval()
     silence(model.pose2d, np.random.default_rng(2), share=0.5)

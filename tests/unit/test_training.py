@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import train_settings
+from conftest import BODYNET_CHOICES, train_settings
 from pipeline.datasets.surreal import SampleSizes, VoxelSource
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig, peak_volumes
@@ -30,7 +30,9 @@ TINY_NET = {"stacks": 1, "features": 16, "modules": 1, "depth": 4}
 
 
 def tiny_config(**overrides) -> BodyNetConfig:
-    return BodyNetConfig(input_size=64, heatmap_size=16, voxel_size=32, hourglass=dict(TINY_NET), **overrides)
+    return BodyNetConfig(
+        input_size=64, heatmap_size=16, voxel_size=32, hourglass=dict(TINY_NET), **(BODYNET_CHOICES | overrides)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +259,7 @@ def test_part_voxels_are_packed_losslessly_and_cover_the_voxels(samples):
 
 
 def test_the_part_voxel_network_starts_as_the_voxel_network_for_every_part():
-    config = BodyNetConfig(input_size=64, heatmap_size=16, voxel_size=32, hourglass={**TINY_NET, "stacks": 2})
+    config = BodyNetConfig(64, 16, 32, hourglass={**TINY_NET, "stacks": 2}, **BODYNET_CHOICES)
     model = BodyNet(config).eval()
     model.part_voxels.start_from(model.voxels)
     out = model(torch.rand(2, 3, 64, 64), ("voxels", "part_voxels"))
@@ -369,7 +371,7 @@ def test_checkpoints_hold_what_has_been_trained(samples, tmp_path):
     assert set(torch.load(pose3d, weights_only=True)["state"]) == {"pose2d", "segm", "pose3d"}
     model = build_model(tiny_config(), [pose3d])
     assert model.trained == {"pose2d", "segm", "pose3d"}
-    wider = BodyNetConfig(64, 16, 32, hourglass=TINY_NET | {"features": 8})
+    wider = BodyNetConfig(64, 16, 32, hourglass=TINY_NET | {"features": 8}, **BODYNET_CHOICES)
     with pytest.raises(InputError, match="pose3d.pt|does not fit"):
         build_model(wider, [pose3d])
 
@@ -710,7 +712,7 @@ def test_samples_carry_the_cropped_flow_and_a_3d_pose_network_can_read_it(tiny_c
     for k in range(4):  # each image either as it was or mirrored with u negated
         mirrored = unflipped[k].flip(-1) * torch.tensor([-1.0, 1.0, 1.0])[:, None, None]
         assert torch.allclose(batch["flow"][k], unflipped[k]) or torch.allclose(batch["flow"][k], mirrored)
-    config = BodyNetConfig(64, 16, 32, hourglass=TINY_NET, pose3d_inputs=("flow", "pose2d"))
+    config = BodyNetConfig(64, 16, 32, hourglass=TINY_NET, pose3d_inputs=("flow", "pose2d"), **BODYNET_CHOICES)
     model = BodyNet(config)
     assert model.needed({"pose3d"}) == {"pose3d", "pose2d"}
     out = model(**inputs(batch), wanted=("pose3d",))

@@ -89,6 +89,11 @@ class HourglassConfig:
             setattr(self, item.name, _positive_int(f"hourglass.{item.name}", getattr(self, item.name)))
 
 
+# What a checkpoint written before each choice existed was trained with: BodyNet's MSE and
+# stacked hourglass (the SelecSLS levels unused then).
+BEFORE_CHOICES = {"pose3d_loss": "mse", "backbone_2d": "hourglass", "selecsls": {"depth": "42", "width": 0.25}}
+
+
 @dataclass
 class BodyNetConfig:
     """Sizes and the inputs of the 3D-pose and voxel networks. Its fields hold plain ints,
@@ -99,17 +104,17 @@ class BodyNetConfig:
     heatmap_size: int
     voxel_size: int
     hourglass: HourglassConfig
-    pose3d_inputs: tuple[str, ...] = BODYNET_INPUTS["pose3d"]
-    voxel_inputs: tuple[str, ...] = BODYNET_INPUTS["voxels"]
     # How the 3D-pose network is trained, and so what its outputs are: "mse" (BodyNet's) regresses
     # the Gaussian volumes; the others (pipeline.training.losses.POSE3D_LOSSES) give logits, whose
     # softmax over each joint's volume, scaled to a peak of 1, is the volume the others read.
-    # A checkpoint from before the choice existed was trained with BodyNet's.
-    pose3d_loss: str = "mse"
+    # None: networks that neither train nor read a 3D-pose network (the 2D stages').
+    pose3d_loss: str | None
     # The 2D networks' (pose2d, segm, depth): BodyNet's stacked hourglass, or SelecSLS (XNect's
-    # backbone) with `selecsls`'s levels and width. A checkpoint from before the choice: hourglass.
-    backbone_2d: str = "hourglass"
-    selecsls: SelecSLSConfig = SelecSLSConfig(depth="42", width=0.25)
+    # backbone) with `selecsls`'s levels and width.
+    backbone_2d: str
+    selecsls: SelecSLSConfig
+    pose3d_inputs: tuple[str, ...] = BODYNET_INPUTS["pose3d"]
+    voxel_inputs: tuple[str, ...] = BODYNET_INPUTS["voxels"]
 
     def __post_init__(self) -> None:
         if isinstance(self.hourglass, dict):
@@ -126,7 +131,7 @@ class BodyNetConfig:
             if not inputs or not all(isinstance(item, str) and item in allowed for item in inputs):
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {tuple(inputs)}")
             setattr(self, name, tuple(inputs))
-        if self.pose3d_loss not in POSE3D_LOSSES:
+        if self.pose3d_loss is not None and self.pose3d_loss not in POSE3D_LOSSES:
             raise ValueError(f"pose3d_loss must be one of {', '.join(POSE3D_LOSSES)}, got {self.pose3d_loss!r}")
         if self.backbone_2d not in BACKBONES_2D:
             raise ValueError(f"backbone_2d must be one of {', '.join(BACKBONES_2D)}, got {self.backbone_2d!r}")
@@ -145,8 +150,9 @@ class BodyNetConfig:
 
     @classmethod
     def from_dict(cls, data: object) -> BodyNetConfig:
-        """The config `as_dict` gave (a checkpoint's); a ValueError names an unknown or bad key."""
-        return cls(**_known_keys(data, cls))
+        """The config `as_dict` gave (a checkpoint's; one written before a choice existed made
+        the choice it was trained with, `BEFORE_CHOICES`); a ValueError names an unknown or bad key."""
+        return cls(**(BEFORE_CHOICES | _known_keys(data, cls)))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -354,6 +360,8 @@ class BodyNet(nn.Module):
             out["segm"] = self.segm(rgb)
             features["segm"] = F.softmax(out["segm"][-1], dim=1)
         if "pose3d" in need:
+            if self.config.pose3d_loss is None:
+                raise ValueError("this config names no pose3d_loss: it has no 3D-pose network to run")
             raw = self.pose3d(features)
             if self.config.pose3d_loss == "mse":
                 out["pose3d"] = raw

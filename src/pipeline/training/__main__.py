@@ -101,7 +101,7 @@ def train(args: argparse.Namespace) -> None:
         hourglass={"stacks": args.stacks, "features": args.features, "modules": args.modules, "depth": args.depth},
         pose3d_inputs=tuple(args.pose3d_inputs),
         voxel_inputs=tuple(args.voxel_inputs),
-        **({"pose3d_loss": args.pose3d_loss} if args.pose3d_loss else {}),
+        pose3d_loss=args.pose3d_loss,
         backbone_2d=args.backbone_2d,
         selecsls={"depth": args.selecsls_depth, "width": args.selecsls_width},
     )

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.datasets.surreal import SampleSizes
 from pipeline.errors import InputError
 from pipeline.meters import Ledger, stepped_rate
-from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet
+from pipeline.models.bodynet import VOXEL_PART_CLASSES, BodyNet, BodyNetConfig
 from pipeline.models.checkpoint import load_checkpoint, save_model
 from pipeline.seeding import seeded_generator, torch_seed
 from pipeline.training import losses, metrics
@@ -80,6 +81,21 @@ def stage_settings(bodynet: dict, stage: str, seed: int, **overrides: object) ->
         lr_drop=bodynet["lr_drop"],
     )
     return replace(settings, **overrides)
+
+
+def network_config(bodynet: dict, sizes: SampleSizes, **overrides: object) -> BodyNetConfig:
+    """The networks' config the workflow's stages build from the config's `bodynet` section, at
+    the samples' `sizes`; `overrides` replace fields (a benchmark's loss, ...)."""
+    config = BodyNetConfig(
+        input_size=sizes.input,
+        heatmap_size=sizes.heatmap,
+        voxel_size=sizes.voxels,
+        hourglass=bodynet["hourglass"],
+        pose3d_loss=bodynet["pose3d_loss"],
+        backbone_2d=bodynet["backbone_2d"],
+        selecsls=bodynet["selecsls"],
+    )
+    return replace(config, **overrides)
 
 
 OPTIMISERS = ("rmsprop", "adam", "sgd")

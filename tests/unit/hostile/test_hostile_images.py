@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import BODYNET_CHOICES
 from pipeline.errors import InputError
 from toy_models import toy_arrays
 
@@ -157,7 +158,7 @@ def toy_files(tmp_path_factory):
     from pipeline.models.checkpoint import build_model, save_model
 
     folder = tmp_path_factory.mktemp("toys")
-    config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2))
+    config = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2), **BODYNET_CHOICES)
     save_model(folder / "model.pt", build_model(config, []), "voxels", ("pose2d", "segm", "pose3d", "voxels"), 0)
     write_model_file(folder / "toy.pkl", toy_arrays())
     cv2.imwrite(str(folder / "photo.png"), PICTURE[..., ::-1])

@@ -12,13 +12,14 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import BODYNET_CHOICES
 from pipeline.body_model.model import REQUIRED_KEYS, BodyModel, BodyModelError
 from pipeline.errors import InputError
 from pipeline.models.bodynet import BodyNet, BodyNetConfig, HourglassConfig
 from pipeline.models.checkpoint import build_model, load_checkpoint, save_model
 from toy_models import toy_arrays
 
-TINY = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2))
+TINY = BodyNetConfig(32, 8, 16, HourglassConfig(stacks=1, features=8, modules=1, depth=2), **BODYNET_CHOICES)
 
 
 class Touch:
@@ -173,7 +174,11 @@ def test_checkpoints_hold_only_plain_values(tmp_path, tiny_network):
     """What writers add (numpy numbers from metrics, paths) is stored as plain values, so the
     file loads with `weights_only=True`; so is a config built from numpy integers."""
     config = BodyNetConfig(
-        np.int64(32), np.int64(8), 16, {"stacks": np.int64(1), "features": 8, "modules": 1, "depth": 2}
+        np.int64(32),
+        np.int64(8),
+        16,
+        {"stacks": np.int64(1), "features": 8, "modules": 1, "depth": 2},
+        **BODYNET_CHOICES,
     )
     assert all(type(value) in (int, str, tuple, dict) for value in config.as_dict().values())
     assert all(type(value) is int for value in config.as_dict()["hourglass"].values())
