@@ -299,8 +299,7 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         f"{settings.__name__}.{field.name} (default {field.default!r})"
         for settings, section in sections.items()
         for field in fields(settings)
-        if field.name in section
-        and (field.default is not MISSING or field.default_factory is not MISSING)
+        if field.name in section and (field.default is not MISSING or field.default_factory is not MISSING)
     ]
     assert not restated, "fields the config sets but with a default of their own: " + "; ".join(restated)
 

@@ -735,6 +735,34 @@ def test_the_loss_meter_takes_each_losss_mean_since_its_last_take():
     assert row_line({"iteration": 2, "loss": 0.123456, "pckh": 0.5}) == "loss=0.1235, pckh=0.5"
 
 
+def test_the_ledger_resumes_its_history_and_names_each_measure_for_mlflow():
+    import logging
+    from types import SimpleNamespace
+
+    from pipeline.meters import Ledger
+    from pipeline.training.loop import measures_logged
+
+    class Run:
+        def __init__(self):
+            self.logged = []
+
+        def log_metrics(self, metrics, step):
+            self.logged.append((step, dict(metrics)))
+
+    run, settings = Run(), SimpleNamespace(eval_every=2, iterations=3, batch_size=4)
+    kept = [{"iteration": 0, "pckh": 0.1}, {"iteration": 2, "loss": 1.0, "pckh": 0.2}]  # a checkpoint's
+    before = list(kept)
+    ledger = Ledger("toy", settings, "samples_per_second", logging.getLogger(), run, measures_logged, kept, [])
+    assert ledger.record(3, {"loss": 0.5, "loss_pose2d": 0.25})  # the last step: an evaluation is due
+    row = ledger.evaluated(3, {"pckh": 0.3, "train_pckh": 0.4})
+    assert ledger.history is kept and kept == [*before, row] and ledger.steps == [{"iteration": 3, "loss": 0.5, "loss_pose2d": 0.25}]
+    assert row["loss"] == 0.5 and row["samples_per_second"] > 0
+    assert run.logged[0] == (3, {"loss": 0.5, "loss_pose2d": 0.25})
+    step, measures = run.logged[1]
+    assert step == 3 and set(measures) == {"val_pckh", "train_pckh", "samples_per_second"}
+    assert not Ledger("toy", settings, "x", logging.getLogger()).record(1, {"loss": 1.0})  # not yet due
+
+
 def test_the_shared_loop_steps_the_rate_evaluates_on_schedule_and_stops_on_a_non_finite_loss():
     import logging
     from types import SimpleNamespace
