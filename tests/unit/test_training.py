@@ -755,7 +755,11 @@ def test_the_ledger_resumes_its_history_and_names_each_measure_for_mlflow():
     ledger = Ledger("toy", settings, "samples_per_second", logging.getLogger(), run, measures_logged, kept, [])
     assert ledger.record(3, {"loss": 0.5, "loss_pose2d": 0.25})  # the last step: an evaluation is due
     row = ledger.evaluated(3, {"pckh": 0.3, "train_pckh": 0.4})
-    assert ledger.history is kept and kept == [*before, row] and ledger.steps == [{"iteration": 3, "loss": 0.5, "loss_pose2d": 0.25}]
+    assert (
+        ledger.history is kept
+        and kept == [*before, row]
+        and ledger.steps == [{"iteration": 3, "loss": 0.5, "loss_pose2d": 0.25}]
+    )
     assert row["loss"] == 0.5 and row["samples_per_second"] > 0
     assert run.logged[0] == (3, {"loss": 0.5, "loss_pose2d": 0.25})
     step, measures = run.logged[1]
