@@ -116,7 +116,7 @@ def file_hashes(root: Path, patterns) -> dict[str, str]:
 
 def copy_project(destination: Path) -> Path:
     """A copy of the files the workflow and DVC read, as a fresh git repository."""
-    for name in ("Snakefile", "config.yaml", "dvc.yaml", ".dvcignore", "pyproject.toml"):
+    for name in ("Snakefile", "config.yaml", "dvc.yaml", ".dvcignore", ".gitignore", "pyproject.toml"):
         shutil.copy2(ROOT / name, destination / name)
     for name in ("workflow", "profiles", "src", "envs", ".dvc"):
         shutil.copytree(ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
