@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from pipeline.body_model.model import BodyModel
 from pipeline.synthesis import generate
@@ -37,17 +38,24 @@ from pipeline.synthesis.voxels import voxelize
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def render_throughput(models, motions, photos: list[Path], clips: int, clip_length: int, workers: int) -> dict:
-    settings = generate.SynthesisSettings(
+def surreal_settings(clip_length: int, people: int) -> generate.SynthesisSettings:
+    """A benchmark render's settings: SURREAL's light, every pass, mp4 only, seed 0, `people`
+    shapes and outfits, and the camera distance of the project's config."""
+    distance = yaml.safe_load((ROOT / "config.yaml").read_text())["synthesis"]["camera_distance"]
+    return generate.SynthesisSettings(
         seed=0,
         clip_length=clip_length,
-        shapes=20,
-        outfits=20,
+        shapes=people,
+        outfits=people,
         passes=generate.PASSES,
         lossless=False,
         light=SURREAL_LIGHT,
-        camera_distance=(8.0, 1.0),
+        camera_distance=tuple(distance),
     )
+
+
+def render_throughput(models, motions, photos: list[Path], clips: int, clip_length: int, workers: int) -> dict:
+    settings = surreal_settings(clip_length, people=20)
     job = generate.RenderJob("train", 0, motions, photos, None, models, settings)
     plans = generate.plan_clips(motions, "train", 0, settings, sorted(models), len(job.backgrounds))
     chosen = {p.sequence for p in plans[:clips]}
@@ -82,16 +90,7 @@ def blender_comparison(models, motion, frames: int, samples: list[int]) -> dict:
     """Both renderers on the same posed meshes, camera and photograph."""
     renderer = generate.ClipRenderer(
         models,
-        generate.SynthesisSettings(
-            seed=0,
-            clip_length=frames,
-            shapes=1,
-            outfits=1,
-            passes=generate.PASSES,
-            lossless=False,
-            light=SURREAL_LIGHT,
-            camera_distance=(8.0, 1.0),
-        ),
+        surreal_settings(frames, people=1),
     )
     plan = generate.plan_clips([motion], "train", 0, renderer.settings, sorted(models), 1)[0]
     betas = np.zeros(10)

@@ -87,18 +87,18 @@ def check_interpolated(config: dict) -> None:
     """Interpolations between two of a split's motions (the synthesis' and the mesh study's
     transitions) need the split to hold two motions."""
     motions = config["synthesis"]["motions"]
-    wanted = {f"synthesis.motions.interpolations.{split}": count for split, count in motions["interpolations"].items()}
-    transitions = config["video_mesh"]["dataset"]["transitions"]
-    wanted |= {f"video_mesh.dataset.transitions.{split}": count for split, count in transitions.items()}
-    for key, count in wanted.items():
-        split = key.rpartition(".")[2]
-        available = embedded_motions(motions, split)
-        if count and available is not None and available < 2:
-            raise ConfigError(
-                key,
-                f"interpolates between two of split {split!r}'s motions, which has {available} "
-                f"(synthesis.motions.{split}, mirrored or not, and synthesis.motions.variants.{split})",
-            )
+    for section, counts in (
+        ("synthesis.motions.interpolations", motions["interpolations"]),
+        ("video_mesh.dataset.transitions", config["video_mesh"]["dataset"]["transitions"]),
+    ):
+        for split, count in counts.items():
+            available = embedded_motions(motions, split)
+            if count and available is not None and available < 2:
+                raise ConfigError(
+                    f"{section}.{split}",
+                    f"interpolates between two of split {split!r}'s motions, which has {available} "
+                    f"(synthesis.motions.{split}, mirrored or not, and synthesis.motions.variants.{split})",
+                )
 
 
 def check_data(config: dict) -> None:
