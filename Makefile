@@ -3,7 +3,7 @@
 #
 #   make run                      the main job: BodyNet's Table 4.2 (results/bodynet_table.csv)
 #   make all                      every study the default config defines
-#   make test                     the test suite: the unit tier, then the workflow tier
+#   make test                     the test suite: the unit tier and the workflow tier
 #   make test-fast                the unit tier without the slow tests (toy sizes, no subprocess)
 #   make style                    ruff format --check and ruff check (make test runs it first)
 #   make run TARGET=<file>        one artifact (and what it depends on)
@@ -45,11 +45,11 @@ all: install
 # The code's formatting and lint rules (pyproject.toml), checked before the tests run.
 CODE := src tests benchmarks workflow/scripts
 
-# The unit tier two tests at a time on two cores (more where there are more); then the
-# workflow tier, whose tests share one run of the tiny DAG (on two cores).
+# Both tiers, two tests at a time on two cores (more where there are more): the tiny DAG
+# that the workflow tier's tests share starts first, in the background (on two cores), the
+# tests that read it run last, and every other test runs beside it (tests/conftest.py).
 test: install style
-	pytest -n $(CORES) tests/unit
-	pytest tests/workflow
+	pytest -n $(CORES) tests/unit tests/workflow
 
 style: install
 	ruff format --check $(CODE)

@@ -1,8 +1,11 @@
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -131,13 +134,100 @@ def server():
         yield url
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The default target on a tiny config, run once for every test that reads it."""
-    workdir = tmp_path_factory.mktemp("workflow")
+# The tiny DAG is most of the workflow tier's time, and it leaves a core idle at times: it
+# starts in the background as soon as a session holds a test that reads it, those tests run
+# last, and every other test (the unit tier's included, under `pytest -n`) runs beside it at
+# a lower priority, in the time the DAG leaves: its chain of jobs is the suite's longest path.
+TINY_DAG_HOURS = 1.0  # how long a test waits for it before failing
+BESIDE_THE_DAG = 10  # the niceness of the tests meanwhile
+
+
+def reads_tiny_run(item) -> bool:
+    return "tiny_dag_result" in getattr(item, "fixturenames", ())  # the closure: tiny_run, tiny_run_to_extend
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=reads_tiny_run)  # stable: each part keeps its order
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """A folder that every worker of this session shares (pytest-xdist gives each worker a
+    base folder of its own inside the session's)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_dag(request, tmp_path_factory):
+    """The default target on a tiny config, started once per session (by whichever worker
+    gets here first) when a test will read it; that worker waits for it before it ends."""
+    folder = session_folder(tmp_path_factory) / "tiny-dag"
+    if not any(reads_tiny_run(item) for item in request.session.items):
+        yield folder
+        return
+    try:
+        folder.mkdir()
+    except FileExistsError:  # another worker started it
+        os.nice(BESIDE_THE_DAG)
+        yield folder
+        return
+    workdir = folder / "workflow"
+    workdir.mkdir()
     shutil.copy2(ROOT / "config.yaml", workdir / "config.yaml")  # the Snakefile reads it from the working directory
-    snakemake(workdir, "--cores", "2", "--configfile", str(TINY))  # as a newcomer runs it
-    return workdir, write_config(workdir / "tiny.yaml", tiny_config())  # the same settings, whole
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    command += ["--cores", "2", "--configfile", str(TINY)]  # as a newcomer runs it
+    # the exit status lands whole in `exit_code` for every worker to read, whoever waits
+    script = '"$@" > "$LOG" 2>&1; echo $? > "$DONE.tmp" && mv "$DONE.tmp" "$DONE"'
+    env = {**os.environ, "LOG": str(folder / "snakemake.log"), "DONE": str(folder / "exit_code")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    dag = subprocess.Popen(["bash", "-c", script, "tiny-dag", *command], cwd=workdir, env=env)
+    os.nice(BESIDE_THE_DAG)  # after the start: the DAG keeps the usual priority
+    try:
+        yield folder
+    finally:
+        dag.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_dag_result(tiny_dag):
+    """(working directory, config file) of the tiny DAG once it has run to its end."""
+    done = tiny_dag / "exit_code"
+    deadline = time.monotonic() + TINY_DAG_HOURS * 3600
+    while not done.exists():
+        assert time.monotonic() < deadline, f"the tiny DAG is still running after {TINY_DAG_HOURS} h: {tiny_dag}"
+        time.sleep(1.0)
+    if done.read_text().strip() != "0":
+        log = (tiny_dag / "snakemake.log").read_text()
+        pytest.fail(f"the tiny DAG failed (exit {done.read_text().strip()}):\n{log[-6000:]}", pytrace=False)
+    workdir = tiny_dag / "workflow"
+    config = workdir / "tiny.yaml"
+    if not config.exists():  # written once, by whichever worker gets here first
+        write_config(workdir / f"tiny.yaml.{os.getpid()}", tiny_config()).replace(config)
+    return workdir, config  # the same settings, whole
+
+
+@contextmanager
+def locked(path: Path, mode: int):
+    with path.open("a") as handle:
+        fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def tiny_run(tiny_dag_result):
+    """The tiny DAG's run, read by this test while no test writes into it."""
+    with locked(tiny_dag_result[0].parent / "readers.lock", fcntl.LOCK_SH):
+        yield tiny_dag_result
+
+
+@pytest.fixture
+def tiny_run_to_extend(tiny_dag_result):
+    """The tiny DAG's run, for a test that builds more targets in it: alone while it does."""
+    with locked(tiny_dag_result[0].parent / "readers.lock", fcntl.LOCK_EX):
+        yield tiny_dag_result
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, copy_project, file_hashes, run, snakemake, tiny_config, write_config
+from conftest import ROOT, TINY, copy_project, file_hashes, run, snakemake, tiny_config, write_config
 from pipeline.body_model.model import write_model_file
 from toy_models import toy_arrays
 
@@ -80,11 +80,14 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("bodynet")
     every_run = client.search_runs([experiment.experiment_id], max_results=5000)
-    (invocation,) = [r for r in every_run if r.data.tags.get("pipeline.invocation") == "true"]
-    assert invocation.info.status == "FINISHED" and "--configfile" in invocation.data.tags["pipeline.command"]
-    all_runs = [r for r in every_run if r is not invocation]
-    assert {r.data.tags["mlflow.parentRunId"] for r in all_runs} == {invocation.info.run_id}  # one line in the UI
-    runs = {run.data.tags["pipeline.rule"]: run for run in all_runs}
+    # the tiny DAG's invocation, and those of the tests that build more in its folder
+    invocations = {r.info.run_id: r for r in every_run if r.data.tags.get("pipeline.invocation") == "true"}
+    (invocation,) = [r for r in invocations.values() if f"--configfile {TINY}" in r.data.tags["pipeline.command"]]
+    assert invocation.info.status == "FINISHED"
+    jobs = [r for r in every_run if r.info.run_id not in invocations]
+    assert {r.data.tags["mlflow.parentRunId"] for r in jobs} <= set(invocations)  # one line each in the UI
+    jobs = [r for r in jobs if r.data.tags["mlflow.parentRunId"] == invocation.info.run_id]
+    runs = {r.data.tags["pipeline.rule"]: r for r in jobs}
     assert set(runs) == {
         "build_body_model",
         "plot_body_model",
@@ -148,7 +151,7 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
     figure_artifacts = [a.path for a in client.list_artifacts(runs["plot_body_model"].info.run_id)]
     assert figure_artifacts == ["figure.png"]
     training = {
-        r.data.tags["pipeline.wildcard.stage"]: r for r in all_runs if r.data.tags["pipeline.rule"] == "train_bodynet"
+        r.data.tags["pipeline.wildcard.stage"]: r for r in jobs if r.data.tags["pipeline.rule"] == "train_bodynet"
     }
     # the stages the tiny tables measure, and those they start from; no other
     assert set(training) == {
@@ -472,8 +475,8 @@ def test_the_same_config_reproduces_data_and_metrics_byte_for_byte(tiny_run, tmp
 
 
 @pytest.mark.slow
-def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run):
-    workdir, config = tiny_run
+def test_report_opens_with_the_tables_and_holds_the_figures(tiny_run_to_extend):
+    workdir, config = tiny_run_to_extend
     snakemake(workdir, "--report", "report.zip", "--configfile", str(config))
     with zipfile.ZipFile(workdir / "report.zip") as report:
         names = report.namelist()
@@ -519,13 +522,13 @@ def test_a_malformed_smpl_file_fails_the_job_naming_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
-    """Last of the tests on the tiny run: it adds a folder of images and an invocation."""
+def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run_to_extend):
+    """It adds a folder of images and an invocation to the tiny run (alone in it meanwhile)."""
     import shutil
 
     import cv2
 
-    workdir, _ = tiny_run
+    workdir, _ = tiny_run_to_extend
     clip = sorted((workdir / "results/surreal/cmu/test").rglob("*.mp4"))[0]
     ok, frame = cv2.VideoCapture(str(clip)).read()
     assert ok
@@ -562,11 +565,11 @@ def test_predict_runs_the_trained_networks_on_a_folder_of_images(tiny_run):
 
 
 @pytest.mark.slow
-def test_track_runs_the_realtime_pipeline_over_a_video_of_the_users(tiny_run):
+def test_track_runs_the_realtime_pipeline_over_a_video_of_the_users(tiny_run_to_extend):
     """The trained VNect, frame by frame over a video put in videos/: skeletons and an overlay."""
     import cv2
 
-    workdir, config = tiny_run
+    workdir, config = tiny_run_to_extend
     clip = sorted((workdir / "results/surreal/cmu/test").rglob("*.mp4"))[0]
     (workdir / "videos").mkdir()
     shutil.copy(clip, workdir / "videos/rendered.mp4")
