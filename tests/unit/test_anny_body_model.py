@@ -81,6 +81,23 @@ def test_shape_space_coefficients_have_unit_variance():
     assert np.allclose(np.einsum("vcs,ns->nvc", space.shapedirs, betas) + space.mean, space.reconstruct(betas))
 
 
+def test_shape_components_keep_their_sign_on_a_symmetric_body_whatever_the_float_noise():
+    """Bodies that come with their mirror images have components that move the two sides
+    alike or oppositely, each with two largest entries of equal size: the sign must not hang
+    on which of the two float noise makes larger."""
+    rng = np.random.default_rng(0)
+    half = rng.normal(size=(300, 20, 3))  # the left side's vertices; the right's mirror them
+
+    def whole(left, right):
+        return np.concatenate([left, right * [-1.0, 1.0, 1.0]], axis=1)
+
+    meshes = np.concatenate([whole(half, half[::-1]), whole(half[::-1], half)])  # each body and its mirror
+    first = build.fit_shape_space(meshes, 10).basis
+    for seed in range(6):
+        noise = np.random.default_rng(seed).normal(0, 1e-12, meshes.shape)
+        assert np.allclose(build.fit_shape_space(meshes + noise, 10).basis, first, atol=1e-6), seed
+
+
 def test_joint_regressor_recovers_convex_combinations():
     rng = np.random.default_rng(1)
     meshes = rng.normal(size=(30, 48, 3))

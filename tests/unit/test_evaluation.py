@@ -662,7 +662,9 @@ def test_the_reference_command_measures_the_tasks_alone_without_body_models(
     assert oracle["part_accuracy"] == 1.0 and oracle["depth_rmse_mm"] == 0 == oracle["depth_st_rmse_mm"]
     assert constant["depth_rmse_mm"] > constant["depth_st_rmse_mm"] > 0
     assert oracle["part_voxel_iou_foreground"] == 1.0 == oracle["part_voxel_iou"]
-    assert 0 < constant["part_voxel_iou_left_arm"] < constant["part_voxel_iou_torso"] < 1  # limbs move, the torso less
+    # limbs move, the torso less: the mean volume's arms are thin enough that they may win no voxel at all
+    assert constant["part_voxel_iou_left_arm"] < constant["part_voxel_iou_torso"] < 1
+    assert constant["part_voxel_iou_torso"] > 0
 
     # SURREAL's table from them: the constant standing in for a learned row
     from pipeline.evaluation.tables import TABLES, build, read_images

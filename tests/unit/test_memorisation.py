@@ -99,10 +99,10 @@ def test_the_2d_pose_network_on_selecsls_memorises_its_crops(small_crops, tmp_pa
 
 @pytest.mark.slow
 def test_the_depth_network_memorises_its_crops(small_crops, tmp_path):
-    """Depth RMSE ≤ 120 mm in 150 iterations (109 mm; 150 mm from the classes' shares it starts
-    at, 344 mm from an even start)."""
-    history = memorise("depth", small_crops, 150, tmp_path)
-    assert history[0]["depth_rmse_mm"] > 140 and history[-1]["depth_rmse_mm"] <= 120
+    """Depth RMSE ≤ 85 mm in 400 iterations (70 mm; 113 mm from the classes' shares it starts at,
+    which a network that does not learn keeps; it barely moves in the first 150)."""
+    history = memorise("depth", small_crops, 400, tmp_path)
+    assert history[0]["depth_rmse_mm"] > 100 and history[-1]["depth_rmse_mm"] <= 85
 
 
 @pytest.mark.slow

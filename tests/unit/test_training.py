@@ -312,7 +312,7 @@ def test_every_stage_improves_its_validation_measure(samples, tmp_path):
     _, continued = train_stage("part_voxels_fvsv", samples, tmp_path, [parts], iterations=20)
     assert np.isfinite([row["loss"] for row in continued[1:]]).all()
     assert continued[0]["part_voxel_iou"] == pytest.approx(history[-1]["part_voxel_iou"])  # from where it stopped
-    depth, history = train_stage("depth", samples, tmp_path, [segm], iterations=100)
+    depth, history = train_stage("depth", samples, tmp_path, [segm], iterations=200)  # depth wobbles for its first 100
     assert check_improved(history)["depth_rmse_mm"] > 0
     held, trained_segm = (torch.load(path, weights_only=True)["state"] for path in (depth, segm))
     assert set(held) == {"segm", "depth"}

@@ -114,13 +114,21 @@ def t_posed_bodies(rig: AnnyRig, phenotypes: dict, desc: str) -> tuple[np.ndarra
     return np.concatenate(vertices), np.concatenate(joints)
 
 
+# A fixed direction that sets each component's sign (below): drawn once, the same on every run.
+SIGN_REFERENCE_SEED = 0
+
+
 def fit_shape_space(vertices: np.ndarray, num_components: int) -> ShapeSpace:
-    """PCA of meshes (N, V, 3); component signs fixed so the largest entry is positive."""
+    """PCA of meshes (N, V, 3); each component's sign fixed so that it points along a fixed
+    random direction. (Its largest entry, the usual convention, is a tie on a body that is
+    left-right symmetric: a component that moves the left and right sides oppositely has two
+    largest entries of opposite sign, and float noise between runs picked either.)"""
     flat = vertices.reshape(len(vertices), -1)
     mean = flat.mean(axis=0)
     _, singular, basis = np.linalg.svd(flat - mean, full_matrices=False)
     basis = basis[:num_components]
-    signs = np.sign(basis[np.arange(num_components), np.abs(basis).argmax(axis=1)])
+    reference = np.random.default_rng(SIGN_REFERENCE_SEED).standard_normal(basis.shape[1])
+    signs = np.where(basis @ reference < 0, -1.0, 1.0)
     variance = singular**2
     return ShapeSpace(
         mean=mean.reshape(vertices.shape[1:]),
