@@ -52,6 +52,7 @@ include: "workflow/rules/actions.smk"
 include: "workflow/rules/realtime.smk"
 include: "workflow/rules/mosaic.smk"
 include: "workflow/rules/video_mesh.smk"
+include: "workflow/rules/sim2real.smk"
 
 
 # An invocation that runs jobs (not a dry run) creates the MLflow store and experiment once,
@@ -106,3 +107,4 @@ rule all:
         "results/video_mesh_table.csv",
         "results/video_mesh_losses.csv",
         "results/video_mesh_transitions.csv",
+        "results/sim2real_table.csv",

@@ -89,7 +89,7 @@ LAYERS = (
     {"datasets", "flow", "sources"},
     {"training"},
     {"evaluation", "sparsity"},
-    {"actions", "realtime", "mosaic"},
+    {"actions", "realtime", "mosaic", "sim2real"},
     {"video_mesh"},  # the action clips' renderer, VNect's 1 Euro filter
     # the trained models on the user's own images and videos: BodyNet's, and the mesh-video
     # models' (`predict.video`), so above every study whose networks it runs
@@ -266,8 +266,12 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
     from pipeline.mosaic.classify import ClassifierSettings
     from pipeline.mosaic.engine import MosaicSettings
     from pipeline.realtime.train import VNectSettings
+    from pipeline.sim2real.dataset import Sim2RealData
+    from pipeline.sim2real.network import TemporalConfig
+    from pipeline.sim2real.train import Sim2RealTrainSettings
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.synthesis.generate import SynthesisSettings
+    from pipeline.synthesis.handheld import HandheldSettings
     from pipeline.training.loop import TrainSettings
     from pipeline.video_mesh.data import MeshClipSettings
     from pipeline.video_mesh.network import MeshNetworkConfig
@@ -294,6 +298,10 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         MeshClipSettings: {"seed": 0, **config["video_mesh"]["dataset"]},
         MeshNetworkConfig: config["video_mesh"]["network"],
         MeshTrainSettings: {"seed": 0, **config["video_mesh"]["train"], **config["video_mesh"]["train"]["video"]},
+        Sim2RealData: {"seed": 0, "construction": "full", **config["sim2real"]["dataset"]},
+        HandheldSettings: config["sim2real"]["dataset"]["camera"],
+        TemporalConfig: {"channels": 18, **config["sim2real"]["network"]},
+        Sim2RealTrainSettings: {"seed": 0, **config["sim2real"]["train"]},
     }
     restated = [
         f"{settings.__name__}.{field.name} (default {field.default!r})"

@@ -140,6 +140,9 @@ def test_every_job_logged_an_mlflow_run(tiny_run):
         "evaluate_video_mesh",
         "evaluate_video_mesh_losses",
         "evaluate_video_mesh_transitions",
+        "prepare_sim2real_clips",
+        "train_sim2real",
+        "evaluate_sim2real",
     }
     build = runs["build_body_model"]
     assert build.info.status == "FINISHED"
@@ -680,6 +683,29 @@ def test_the_mosaic_tables_hold_the_classifiers_trained_on_each_source_and_their
     assert summary["train_images"] == 3 * summary["poses"]  # the three sources show the same poses
     measures = summary["measures"]  # its answer is a class: no better than its best five, nor they the nearest
     assert measures["joint_error_mm_lower_bound"] <= measures["joint_error_mm_top5"] <= measures["joint_error_mm"]
+
+
+@pytest.mark.slow
+def test_the_sim2real_table_measures_every_row_on_the_same_test_clips(tiny_run):
+    from pipeline.sim2real import dataset
+    from pipeline.sim2real.evaluate import MEASURES, ORACLE, REFERENCE
+
+    workdir, config = tiny_run
+    settings = yaml.safe_load(config.read_text())["sim2real"]
+    test = dataset.load(workdir / f"results/sim2real/clips/full/{settings['test_split']}.npz")
+    size = settings["dataset"]["size"]
+    assert test["frames"].shape[2:] == (size, size, 3) and test["visible"].mean() > 0.5
+    table = pd.read_csv(workdir / "results/sim2real_table.csv").set_index("row")
+    assert list(table.index) == [REFERENCE, *settings["inputs"], *settings["constructions"], ORACLE]
+    assert (table["clips"] == len(test["stems"])).all() and table[list(MEASURES)].notna().all().all()
+    assert table.loc["flow+keypoints", "paper_aligned_error_mm"] == 74.7
+    clips = pd.read_csv(workdir / "results/sim2real/test_clips.csv")
+    assert len(clips) == len(table) * len(test["stems"])
+    orderings = pd.read_csv(workdir / "results/sim2real/orderings.csv")
+    assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}
+    assert ("untracked", "constant") in set(zip(orderings["better"], orderings["than"]))
+    history = pd.read_csv(workdir / "results/sim2real/full/flow+keypoints/history.csv")
+    assert {"aligned_error_mm", "train_aligned_error_mm", "joint_error_mm"} <= set(history.columns)
 
 
 @pytest.mark.slow

@@ -85,3 +85,55 @@ def verdict(difference: tuple[float, float], paper_first_better: bool, lower_is_
         return "undecided"
     first_better = high < 0 if lower_is_better else low > 0
     return "holds" if first_better == paper_first_better else "reversed"
+
+
+def bootstrapped_mean(values: pd.Series, counts: np.ndarray) -> tuple[float, float, float]:
+    """The mean of per-clip (or per-image) `values` (N,) and its 95 % interval over the
+    resampled sets `counts` (R, N), every table's rows drawn alike."""
+    frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
+    mean = Figure("mean", ("value",))
+    low, high = interval(evaluate(mean, frame, counts))
+    return float(evaluate(mean, frame)), low, high
+
+
+def comparison(
+    clips: pd.DataFrame,
+    seed: int,
+    rows: dict[str, dict],
+    orderings: tuple[tuple[str, str], ...],
+    measures: tuple[str, ...],
+    paper: dict[str, dict] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Models compared on the same clips (`clips`: one row per model ('row') and clip ('clip'),
+    lower better on every measure): per row of `rows` ({row: its description's columns}) each
+    of `measures` with its 95 % interval and `paper`'s figures; and per ordering (the first
+    better than the second) and measure, the paired difference, its interval and the verdict."""
+    names = clips["clip"].unique()
+    counts = resample_counts(len(names), seed=seed)
+    by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
+    table = []
+    for row in [r for r in rows if r in by_row]:
+        record = {"row": row, **rows[row], "clips": len(names)}
+        for measure in measures:
+            bounds = bootstrapped_mean(by_row[row][measure], counts)
+            record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bounds
+        record |= {f"paper_{k}": v for k, v in (paper or {}).get(row, {}).items()}
+        table.append(record)
+    judged = []
+    for first, second in orderings:
+        if first not in by_row or second not in by_row:
+            continue
+        for measure in measures:
+            value, low, high = bootstrapped_mean(by_row[first][measure] - by_row[second][measure], counts)
+            judged.append(
+                {
+                    "better": first,
+                    "than": second,
+                    "measure": measure,
+                    "difference": value,
+                    "low": low,
+                    "high": high,
+                    "verdict": verdict((low, high), True, True),
+                }
+            )
+    return pd.DataFrame(table).round(3), pd.DataFrame(judged).round(3)

@@ -21,6 +21,7 @@ MEASURES = {
     "pckh": "PCKh@0.5",
     "part_iou": "part IoU",
     "joint_error_mm": "3D joint error (mm)",
+    "aligned_error_mm": "3D joint error, aligned (PA, mm)",
     "voxel_iou": "voxel IoU",
     "beta_error": "shape error (‖Δβ‖)",
     "depth_rmse_mm": "depth RMSE (mm)",

@@ -199,15 +199,6 @@ def row_predictions(
     }
 
 
-def bootstrapped_mean(values: pd.Series, counts: np.ndarray) -> tuple[float, float, float]:
-    """The mean of per-clip `values` (N,) and its 95 % interval over the resampled clips `counts`
-    (R, N), every table's rows drawn alike."""
-    frame = pd.DataFrame({"value": values.to_numpy(dtype=np.float64)})
-    mean = statistics.Figure("mean", ("value",))
-    low, high = statistics.interval(statistics.evaluate(mean, frame, counts))
-    return float(statistics.evaluate(mean, frame)), low, high
-
-
 def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Per row: each measure's mean over its clips with its 95 % bootstrap interval, the paper's
     figure where it has one, and for the video model each measure's paired difference from the
@@ -222,7 +213,7 @@ def table(clips: pd.DataFrame, seed: int) -> pd.DataFrame:
     def bootstrapped(values: pd.Series, name: str) -> dict[str, float]:
         # rows of as many clips draw alike: paired differences resample the same clips
         counts = statistics.resample_counts(len(values), seed=seed)
-        value, low, high = bootstrapped_mean(values, counts)
+        value, low, high = statistics.bootstrapped_mean(values, counts)
         return {name: value, f"{name}_low": low, f"{name}_high": high}
 
     def judged(values: pd.Series, name: str) -> dict[str, float | str]:
@@ -274,7 +265,7 @@ def losses_table(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataF
     """Table 4 in kind from per-clip rows of the loss rows (`LOSS_ROWS`, as `evaluate_clips`
     writes them): `comparison` of the rows, the paper's orderings judged."""
     rows = {row: {"losses": "+".join(losses)} for row, losses in LOSS_ROWS.items()}
-    return comparison(clips, seed, rows, LOSS_ORDERINGS, PAPER_LOSSES)
+    return statistics.comparison(clips, seed, rows, LOSS_ORDERINGS, COMPARED_MEASURES, PAPER_LOSSES)
 
 
 # The data claim (the paper's §3.2, untested there): the models trained on the captured motions
@@ -293,51 +284,9 @@ def transitions_table(clips: dict[str, pd.DataFrame], seed: int) -> tuple[pd.Dat
     as `evaluate_clips` writes them}): `comparison` on each, a column naming the test set."""
     tables, orderings = [], []
     for test_set, rows in clips.items():
-        table, ordering = comparison(rows, seed, TRANSITION_ROWS, TRANSITION_ORDERINGS)
+        table, ordering = statistics.comparison(rows, seed, TRANSITION_ROWS, TRANSITION_ORDERINGS, COMPARED_MEASURES)
         table.insert(0, "test_set", test_set)
         ordering.insert(0, "test_set", test_set)
         tables.append(table)
         orderings.append(ordering)
     return pd.concat(tables, ignore_index=True), pd.concat(orderings, ignore_index=True)
-
-
-def comparison(
-    clips: pd.DataFrame,
-    seed: int,
-    rows: dict[str, dict],
-    orderings: tuple[tuple[str, str], ...],
-    paper: dict[str, dict] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Models compared on the same clips (`clips`: per-clip rows as `evaluate_clips` writes
-    them): per row of `rows` ({row: its description's columns}) each of `COMPARED_MEASURES`
-    with its 95 % interval and `paper`'s figures; and per ordering (the first better than the
-    second) and measure, the paired difference, its interval and the verdict."""
-    names = clips["clip"].unique()
-    counts = statistics.resample_counts(len(names), seed=seed)
-    by_row = {row: frame.set_index("clip").loc[names] for row, frame in clips.groupby("row", sort=False)}
-    table = []
-    for row in [r for r in rows if r in by_row]:
-        record = {"row": row, **rows[row], "clips": len(names)}
-        for measure in COMPARED_MEASURES:
-            bounds = bootstrapped_mean(by_row[row][measure], counts)
-            record[measure], record[f"{measure}_low"], record[f"{measure}_high"] = bounds
-        record |= {f"paper_{k}": v for k, v in (paper or {}).get(row, {}).items()}
-        table.append(record)
-    judged = []
-    for first, second in orderings:
-        if first not in by_row or second not in by_row:
-            continue
-        for measure in COMPARED_MEASURES:
-            value, low, high = bootstrapped_mean(by_row[first][measure] - by_row[second][measure], counts)
-            judged.append(
-                {
-                    "better": first,
-                    "than": second,
-                    "measure": measure,
-                    "difference": value,
-                    "low": low,
-                    "high": high,
-                    "verdict": statistics.verdict((low, high), True, True),
-                }
-            )
-    return pd.DataFrame(table).round(3), pd.DataFrame(judged).round(3)

@@ -1,0 +1,313 @@
+"""The sim-to-real temporal model's pieces: composition over a moving camera, its input channels,
+the network's shapes and its losses."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from pipeline.flow import camera
+from pipeline.sim2real import compose, inputs, losses, network
+
+T, H, W = 5, 40, 48
+
+
+def toy_person(own_motion=(0.0, 0.0)):
+    """A 10 × 8 coloured block at (20, 15) that moves by `own_motion` pixels a frame (integers)."""
+    person = np.zeros((T, H, W, 3), np.uint8)
+    mask = np.zeros((T, H, W), bool)
+    for t in range(T):
+        x, y = 20 + int(own_motion[0]) * t, 15 + int(own_motion[1]) * t
+        mask[t, y : y + 8, x : x + 10] = True
+        person[t, y : y + 8, x : x + 10] = [200, 30 + 20 * t, 90]
+    flow = np.zeros((T - 1, H, W, 2), np.float32)
+    flow[mask[:-1]] = own_motion
+    points = np.zeros((T, 24, 2))
+    points[:, :, 0] = 25 + own_motion[0] * np.arange(T)[:, None]
+    points[:, :, 1] = 19 + own_motion[1] * np.arange(T)[:, None]
+    return person, mask, flow, points
+
+
+def photo():
+    return np.random.default_rng(0).integers(0, 256, (90, 110, 3), dtype=np.uint8)
+
+
+OFFSETS = np.array([[-4.0, 2.0], [-2.0, 1.0], [0.0, 0.0], [3.0, -1.0], [5.0, -3.0]])  # integer moves, zero at T // 2
+
+
+def test_a_tracked_person_moves_with_the_scene_and_its_flow_adds_the_cameras():
+    person, mask, flow, points = toy_person(own_motion=(1.0, 0.0))
+    clip = compose.compose(person, mask, flow, points, photo(), OFFSETS, tracked=True)
+    for t in range(T):  # the layer displaced by −o_t, colours kept
+        assert np.array_equal(clip.mask[t], compose.shifted(mask[t], -OFFSETS[t]))
+        assert np.array_equal(clip.frames[t][clip.mask[t]], compose.shifted(person[t], -OFFSETS[t])[clip.mask[t]])
+    moves = -np.diff(OFFSETS, axis=0)
+    for t in range(T - 1):
+        assert np.allclose(clip.flows[t][~clip.mask[t]], moves[t])  # the background: the camera's move reversed
+        assert np.allclose(clip.flows[t][clip.mask[t]], moves[t] + [1.0, 0.0])  # plus the person's own
+        # every person pixel lands, by its flow, on the next frame's person
+        ys, xs = np.nonzero(clip.mask[t])
+        ends = np.stack([xs, ys], -1) + clip.flows[t][ys, xs]
+        assert clip.mask[t + 1][ends[:, 1].astype(int), ends[:, 0].astype(int)].all()
+    assert np.allclose(clip.points, points - OFFSETS[:, None])
+    # the paper's camera tracking finds the camera from the composite's flow, the person left out
+    assert np.allclose(camera.track(clip.flows, clip.mask[:-1]), -OFFSETS)
+
+
+def test_an_untracked_person_stays_put_while_the_background_moves():
+    person, mask, flow, points = toy_person()
+    clip = compose.compose(person, mask, flow, points, photo(), OFFSETS, tracked=False)
+    assert np.array_equal(clip.mask, mask) and np.array_equal(clip.frames[mask], person[mask])
+    assert np.allclose(clip.flows[mask[:-1]], 0.0)  # the person's own flow: none
+    assert not np.allclose(clip.flows[~mask[:-1]], 0.0)
+    assert np.array_equal(clip.points, points)
+    still = compose.compose(person, mask, flow, points, photo(), np.zeros((T, 2)))
+    assert np.allclose(still.flows, 0.0) and (still.frames[1:, ~mask[0]] == still.frames[:1, ~mask[0]]).all()
+
+
+def test_composition_refuses_a_clip_whose_parts_disagree():
+    person, mask, flow, points = toy_person()
+    with pytest.raises(ValueError, match="do not agree"):
+        compose.compose(person, mask, flow[:-1], points, photo(), OFFSETS)
+    with pytest.raises(ValueError, match="camera offsets"):
+        compose.compose(person, mask, flow, points, photo(), OFFSETS[:-1])
+
+
+def test_the_crop_maps_the_box_onto_the_crop_and_scales_the_flow():
+    person, mask, flow, points = toy_person(own_motion=(1.0, 0.0))
+    clip = compose.compose(person, mask, flow, points, photo(), OFFSETS)
+    whole = compose.crop(clip, ((W - 1) / 2, (H - 1) / 2, W), W)  # the frame's width, centred: the frame
+    margin = (W - H) // 2  # rows above and below the frame, empty
+    assert np.array_equal(whole.frames[:, margin : margin + H], clip.frames) and not whole.frames[:, :margin].any()
+    assert np.allclose(whole.points, clip.points + [0, margin]) and np.allclose(
+        whole.flows[:, margin : margin + H], clip.flows
+    )
+    box = (25.0, 19.0, 20.0)
+    half = compose.crop(clip, box, 40)  # twice the size
+    assert half.frames.shape == (T, 40, 40, 3) and half.flows.shape == (T - 1, 40, 40, 2)
+    assert np.allclose(half.points, (clip.points - [25.0, 19.0]) * 2 + 19.5)  # the box's centre at the crop's
+    move = -np.diff(OFFSETS, axis=0)[0]
+    assert np.allclose(half.flows[0, 13, 27], 2 * (move + [1.0, 0.0]))  # the frame's (28.75, 15.75): the person
+    assert np.allclose(half.flows[0, 33, 3], 2 * move)  # (16.75, 25.75): the background
+
+
+def test_the_persons_box_holds_the_clips_visible_joints_with_room_to_spare():
+    points = np.array([[[10.0, 20.0], [30.0, 60.0]], [[14.0, 24.0], [500.0, 500.0]]])
+    visible = np.array([[True, True], [True, False]])
+    cx, cy, side = compose.person_box(points, visible, 1.5)
+    assert (cx, cy, side) == (20.0, 40.0, 60.0)
+    with pytest.raises(ValueError, match="no visible joint"):
+        compose.person_box(points, np.zeros_like(visible), 1.5)
+
+
+def test_input_kinds_parse_in_one_order_and_refuse_strangers():
+    assert inputs.parse_kinds("keypoints+flow") == ("flow", "keypoints")
+    assert inputs.channel_count(("rgb", "flow", "keypoints")) == 18
+    for bad in ("", "flow+flow", "depth", "flow+"):
+        with pytest.raises(ValueError, match="each once"):
+            inputs.parse_kinds(bad)
+    assert [name.split("_")[1] for name in inputs.KEYPOINT_NAMES[::2]] == [
+        "ankle",
+        "knee",
+        "hip",
+        "shoulder",
+        "elbow",
+        "wrist",
+    ]
+
+
+def test_keypoint_heatmaps_peak_at_their_joints_and_vanish_where_hidden():
+    rng = np.random.default_rng(1)
+    points = rng.integers(5, 59, (3, 24, 2)).astype(float)
+    visible = rng.random((3, 24)) < 0.7
+    maps = inputs.keypoint_heatmaps(points, visible, 64)
+    assert maps.shape == (3, 12, 64, 64)
+    for t in range(3):
+        for k, joint in enumerate(inputs.KEYPOINTS):
+            if not visible[t, joint]:
+                assert not maps[t, k].any()
+                continue
+            y, x = np.unravel_index(maps[t, k].argmax(), (64, 64))
+            assert (x, y) == tuple(points[t, joint].astype(int)) and maps[t, k, y, x] == pytest.approx(1.0)
+            # σ = 10 px at 224: 64 / 224 · 10 px one σ away, e^−½ of the peak
+            sigma = 10 * 64 / 224
+            assert maps[t, k].sum() == pytest.approx(2 * np.pi * sigma**2, rel=0.05) or x in (5, 58) or y in (5, 58)
+
+
+def test_the_channels_of_a_clip_are_its_steps():
+    frames = np.full((4, 32, 32, 3), 255, np.uint8)
+    flows = np.zeros((3, 32, 32, 2), np.float32)
+    flows[..., 0] = 3.0
+    flows[..., 1] = 4.0
+    points, visible = np.full((4, 24, 2), 16.0), np.ones((4, 24), bool)
+    out = inputs.channels(("rgb", "flow", "keypoints"), frames, flows, points, visible)
+    assert out.shape == (3, 18, 32, 32) and np.allclose(out[:, :3], 1.0)
+    scale = 20 * 32 / 224
+    assert np.allclose(out[:, 3:6, 0, 0], [3 / scale, 4 / scale, 5 / scale])
+    with pytest.raises(ValueError, match="T − 1 flows"):
+        inputs.channels(("flow",), frames, flows[:2], points, visible)
+
+
+def test_the_network_predicts_each_step_and_the_clip_keeps_the_last_future():
+    config = network.TemporalConfig(channels=15, width=4, depth=2, features=16, lstm=8)
+    model = network.TemporalPoseNet(config)
+    out = model(torch.rand(2, 6, 15, 32, 32))
+    assert out["current"].shape == out["next"].shape == (2, 6, 24, 3)
+    joints = network.clip_joints(out)
+    assert joints.shape == (2, 7, 24, 3)
+    assert torch.equal(joints[:, :6], out["current"]) and torch.equal(joints[:, 6], out["next"][:, 5])
+    # a bidirectional LSTM: the first step's prediction reads the last step's frame
+    changed = torch.rand(2, 6, 15, 32, 32)
+    later = changed.clone()
+    later[:, -1] += 1.0
+    model.eval()
+    assert not torch.allclose(model(changed)["current"][:, 0], model(later)["current"][:, 0])
+
+
+def test_the_aligned_loss_ignores_a_similarity_transform_and_the_joints_loss_does_not():
+    truth = torch.as_tensor(np.random.default_rng(2).normal(0, 0.3, (4, 24, 3)), dtype=torch.float32)
+    turn = torch.as_tensor(Rotation.from_rotvec([0.3, -1.1, 0.6]).as_matrix(), dtype=torch.float32)
+    moved = 1.7 * truth @ turn.T + torch.tensor([0.2, -0.1, 0.5])
+    assert torch.allclose(losses.procrustes_aligned(moved, truth), truth, atol=1e-5)
+    mirrored = truth * torch.tensor([-1.0, 1.0, 1.0])  # a reflection is no rotation: it stays off
+    assert losses.joint_distance(losses.procrustes_aligned(mirrored, truth), truth).min() > 0.05
+    clips = truth.reshape(2, 2, 24, 3)
+    predicted = {"current": moved.reshape(2, 2, 24, 3)[:, :1], "next": moved.reshape(2, 2, 24, 3)[:, 1:]}
+    terms = losses.terms(predicted, clips)
+    assert terms["aligned"] < 1e-5 < terms["joints"]
+    guess = moved.reshape(2, 2, 24, 3)[:, :1].clone().requires_grad_()
+    losses.terms({"current": guess, "next": guess}, clips)["aligned"].backward()
+    assert torch.isfinite(guess.grad).all()
+
+
+@pytest.fixture(scope="module")
+def recomposed(tiny_clips):
+    """The tiny clips recomposed at 48 pixels over a moving camera, one set per construction."""
+    from pipeline.clips import find_clips
+    from pipeline.sim2real import dataset
+    from pipeline.synthesis.backgrounds import package_photos
+    from pipeline.synthesis.handheld import HandheldSettings
+
+    root, _, _ = tiny_clips
+    clips, photos = find_clips(root, "train"), package_photos("train")[:2]
+    camera_moves = HandheldSettings(pan=2.0, shake=1.0, smoothing=0.5)
+
+    def made(construction):
+        settings = dataset.Sim2RealData(seed=0, size=48, box_scale=1.5, camera=camera_moves, construction=construction)
+        return dataset.prepare(clips, photos, "train", settings, progress=False)
+
+    return {construction: made(construction) for construction in dataset.CONSTRUCTIONS}
+
+
+def test_recomposed_clips_hold_the_persons_joints_and_the_cameras_motion(recomposed, tmp_path):
+    from pipeline.errors import InputError
+    from pipeline.sim2real import dataset
+
+    full = recomposed["full"]
+    n, t = full["frames"].shape[:2]
+    assert full["frames"].shape == (n, t, 48, 48, 3) and full["flows"].shape == (n, t - 1, 48, 48, 2)
+    assert full["flows"].dtype == np.float16 and full["points"].shape == full["joints"][..., :2].shape
+    assert np.allclose(full["joints"][:, :, 0], 0.0) and full["visible"].mean() > 0.9  # pelvis-relative; in the box
+    box_points = full["points"][full["visible"]]
+    assert box_points.min() >= 0 and box_points.max() <= 47
+    # the three constructions share the person (joints) and differ in how the frame moves
+    for other in ("untracked", "static"):
+        assert np.array_equal(recomposed[other]["joints"], full["joints"])
+    corner = (slice(None), slice(None), slice(0, 4), slice(0, 4))  # off the person: the background's flow
+    assert np.abs(recomposed["static"]["flows"][corner]).max() == 0
+    assert np.abs(full["flows"][corner]).max() > 0.5 and np.abs(recomposed["untracked"]["flows"][corner]).max() > 0.5
+    assert not np.array_equal(full["points"], recomposed["untracked"]["points"])  # the person moved with the scene
+    dataset.write(tmp_path / "clips.npz", full)
+    loaded = dataset.load(tmp_path / "clips.npz")
+    assert all(np.array_equal(loaded[name], full[name]) for name in dataset.ARRAYS)
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="broken.npz: not a sim2real clip file"):
+        dataset.load(tmp_path / "broken.npz")
+
+
+def test_the_temporal_model_learns_its_training_clips(recomposed):
+    """Fed flow and keypoints, the model moves off the constant pose it starts at: the training
+    clips' aligned error (PA-MPJPE) falls to 60 % of the constant's in 150 iterations (37 mm
+    from 99 when set)."""
+    from pipeline.sim2real import train
+
+    data = recomposed["full"]
+    kinds = ("flow", "keypoints")
+    config = network.TemporalConfig(channels=inputs.channel_count(kinds), width=8, depth=3, features=64, lstm=64)
+    torch.manual_seed(0)
+    model = network.TemporalPoseNet(config)
+    train.start_at(model, train.mean_pose(data))
+    settings = train.Sim2RealTrainSettings(
+        iterations=150,
+        batch_size=4,
+        window=6,
+        learning_rate=2e-3,
+        lr_drop=0.75,
+        weights={"aligned": 1.0, "joints": 1.0},
+        eval_every=150,
+        seed=0,
+    )
+    history, _ = train.train("toy", model, kinds, data, data, settings, progress=False)
+    assert history[-1]["aligned_error_mm"] < 0.6 * history[0]["aligned_error_mm"]
+    assert history[-1]["train_aligned_error_mm"] == pytest.approx(history[-1]["aligned_error_mm"])
+
+
+def test_the_oracle_finds_each_test_pose_among_the_training_poses():
+    from pipeline.sim2real.evaluate import nearest_training_poses
+
+    bank = np.random.default_rng(3).normal(0, 0.3, (50, 24, 3))
+    truth = bank[[4, 17, 17, 30]].reshape(2, 2, 24, 3) + 1e-4
+    assert np.allclose(nearest_training_poses(truth, bank, chunk=3), bank[[4, 17, 17, 30]].reshape(2, 2, 24, 3))
+
+
+def test_the_table_judges_the_papers_orderings_and_every_row_against_the_constant():
+    from pipeline.sim2real import evaluate
+
+    rng = np.random.default_rng(4)
+    truth = rng.normal(0, 0.3, (12, 5, 24, 3))
+    noisy = {"constant": 0.2, "keypoints": 0.05, "flow+keypoints": 0.02, "untracked": 0.02}  # metres of noise
+    predictions = {row: truth + rng.normal(0, scale, truth.shape) for row, scale in noisy.items()}
+    clips = evaluate.clip_rows(predictions, truth, np.array([f"clip{n}" for n in range(12)]))
+    assert len(clips) == 4 * 12 and set(clips.columns) == {"row", "clip", *evaluate.MEASURES}
+    table, orderings = evaluate.tables(clips, seed=0)
+    assert list(table["row"]) == list(noisy) and table.loc[1, "construction"] == "full"
+    assert table.set_index("row").loc["untracked", "inputs"] == "flow+keypoints"
+    judged = orderings.set_index(["better", "than", "measure"])["verdict"]
+    assert judged[("flow+keypoints", "keypoints", "aligned_error_mm")] == "holds"
+    assert judged[("keypoints", "constant", "joint_error_mm")] == "holds"
+    assert ("flow", "rgb", "aligned_error_mm") not in judged.index  # rows the run has not: no verdict
+
+
+def test_the_commands_train_and_tabulate_and_refuse_what_they_cannot_read(recomposed, tmp_path):
+    import pandas as pd
+
+    from pipeline.errors import InputError
+    from pipeline.sim2real import dataset
+    from pipeline.sim2real.__main__ import load_model, main
+
+    clips = tmp_path / "clips.npz"
+    dataset.write(clips, recomposed["full"])
+    sizes = ["--width", "4", "--depth", "2", "--features", "8", "--lstm", "8"]
+    schedule = ["--iterations", "3", "--batch-size", "2", "--window", "4", "--eval-every", "3", "--seed", "0"]
+    rates = ["--learning-rate", "1e-3", "--lr-drop", "0.75", "--weight", "aligned=1", "--weight", "joints=1"]
+    common = ["--train", str(clips), "--test", str(clips), *sizes, *schedule, *rates]
+    main(["train", *common, "--inputs", "keypoints", "--out", str(tmp_path / "keypoints")])
+    model, kinds = load_model(tmp_path / "keypoints/model.pt")
+    assert kinds == ("keypoints",) and model.config.channels == 12
+    assert len(pd.read_csv(tmp_path / "keypoints/history.csv")) == 2
+    outputs = ["--clips", str(tmp_path / "clips.csv"), "--out", str(tmp_path / "table.csv")]
+    outputs += ["--orderings", str(tmp_path / "orderings.csv")]
+    row = ["--row", f"keypoints={tmp_path / 'keypoints/model.pt'}"]
+    main(["evaluate", "--test", str(clips), "--train", str(clips), *row, "--seed", "0", *outputs])
+    assert list(pd.read_csv(tmp_path / "table.csv")["row"]) == ["constant", "keypoints", "nearest_training_pose"]
+    with pytest.raises(SystemExit, match="--inputs: inputs 'depth'"):
+        main(["train", *common, "--inputs", "depth", "--out", str(tmp_path / "depth")])
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(InputError, match="junk.pt"):
+        load_model(tmp_path / "junk.pt")
+    with pytest.raises(SystemExit, match="sim2real.dataset: construction 'moving'"):
+        main(
+            ["prepare", "--root", str(tmp_path), "--split", "train", "--backgrounds", str(tmp_path)]
+            + ["--construction", "moving", "--size", "32", "--box-scale", "1.5", "--pan", "1", "--shake", "1"]
+            + ["--smoothing", "0.5", "--seed", "0", "--out", str(tmp_path / "x.npz")]
+        )
