@@ -268,6 +268,7 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
     from pipeline.realtime.train import VNectSettings
     from pipeline.sim2real.dataset import Sim2RealData
     from pipeline.sim2real.network import TemporalConfig
+    from pipeline.sim2real.occlude import OcclusionSettings
     from pipeline.sim2real.train import Sim2RealTrainSettings
     from pipeline.sparsity.analyse import SparsitySettings
     from pipeline.synthesis.generate import SynthesisSettings
@@ -300,6 +301,7 @@ def test_settings_the_config_always_sets_have_no_default_of_their_own():
         MeshTrainSettings: {"seed": 0, **config["video_mesh"]["train"], **config["video_mesh"]["train"]["video"]},
         Sim2RealData: {"seed": 0, "construction": "full", **config["sim2real"]["dataset"]},
         HandheldSettings: config["sim2real"]["dataset"]["camera"],
+        OcclusionSettings: config["sim2real"]["dataset"]["occlusion"],
         TemporalConfig: {"channels": 18, **config["sim2real"]["network"]},
         Sim2RealTrainSettings: {"seed": 0, **config["sim2real"]["train"]},
     }

@@ -102,7 +102,7 @@ def test_the_persons_box_holds_the_clips_visible_joints_with_room_to_spare():
 
 def test_input_kinds_parse_in_one_order_and_refuse_strangers():
     assert inputs.parse_kinds("keypoints+flow") == ("flow", "keypoints")
-    assert inputs.channel_count(("rgb", "flow", "keypoints")) == 18
+    assert inputs.channel_count(("rgb", "flow", "keypoints")) == 19  # and the flag of a blank frame
     for bad in ("", "flow+flow", "depth", "flow+"):
         with pytest.raises(ValueError, match="each once"):
             inputs.parse_kinds(bad)
@@ -140,12 +140,15 @@ def test_the_channels_of_a_clip_are_its_steps():
     flows[..., 0] = 3.0
     flows[..., 1] = 4.0
     points, visible = np.full((4, 24, 2), 16.0), np.ones((4, 24), bool)
-    out = inputs.channels(("rgb", "flow", "keypoints"), frames, flows, points, visible)
-    assert out.shape == (3, 18, 32, 32) and np.allclose(out[:, :3], 1.0)
+    blank = np.array([False, True, False, False])
+    out = inputs.channels(("rgb", "flow", "keypoints"), frames, flows, points, visible, blank)
+    assert out.shape == (3, 19, 32, 32) and np.allclose(out[[0, 2], :3], 1.0)
     scale = 20 * 32 / 224
-    assert np.allclose(out[:, 3:6, 0, 0], [3 / scale, 4 / scale, 5 / scale])
+    assert np.allclose(out[[0, 2], 3:6, 0, 0], [3 / scale, 4 / scale, 5 / scale])
+    assert out[[0, 2], 6:18].max() == pytest.approx(1.0)  # the keypoints' peaks
+    assert not out[1, :18].any() and (out[1, 18] == 1).all() and not out[[0, 2], 18].any()  # the blank frame, flagged
     with pytest.raises(ValueError, match="T − 1 flows"):
-        inputs.channels(("flow",), frames, flows[:2], points, visible)
+        inputs.channels(("flow",), frames, flows[:2], points, visible, blank)
 
 
 def test_the_network_predicts_each_step_and_the_clip_keeps_the_last_future():
@@ -185,15 +188,17 @@ def recomposed(tiny_clips):
     """The tiny clips recomposed at 48 pixels over a moving camera, one set per construction."""
     from pipeline.clips import find_clips
     from pipeline.sim2real import dataset
+    from pipeline.sim2real.occlude import OcclusionSettings
     from pipeline.synthesis.backgrounds import package_photos
     from pipeline.synthesis.handheld import HandheldSettings
 
     root, _, _ = tiny_clips
     clips, photos = find_clips(root, "train"), package_photos("train")[:2]
     camera_moves = HandheldSettings(pan=2.0, shake=1.0, smoothing=0.5)
+    occlusion = OcclusionSettings(1.0, (10, 30), 10.0, 0.5, 3, 0.2, 0.5, 0.05)  # every clip occluded
 
     def made(construction):
-        settings = dataset.Sim2RealData(seed=0, size=48, box_scale=1.5, camera=camera_moves, construction=construction)
+        settings = dataset.Sim2RealData(0, 48, 1.5, camera_moves, occlusion, construction)
         return dataset.prepare(clips, photos, "train", settings, progress=False)
 
     return {construction: made(construction) for construction in dataset.CONSTRUCTIONS}
@@ -207,11 +212,15 @@ def test_recomposed_clips_hold_the_persons_joints_and_the_cameras_motion(recompo
     n, t = full["frames"].shape[:2]
     assert full["frames"].shape == (n, t, 48, 48, 3) and full["flows"].shape == (n, t - 1, 48, 48, 2)
     assert full["flows"].dtype == np.float16 and full["points"].shape == full["joints"][..., :2].shape
-    assert np.allclose(full["joints"][:, :, 0], 0.0) and full["visible"].mean() > 0.9  # pelvis-relative; in the box
+    assert np.allclose(full["joints"][:, :, 0], 0.0)  # pelvis-relative
+    assert 0.4 < full["visible"].mean() < 0.95 and not full["visible"][full["blank"]].any()
+    assert full["blank"].any(axis=1).mean() > 0.2  # total occlusions, in some clips
+    clear = recomposed["no_occlusions"]
+    assert not clear["blank"].any() and clear["visible"].mean() > full["visible"].mean()
     box_points = full["points"][full["visible"]]
     assert box_points.min() >= 0 and box_points.max() <= 47
     # the three constructions share the person (joints) and differ in how the frame moves
-    for other in ("untracked", "static"):
+    for other in ("no_occlusions", "untracked", "static"):
         assert np.array_equal(recomposed[other]["joints"], full["joints"])
     corner = (slice(None), slice(None), slice(0, 4), slice(0, 4))  # off the person: the background's flow
     assert np.abs(recomposed["static"]["flows"][corner]).max() == 0
@@ -293,7 +302,7 @@ def test_the_commands_train_and_tabulate_and_refuse_what_they_cannot_read(recomp
     common = ["--train", str(clips), "--test", str(clips), *sizes, *schedule, *rates]
     main(["train", *common, "--inputs", "keypoints", "--out", str(tmp_path / "keypoints")])
     model, kinds = load_model(tmp_path / "keypoints/model.pt")
-    assert kinds == ("keypoints",) and model.config.channels == 12
+    assert kinds == ("keypoints",) and model.config.channels == 13
     assert len(pd.read_csv(tmp_path / "keypoints/history.csv")) == 2
     outputs = ["--clips", str(tmp_path / "clips.csv"), "--out", str(tmp_path / "table.csv")]
     outputs += ["--orderings", str(tmp_path / "orderings.csv")]
@@ -309,5 +318,82 @@ def test_the_commands_train_and_tabulate_and_refuse_what_they_cannot_read(recomp
         main(
             ["prepare", "--root", str(tmp_path), "--split", "train", "--backgrounds", str(tmp_path)]
             + ["--construction", "moving", "--size", "32", "--box-scale", "1.5", "--pan", "1", "--shake", "1"]
-            + ["--smoothing", "0.5", "--seed", "0", "--out", str(tmp_path / "x.npz")]
+            + ["--smoothing", "0.5", "--chance", "0.3", "--segments", "10", "30", "--compactness", "10"]
+            + ["--blank-chance", "0.1", "--blank-frames", "3", "--behind", "0.2", "--unhide-legs", "0.5"]
+            + ["--flip", "0.05", "--seed", "0", "--out", str(tmp_path / "x.npz")]
         )
+
+
+def test_a_segment_of_the_scene_moves_with_the_scene():
+    from pipeline.sim2real import occlude
+
+    reference = np.zeros((40, 48, 3), np.uint8)
+    reference[:, 24:] = [250, 20, 20]  # two flat halves: SLIC splits along their edge
+    segments = occlude.segment_masks(reference, OFFSETS, 4, 10.0)
+    assert segments.shape == (T, 40, 48) and segments[2].min() > 0  # the reference frame: every pixel in one
+    for t in range(T):
+        assert np.array_equal(segments[t], compose.shifted(segments[2], -OFFSETS[t], nearest=True))
+    assert set(np.unique(segments[2][:, :20])).isdisjoint(np.unique(segments[2][:, 28:]))  # the halves apart
+
+
+def test_an_occluder_hides_some_of_the_person_and_at_most_half_its_keypoints():
+    from pipeline.sim2real import occlude
+
+    person = np.zeros((2, 20, 20), bool)
+    person[:, 5:15, 5:15] = True
+    points = np.full((2, 24, 2), 7.0)  # every keypoint at (7, 7)
+    segments = np.ones((2, 20, 20), np.int32)  # segment 1 everywhere but ...
+    segments[:, 10:, :] = 2  # ... the lower half, segment 2, which hides no keypoint
+    segments[:, :, 18:] = 3  # a strip that misses the person
+    rng = np.random.default_rng(0)
+    masks = occlude.choose_occluder(segments, person, points, rng)
+    assert masks is not None and np.array_equal(masks, segments == 2)
+    assert occlude.choose_occluder(np.where(segments == 2, 1, segments), person, points, rng) is None
+
+
+def replace_settings(settings, **changes):
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def test_hidden_keypoints_follow_the_papers_rules():
+    from pipeline.sim2real import occlude
+
+    settings = occlude.OcclusionSettings(0.3, (10, 30), 10.0, 0.0, 15, 0.2, 0.0, 0.0)
+    points = np.full((3, 24, 2), 10.0)
+    points[0, 5] = [-3.0, 10.0]  # out of frame
+    depths, depth_maps = np.full((3, 24), 5.0), np.full((3, 20, 20), 5.0)
+    depths[1, 7] = 5.25  # a left ankle a quarter metre behind the body's surface
+    body_hides = occlude.behind_the_body(points, depths, depth_maps, settings.behind)
+    assert body_hides.sum() == 1 and body_hides[1, 7]
+    occluder = np.zeros((3, 20, 20), bool)
+    occluder[2] = True  # the third frame, all under the occluder
+    blank = np.array([False, False, False])
+    rng = np.random.default_rng(0)
+    visible = occlude.hidden_keypoints(points, (20, 20), body_hides, occluder, blank, rng, settings)
+    assert not visible[0, 5] and not visible[1, 7] and not visible[2].any()
+    assert visible[0].sum() == 23 and visible[1].sum() == 23
+    legs = replace_settings(settings, unhide_legs=1.0)  # every leg keypoint shown, occluded or not
+    visible = occlude.hidden_keypoints(points, (20, 20), body_hides, occluder, blank, rng, legs)
+    assert visible[1, 7] and visible[2, occlude.LEGS].all() and not visible[2, 16]
+    blanked = occlude.hidden_keypoints(points, (20, 20), body_hides, None, np.array([True, False, False]), rng, legs)
+    assert not blanked[0].any() and blanked[1:].all()
+    flips = occlude.hidden_keypoints(
+        points, (20, 20), body_hides, None, blank, rng, replace_settings(settings, flip=1.0)
+    )
+    assert flips[0, 5] and flips[1, 7] and flips.sum() == 2  # every visibility turned over
+
+
+def test_total_occlusions_are_one_run_of_at_most_their_length():
+    from pipeline.sim2real import occlude
+
+    settings = occlude.OcclusionSettings(0.3, (10, 30), 10.0, 1.0, 4, 0.2, 0.5, 0.05)
+    for seed in range(20):
+        blank = occlude.blank_frames(np.random.default_rng(seed), 10, settings)
+        runs = np.flatnonzero(np.diff(np.concatenate([[0], blank.astype(int), [0]])))
+        assert len(runs) == 2 and 1 <= runs[1] - runs[0] <= 4
+    never = replace_settings(settings, blank_chance=0.0)
+    assert not occlude.blank_frames(np.random.default_rng(0), 10, never).any()
+    with pytest.raises(ValueError, match="flip is a chance"):
+        replace_settings(settings, flip=1.5)

@@ -10,7 +10,7 @@ rule prepare_sim2real_clips:
     output:
         "results/sim2real/clips/{construction}/{split}.npz",
     wildcard_constraints:
-        construction="full|untracked|static",
+        construction="full|no_occlusions|untracked|static",
     params:
         release=lambda wildcards: release_contents(wildcards.split),
         root=lambda wildcards: clips_root(wildcards.split),
@@ -39,7 +39,7 @@ rule train_sim2real:
         history="results/sim2real/{construction}/{inputs}/history.csv",
         curves="results/sim2real/{construction}/{inputs}/curves.png",
     wildcard_constraints:
-        construction="full|untracked|static",
+        construction="full|no_occlusions|untracked|static",
         inputs="(rgb|flow|keypoints)([+](rgb|flow|keypoints))*",
     params:
         out=output_folder("model"),

@@ -4,7 +4,9 @@ rescue", 2019; `pipeline.sim2real`).
 
     python -m pipeline.sim2real prepare --root results/surreal --split train \\
         --backgrounds resources/backgrounds/train --construction full --size 64 --box-scale 1.5 \\
-        --pan 2 --shake 1 --smoothing 0.7 --seed 0 --out results/sim2real/clips/full/train.npz
+        --pan 2 --shake 1 --smoothing 0.7 --chance 0.3 --segments 10 30 --compactness 10 \\
+        --blank-chance 0.1 --blank-frames 15 --behind 0.2 --unhide-legs 0.5 --flip 0.05 --seed 0 \\
+        --out results/sim2real/clips/full/train.npz
     python -m pipeline.sim2real train --train .../full/train.npz --test .../full/test.npz \\
         --inputs flow+keypoints --width 16 --depth 4 --features 128 --lstm 128 \\
         --iterations 1500 --batch-size 4 --window 16 --learning-rate 1e-3 --lr-drop 0.75 \\
@@ -41,22 +43,25 @@ log = logging.getLogger("pipeline.sim2real")
 def prepare(args: argparse.Namespace) -> None:
     from pipeline.clips import find_clips
     from pipeline.sim2real import dataset
+    from pipeline.sim2real.occlude import OcclusionSettings
     from pipeline.synthesis.backgrounds import list_images
     from pipeline.synthesis.handheld import HandheldSettings
 
     try:
         camera = settings_from(HandheldSettings, args)
-        settings = settings_from(dataset.Sim2RealData, args, camera=camera)
+        occlusion = settings_from(OcclusionSettings, args)
+        settings = settings_from(dataset.Sim2RealData, args, camera=camera, occlusion=occlusion)
     except ValueError as error:
         raise InputError(f"sim2real.dataset: {error}") from None
     clips, photos = find_clips(args.root, args.split), list_images(args.backgrounds)
-    params = vars(settings) | {"camera": vars(camera), "split": args.split, "clips": len(clips)}
+    params = vars(settings) | {"camera": vars(camera), "occlusion": vars(occlusion), "split": args.split}
     with stage_run("sim2real_prepare", params, args.rule, parse_wildcards(args.wildcard)) as run:
         began = time.perf_counter()
         arrays = dataset.prepare(clips, photos, args.split, settings)
         dataset.write(args.out, arrays)
         seconds = time.perf_counter() - began
-        run.log_metrics({"clips": len(clips), "seconds": seconds, "visible": float(arrays["visible"].mean())})
+        shares = {name: float(arrays[name].mean()) for name in ("visible", "blank")}
+        run.log_metrics({"clips": len(arrays["stems"]), "seconds": seconds} | shares)
     log.info("%s: %d clips in %.0f s", args.out, len(clips), seconds)
 
 
@@ -166,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pan", type=float, required=True, help="the camera's mean speed, pixels a frame")
     p.add_argument("--shake", type=float, required=True, help="the jitter's step, pixels")
     p.add_argument("--smoothing", type=float, required=True, help="the jitter's autoregression, [0, 1)")
+    occlusion = p.add_argument_group("occlusion", "occluders and hidden keypoints (pipeline.sim2real.occlude)")
+    occlusion.add_argument("--chance", type=float, required=True, help="of a clip having an occluder")
+    occlusion.add_argument("--segments", type=int, nargs=2, required=True, help="SLIC's segment count, drawn")
+    occlusion.add_argument("--compactness", type=float, required=True, help="SLIC's space against colour")
+    occlusion.add_argument("--blank-chance", type=float, required=True, help="of a clip having a total occlusion")
+    occlusion.add_argument("--blank-frames", type=int, required=True, help="a total occlusion's most frames")
+    occlusion.add_argument("--behind", type=float, required=True, help="metres behind the depth map hiding a joint")
+    occlusion.add_argument("--unhide-legs", type=float, required=True, help="chance a clip shows its hidden legs")
+    occlusion.add_argument("--flip", type=float, required=True, help="chance a keypoint's visibility turns over")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="the clips' file (.npz)")
     add_tracking_arguments(p)

@@ -42,6 +42,13 @@ def shifted(image: np.ndarray, shift: np.ndarray, nearest: bool = False) -> np.n
     return cv2.warpAffine(image, move, (width, height), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def moved_mask(mask: np.ndarray, move: np.ndarray, occluder: np.ndarray | None = None) -> np.ndarray:
+    """Where a frame shows the person: its render's `mask` (H, W) displaced by −`move`, less the
+    `occluder` (H, W) in front of it."""
+    layer = shifted(mask, -move)
+    return layer if occluder is None else layer & ~occluder
+
+
 def compose(
     person: np.ndarray,
     mask: np.ndarray,
@@ -50,20 +57,24 @@ def compose(
     photo: np.ndarray,
     offsets: np.ndarray,
     tracked: bool = True,
+    occluder: np.ndarray | None = None,
 ) -> Composite:
     """The rendered person (T, H, W, 3) uint8 where `mask` (T, H, W) bool, its rendered flow
     (T − 1, H, W, 2) and 2D joints (T, J, 2), laid over the `photo` (h, w, 3) filmed along
-    `offsets` (T, 2); moved with the scene where `tracked`."""
+    `offsets` (T, 2); moved with the scene where `tracked`; hidden where `occluder` (T, H, W)
+    bool, a part of the scene in front of the person, shows the background."""
     frames_count, height, width = mask.shape
     if person.shape[:3] != mask.shape or person_flow.shape != (frames_count - 1, height, width, 2):
         raise ValueError(f"a clip's frames {person.shape}, mask {mask.shape} and flow {person_flow.shape} do not agree")
+    if occluder is not None and occluder.shape != mask.shape:
+        raise ValueError(f"an occluder of {occluder.shape} over frames of {mask.shape}")
     if offsets.shape != (frames_count, 2) or points.shape[0] != frames_count:
         raise ValueError(f"{frames_count} frames, {len(offsets)} camera offsets and {len(points)} frames of joints")
     background, background_flow = background_video(photo, offsets, height, width)
     moves = offsets if tracked else np.zeros_like(offsets)
     frames, flows, masks = background.copy(), background_flow.copy(), np.empty_like(mask)
     for t in range(frames_count):
-        layer_mask = shifted(mask[t], -moves[t])
+        layer_mask = moved_mask(mask[t], moves[t], None if occluder is None else occluder[t])
         frames[t][layer_mask] = shifted(person[t], -moves[t], nearest=True)[layer_mask]
         masks[t] = layer_mask
         if t < frames_count - 1:

@@ -3,12 +3,13 @@
 Each clip's person (its segmentation's foreground, its rendered flow and joints) is laid over
 one of the split's background photos filmed by `synthesis.handheld` (Doersch & Zisserman,
 2019, App. A), then cropped to a square that holds the person's joints over the whole clip
-(`compose.person_box`) and resized to `size` pixels. The paper's dataset constructions:
+(`compose.person_box`) and resized to `size` pixels, with the paper's occluders, hidden
+keypoints and total occlusions (`occlude`). The paper's dataset constructions:
 
-    full        the camera moves and the person moves with the scene (tracked)
-    untracked   the camera moves, the person stays where it was rendered ("no background
-                tracking")
-    static      the camera is still ("static background")
+    full           the camera moves, the person moves with the scene (tracked), occluders
+    no_occlusions  the same without occluders or total occlusions
+    untracked      the person stays where it was rendered ("no background tracking")
+    static         the camera is still ("static background")
 
 Each clip draws its photo and its camera from its own generator (the seed, the split and the
 clip's stem), so a clip's composite does not depend on the others'. The clips shorter than the
@@ -19,7 +20,8 @@ Stored (`write`/`load`), for N clips of T frames at S pixels:
     frames   (N, T, S, S, 3) uint8
     flows    (N, T − 1, S, S, 2) float16, pixels of the crop
     points   (N, T, 24, 2) float32, SMPL's joints in crop pixels (centres at integers)
-    visible  (N, T, 24) bool, inside the crop
+    visible  (N, T, 24) bool, the joints a detector finds (`occlude.hidden_keypoints`)
+    blank    (N, T) bool, the totally occluded frames
     joints   (N, T, 24, 3) float32, pelvis-relative, metres, in the camera's frame (x right,
              y down, z forward)
     stems    (N,) the clips' names
@@ -28,7 +30,7 @@ Stored (`write`/`load`), for N clips of T frames at S pixels:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +40,21 @@ from pipeline.clips import Clip
 from pipeline.errors import InputError
 from pipeline.images import read_rgb
 from pipeline.seeding import seeded_generator
-from pipeline.sim2real.compose import compose, crop, person_box
-from pipeline.synthesis.handheld import HandheldSettings, trajectory
+from pipeline.sim2real.compose import compose, crop, moved_mask, person_box
+from pipeline.sim2real.occlude import (
+    OcclusionSettings,
+    behind_the_body,
+    blank_frames,
+    choose_occluder,
+    hidden_keypoints,
+    segment_masks,
+)
+from pipeline.synthesis.handheld import HandheldSettings, background_video, trajectory
 
 log = logging.getLogger("pipeline.sim2real")
 
-CONSTRUCTIONS = ("full", "untracked", "static")
-ARRAYS = ("frames", "flows", "points", "visible", "joints", "stems")
+CONSTRUCTIONS = ("full", "no_occlusions", "untracked", "static")
+ARRAYS = ("frames", "flows", "points", "visible", "blank", "joints", "stems")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class Sim2RealData:
     size: int  # the crop's side, pixels
     box_scale: float  # the crop's side over the person's extent
     camera: HandheldSettings
+    occlusion: OcclusionSettings
     construction: str
 
     def __post_init__(self) -> None:
@@ -64,7 +75,8 @@ class Sim2RealData:
 
 def read_person(clip: Clip) -> dict[str, np.ndarray]:
     """A rendered clip's person: frames (T, H, W, 3), mask (T, H, W), flow (T − 1, H, W, 2),
-    points (T, 24, 2) pixels and joints (T, 24, 3) pelvis-relative in the camera's frame."""
+    depth maps (T, H, W), points (T, 24, 2) pixels, their depths (T, 24) and joints (T, 24, 3)
+    pelvis-relative in the camera's frame, metres."""
     video = clip.video()
     info = clip.info
     if len(video) != info.frames or len(video) < 2:
@@ -75,7 +87,9 @@ def read_person(clip: Clip) -> dict[str, np.ndarray]:
         "frames": video,
         "mask": np.stack([clip.segm(t) > 0 for t in range(len(video))]),
         "flow": np.stack([clip.forward_flow(t) for t in range(len(video) - 1)]).astype(np.float32),
+        "depth": np.stack([clip.depth(t) for t in range(len(video))]),
         "points": info.project(world),
+        "depths": in_camera[..., 2],
         "joints": (in_camera - in_camera[:, :1]).astype(np.float32),
     }
 
@@ -84,16 +98,29 @@ def recompose(clip: Clip, photos: list[Path], split: str, settings: Sim2RealData
     """One clip recomposed and cropped (the module's arrays, not yet stacked)."""
     rng = seeded_generator(settings.seed, "sim2real", split, clip.stem)
     person = read_person(clip)
-    frames = len(person["frames"])
+    frames, height, width = person["mask"].shape
     photo = read_rgb(photos[rng.integers(len(photos))])
     offsets = trajectory(rng, frames, settings.camera)
+    occlusion = settings.occlusion
     if settings.construction == "static":
         offsets = np.zeros_like(offsets)
-    tracked = settings.construction == "full"
+    if settings.construction == "no_occlusions":
+        occlusion = replace(occlusion, chance=0.0, blank_chance=0.0)
+    tracked = settings.construction != "untracked"
+    moves = offsets if tracked else np.zeros_like(offsets)
+    occluder = None
+    if rng.random() < occlusion.chance:  # a segment of the scene, moving with it, in front of the person
+        reference = background_video(photo, np.zeros((1, 2)), height, width)[0][0]
+        count = int(rng.integers(occlusion.segments[0], occlusion.segments[1] + 1))
+        segments = segment_masks(reference, offsets, count, occlusion.compactness)
+        layer = np.stack([moved_mask(person["mask"][t], moves[t]) for t in range(frames)])
+        occluder = choose_occluder(segments, layer, person["points"] - moves[:, None], rng)
     composite = compose(
-        person["frames"], person["mask"], person["flow"], person["points"], photo, offsets, tracked=tracked
+        person["frames"], person["mask"], person["flow"], person["points"], photo, offsets, tracked, occluder
     )
-    height, width = person["mask"].shape[1:]
+    blank = blank_frames(rng, frames, occlusion)
+    body_hides = behind_the_body(person["points"], person["depths"], person["depth"], occlusion.behind)
+    visible = hidden_keypoints(composite.points, (height, width), body_hides, occluder, blank, rng, occlusion)
     in_frame = ((composite.points >= 0) & (composite.points <= [width - 1, height - 1])).all(-1)
     try:
         box = person_box(composite.points, in_frame, settings.box_scale)
@@ -105,7 +132,8 @@ def recompose(clip: Clip, photos: list[Path], split: str, settings: Sim2RealData
         "frames": cropped.frames,
         "flows": cropped.flows.astype(np.float16),
         "points": cropped.points.astype(np.float32),
-        "visible": inside & in_frame,
+        "visible": visible & inside,
+        "blank": blank,
         "joints": person["joints"],
     }
 

@@ -10,8 +10,12 @@ is T − 1 steps, step t reading frame t and its flow to frame t + 1:
                the 12 joints a keypoint detector finds on real video (ankles, knees, hips,
                shoulders, elbows, wrists), zero where the joint is hidden
 
+and always one more, the paper's flag of a totally occluded frame: one there, where every
+other channel is zero.
+
 Shapes: T frames, S × S crops; points (T, 24, 2) SMPL's joints in crop pixels (centres at
-integers), visible (T, 24) bool; the channels (T − 1, C, S, S) float32 in the order of `kinds`.
+integers), visible (T, 24) bool, blank (T,) bool the totally occluded frames; the channels
+(T − 1, C, S, S) float32 in the order of `kinds`, then the flag.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def parse_kinds(text: str) -> tuple[str, ...]:
 
 
 def channel_count(kinds: tuple[str, ...]) -> int:
-    return sum(CHANNELS[kind] for kind in kinds)
+    return sum(CHANNELS[kind] for kind in kinds) + 1  # and the flag
 
 
 def flow_channels(flows: np.ndarray, side: int) -> np.ndarray:
@@ -62,10 +66,15 @@ def keypoint_heatmaps(points: np.ndarray, visible: np.ndarray, side: int) -> np.
 
 
 def channels(
-    kinds: tuple[str, ...], frames: np.ndarray, flows: np.ndarray, points: np.ndarray, visible: np.ndarray
+    kinds: tuple[str, ...],
+    frames: np.ndarray,
+    flows: np.ndarray,
+    points: np.ndarray,
+    visible: np.ndarray,
+    blank: np.ndarray,
 ) -> np.ndarray:
     """The network's input (T − 1, C, S, S) for one clip: frames (T, S, S, 3) uint8, flows
-    (T − 1, S, S, 2), points (T, 24, 2), visible (T, 24)."""
+    (T − 1, S, S, 2), points (T, 24, 2), visible (T, 24), blank (T,)."""
     side, steps = frames.shape[1], len(flows)
     if len(frames) != steps + 1 or steps < 1:
         raise ValueError(f"{len(frames)} frames and {steps} flows: a clip of T ≥ 2 frames has T − 1 flows")
@@ -74,4 +83,7 @@ def channels(
         "flow": lambda: flow_channels(flows, side),
         "keypoints": lambda: keypoint_heatmaps(points[:steps], visible[:steps], side),
     }
-    return np.concatenate([parts[kind]() for kind in kinds], axis=1)
+    blanked = blank[:steps, None, None, None]
+    made = np.concatenate([parts[kind]() for kind in kinds], axis=1) * ~blanked
+    flag = np.broadcast_to(blanked, (steps, 1, side, side)).astype(np.float32)
+    return np.concatenate([made, flag], axis=1)

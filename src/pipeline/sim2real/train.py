@@ -60,8 +60,8 @@ def windows(data: dict[str, np.ndarray], kinds, clips, starts, length: int) -> t
     for clip, start in zip(clips, starts):
         span = slice(start, start + length)
         flows = data["flows"][clip, start : start + length - 1].astype(np.float32)
-        frames, points, visible = (data[name][clip, span] for name in ("frames", "points", "visible"))
-        channels.append(inputs.channels(kinds, frames, flows, points, visible))
+        frames, points, visible, blank = (data[name][clip, span] for name in ("frames", "points", "visible", "blank"))
+        channels.append(inputs.channels(kinds, frames, flows, points, visible, blank))
         joints.append(data["joints"][clip, span])
     return torch.from_numpy(np.stack(channels)), torch.from_numpy(np.stack(joints)).float()
 

@@ -2,9 +2,10 @@
 
 
 def sim2real_prepare_options():
-    """sim2real.dataset as options: the crop, the box and the hand-held camera's motion."""
+    """sim2real.dataset as options: the crop, the box, the hand-held camera's motion, the
+    occluders and hidden keypoints."""
     dataset = dict(config["sim2real"]["dataset"])
-    return cli_options(dataset.pop("camera") | dataset)
+    return cli_options(dataset.pop("camera") | dataset.pop("occlusion") | dataset)
 
 
 def sim2real_train_options():
