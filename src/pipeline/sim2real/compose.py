@@ -85,31 +85,49 @@ def compose(
     return Composite(frames, flows, masks, points - moves[:, None, :])
 
 
-def person_box(points: np.ndarray, visible: np.ndarray, scale: float) -> tuple[float, float, float]:
-    """A square around a clip's person, the same in every frame: (centre x, centre y, side) in
-    pixels (centres at integers), centred on the visible joints' extent over the clip and `scale` times its larger
-    side (Doersch & Zisserman's person is about 150 pixels tall in 224-pixel crops: 1.5)."""
-    seen = points[visible]
-    if len(seen) == 0:
+def person_boxes(points: np.ndarray, visible: np.ndarray, scale: float) -> np.ndarray:
+    """(T, 3) the square a person detector would give each frame: (centre x, centre y, side) in
+    pixels (centres at integers), centred on the frame's visible joints (a frame with none
+    takes the clip's mean centre), `scale` times the median over the clip of their extent's
+    larger side (Doersch & Zisserman crop as HMR does, the person about 150 pixels tall in 224:
+    1.5; one side for the clip keeps its scale steady)."""
+    seen = visible.any(axis=1)
+    if not seen.any():
         raise ValueError("no visible joint to place the person's box by")
-    low, high = seen.min(axis=0), seen.max(axis=0)
-    centre = (low + high) / 2.0
-    return float(centre[0]), float(centre[1]), float(max(high - low) * scale)
+    centres = np.empty((len(points), 2))
+    extents = []
+    for t in np.flatnonzero(seen):
+        low, high = points[t, visible[t]].min(axis=0), points[t, visible[t]].max(axis=0)
+        centres[t] = (low + high) / 2.0
+        extents.append(max(high - low))
+    centres[~seen] = centres[seen].mean(axis=0)
+    side = max(float(np.median(extents)) * scale, 1.0)
+    return np.column_stack([centres, np.full(len(points), side)])
 
 
-def crop(composite: Composite, box: tuple[float, float, float], size: int) -> Composite:
-    """The composite seen through the square `box` (centre x, centre y, side), resized to
-    `size` pixels: frames, flows (their lengths rescaled), mask and points."""
+def window(box: np.ndarray, size: int) -> np.ndarray:
+    """(2, 3) the affine map from a frame to the crop of `box` (centre x, centre y, side) at
+    `size` pixels; pixel centres at integers (OpenCV's): the box's edge goes to the crop's −0.5."""
     cx, cy, side = box
     zoom = size / side
-    # pixel centres at integers (OpenCV's): the box's edge, cx − side / 2, goes to the crop's −0.5
-    window = np.array([[zoom, 0.0, zoom * (side / 2.0 - cx) - 0.5], [0.0, zoom, zoom * (side / 2.0 - cy) - 0.5]])
+    return np.array([[zoom, 0.0, zoom * (side / 2.0 - cx) - 0.5], [0.0, zoom, zoom * (side / 2.0 - cy) - 0.5]])
 
-    def warp(image: np.ndarray, flags: int) -> np.ndarray:
-        return cv2.warpAffine(image, window, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
-    frames = np.stack([warp(frame, cv2.INTER_AREA) for frame in composite.frames])
-    flows = np.stack([warp(flow, cv2.INTER_LINEAR) for flow in composite.flows]) * np.float32(zoom)
-    masks = np.stack([warp(m.astype(np.uint8), cv2.INTER_NEAREST) > 0 for m in composite.mask])
-    points = composite.points * zoom + window[:, 2]
+def crop(composite: Composite, boxes: np.ndarray, size: int) -> Composite:
+    """The composite seen through each frame's square of `boxes` (T, 3: centre x, centre y,
+    side), resized to `size` pixels: frames, mask and points; the flow from frame t to t + 1
+    through frame t's box (the paper's "paired boxes"), its lengths rescaled."""
+
+    def warp(image: np.ndarray, box: np.ndarray, flags: int) -> np.ndarray:
+        return cv2.warpAffine(
+            image, window(box, size), (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+
+    frames = np.stack([warp(frame, box, cv2.INTER_AREA) for frame, box in zip(composite.frames, boxes)])
+    flows = np.stack(
+        [warp(flow, box, cv2.INTER_LINEAR) * np.float32(size / box[2]) for flow, box in zip(composite.flows, boxes)]
+    )
+    masks = np.stack([warp(m.astype(np.uint8), box, cv2.INTER_NEAREST) > 0 for m, box in zip(composite.mask, boxes)])
+    maps = np.stack([window(box, size) for box in boxes])  # (T, 2, 3)
+    points = composite.points * (size / boxes[:, 2])[:, None, None] + maps[:, None, :, 2]
     return Composite(frames, flows.astype(np.float32), masks, points)

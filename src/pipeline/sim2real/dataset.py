@@ -2,9 +2,10 @@
 
 Each clip's person (its segmentation's foreground, its rendered flow and joints) is laid over
 one of the split's background photos filmed by `synthesis.handheld` (Doersch & Zisserman,
-2019, App. A), then cropped to a square that holds the person's joints over the whole clip
-(`compose.person_box`) and resized to `size` pixels, with the paper's occluders, hidden
-keypoints and total occlusions (`occlude`). The paper's dataset constructions:
+2019, App. A), with the paper's occluders, hidden keypoints and total occlusions (`occlude`),
+then cropped frame by frame to a square around the person, as a detector would give it
+(`compose.person_boxes`: the flow from each frame to the next through the first's box), and
+resized to `size` pixels. The paper's dataset constructions:
 
     full           the camera moves, the person moves with the scene (tracked), occluders
     no_occlusions  the same without occluders or total occlusions
@@ -40,7 +41,7 @@ from pipeline.clips import Clip
 from pipeline.errors import InputError
 from pipeline.images import read_rgb
 from pipeline.seeding import seeded_generator
-from pipeline.sim2real.compose import compose, crop, moved_mask, person_box
+from pipeline.sim2real.compose import compose, crop, moved_mask, person_boxes
 from pipeline.sim2real.occlude import (
     OcclusionSettings,
     behind_the_body,
@@ -123,10 +124,10 @@ def recompose(clip: Clip, photos: list[Path], split: str, settings: Sim2RealData
     visible = hidden_keypoints(composite.points, (height, width), body_hides, occluder, blank, rng, occlusion)
     in_frame = ((composite.points >= 0) & (composite.points <= [width - 1, height - 1])).all(-1)
     try:
-        box = person_box(composite.points, in_frame, settings.box_scale)
+        boxes = person_boxes(composite.points, in_frame, settings.box_scale)
     except ValueError:
         raise InputError(f"{clip.info_path}: the person is out of frame in every frame") from None
-    cropped = crop(composite, box, settings.size)
+    cropped = crop(composite, boxes, settings.size)
     inside = ((cropped.points >= 0) & (cropped.points <= settings.size - 1)).all(-1)
     return {
         "frames": cropped.frames,
