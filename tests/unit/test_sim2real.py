@@ -285,7 +285,7 @@ def test_the_table_judges_the_papers_orderings_and_every_row_against_the_constan
     predictions = {row: truth + rng.normal(0, scale, truth.shape) for row, scale in noisy.items()}
     clips = evaluate.clip_rows(predictions, truth, np.array([f"clip{n}" for n in range(12)]))
     assert len(clips) == 4 * 12 and set(clips.columns) == {"row", "clip", *evaluate.MEASURES}
-    table, orderings = evaluate.tables(clips, seed=0)
+    table, orderings = evaluate.tables(clips, 0, {row: 5 for row in noisy if row != "constant"})
     assert list(table["row"]) == list(noisy) and table.loc[1, "construction"] == "full"
     assert table.set_index("row").loc["untracked", "inputs"] == "flow+keypoints"
     judged = orderings.set_index(["better", "than", "measure"])["verdict"]
@@ -308,8 +308,8 @@ def test_the_commands_train_and_tabulate_and_refuse_what_they_cannot_read(recomp
     rates = ["--learning-rate", "1e-3", "--lr-drop", "0.75", "--weight", "aligned=1", "--weight", "joints=1"]
     common = ["--train", str(clips), "--test", str(clips), *sizes, *schedule, *rates]
     main(["train", *common, "--inputs", "keypoints", "--out", str(tmp_path / "keypoints")])
-    model, kinds = load_model(tmp_path / "keypoints/model.pt")
-    assert kinds == ("keypoints",) and model.config.channels == 13
+    model, kinds, frames = load_model(tmp_path / "keypoints/model.pt")
+    assert kinds == ("keypoints",) and model.config.channels == 13 and frames == 4
     assert len(pd.read_csv(tmp_path / "keypoints/history.csv")) == 2
     outputs = ["--clips", str(tmp_path / "clips.csv"), "--out", str(tmp_path / "table.csv")]
     outputs += ["--orderings", str(tmp_path / "orderings.csv")]
@@ -404,3 +404,26 @@ def test_total_occlusions_are_one_run_of_at_most_their_length():
     assert not occlude.blank_frames(np.random.default_rng(0), 10, never).any()
     with pytest.raises(ValueError, match="flip is a chance"):
         replace_settings(settings, flip=1.5)
+
+
+def test_a_clip_is_read_in_pieces_of_the_training_windows_length():
+    from pipeline.sim2real.train import chunks
+
+    assert chunks(30, 8) == [(0, 8), (8, 8), (16, 8), (24, 6)]
+    assert chunks(30, 30) == [(0, 30)] and chunks(30, 40) == [(0, 30)]
+    assert chunks(17, 8) == [(0, 8), (8, 9)]  # a last piece of one frame has no step: it joins the one before
+
+
+def test_the_clip_length_rows_take_the_papers_nearest_length_and_its_orderings():
+    from pipeline.sim2real.evaluate import clip_length_study
+
+    paper, orderings = clip_length_study(
+        {"frames_8": 8, "flow+keypoints": 16, "frames_30": 30, "frames_56": 56, "rgb": 16}
+    )
+    assert paper == {
+        "frames_8": {"aligned_error_mm": 79.0},
+        "frames_30": {"aligned_error_mm": 74.7},
+        "frames_56": {"aligned_error_mm": 76.2},
+    }
+    assert orderings == (("flow+keypoints", "frames_8"), ("frames_30", "flow+keypoints"), ("frames_30", "frames_56"))
+    assert clip_length_study({"flow+keypoints": 16, "rgb": 16}) == ({}, ())

@@ -696,7 +696,9 @@ def test_the_sim2real_table_measures_every_row_on_the_same_test_clips(tiny_run):
     size = settings["dataset"]["size"]
     assert test["frames"].shape[2:] == (size, size, 3) and test["visible"].mean() > 0.5
     table = pd.read_csv(workdir / "results/sim2real_table.csv").set_index("row")
-    assert list(table.index) == [REFERENCE, *settings["inputs"], *settings["constructions"], ORACLE]
+    lengths = [f"frames_{n}" for n in settings["clip_lengths"] if n != settings["train"]["window"]]
+    assert list(table.index) == [REFERENCE, *settings["inputs"], *settings["constructions"], *lengths, ORACLE]
+    assert table.loc["frames_6", "frames"] == 6 and table.loc["frames_6", "paper_aligned_error_mm"] == 79.0
     assert (table["clips"] == len(test["stems"])).all() and table[list(MEASURES)].notna().all().all()
     assert table.loc["flow+keypoints", "paper_aligned_error_mm"] == 74.7
     clips = pd.read_csv(workdir / "results/sim2real/test_clips.csv")
@@ -704,7 +706,9 @@ def test_the_sim2real_table_measures_every_row_on_the_same_test_clips(tiny_run):
     orderings = pd.read_csv(workdir / "results/sim2real/orderings.csv")
     assert set(orderings["verdict"]) <= {"holds", "reversed", "undecided"}
     assert ("untracked", "constant") in set(zip(orderings["better"], orderings["than"]))
-    history = pd.read_csv(workdir / "results/sim2real/full/flow+keypoints/history.csv")
+    history = pd.read_csv(
+        workdir / f"results/sim2real/full/flow+keypoints/{settings['train']['window']}_frames/history.csv"
+    )
     assert {"aligned_error_mm", "train_aligned_error_mm", "joint_error_mm"} <= set(history.columns)
 
 

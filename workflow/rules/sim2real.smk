@@ -35,15 +35,16 @@ rule train_sim2real:
         train="results/sim2real/clips/{construction}/train.npz",
         test=f"results/sim2real/clips/full/{config['sim2real']['test_split']}.npz",
     output:
-        model="results/sim2real/{construction}/{inputs}/model.pt",
-        history="results/sim2real/{construction}/{inputs}/history.csv",
-        curves="results/sim2real/{construction}/{inputs}/curves.png",
+        model="results/sim2real/{construction}/{inputs}/{frames}_frames/model.pt",
+        history="results/sim2real/{construction}/{inputs}/{frames}_frames/history.csv",
+        curves="results/sim2real/{construction}/{inputs}/{frames}_frames/curves.png",
     wildcard_constraints:
         construction="full|no_occlusions|untracked|static",
         inputs="(rgb|flow|keypoints)([+](rgb|flow|keypoints))*",
+        frames=r"\d+",
     params:
         out=output_folder("model"),
-        options=sim2real_train_options(),
+        options=sim2real_train_options,
         seed=config["seed"],
         tracking=tracking("train_sim2real"),
         code=code_version("sim2real"),
@@ -51,9 +52,9 @@ rule train_sim2real:
     resources:
         runtime=240,
     log:
-        "logs/train_sim2real/{construction}_{inputs}.log",
+        "logs/train_sim2real/{construction}_{inputs}_{frames}.log",
     benchmark:
-        "logs/benchmarks/train_sim2real/{construction}_{inputs}.tsv"
+        "logs/benchmarks/train_sim2real/{construction}_{inputs}_{frames}.tsv"
     conda:
         "../../envs/pipeline.yaml"
     shell:

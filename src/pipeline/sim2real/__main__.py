@@ -66,20 +66,20 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 def load_model(path: Path):
-    """The model and the inputs it reads from a `train` checkpoint; an InputError naming the
-    file where it is not one."""
+    """The model, the inputs it reads and the window it was trained on, from a `train`
+    checkpoint; an InputError naming the file where it is not one."""
     from pipeline.models.checkpoint import load_plain
     from pipeline.sim2real.network import TemporalConfig, TemporalPoseNet
 
     payload = load_plain(path)
-    if not isinstance(payload, dict) or not {"state", "network", "inputs"} <= set(payload):
-        raise InputError(f"{path}: not a sim2real checkpoint (no state, network and inputs)")
+    if not isinstance(payload, dict) or not {"state", "network", "inputs", "window"} <= set(payload):
+        raise InputError(f"{path}: not a sim2real checkpoint (no state, network, inputs and window)")
     try:
         model = TemporalPoseNet(TemporalConfig(**payload["network"]))
         model.load_state_dict(payload["state"])
     except (TypeError, RuntimeError) as error:
         raise InputError(f"{path}: not a sim2real checkpoint this code can read ({error})") from error
-    return model, tuple(payload["inputs"])
+    return model, tuple(payload["inputs"]), int(payload["window"])
 
 
 def train(args: argparse.Namespace) -> None:
@@ -113,7 +113,8 @@ def train(args: argparse.Namespace) -> None:
         history, steps = temporal.train(args.out.name, model, kinds, train_set, test_set, settings, run=run)
         seconds = time.perf_counter() - began
         args.out.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(args.out / "model.pt", {"state": model.state_dict(), "network": vars(config), "inputs": kinds})
+        payload = {"state": model.state_dict(), "network": vars(config), "inputs": kinds, "window": settings.window}
+        save_checkpoint(args.out / "model.pt", payload)
         with atomic_output(args.out / "history.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         curves(history, steps, f"temporal model, {args.inputs}", args.out / "curves.png")
@@ -141,12 +142,13 @@ def evaluate(args: argparse.Namespace) -> None:
     params = {f"row.{row.replace('+', '_')}": path for row, path in rows.items()}
     params |= {"test": str(args.test), "train": str(args.train), "clips": len(truth)}
     with stage_run("sim2real_evaluate", params, args.rule, parse_wildcards(args.wildcard)) as run:
+        frames = {}
         for row, path in rows.items():
-            model, kinds = load_model(Path(path))
-            predictions[row] = predict(model, test_set, kinds).numpy()
+            model, kinds, frames[row] = load_model(Path(path))
+            predictions[row] = predict(model, test_set, kinds, frames[row]).numpy()
         predictions[evaluate.ORACLE] = evaluate.nearest_training_poses(truth, training_poses)
         clips = evaluate.clip_rows(predictions, truth, test_set["stems"])
-        table, orderings = evaluate.tables(clips, args.seed)
+        table, orderings = evaluate.tables(clips, args.seed, frames)
         for path, frame in ((args.clips, clips), (args.out, table), (args.orderings, orderings)):
             with atomic_output(path) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -12,6 +12,8 @@ Rows:
     no_occlusions, untracked, static
                           flow + keypoints trained on the other constructions (the paper's
                           "no occlusions", "no background tracking", "static background")
+    frames_<n>            flow + keypoints on the full construction, trained and read in clips
+                          of n frames (the paper's clip-length study: 8, 16, 31, 56)
     nearest_training_pose an oracle: each test frame's nearest training pose (by MPJPE), the
                           floor of a model that can only repeat the poses it was shown
 
@@ -40,6 +42,8 @@ PAPER = {
     "untracked": {"aligned_error_mm": 80.3},
     "static": {"aligned_error_mm": 88.9},
 }
+# the paper's clip-length study (PA-MPJPE, mm): frames a clip -> its figure
+PAPER_CLIP_LENGTHS = {8: 79.0, 16: 77.8, 31: 74.7, 56: 76.2}
 # the paper's orderings, the first better than the second
 ORDERINGS = (
     ("flow+keypoints", "keypoints"),
@@ -55,15 +59,37 @@ REFERENCE = "constant"
 ORACLE = "nearest_training_pose"
 
 
-def describe(row: str) -> dict[str, str]:
-    """The table's description columns of a row."""
+def describe(row: str, frames: int | None) -> dict[str, object]:
+    """The table's description columns of a row read in clips of `frames` (None: no model)."""
+    frames = "" if frames is None else frames
     if row == REFERENCE:
-        return {"inputs": "", "construction": "", "kind": "reference: the training frames' mean pose"}
+        return {"inputs": "", "construction": "", "frames": frames, "kind": "reference: the training frames' mean pose"}
     if row == ORACLE:
-        return {"inputs": "", "construction": "", "kind": "oracle: the nearest training pose"}
+        return {"inputs": "", "construction": "", "frames": frames, "kind": "oracle: the nearest training pose"}
     if row in CONSTRUCTION_ROWS:
-        return {"inputs": "flow+keypoints", "construction": row, "kind": "temporal model"}
-    return {"inputs": row, "construction": "full", "kind": "temporal model"}
+        return {"inputs": "flow+keypoints", "construction": row, "frames": frames, "kind": "temporal model"}
+    if row.startswith("frames_"):
+        return {"inputs": "flow+keypoints", "construction": "full", "frames": frames, "kind": "temporal model"}
+    return {"inputs": row, "construction": "full", "frames": frames, "kind": "temporal model"}
+
+
+def clip_length_study(frames: dict[str, int]) -> tuple[dict[str, dict], tuple[tuple[str, str], ...]]:
+    """The clip-length rows (`frames_<n>`, and flow + keypoints at its own length) of a run
+    whose rows read clips of `frames` ({row: n}): the paper's figure of each (the paper's
+    length nearest to n) and its orderings (longer better up to 31 frames; 31 better than 56)."""
+    rows = {row: n for row, n in frames.items() if row.startswith("frames_") or row == "flow+keypoints"}
+    if len(rows) < 2:
+        return {}, ()
+    nearest = {row: min(PAPER_CLIP_LENGTHS, key=lambda length: abs(length - n)) for row, n in rows.items()}
+    paper = {row: {"aligned_error_mm": PAPER_CLIP_LENGTHS[length]} for row, length in nearest.items()}
+    by_length = sorted(rows, key=rows.get)
+    orderings = []
+    for shorter, longer in zip(by_length, by_length[1:]):
+        if nearest[longer] <= 31:
+            orderings.append((longer, shorter))
+        elif nearest[shorter] >= 31:
+            orderings.append((shorter, longer))
+    return {row: figures for row, figures in paper.items() if row != "flow+keypoints"}, tuple(orderings)
 
 
 def nearest_training_poses(truth: np.ndarray, training: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -90,11 +116,13 @@ def clip_rows(predictions: dict[str, np.ndarray], truth: np.ndarray, stems: np.n
     return pd.DataFrame(lines)
 
 
-def tables(clips: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(clips: pd.DataFrame, seed: int, frames: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The table (each row's measures with intervals and the paper's figures) and the orderings
-    judged: the paper's, then every learned row against the constant."""
+    judged: the paper's, then every learned row against the constant; `frames` {row: the clip
+    length it reads} of the learned rows."""
     rows = list(dict.fromkeys(clips["row"]))
     learned = [row for row in rows if row not in (REFERENCE, ORACLE)]
-    orderings = ORDERINGS + tuple((row, REFERENCE) for row in learned)
-    described = {row: describe(row) for row in rows}
-    return statistics.comparison(clips, seed, described, orderings, MEASURES, PAPER)
+    lengths_paper, lengths_orderings = clip_length_study(frames)
+    orderings = ORDERINGS + lengths_orderings + tuple((row, REFERENCE) for row in learned)
+    described = {row: describe(row, frames.get(row)) for row in rows}
+    return statistics.comparison(clips, seed, described, orderings, MEASURES, PAPER | lengths_paper)

@@ -7,8 +7,9 @@ and the rate divided by 10 after `lr_drop` of the iterations. The heads start at
 frames' mean pose, so the untrained model is the constant guess. Every draw comes from the
 config's seed, the model's name and the iteration: a CPU run repeats bit for bit.
 
-At test a clip is read whole: its T frames' joints are the current head's T − 1 and the last
-step's next (`network.clip_joints`).
+At test a clip is read in pieces of the training window's length, each on its own (the
+paper's clips: a model trained on 8 frames sees 8 at test): a piece's frames' joints are the
+current head's and the last step's next (`network.clip_joints`).
 
 Shapes: N clips of T frames, B windows of W frames, J = 24 joints; arrays as `dataset` stores.
 """
@@ -71,16 +72,33 @@ def weighted_terms(predicted, joints, weights: dict[str, float]) -> dict[str, to
     return {name: weights[name] * value for name, value in terms.items() if weights.get(name, 0.0)}
 
 
+def chunks(frames: int, length: int) -> list[tuple[int, int]]:
+    """(start, length) of the pieces a clip of `frames` frames is read in, `length` frames each
+    and the last what remains (a piece of one frame joins the one before: a step needs two)."""
+    starts = list(range(0, frames, length))
+    pieces = [(start, min(length, frames - start)) for start in starts]
+    if len(pieces) > 1 and pieces[-1][1] < 2:
+        start, size = pieces[-2]
+        pieces[-2:] = [(start, size + pieces[-1][1])]
+    return pieces
+
+
 @torch.no_grad()
-def predict(model: TemporalPoseNet, data: dict[str, np.ndarray], kinds, batch_size: int = 4) -> torch.Tensor:
-    """The joints (N, T, J, 3) the model gives every frame of every clip, each clip read whole."""
+def predict(
+    model: TemporalPoseNet, data: dict[str, np.ndarray], kinds, window: int, batch_size: int = 4
+) -> torch.Tensor:
+    """The joints (N, T, J, 3) the model gives every frame of every clip, each clip read in
+    pieces of `window` frames (the length it was trained on), each piece on its own."""
     model.eval()
     count, frames = data["frames"].shape[:2]
     predicted = []
     for first in range(0, count, batch_size):
         clips = np.arange(first, min(first + batch_size, count))
-        channels, _ = windows(data, kinds, clips, np.zeros(len(clips), int), frames)
-        predicted.append(clip_joints(model(channels)))
+        pieces = []
+        for start, length in chunks(frames, window):
+            channels, _ = windows(data, kinds, clips, np.full(len(clips), start), length)
+            pieces.append(clip_joints(model(channels)))
+        predicted.append(torch.cat(pieces, dim=1))
     return torch.cat(predicted)
 
 
@@ -95,8 +113,8 @@ def frame_errors_mm(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, n
     }
 
 
-def validation(model: TemporalPoseNet, data: dict[str, np.ndarray], kinds) -> dict[str, float]:
-    errors = frame_errors_mm(predict(model, data, kinds), torch.from_numpy(data["joints"]))
+def validation(model: TemporalPoseNet, data: dict[str, np.ndarray], kinds, window: int) -> dict[str, float]:
+    errors = frame_errors_mm(predict(model, data, kinds, window), torch.from_numpy(data["joints"]))
     return {name: float(value.mean()) for name, value in errors.items()}
 
 
@@ -147,7 +165,8 @@ def train(
         return sum(terms.values()), terms
 
     def evaluate() -> dict[str, float]:
-        on_training = {f"{TRAINING_PREFIX}{k}": v for k, v in validation(model, seen, kinds).items()}
-        return validation(model, test_set, kinds) | on_training
+        window = settings.window
+        on_training = {f"{TRAINING_PREFIX}{k}": v for k, v in validation(model, seen, kinds, window).items()}
+        return validation(model, test_set, kinds, window) | on_training
 
     return run_steps(name, model, optimiser, settings, step, evaluate, "examples_per_second", log, run, progress)
