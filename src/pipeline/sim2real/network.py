@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pipeline.models.blocks import block
+
 
 @dataclass(frozen=True)
 class TemporalConfig:
@@ -29,17 +31,6 @@ class TemporalConfig:
     features: int  # the frame's feature
     lstm: int  # hidden units, each direction
     joints: int = 24
-
-
-def block(inputs: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(inputs, outputs, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
-        nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-    )
 
 
 def head(inputs: int, hidden: int, outputs: int) -> nn.Sequential:

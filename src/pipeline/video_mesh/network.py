@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.models.blocks import block
+
 JOINTS = 24
 BETAS = 10
 POSE_VALUES = JOINTS * 6
@@ -84,18 +86,6 @@ class MeshNetworkConfig:
     dropout: float  # after each of the regressor's hidden layers (HMR's)
     lstm: int  # the LSTM's width
     attention: int  # the attention's inner width
-
-
-def block(inputs: int, outputs: int) -> nn.Sequential:
-    """Two 3×3 convolutions, the first halving the resolution."""
-    return nn.Sequential(
-        nn.Conv2d(inputs, outputs, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
-        nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-    )
 
 
 class Encoder(nn.Module):
